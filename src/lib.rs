@@ -1,0 +1,27 @@
+//! Maestro glues existing gRPC and HTTP services into workflows that survive
+//! failure: retries, circuit breaking, timeouts and saga compensation, driven
+//! by a YAML file and a single binary.
+//!
+//! # Layout
+//!
+//! - [`workflow`]: the workflow language: YAML loading, validation with
+//!   located diagnostics, and the validated model the runtime executes.
+//! - [`template`]: `{{ .path }}` templates and `when` conditions, translated to
+//!   tera once at load time and evaluated against a run's data.
+//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart.
+//! - [`resilience`]: pure policy: exponential backoff, circuit breaker state,
+//!   deadlines. No I/O, tested with an injected clock.
+//! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with
+//!   descriptors from server reflection or `.proto` files, and the
+//!   classification of every failure as retryable, permanent or unknown.
+//! - [`runtime`]: the actors: a supervisor with one actor per service, a
+//!   workflow-run actor per run, a saga actor per run, and the run's event log.
+//! - [`cli`]: the `maestro` command line.
+
+pub mod cli;
+pub mod graph;
+pub mod resilience;
+pub mod runtime;
+pub mod template;
+pub mod transport;
+pub mod workflow;

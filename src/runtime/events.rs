@@ -1,0 +1,82 @@
+//! A run's progress as an append-only event log. Everything a report shows is
+//! derived from these events, so a log that survives the process (a journal)
+//! is enough to tell, or resume, where a run stood.
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::transport::FailureClass;
+
+/// One fact about a run, in the order it happened.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run_id: String,
+        workflow: String,
+        input: Value,
+    },
+    /// A step's `when` was false: its output reads as null.
+    StepSkipped { step: String },
+    /// Announced before the request leaves, with the key the service sees.
+    AttemptStarted {
+        step: String,
+        attempt: u32,
+        idempotency_key: String,
+    },
+    AttemptFailed {
+        step: String,
+        attempt: u32,
+        class: FailureClass,
+        error: String,
+    },
+    StepCompleted {
+        step: String,
+        attempts: u32,
+        output: Value,
+    },
+    /// The step gave up. `outcome_unknown` when an attempt may have been
+    /// applied, so the step is compensated anyway.
+    StepFailed {
+        step: String,
+        attempts: u32,
+        error: String,
+        outcome_unknown: bool,
+    },
+    /// A branch stopped because a sibling failed or the run was cancelled.
+    StepCancelled { step: String, outcome_unknown: bool },
+    CompensationStarted { step: String, attempt: u32 },
+    CompensationCompleted { step: String, attempts: u32 },
+    CompensationFailed {
+        step: String,
+        attempts: u32,
+        error: String,
+    },
+    RunFinished { status: RunStatus, output: Option<Value> },
+}
+
+/// A run's final (or current) state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Succeeded,
+    /// A step failed and every compensation ran.
+    Compensated,
+    /// A step failed and at least one compensation could not be done.
+    CompensationFailed,
+    /// The workflow timeout fired; compensations ran.
+    TimedOut,
+    Cancelled,
+}
+
+/// An event with the moment it was recorded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Recorded {
+    #[serde(with = "humantime_serde")]
+    pub at: SystemTime,
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
