@@ -1,0 +1,41 @@
+# Maestro's everyday commands. `make test` is what CI runs.
+CARGO ?= cargo
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
+.PHONY: build test unit lint bench proto demo clean
+
+build:
+	$(CARGO) build --release --bin maestro
+	mkdir -p bin && cp target/release/maestro bin/maestro
+
+## Formatting, lints, then every test (unit and integration, real servers on 127.0.0.1).
+test: lint unit
+
+unit:
+	$(CARGO) build --examples --bins
+ifeq ($(NEXTEST),yes)
+	$(CARGO) nextest run --all-targets --no-fail-fast
+	$(CARGO) test --doc
+else
+	$(CARGO) test --all-targets --no-fail-fast
+	$(CARGO) test --doc
+endif
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench
+
+## Compile every file in proto/ (protox, no protoc) and print what it defines.
+proto:
+	$(CARGO) build --examples
+	$(CARGO) run --quiet --example proto_check -- proto/*.proto
+
+demo:
+	bash scripts/demo.sh
+
+clean:
+	$(CARGO) clean
+	rm -rf bin

@@ -1,0 +1,8 @@
+//! The one integration-test binary: each module is an area, and every test
+//! talks to real servers (the example services) on 127.0.0.1.
+
+mod execute;
+mod graph;
+mod support;
+mod transport;
+mod validate;
