@@ -19,7 +19,9 @@ pub enum RunEvent {
         input: Value,
     },
     /// A step's `when` was false: its output reads as null.
-    StepSkipped { step: String },
+    StepSkipped {
+        step: String,
+    },
     /// Announced before the request leaves, with the key the service sees.
     AttemptStarted {
         step: String,
@@ -46,15 +48,27 @@ pub enum RunEvent {
         outcome_unknown: bool,
     },
     /// A branch stopped because a sibling failed or the run was cancelled.
-    StepCancelled { step: String, outcome_unknown: bool },
-    CompensationStarted { step: String, attempt: u32 },
-    CompensationCompleted { step: String, attempts: u32 },
+    StepCancelled {
+        step: String,
+        outcome_unknown: bool,
+    },
+    CompensationStarted {
+        step: String,
+        attempt: u32,
+    },
+    CompensationCompleted {
+        step: String,
+        attempts: u32,
+    },
     CompensationFailed {
         step: String,
         attempts: u32,
         error: String,
     },
-    RunFinished { status: RunStatus, output: Option<Value> },
+    RunFinished {
+        status: RunStatus,
+        output: Option<Value>,
+    },
 }
 
 /// A run's final (or current) state.

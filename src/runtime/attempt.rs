@@ -1,0 +1,180 @@
+//! One operation (a step's call or a compensation) carried through all its
+//! attempts: retries with backoff, deadlines, breaker rejections, and
+//! cancellation, each attempt announced in the run's log before it leaves.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::resilience::{Backoff, RetryPolicy};
+use crate::transport::{CallRequest, FailureClass};
+
+use super::events::RunEvent;
+use super::log::RunLog;
+use super::{AttemptError, ServiceHandle};
+
+/// Whether the operation is a step or the undoing of one: they are logged
+/// under different events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperationKind {
+    Step,
+    Compensation,
+}
+
+/// Everything needed to carry one operation through its attempts.
+pub struct Operation {
+    pub kind: OperationKind,
+    pub step_id: String,
+    pub service: ServiceHandle,
+    /// The rendered request; `timeout` is the per-attempt budget.
+    pub request: CallRequest,
+    pub policy: RetryPolicy,
+    /// No attempt, and no wait for one, goes past this instant.
+    pub deadline: Option<Instant>,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone)]
+pub struct OperationOutcome {
+    pub result: Result<Value, OperationError>,
+    pub attempts: u32,
+    /// An attempt may have been applied by the service without the answer
+    /// reaching us (timeout after sending, lost connection, actor died).
+    pub outcome_unknown: bool,
+}
+
+/// Why an operation gave up.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum OperationError {
+    #[error("{0}")]
+    Failed(String),
+    #[error("{service}: circuit open, calls rejected for another {}", humantime::format_duration(*retry_in))]
+    CircuitOpen { service: String, retry_in: Duration },
+    #[error("deadline reached after {attempts} attempt(s){}", last.as_deref().map(|l| format!("; last error: {l}")).unwrap_or_default())]
+    DeadlineExceeded { attempts: u32, last: Option<String> },
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl Operation {
+    /// Run every attempt the policy allows; never returns later than the
+    /// deadline (plus the time to notice it), nor after `cancel` fires.
+    pub async fn run(mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
+        let mut backoff = Backoff::new(self.policy.clone());
+        let per_attempt = self.request.timeout;
+        let mut attempts = 0;
+        let mut unknown = false;
+        let mut last_error: Option<String> = None;
+        loop {
+            let now = Instant::now();
+            let budget = match self.deadline {
+                Some(d) if d <= now => {
+                    return self.give_up(
+                        OperationError::DeadlineExceeded {
+                            attempts,
+                            last: last_error,
+                        },
+                        attempts,
+                        unknown,
+                    );
+                }
+                Some(d) => per_attempt.min(d - now),
+                None => per_attempt,
+            };
+            attempts += 1;
+            self.request.timeout = budget;
+            self.announce(log, attempts);
+            let attempt_cancel = cancel.child_token();
+            let result = tokio::select! {
+                r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => r,
+                () = cancel.cancelled() => {
+                    attempt_cancel.cancel();
+                    // The request was handed over: it may have been applied.
+                    return self.give_up(OperationError::Cancelled, attempts, true);
+                }
+            };
+            let error = match result {
+                Ok(value) => {
+                    return OperationOutcome {
+                        result: Ok(value),
+                        attempts,
+                        outcome_unknown: unknown,
+                    };
+                }
+                Err(AttemptError::CircuitOpen { service, retry_in }) => {
+                    // Not sent; waiting out an open circuit would only spin.
+                    attempts -= 1;
+                    return self.give_up(
+                        OperationError::CircuitOpen { service, retry_in },
+                        attempts,
+                        unknown,
+                    );
+                }
+                Err(e) => e,
+            };
+            let class = error.class();
+            unknown |= class == FailureClass::Unknown;
+            self.record_failure(log, attempts, class, &error.to_string());
+            last_error = Some(error.to_string());
+            if !class.is_retryable() {
+                return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
+            }
+            let Some(mut delay) = backoff.next_delay() else {
+                return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
+            };
+            if let Some(retry_after) = error.retry_after() {
+                delay = delay.max(retry_after);
+            }
+            if self.deadline.is_some_and(|d| Instant::now() + delay >= d) {
+                return self.give_up(
+                    OperationError::DeadlineExceeded {
+                        attempts,
+                        last: last_error,
+                    },
+                    attempts,
+                    unknown,
+                );
+            }
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                () = cancel.cancelled() => {
+                    return self.give_up(OperationError::Cancelled, attempts, unknown);
+                }
+            }
+        }
+    }
+
+    fn announce(&self, log: &RunLog, attempt: u32) {
+        let step = self.step_id.clone();
+        log.append(match self.kind {
+            OperationKind::Step => RunEvent::AttemptStarted {
+                step,
+                attempt,
+                idempotency_key: self.request.idempotency_key.clone(),
+            },
+            OperationKind::Compensation => RunEvent::CompensationStarted { step, attempt },
+        });
+    }
+
+    fn record_failure(&self, log: &RunLog, attempt: u32, class: FailureClass, error: &str) {
+        log.append(RunEvent::AttemptFailed {
+            step: match self.kind {
+                OperationKind::Step => self.step_id.clone(),
+                OperationKind::Compensation => format!("{}.compensate", self.step_id),
+            },
+            attempt,
+            class,
+            error: error.to_string(),
+        });
+    }
+
+    fn give_up(&self, error: OperationError, attempts: u32, unknown: bool) -> OperationOutcome {
+        OperationOutcome {
+            result: Err(error),
+            attempts,
+            outcome_unknown: unknown,
+        }
+    }
+}

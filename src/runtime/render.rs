@@ -1,0 +1,82 @@
+//! Turning a step or compensation into a concrete request: templates
+//! rendered against the run's data, headers merged, keys and budgets set.
+
+use std::time::Duration;
+
+use crate::template::{Scope, TemplateError, ValueTemplate};
+use crate::transport::{CallRequest, CallTarget};
+use crate::workflow::{Call, DEFAULT_CALL_TIMEOUT, Header, Service, ServiceKind};
+
+/// The parts of a step or compensation that make a request.
+pub struct CallSpec<'a> {
+    pub service: &'a Service,
+    pub call: &'a Call,
+    pub input: &'a ValueTemplate,
+    pub headers: &'a [Header],
+    /// The step's own timeout, if any.
+    pub timeout: Option<Duration>,
+}
+
+/// Identity of the operation: the idempotency key is the same for every
+/// attempt of it, so a service can recognise a retry.
+pub struct CallIdentity<'a> {
+    pub run_id: &'a str,
+    pub step_id: &'a str,
+    pub idempotency_key: String,
+}
+
+/// Per-attempt timeout: the step's, else the service's, else the default.
+/// The run's remaining time is applied per attempt by the attempt loop.
+pub fn attempt_timeout(step: Option<Duration>, service: &Service) -> Duration {
+    step.or(service.timeout).unwrap_or(DEFAULT_CALL_TIMEOUT)
+}
+
+pub fn render_request(
+    spec: &CallSpec<'_>,
+    id: CallIdentity<'_>,
+    scope: &Scope,
+) -> Result<CallRequest, TemplateError> {
+    let target = match spec.call {
+        Call::Grpc { method } => CallTarget::Grpc {
+            method: method.clone(),
+        },
+        Call::Http { verb, path } => CallTarget::Http {
+            verb: verb.clone(),
+            path: path.render_string(scope)?,
+        },
+    };
+    let body = spec.input.render(scope)?;
+    let service_headers: &[Header] = match &spec.service.kind {
+        ServiceKind::Http(http) => &http.headers,
+        ServiceKind::Grpc(_) => &[],
+    };
+    let mut headers = Vec::with_capacity(service_headers.len() + spec.headers.len());
+    // A step's header replaces the service's header of the same name.
+    for header in service_headers
+        .iter()
+        .filter(|h| !spec.headers.iter().any(|s| s.name == h.name))
+        .chain(spec.headers)
+    {
+        headers.push((header.name.clone(), header.value.render_string(scope)?));
+    }
+    Ok(CallRequest {
+        target,
+        body,
+        headers,
+        idempotency_key: id.idempotency_key,
+        run_id: id.run_id.to_string(),
+        step_id: id.step_id.to_string(),
+        timeout: attempt_timeout(spec.timeout, spec.service),
+    })
+}
+
+/// The key of a step's attempts.
+pub fn step_key(run_id: &str, step_id: &str) -> String {
+    format!("{run_id}:{step_id}")
+}
+
+/// The key of a compensation's attempts: distinct from the step's, because
+/// undoing is another operation that a service must not deduplicate away.
+pub fn compensation_key(run_id: &str, step_id: &str) -> String {
+    format!("{run_id}:{step_id}:compensate")
+}

@@ -1,0 +1,206 @@
+//! What a run did, derived from its event log alone: each step's outcome,
+//! attempts, duration and error, each compensation, and the run's status.
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::workflow::{Call, Workflow};
+
+use super::events::{Recorded, RunEvent, RunStatus};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    pub steps: Vec<StepRecord>,
+    pub compensations: Vec<CompensationRecord>,
+}
+
+/// How far a step got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    NotRun,
+    Running,
+    Ok,
+    Skipped,
+    Failed,
+    Cancelled,
+    Compensated,
+    CompensationFailed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub id: String,
+    pub service: String,
+    pub method: String,
+    pub outcome: StepOutcome,
+    pub attempts: u32,
+    #[serde(with = "humantime_serde")]
+    pub duration: Duration,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// An attempt may have been applied without its answer arriving.
+    pub outcome_unknown: bool,
+    #[serde(skip)]
+    started: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CompensationRecord {
+    pub step: String,
+    pub ok: bool,
+    pub attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /path` or the gRPC method, as written in the workflow.
+pub fn method_label(call: &Call) -> String {
+    match call {
+        Call::Grpc { method } => method.clone(),
+        Call::Http { verb, path } => format!("{verb} {}", path.source()),
+    }
+}
+
+impl RunReport {
+    pub fn from_events(workflow: &Workflow, events: &[Recorded], error: Option<String>) -> Self {
+        let mut report = RunReport {
+            run_id: String::new(),
+            workflow: workflow.name.clone(),
+            status: RunStatus::Running,
+            output: None,
+            error,
+            duration: Duration::ZERO,
+            steps: workflow
+                .all_steps()
+                .map(|s| StepRecord {
+                    id: s.id.clone(),
+                    service: s.service.clone(),
+                    method: method_label(&s.call),
+                    outcome: StepOutcome::NotRun,
+                    attempts: 0,
+                    duration: Duration::ZERO,
+                    error: None,
+                    outcome_unknown: false,
+                    started: None,
+                })
+                .collect(),
+            compensations: Vec::new(),
+        };
+        let started = events.first().map(|e| e.at);
+        for recorded in events {
+            report.apply(recorded);
+        }
+        if let (Some(first), Some(last)) = (started, events.last()) {
+            report.duration = last.at.duration_since(first).unwrap_or_default();
+        }
+        report
+    }
+
+    fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
+        self.steps.iter_mut().find(|s| s.id == id)
+    }
+
+    fn apply(&mut self, recorded: &Recorded) {
+        let at = recorded.at;
+        let elapsed = |rec: &StepRecord| {
+            rec.started
+                .and_then(|s| at.duration_since(s).ok())
+                .unwrap_or_default()
+        };
+        match &recorded.event {
+            RunEvent::RunStarted { run_id, .. } => self.run_id = run_id.clone(),
+            RunEvent::StepSkipped { step } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Skipped;
+                }
+            }
+            RunEvent::AttemptStarted { step, attempt, .. } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Running;
+                    rec.attempts = *attempt;
+                    rec.started.get_or_insert(at);
+                }
+            }
+            RunEvent::AttemptFailed { step, error, .. } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.error = Some(error.clone());
+                }
+            }
+            RunEvent::StepCompleted { step, attempts, .. } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Ok;
+                    rec.attempts = *attempts;
+                    rec.duration = elapsed(rec);
+                    rec.error = None;
+                }
+            }
+            RunEvent::StepFailed {
+                step,
+                attempts,
+                error,
+                outcome_unknown,
+            } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Failed;
+                    rec.attempts = *attempts;
+                    rec.duration = elapsed(rec);
+                    rec.error = Some(error.clone());
+                    rec.outcome_unknown = *outcome_unknown;
+                }
+            }
+            RunEvent::StepCancelled {
+                step,
+                outcome_unknown,
+            } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Cancelled;
+                    rec.duration = elapsed(rec);
+                    rec.outcome_unknown = *outcome_unknown;
+                }
+            }
+            RunEvent::CompensationStarted { .. } => {}
+            RunEvent::CompensationCompleted { step, attempts } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::Compensated;
+                }
+                self.compensations.push(CompensationRecord {
+                    step: step.clone(),
+                    ok: true,
+                    attempts: *attempts,
+                    error: None,
+                });
+            }
+            RunEvent::CompensationFailed {
+                step,
+                attempts,
+                error,
+            } => {
+                if let Some(rec) = self.step_mut(step) {
+                    rec.outcome = StepOutcome::CompensationFailed;
+                }
+                self.compensations.push(CompensationRecord {
+                    step: step.clone(),
+                    ok: false,
+                    attempts: *attempts,
+                    error: Some(error.clone()),
+                });
+            }
+            RunEvent::RunFinished { status, output } => {
+                self.status = *status;
+                self.output = output.clone();
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The saga actor: remembers, in order of completion, every step that has a
+//! compensation and may have taken effect, and on failure replays their
+//! compensations in reverse, one after another, each rendered at replay time
+//! against everything the run has produced.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::template::Scope;
+use crate::workflow::{Node, Step, Workflow};
+
+use super::ServiceHandle;
+use super::attempt::{Operation, OperationKind};
+use super::events::RunEvent;
+use super::log::RunLog;
+use super::render::{CallIdentity, CallSpec, compensation_key, render_request};
+use super::run::RunMsg;
+
+/// Where a step stands in the workflow: its node, and its branch within a
+/// parallel group (0 for a plain step).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepRef {
+    pub node: usize,
+    pub branch: usize,
+}
+
+impl StepRef {
+    pub fn resolve(self, workflow: &Workflow) -> &Step {
+        match &workflow.steps[self.node] {
+            Node::Step(step) => step,
+            Node::Parallel(group) => &group.branches[self.branch],
+        }
+    }
+}
+
+pub struct SagaActor;
+
+pub enum SagaMsg {
+    /// This step may have taken effect and has a compensation.
+    Record(StepRef),
+    /// Undo everything recorded, newest first, then tell `reply`.
+    Compensate {
+        scope: Scope,
+        reply: ActorRef<RunMsg>,
+    },
+}
+
+/// What the replay could not undo.
+#[derive(Debug, Clone, Default)]
+pub struct SagaOutcome {
+    /// Step id and the compensation's last error.
+    pub failed: Vec<(String, String)>,
+}
+
+pub struct SagaArgs {
+    pub run_id: String,
+    pub workflow: Arc<Workflow>,
+    pub services: Arc<HashMap<String, ServiceHandle>>,
+    pub log: RunLog,
+}
+
+pub struct SagaState {
+    args: SagaArgs,
+    completed: Vec<StepRef>,
+}
+
+impl Actor for SagaActor {
+    type Msg = SagaMsg;
+    type State = SagaState;
+    type Arguments = SagaArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: SagaArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(SagaState {
+            args,
+            completed: Vec::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SagaMsg::Record(at) => state.completed.push(at),
+            SagaMsg::Compensate { scope, reply } => {
+                let pending: Vec<StepRef> = state.completed.drain(..).rev().collect();
+                let replay = Replay {
+                    run_id: state.args.run_id.clone(),
+                    workflow: state.args.workflow.clone(),
+                    services: state.args.services.clone(),
+                    log: state.args.log.clone(),
+                };
+                // Replays are slow: run them in a task, not in the handler.
+                tokio::spawn(async move {
+                    let outcome = replay.run(pending, scope).await;
+                    let _ = reply.cast(RunMsg::Compensated(outcome));
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+struct Replay {
+    run_id: String,
+    workflow: Arc<Workflow>,
+    services: Arc<HashMap<String, ServiceHandle>>,
+    log: RunLog,
+}
+
+impl Replay {
+    async fn run(self, pending: Vec<StepRef>, scope: Scope) -> SagaOutcome {
+        let mut outcome = SagaOutcome::default();
+        if pending.is_empty() {
+            return outcome;
+        }
+        let deadline = Instant::now() + self.workflow.compensation_timeout;
+        // Compensations are never cancelled: a cancelled run must be undone.
+        let never = CancellationToken::new();
+        for at in pending {
+            let step = at.resolve(&self.workflow);
+            let Some(compensation) = &step.compensate else {
+                continue;
+            };
+            let service = self
+                .workflow
+                .service(&compensation.service)
+                .expect("validated: compensations name known services");
+            let spec = CallSpec {
+                service,
+                call: &compensation.call,
+                input: &compensation.input,
+                headers: &compensation.headers,
+                timeout: None,
+            };
+            let identity = CallIdentity {
+                run_id: &self.run_id,
+                step_id: &step.id,
+                idempotency_key: compensation_key(&self.run_id, &step.id),
+            };
+            let request = match render_request(&spec, identity, &scope) {
+                Ok(request) => request,
+                Err(e) => {
+                    let error = format!("compensation input could not be rendered: {e}");
+                    self.failed(&mut outcome, &step.id, 0, error);
+                    continue;
+                }
+            };
+            let operation = Operation {
+                kind: OperationKind::Compensation,
+                step_id: step.id.clone(),
+                service: self.services[&compensation.service].clone(),
+                request,
+                policy: service.retry.clone(),
+                deadline: Some(deadline),
+            };
+            let result = operation.run(&self.log, &never).await;
+            match result.result {
+                Ok(_) => {
+                    info!(run = %self.run_id, step = %step.id, "compensated");
+                    self.log.append(RunEvent::CompensationCompleted {
+                        step: step.id.clone(),
+                        attempts: result.attempts,
+                    });
+                }
+                Err(e) => self.failed(&mut outcome, &step.id, result.attempts, e.to_string()),
+            }
+        }
+        outcome
+    }
+
+    fn failed(&self, outcome: &mut SagaOutcome, step: &str, attempts: u32, error: String) {
+        warn!(run = %self.run_id, step, error = %error, "compensation failed");
+        self.log.append(RunEvent::CompensationFailed {
+            step: step.to_string(),
+            attempts,
+            error: error.clone(),
+        });
+        outcome.failed.push((step.to_string(), error));
+    }
+}

@@ -1,0 +1,189 @@
+//! The service actor: one per configured service, owning its transport (the
+//! connection pool), its circuit breaker and the calls in flight. It never
+//! awaits a call in its handler: each attempt is spawned, and its outcome
+//! comes back as a message, so the mailbox and the breaker stay responsive.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::resilience::breaker::{CircuitBreaker, Transition};
+use crate::transport::{CallRequest, CallResult, Transport};
+use crate::workflow::Service;
+
+use super::AttemptError;
+
+pub struct ServiceActor;
+
+pub enum ServiceMsg {
+    /// Make one attempt of a call. `cancel` abandons it (the reply is then
+    /// never sent and the in-flight call is dropped).
+    Attempt {
+        request: CallRequest,
+        cancel: CancellationToken,
+        reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
+    },
+    /// An attempt spawned by this actor has ended.
+    Done {
+        id: u64,
+        result: Option<CallResult>,
+    },
+    Status(RpcReplyPort<ServiceStatus>),
+}
+
+/// What a person watching the service wants to know.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub breaker: String,
+    pub in_flight: usize,
+    pub transport: String,
+}
+
+pub struct ServiceState {
+    service: Arc<Service>,
+    transport: Transport,
+    breaker: CircuitBreaker,
+    next_id: u64,
+    in_flight: HashMap<u64, InFlight>,
+}
+
+struct InFlight {
+    reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
+    // Dropping the state (the actor died) aborts every call it had spawned.
+    task: AbortOnDrop,
+}
+
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Actor for ServiceActor {
+    type Msg = ServiceMsg;
+    type State = ServiceState;
+    type Arguments = Arc<Service>;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        service: Arc<Service>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let transport = Transport::new(&service)?;
+        info!(service = %service.name, transport = %transport.describe(), "service actor started");
+        Ok(ServiceState {
+            breaker: CircuitBreaker::new(service.circuit_breaker.clone()),
+            service,
+            transport,
+            next_id: 0,
+            in_flight: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            ServiceMsg::Attempt {
+                request,
+                cancel,
+                reply,
+            } => state.start(myself, request, cancel, reply),
+            ServiceMsg::Done { id, result } => state.finish(id, result),
+            ServiceMsg::Status(reply) => {
+                let _ = reply.send(ServiceStatus {
+                    name: state.service.name.clone(),
+                    breaker: format!("{:?}", state.breaker.state()),
+                    in_flight: state.in_flight.len(),
+                    transport: state.transport.describe(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ServiceState {
+    fn start(
+        &mut self,
+        myself: ActorRef<ServiceMsg>,
+        request: CallRequest,
+        cancel: CancellationToken,
+        reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
+    ) {
+        if let Err(rejected) = self.breaker.try_acquire(Instant::now()) {
+            let retry_in = rejected.retry_at.saturating_duration_since(Instant::now());
+            let _ = reply.send(Err(AttemptError::CircuitOpen {
+                service: self.service.name.clone(),
+                retry_in,
+            }));
+            return;
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        let call = self.transport.call(request);
+        let task = tokio::spawn(async move {
+            let result = tokio::select! {
+                result = call => Some(result),
+                () = cancel.cancelled() => None,
+            };
+            let _ = myself.cast(ServiceMsg::Done { id, result });
+        });
+        self.in_flight.insert(
+            id,
+            InFlight {
+                reply,
+                task: AbortOnDrop(task.abort_handle()),
+            },
+        );
+    }
+
+    fn finish(&mut self, id: u64, result: Option<CallResult>) {
+        let Some(in_flight) = self.in_flight.remove(&id) else {
+            return;
+        };
+        let now = Instant::now();
+        let transition = match &result {
+            Some(Ok(_)) => self.breaker.on_success(now),
+            Some(Err(e)) => self.breaker.on_failure(e.class, now),
+            // Abandoned by the caller: it says nothing about the service.
+            None => self.breaker.on_abandoned(now),
+        };
+        if let Some(transition) = transition {
+            self.log_transition(&transition, result.as_ref());
+        }
+        if let Some(result) = result {
+            let _ = in_flight.reply.send(result.map_err(AttemptError::Call));
+        }
+        drop(in_flight.task);
+    }
+
+    fn log_transition(&self, transition: &Transition, result: Option<&CallResult>) {
+        let cause = match result {
+            Some(Err(e)) => e.message.as_str(),
+            _ => "",
+        };
+        match transition.to_label() {
+            "open" => warn!(
+                service = %self.service.name,
+                from = transition.from_label(),
+                cause,
+                "circuit breaker opened"
+            ),
+            to => {
+                info!(service = %self.service.name, from = transition.from_label(), to, "circuit breaker changed state")
+            }
+        }
+    }
+}
