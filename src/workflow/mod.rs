@@ -1,6 +1,103 @@
 //! The workflow language: YAML in, a validated [`Workflow`] out, or every
 //! problem in the file, each located at its line and column.
 
+mod decode;
+mod diagnostic;
+mod env;
 pub mod model;
+pub mod suggest;
+mod yaml;
 
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::*;
+
+/// Largest workflow file read: real ones are a few kilobytes, and the whole
+/// text is held in memory while it is parsed.
+pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Load and validate a workflow file; `${NAME}` in endpoints reads the
+/// process environment.
+pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
+    let path = path.as_ref();
+    let source = read(path).map_err(|message| whole_file(path, message))?;
+    load_str(&source, path, &|name| std::env::var(name).ok())
+}
+
+/// Validate workflow text; `path` is where it came from (for messages and
+/// relative `proto:` paths) and `env` resolves `${NAME}` in endpoints.
+pub fn load_str(source: &str, path: impl AsRef<Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Workflow, Diagnostics> {
+    let path = path.as_ref();
+    let problems = match yaml::parse(source) {
+        Ok(Some(root)) => {
+            let base = match path.parent() {
+                Some(dir) if !dir.as_os_str().is_empty() => dir,
+                _ => Path::new("."),
+            };
+            match decode::decode(&root, path, base, env) {
+                Ok(workflow) => return Ok(workflow),
+                Err(problems) => problems,
+            }
+        }
+        Ok(None) => vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: "the file holds no workflow".into(),
+            hint: Some("start with `name:`, `services:` and `steps:`".into()),
+        }],
+        Err(err) => {
+            let hint = syntax_hint(&err.message);
+            vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: err.line,
+                column: err.column,
+                path: String::new(),
+                message: format!("invalid YAML: {}", err.message),
+                hint,
+            }]
+        }
+    };
+    Err(Diagnostics::new(problems).expect("a failed load reports at least one problem"))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(format!(
+            "the file is {} bytes; a workflow is at most {MAX_FILE_BYTES}",
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))
+}
+
+fn whole_file(path: &Path, message: String) -> Diagnostics {
+    let problem = Diagnostic {
+        file: path.to_path_buf(),
+        line: 0,
+        column: 0,
+        path: String::new(),
+        message,
+        hint: None,
+    };
+    Diagnostics::new(vec![problem]).expect("one problem")
+}
+
+/// The usual causes of the parser's messages, in the user's terms.
+fn syntax_hint(message: &str) -> Option<String> {
+    let hint = if message.contains("tab") {
+        "indent with spaces: YAML does not allow tabs for indentation"
+    } else if message.contains("duplicate") {
+        "each key may appear once in a mapping"
+    } else if message.contains("block mapping") || message.contains("mapping values") || message.contains("indent") {
+        "check the indentation: the keys of one mapping must start in the same column"
+    } else if message.contains("budget") || message.contains("limit") || message.contains("depth") {
+        "the file is too large or too deeply nested for a workflow"
+    } else {
+        return None;
+    };
+    Some(hint.to_string())
+}

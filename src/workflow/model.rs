@@ -54,6 +54,10 @@ impl Workflow {
 
 /// One entry of `steps`: a step, or a group of steps run concurrently.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a workflow holds a handful of nodes, built once; boxing would only add indirection"
+)]
 pub enum Node {
     Step(Step),
     Parallel(ParallelGroup),

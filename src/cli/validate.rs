@@ -1,0 +1,52 @@
+//! `maestro validate FILE...`: load each file as a run would, contact no
+//! service, print one summary line per valid file and every problem of the
+//! others.
+
+use std::path::PathBuf;
+
+use super::exit;
+use crate::workflow::{self, Node, Workflow};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Workflow files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+pub fn run(args: &Args) -> u8 {
+    let mut status = exit::OK;
+    for file in &args.files {
+        match workflow::load_file(file) {
+            Ok(workflow) => println!("{}: ok: {}", file.display(), summary(&workflow)),
+            Err(diagnostics) => {
+                eprintln!("{diagnostics}");
+                let n = diagnostics.len();
+                eprintln!("{}: {n} problem{}", file.display(), plural(n));
+                status = exit::INVALID;
+            }
+        }
+    }
+    status
+}
+
+/// `workflow loan_processing, 9 steps (1 parallel group), 8 services`.
+pub fn summary(workflow: &Workflow) -> String {
+    let steps = workflow.all_steps().count();
+    let groups = workflow
+        .steps
+        .iter()
+        .filter(|n| matches!(n, Node::Parallel(_)))
+        .count();
+    let services = workflow.services.len();
+    let mut text = format!("workflow {}, {steps} step{}", workflow.name, plural(steps));
+    if groups > 0 {
+        text.push_str(&format!(" ({groups} parallel group{})", plural(groups)));
+    }
+    text.push_str(&format!(", {services} service{}", plural(services)));
+    text
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

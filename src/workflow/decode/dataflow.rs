@@ -1,0 +1,210 @@
+//! Which data each template may read: `.input` always, a step's output only
+//! once that step has run. Also the report of services used but not defined.
+
+use std::collections::HashSet;
+
+use super::service::Services;
+use super::{Cx, Pos};
+use crate::template::DataPath;
+use crate::workflow::suggest;
+use crate::workflow::yaml::{Key, Node};
+
+/// The root every template may read: the run's input.
+pub const INPUT: &str = "input";
+
+/// A data path read by a template, where the template is.
+#[derive(Debug, Clone)]
+pub struct Read {
+    pub data: DataPath,
+    pub at: Pos,
+    pub path: String,
+}
+
+impl Read {
+    pub fn new(data: DataPath, at: Pos, path: &str) -> Self {
+        Self {
+            data,
+            at,
+            path: path.to_string(),
+        }
+    }
+
+    pub fn at_scope(self, scope: Scope) -> Use {
+        Use { read: self, scope }
+    }
+}
+
+/// Where a template is evaluated, which decides what it can see.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// A step's input, path, headers or `when`: outputs of earlier entries
+    /// of `steps`, not of its own parallel group.
+    Step { node: usize, id: String },
+    /// A compensation: like its step, plus that step's own output.
+    Compensation { node: usize, id: String },
+    /// The workflow's `output`: everything.
+    WorkflowOutput,
+    /// A service's headers are shared by every step, so only `.input` is
+    /// certain to exist for all of them.
+    ServiceHeaders,
+}
+
+#[derive(Debug, Clone)]
+pub struct Use {
+    pub read: Read,
+    pub scope: Scope,
+}
+
+/// A step that stores its result under a name.
+#[derive(Debug, Clone)]
+pub struct Producer {
+    pub output: String,
+    pub step: String,
+    /// Index of the entry of `steps` holding the step.
+    pub node: usize,
+    pub line: usize,
+}
+
+/// `.a.b[0]`, as a user writes it.
+pub fn show(data: &DataPath) -> String {
+    let mut out = format!(".{}", data.root);
+    for segment in &data.segments {
+        if !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()) {
+            out.push_str(&format!("[{segment}]"));
+        } else {
+            out.push('.');
+            out.push_str(segment);
+        }
+    }
+    out
+}
+
+/// Report every read of data that does not exist where it is read, once per
+/// template and name.
+pub fn check(cx: &mut Cx<'_>, producers: &[Producer], uses: &[Use]) {
+    let mut seen: HashSet<(Pos, String, String)> = HashSet::new();
+    for u in uses {
+        let root = &u.read.data.root;
+        if root == INPUT || !seen.insert((u.read.at, u.read.path.clone(), root.clone())) {
+            continue;
+        }
+        if let Some((message, hint)) = problem(u, producers) {
+            cx.report(u.read.at, &u.read.path, message, Some(hint));
+        }
+    }
+}
+
+fn problem(u: &Use, producers: &[Producer]) -> Option<(String, String)> {
+    let shown = show(&u.read.data);
+    let root = &u.read.data.root;
+    if let Scope::ServiceHeaders = u.scope {
+        return Some((
+            format!("service headers can only read `.input`, not `{shown}`"),
+            "set this header in the `headers` of the steps that need it".into(),
+        ));
+    }
+    let Some(p) = producers.iter().find(|p| &p.output == root) else {
+        let names = producers.iter().map(|p| p.output.as_str());
+        let hint = suggest::did_you_mean(root, names.clone().chain([INPUT])).unwrap_or_else(|| {
+            format!(
+                "templates can read `.input` and the outputs {}",
+                suggest::list(names)
+            )
+        });
+        return Some((format!("`{shown}`: no step outputs `{root}`"), hint));
+    };
+    let (node, sees_own_output) = match &u.scope {
+        Scope::WorkflowOutput | Scope::ServiceHeaders => return None,
+        Scope::Step { node, .. } => (*node, false),
+        Scope::Compensation { node, id } => (*node, p.step == *id),
+    };
+    if p.node < node || sees_own_output {
+        return None;
+    }
+    let message = match &u.scope {
+        Scope::Step { id, .. } if p.step == *id => {
+            format!(
+                "`{shown}` is the output of this very step, which does not exist before it ends"
+            )
+        }
+        _ if p.node == node => format!(
+            "`{shown}` comes from step `{}` (line {}), which runs in the same parallel group",
+            p.step, p.line
+        ),
+        _ => format!(
+            "`{shown}` comes from step `{}` (line {}), which runs later",
+            p.step, p.line
+        ),
+    };
+    let hint = match &u.scope {
+        Scope::Compensation { .. } => {
+            "a compensation reads `.input`, its own step's output and the outputs of earlier steps"
+        }
+        _ if p.node == node => {
+            "steps of one parallel group cannot read each other's output; move the reading step after the group"
+        }
+        _ => "a step can only read outputs of steps listed before it",
+    };
+    Some((message, hint.to_string()))
+}
+
+/// A step or compensation naming a service the file does not define.
+#[derive(Debug, Clone)]
+pub struct UnknownService {
+    pub name: String,
+    pub at: Pos,
+    pub path: String,
+}
+
+/// One diagnostic per missing service, at its first use, then a summary
+/// listing all of them so the `services:` block can be written in one go.
+pub fn report_unknown_services(
+    cx: &mut Cx<'_>,
+    unknown: &[UnknownService],
+    services: &Services,
+    services_entry: Option<(&Key, &Node)>,
+    root: &Node,
+) {
+    let mut first_uses: Vec<&UnknownService> = Vec::new();
+    for u in unknown {
+        if !first_uses.iter().any(|f| f.name == u.name) {
+            first_uses.push(u);
+        }
+    }
+    let defined: Vec<&str> = services.names().collect();
+    for u in &first_uses {
+        let hint = suggest::did_you_mean(&u.name, defined.iter().copied()).unwrap_or_else(|| {
+            if defined.is_empty() {
+                "the workflow defines no `services:`".to_string()
+            } else {
+                format!(
+                    "defined services: {}",
+                    suggest::list(defined.iter().copied())
+                )
+            }
+        });
+        cx.report(
+            u.at,
+            &u.path,
+            format!("unknown service `{}`", u.name),
+            Some(hint),
+        );
+    }
+    if first_uses.is_empty() {
+        return;
+    }
+    let names = suggest::list(first_uses.iter().map(|u| u.name.as_str()));
+    let message = match first_uses.len() {
+        1 => format!("service {names} is used but not defined"),
+        n => format!("{n} services are used but not defined: {names}"),
+    };
+    let at = services_entry
+        .map(|(k, _)| k.pos())
+        .unwrap_or_else(|| root.pos());
+    cx.summary(
+        at,
+        "services",
+        message,
+        Some("define each under `services:` with its `type` (grpc or http) and `endpoint`".into()),
+    );
+}

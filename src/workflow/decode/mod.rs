@@ -1,0 +1,298 @@
+//! The located YAML tree decoded by hand into the validated model. Every
+//! check runs and reports; a model is built only when none failed.
+
+mod call;
+mod dataflow;
+mod endpoint;
+mod policy;
+mod scalar;
+mod service;
+mod step;
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use super::diagnostic::Diagnostic;
+use super::model::{DEFAULT_COMPENSATION_TIMEOUT, Workflow};
+use super::suggest;
+use super::yaml::{Key, Kind, Node};
+
+/// A line and column, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(super) struct Pos {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl Node {
+    pub(super) fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.column,
+        }
+    }
+}
+
+impl Key {
+    pub(super) fn pos(&self) -> Pos {
+        Pos {
+            line: self.line,
+            column: self.column,
+        }
+    }
+}
+
+/// Looks up environment variables for endpoint expansion.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// What the decoders share: where diagnostics go, and the file's context.
+pub(super) struct Cx<'a> {
+    file: &'a Path,
+    /// Folder that relative `proto:` paths start from.
+    pub base: &'a Path,
+    pub env: EnvLookup<'a>,
+    diagnostics: Vec<Diagnostic>,
+    /// Summaries close the list, after the located problems in file order.
+    summaries: Vec<Diagnostic>,
+}
+
+impl<'a> Cx<'a> {
+    pub fn error(&mut self, at: Pos, path: &str, message: impl Into<String>) {
+        self.report(at, path, message, None);
+    }
+
+    pub fn report(
+        &mut self,
+        at: Pos,
+        path: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let d = self.diagnostic(at, path, message.into(), hint);
+        self.diagnostics.push(d);
+    }
+
+    /// A diagnostic that sums up several others, listed after them.
+    pub fn summary(
+        &mut self,
+        at: Pos,
+        path: &str,
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) {
+        let d = self.diagnostic(at, path, message.into(), hint);
+        self.summaries.push(d);
+    }
+
+    fn diagnostic(&self, at: Pos, path: &str, message: String, hint: Option<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_path_buf(),
+            line: at.line,
+            column: at.column,
+            path: path.to_string(),
+            message,
+            hint,
+        }
+    }
+
+    /// Problems reported so far, to tell whether a part decoded cleanly.
+    pub fn count(&self) -> usize {
+        self.diagnostics.len()
+    }
+}
+
+/// `parent.key`, or `key` at the top.
+pub(super) fn join(parent: &str, key: &str) -> String {
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
+}
+
+/// `parent[index]`.
+pub(super) fn index(parent: &str, index: usize) -> String {
+    format!("{parent}[{index}]")
+}
+
+/// A mapping whose keys were checked against the fields it may hold.
+pub(super) struct Fields<'n> {
+    node: &'n Node,
+    entries: &'n [(Key, Node)],
+    path: String,
+}
+
+impl<'n> Fields<'n> {
+    /// Open `node` as a mapping of `what` (`a step`, `a service`) with the
+    /// given fields, reporting unknown keys; `None` if it is not a mapping.
+    pub fn open(
+        cx: &mut Cx<'_>,
+        node: &'n Node,
+        path: &str,
+        what: &str,
+        known: &[&str],
+    ) -> Option<Self> {
+        let Kind::Map(entries) = &node.kind else {
+            cx.error(
+                node.pos(),
+                path,
+                format!(
+                    "expected {what} (a mapping), found {}",
+                    node.kind.describe()
+                ),
+            );
+            return None;
+        };
+        for (key, _) in entries {
+            if !known.contains(&key.name.as_str()) {
+                let hint = suggest::did_you_mean(&key.name, known.iter().copied()).or_else(|| {
+                    Some(format!(
+                        "{what} may hold {}",
+                        suggest::list(known.iter().copied())
+                    ))
+                });
+                cx.report(
+                    key.pos(),
+                    &join(path, &key.name),
+                    format!("unknown field `{}`", key.name),
+                    hint,
+                );
+            }
+        }
+        Some(Self {
+            node,
+            entries,
+            path: path.to_string(),
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'n Node> {
+        self.entry(key).map(|(_, v)| v)
+    }
+
+    pub fn entry(&self, key: &str) -> Option<(&'n Key, &'n Node)> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.name == key)
+            .map(|(k, v)| (k, v))
+    }
+
+    /// The field, or a "missing field" diagnostic at the mapping.
+    pub fn required(&self, cx: &mut Cx<'_>, key: &str, hint: Option<String>) -> Option<&'n Node> {
+        let found = self.get(key);
+        if found.is_none() {
+            cx.report(
+                self.node.pos(),
+                &self.path,
+                format!("missing field `{key}`"),
+                hint,
+            );
+        }
+        found
+    }
+
+    /// Path of one of this mapping's fields.
+    pub fn path(&self, key: &str) -> String {
+        join(&self.path, key)
+    }
+
+    pub fn pos(&self) -> Pos {
+        self.node.pos()
+    }
+}
+
+const WORKFLOW_FIELDS: &[&str] = &[
+    "name",
+    "version",
+    "timeout",
+    "compensation_timeout",
+    "services",
+    "steps",
+    "output",
+];
+
+/// Decode a parsed document; every problem if any.
+pub(super) fn decode(
+    root: &Node,
+    file: &Path,
+    base: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Workflow, Vec<Diagnostic>> {
+    let mut cx = Cx {
+        file,
+        base,
+        env,
+        diagnostics: Vec::new(),
+        summaries: Vec::new(),
+    };
+    let workflow = decode_workflow(&mut cx, root);
+    let mut diagnostics = cx.diagnostics;
+    diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.extend(cx.summaries);
+    match workflow {
+        Some(workflow) if diagnostics.is_empty() => Ok(workflow),
+        _ => Err(diagnostics),
+    }
+}
+
+fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
+    let fields = Fields::open(cx, root, "", "a workflow", WORKFLOW_FIELDS)?;
+    let name = fields
+        .required(
+            cx,
+            "name",
+            Some("name the workflow: `name: order_processing`".into()),
+        )
+        .and_then(|n| scalar::nonempty_string(cx, n, "name"));
+    let version = fields
+        .get("version")
+        .and_then(|n| scalar::version(cx, n, "version"));
+    let timeout = fields
+        .get("timeout")
+        .and_then(|n| scalar::positive_duration(cx, n, "timeout"));
+    let compensation_timeout = fields
+        .get("compensation_timeout")
+        .and_then(|n| scalar::positive_duration(cx, n, "compensation_timeout"));
+
+    let services = service::decode_all(cx, fields.entry("services"));
+    let steps_node = fields.required(
+        cx,
+        "steps",
+        Some("list the calls to make under `steps:`".into()),
+    );
+    let decoded = steps_node.and_then(|n| step::decode_all(cx, n, &services));
+    let output = fields
+        .get("output")
+        .and_then(|n| scalar::value_template(cx, n, "output"));
+
+    let decoded = decoded?;
+    let mut uses = decoded.uses;
+    uses.extend(services.header_uses.iter().cloned());
+    if let Some((_, refs)) = &output {
+        uses.extend(
+            refs.iter()
+                .cloned()
+                .map(|r| r.at_scope(dataflow::Scope::WorkflowOutput)),
+        );
+    }
+    dataflow::check(cx, &decoded.producers, &uses);
+    dataflow::report_unknown_services(
+        cx,
+        &decoded.unknown_services,
+        &services,
+        fields.entry("services"),
+        root,
+    );
+
+    Some(Workflow {
+        name: name?,
+        version,
+        timeout,
+        compensation_timeout: compensation_timeout.unwrap_or(DEFAULT_COMPENSATION_TIMEOUT),
+        services: services.built()?,
+        steps: decoded.nodes,
+        output: output.map(|(template, _)| template),
+        source: cx.file.to_path_buf(),
+    })
+}

@@ -1,0 +1,285 @@
+//! Leaf values: strings, counts, numbers, durations and templates, each
+//! reported at its own position when it has the wrong type or shape.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::dataflow::Read;
+use super::{Cx, Pos, index, join};
+use crate::template::{Condition, Template, ValueTemplate};
+use crate::workflow::yaml::{Kind, Node};
+
+fn wrong_type(cx: &mut Cx<'_>, node: &Node, path: &str, expected: &str, hint: Option<String>) {
+    let found = node.kind.describe();
+    // An unquoted `{{ .x }}` is a YAML flow mapping, not a string.
+    let hint = hint.or_else(|| {
+        matches!(node.kind, Kind::Map(_)).then(|| {
+            "a template must be quoted: `\"{{ .step.field }}\"`; unquoted braces are a YAML mapping"
+                .to_string()
+        })
+    });
+    cx.report(
+        node.pos(),
+        path,
+        format!("expected {expected}, found {found}"),
+        hint,
+    );
+}
+
+pub fn string<'n>(cx: &mut Cx<'_>, node: &'n Node, path: &str) -> Option<&'n str> {
+    match &node.kind {
+        Kind::Str(s) => Some(s),
+        _ => {
+            wrong_type(cx, node, path, "a string", None);
+            None
+        }
+    }
+}
+
+pub fn nonempty_string(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<String> {
+    let s = string(cx, node, path)?;
+    if s.trim().is_empty() {
+        cx.error(node.pos(), path, "must not be empty");
+        return None;
+    }
+    Some(s.to_string())
+}
+
+/// `version: "1.0"`. A bare `1.10` would be read as the number 1.1, so
+/// numbers are refused with the quoted form to write instead.
+pub fn version(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<String> {
+    if let Kind::Number(n) = &node.kind {
+        let hint = format!("quote it, so that YAML keeps it as written: `version: \"{n}\"`");
+        wrong_type(cx, node, path, "a string", Some(hint));
+        return None;
+    }
+    nonempty_string(cx, node, path)
+}
+
+/// A humantime duration: `500ms`, `30s`, `1m 30s`.
+pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Duration> {
+    let text = match &node.kind {
+        Kind::Str(s) => s,
+        Kind::Number(n) => {
+            let hint = format!("add a unit: `{n}s` or `{n}ms`");
+            wrong_type(cx, node, path, "a duration such as `30s`", Some(hint));
+            return None;
+        }
+        _ => {
+            wrong_type(cx, node, path, "a duration such as `30s`", None);
+            return None;
+        }
+    };
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) => Some(d),
+        Err(err) => {
+            cx.report(
+                node.pos(),
+                path,
+                format!("`{text}` is not a duration: {err}"),
+                Some("write a number and a unit: `500ms`, `30s`, `2m`, `1h`".into()),
+            );
+            None
+        }
+    }
+}
+
+/// A duration that must be more than zero: a zero timeout fails every call.
+pub fn positive_duration(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Duration> {
+    let d = duration(cx, node, path)?;
+    if d.is_zero() {
+        cx.error(node.pos(), path, "must be longer than zero");
+        return None;
+    }
+    Some(d)
+}
+
+/// A whole number of at least `min`; `why` says what the lower bound
+/// protects against, for the message.
+pub fn count(cx: &mut Cx<'_>, node: &Node, path: &str, min: u64, why: &str) -> Option<u32> {
+    let n = match &node.kind {
+        Kind::Number(n) if n.is_u64() => n.as_u64(),
+        Kind::Number(n) if n.is_i64() => {
+            cx.report(
+                node.pos(),
+                path,
+                format!("must be at least {min}, got {n}"),
+                Some(why.into()),
+            );
+            return None;
+        }
+        _ => {
+            wrong_type(cx, node, path, "a whole number", None);
+            return None;
+        }
+    }?;
+    if n < min {
+        cx.report(
+            node.pos(),
+            path,
+            format!("must be at least {min}, got {n}"),
+            Some(why.into()),
+        );
+        return None;
+    }
+    match u32::try_from(n) {
+        Ok(n) => Some(n),
+        Err(_) => {
+            cx.error(node.pos(), path, format!("{n} is too large"));
+            None
+        }
+    }
+}
+
+pub fn number(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
+    match &node.kind {
+        Kind::Number(n) => n.as_f64(),
+        _ => {
+            wrong_type(cx, node, path, "a number", None);
+            None
+        }
+    }
+}
+
+/// One string or a list of them (`proto: a.proto` or `proto: [a.proto]`),
+/// each with its position.
+pub fn string_list<'n>(cx: &mut Cx<'_>, node: &'n Node, path: &str) -> Option<Vec<(&'n str, Pos)>> {
+    match &node.kind {
+        Kind::Str(s) => Some(vec![(s.as_str(), node.pos())]),
+        Kind::Seq(items) => {
+            let before = cx.count();
+            let list: Vec<_> = items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| string(cx, item, &index(path, i)).map(|s| (s, item.pos())))
+                .collect();
+            (cx.count() == before).then_some(list)
+        }
+        _ => {
+            wrong_type(cx, node, path, "a list of strings", None);
+            None
+        }
+    }
+}
+
+/// A string that may hold `{{ }}`, and the data it reads.
+pub fn template(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Template, Vec<Read>)> {
+    let text = string(cx, node, path)?;
+    compile(cx, text, node.pos(), path)
+}
+
+/// Compile text that is not a whole YAML string (an HTTP path).
+pub fn template_text(
+    cx: &mut Cx<'_>,
+    text: &str,
+    at: Pos,
+    path: &str,
+) -> Option<(Template, Vec<Read>)> {
+    compile(cx, text, at, path)
+}
+
+fn compile(cx: &mut Cx<'_>, text: &str, at: Pos, path: &str) -> Option<(Template, Vec<Read>)> {
+    match Template::parse(text) {
+        Ok(t) => {
+            let reads = t
+                .references()
+                .into_iter()
+                .map(|data| Read::new(data, at, path))
+                .collect();
+            Some((t, reads))
+        }
+        Err(err) => {
+            cx.error(at, path, err.to_string());
+            None
+        }
+    }
+}
+
+/// A `when`: exactly one `{{ }}` and nothing around it, since its result
+/// must be a boolean, not text.
+pub fn condition(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Condition, Vec<Read>)> {
+    let hint = || Some("write one template: `when: \"{{ .score.value > 700 }}\"`".to_string());
+    let text = match &node.kind {
+        Kind::Str(s) => s,
+        _ => {
+            wrong_type(cx, node, path, "a `{{ }}` template string", hint());
+            return None;
+        }
+    };
+    let trimmed = text.trim();
+    let single = trimmed.starts_with("{{")
+        && trimmed.ends_with("}}")
+        && trimmed.matches("{{").count() == 1
+        && trimmed.matches("}}").count() == 1;
+    if !single {
+        cx.report(
+            node.pos(),
+            path,
+            format!("`{text}` is not a single `{{{{ }}}}` template"),
+            hint(),
+        );
+        return None;
+    }
+    match Condition::parse(text) {
+        Ok(c) => {
+            let reads = c
+                .references()
+                .into_iter()
+                .map(|data| Read::new(data, node.pos(), path))
+                .collect();
+            Some((c, reads))
+        }
+        Err(err) => {
+            cx.error(node.pos(), path, err.to_string());
+            None
+        }
+    }
+}
+
+/// An `input` or `output` block: any YAML value whose strings may be
+/// templates. Each string is compiled on its own first, so that a problem
+/// is reported at the line of the string that has it.
+pub fn value_template(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+) -> Option<(ValueTemplate, Vec<Read>)> {
+    let before = cx.count();
+    let mut reads = Vec::new();
+    walk_leaves(cx, node, path, &mut reads);
+    if cx.count() != before {
+        return None;
+    }
+    let json: Value = node.to_json();
+    match ValueTemplate::parse(&json) {
+        Ok(t) => Some((t, reads)),
+        Err(errors) => {
+            for (leaf, err) in errors {
+                cx.error(node.pos(), &join(path, &leaf), err.to_string());
+            }
+            None
+        }
+    }
+}
+
+fn walk_leaves(cx: &mut Cx<'_>, node: &Node, path: &str, reads: &mut Vec<Read>) {
+    match &node.kind {
+        Kind::Str(s) => {
+            if let Some((_, found)) = compile(cx, s, node.pos(), path) {
+                reads.extend(found);
+            }
+        }
+        Kind::Seq(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk_leaves(cx, item, &index(path, i), reads);
+            }
+        }
+        Kind::Map(entries) => {
+            for (key, value) in entries {
+                walk_leaves(cx, value, &join(path, &key.name), reads);
+            }
+        }
+        Kind::Null | Kind::Bool(_) | Kind::Number(_) => {}
+    }
+}

@@ -1,0 +1,335 @@
+//! The `services:` block: protocol, endpoint, timeouts, retry, circuit
+//! breaker, gRPC pool and `.proto` files, HTTP headers.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prost_reflect::DescriptorPool;
+
+use super::dataflow::{Read, Scope, Use};
+use super::policy::{breaker, retry};
+use super::{Cx, Fields, endpoint, join, scalar};
+use crate::resilience::{BreakerConfig, RetryPolicy};
+use crate::transport::grpc::descriptors;
+use crate::workflow::model::{
+    DEFAULT_POOL_SIZE, DescriptorSource, GrpcService, Header, HttpService, Service, ServiceKind,
+};
+use crate::workflow::suggest;
+use crate::workflow::yaml::{Key, Kind, Node};
+
+const SERVICE_FIELDS: &[&str] = &[
+    "type",
+    "endpoint",
+    "timeout",
+    "retry",
+    "circuit_breaker",
+    "pool",
+    "proto",
+    "import_paths",
+    "headers",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Grpc,
+    Http,
+}
+
+/// A service as far as it decoded: steps are checked against what is known
+/// of it even when another of its fields is wrong.
+#[derive(Debug)]
+pub struct Declared {
+    pub name: String,
+    pub protocol: Option<Protocol>,
+    /// Present when `proto:` files compiled, to check methods against.
+    pub pool: Option<DescriptorPool>,
+    /// The service's policy, which a step's `retry` is merged over.
+    pub retry: RetryPolicy,
+    /// `None` when any of its fields is wrong.
+    pub built: Option<Arc<Service>>,
+}
+
+/// Every service the file declares, in file order.
+#[derive(Debug, Default)]
+pub struct Services {
+    list: Vec<Declared>,
+    /// Data read by service headers, checked with the other templates.
+    pub header_uses: Vec<Use>,
+}
+
+impl Services {
+    pub fn get(&self, name: &str) -> Option<&Declared> {
+        self.list.iter().find(|d| d.name == name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> + Clone {
+        self.list.iter().map(|d| d.name.as_str())
+    }
+
+    /// The model's services, if every one of them decoded.
+    pub fn built(&self) -> Option<Vec<Arc<Service>>> {
+        self.list.iter().map(|d| d.built.clone()).collect()
+    }
+}
+
+pub fn decode_all(cx: &mut Cx<'_>, entry: Option<(&Key, &Node)>) -> Services {
+    let mut services = Services::default();
+    let Some((_, node)) = entry else {
+        return services;
+    };
+    let entries = match &node.kind {
+        Kind::Map(entries) => entries,
+        // `services:` with nothing under it: no services, which the steps'
+        // "unknown service" reports then explain.
+        Kind::Null => return services,
+        other => {
+            let found = other.describe();
+            cx.report(
+                node.pos(),
+                "services",
+                format!("expected a mapping of service names to services, found {found}"),
+                Some("write `services:` then one `name:` block per service".into()),
+            );
+            return services;
+        }
+    };
+    for (key, value) in entries {
+        let declared = decode_one(cx, key, value, &mut services.header_uses);
+        services.list.push(declared);
+    }
+    services
+}
+
+fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use>) -> Declared {
+    let path = join("services", &key.name);
+    let before = cx.count();
+    let mut declared = Declared {
+        name: key.name.clone(),
+        protocol: None,
+        pool: None,
+        retry: RetryPolicy::default(),
+        built: None,
+    };
+    let Some(f) = Fields::open(cx, node, &path, "a service", SERVICE_FIELDS) else {
+        return declared;
+    };
+    let protocol = f
+        .required(cx, "type", Some("`type: grpc` or `type: http`".into()))
+        .and_then(|n| protocol(cx, n, &f.path("type")));
+    declared.protocol = protocol;
+    let endpoint = f.required(
+        cx,
+        "endpoint",
+        Some("where the service listens: `localhost:50051` for gRPC, `http://localhost:8080` for HTTP".into()),
+    );
+    let timeout = f
+        .get("timeout")
+        .and_then(|n| scalar::positive_duration(cx, n, &f.path("timeout")));
+    if let Some(n) = f.get("retry") {
+        declared.retry =
+            retry(cx, n, &f.path("retry"), &RetryPolicy::default()).unwrap_or_default();
+    }
+    let circuit_breaker = match f.get("circuit_breaker") {
+        Some(n) => breaker(cx, n, &f.path("circuit_breaker")).unwrap_or_default(),
+        None => BreakerConfig::default(),
+    };
+    let kind = match protocol {
+        Some(Protocol::Grpc) => grpc(cx, &f, endpoint, &mut declared.pool),
+        Some(Protocol::Http) => http(cx, &f, endpoint, header_uses),
+        None => None,
+    };
+    if cx.count() == before {
+        declared.built = kind.map(|kind| {
+            Arc::new(Service {
+                name: key.name.clone(),
+                kind,
+                timeout,
+                retry: declared.retry.clone(),
+                circuit_breaker,
+            })
+        });
+    }
+    declared
+}
+
+fn protocol(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Protocol> {
+    match scalar::string(cx, node, path)? {
+        "grpc" => Some(Protocol::Grpc),
+        "http" => Some(Protocol::Http),
+        other => {
+            let hint = suggest::did_you_mean(other, ["grpc", "http"])
+                .unwrap_or_else(|| "a service is `grpc` or `http`".into());
+            cx.report(
+                node.pos(),
+                path,
+                format!("unknown service type `{other}`"),
+                Some(hint),
+            );
+            None
+        }
+    }
+}
+
+/// Fields that only one protocol understands, reported on the other.
+fn refuse(cx: &mut Cx<'_>, f: &Fields<'_>, fields: &[&str], only: &str) {
+    for field in fields {
+        if let Some((key, _)) = f.entry(field) {
+            cx.error(
+                key.pos(),
+                &f.path(field),
+                format!("`{field}` applies to {only} services only"),
+            );
+        }
+    }
+}
+
+fn grpc(
+    cx: &mut Cx<'_>,
+    f: &Fields<'_>,
+    endpoint: Option<&Node>,
+    pool_out: &mut Option<DescriptorPool>,
+) -> Option<ServiceKind> {
+    refuse(cx, f, &["headers"], "http");
+    let endpoint = endpoint.and_then(|n| endpoint::grpc(cx, n, &f.path("endpoint")));
+    let pool_size = match f.get("pool") {
+        Some(n) => pool_size(cx, n, &f.path("pool")),
+        None => Some(DEFAULT_POOL_SIZE),
+    };
+    let descriptors = descriptors_of(cx, f);
+    if let Some(DescriptorSource::Files { pool, .. }) = &descriptors {
+        *pool_out = Some(pool.clone());
+    }
+    Some(ServiceKind::Grpc(GrpcService {
+        endpoint: endpoint?,
+        pool_size: pool_size?,
+        descriptors: descriptors?,
+    }))
+}
+
+fn pool_size(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<usize> {
+    let f = Fields::open(cx, node, path, "a pool", &["size"])?;
+    let size = f.required(
+        cx,
+        "size",
+        Some(format!(
+            "connections to keep open; {DEFAULT_POOL_SIZE} when `pool` is left out"
+        )),
+    )?;
+    scalar::count(
+        cx,
+        size,
+        &f.path("size"),
+        1,
+        "a pool needs at least one connection",
+    )
+    .map(|n| n as usize)
+}
+
+/// `proto:` compiled now, so that a typo in a method is found before a run.
+fn descriptors_of(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<DescriptorSource> {
+    let imports = match f.get("import_paths") {
+        Some(n) => scalar::string_list(cx, n, &f.path("import_paths"))?,
+        None => Vec::new(),
+    };
+    let Some(node) = f.get("proto") else {
+        if let Some((key, _)) = f.entry("import_paths") {
+            cx.error(
+                key.pos(),
+                &f.path("import_paths"),
+                "`import_paths` without `proto` has no effect",
+            );
+            return None;
+        }
+        return Some(DescriptorSource::Reflection);
+    };
+    let files: Vec<PathBuf> = scalar::string_list(cx, node, &f.path("proto"))?
+        .into_iter()
+        .map(|(s, _)| PathBuf::from(s))
+        .collect();
+    if files.is_empty() {
+        cx.report(
+            node.pos(),
+            &f.path("proto"),
+            "`proto` lists no files",
+            Some("leave `proto` out to ask the server by reflection".into()),
+        );
+        return None;
+    }
+    let imports: Vec<PathBuf> = imports.into_iter().map(|(s, _)| PathBuf::from(s)).collect();
+    match descriptors::compile_files(cx.base, &files, &imports) {
+        Ok(pool) => Some(DescriptorSource::Files { files, pool }),
+        Err(err) => {
+            cx.report(
+                node.pos(),
+                &f.path("proto"),
+                format!("the .proto files do not compile: {err}"),
+                Some(format!(
+                    "paths are relative to the workflow's folder, `{}`",
+                    cx.base.display()
+                )),
+            );
+            None
+        }
+    }
+}
+
+fn http(
+    cx: &mut Cx<'_>,
+    f: &Fields<'_>,
+    endpoint: Option<&Node>,
+    header_uses: &mut Vec<Use>,
+) -> Option<ServiceKind> {
+    refuse(cx, f, &["pool", "proto", "import_paths"], "grpc");
+    let endpoint = endpoint.and_then(|n| endpoint::http(cx, n, &f.path("endpoint")));
+    let headers = match f.get("headers") {
+        Some(n) => {
+            let (headers, reads) = headers(cx, n, &f.path("headers"))?;
+            header_uses.extend(reads.into_iter().map(|r| r.at_scope(Scope::ServiceHeaders)));
+            headers
+        }
+        None => Vec::new(),
+    };
+    Some(ServiceKind::Http(HttpService {
+        endpoint: endpoint?,
+        headers,
+    }))
+}
+
+/// A `headers:` block: header names to templated values.
+pub fn headers(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Vec<Header>, Vec<Read>)> {
+    let Kind::Map(entries) = &node.kind else {
+        cx.error(
+            node.pos(),
+            path,
+            format!(
+                "expected a mapping of header names to values, found {}",
+                node.kind.describe()
+            ),
+        );
+        return None;
+    };
+    let before = cx.count();
+    let mut headers = Vec::new();
+    let mut reads = Vec::new();
+    for (key, value) in entries {
+        let at = join(path, &key.name);
+        let name = match http::HeaderName::from_bytes(key.name.as_bytes()) {
+            Ok(name) => Some(name),
+            Err(_) => {
+                cx.error(
+                    key.pos(),
+                    &at,
+                    format!("`{}` is not a valid header name", key.name),
+                );
+                None
+            }
+        };
+        if let Some((value, found)) = scalar::template(cx, value, &at) {
+            reads.extend(found);
+            if let Some(name) = name {
+                headers.push(Header { name, value });
+            }
+        }
+    }
+    (cx.count() == before).then_some((headers, reads))
+}

@@ -1,0 +1,387 @@
+//! The `steps:` list: steps, `parallel` groups, compensations, and what each
+//! step's `method` means on its service's protocol.
+
+use serde_json::json;
+
+use super::call::call;
+use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
+use super::policy::retry;
+use super::service::{self, Declared, Protocol, Services};
+use super::{Cx, Fields, Pos, index, scalar};
+use crate::resilience::RetryPolicy;
+use crate::template::ValueTemplate;
+use crate::workflow::model::{self, Compensation, Header, ParallelGroup, Step};
+use crate::workflow::yaml::{Kind, Node};
+
+const STEP_FIELDS: &[&str] = &[
+    "id",
+    "service",
+    "method",
+    "input",
+    "output",
+    "when",
+    "headers",
+    "timeout",
+    "retry",
+    "compensate",
+];
+
+const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
+
+/// The steps, and what the whole-file checks need to know about them.
+#[derive(Default)]
+pub struct Decoded {
+    /// Complete only when no problem was reported.
+    pub nodes: Vec<model::Node>,
+    pub producers: Vec<Producer>,
+    pub uses: Vec<Use>,
+    pub unknown_services: Vec<UnknownService>,
+}
+
+struct State<'s> {
+    services: &'s Services,
+    /// Step ids seen so far, with their line.
+    ids: Vec<(String, usize)>,
+    out: Decoded,
+}
+
+pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<Decoded> {
+    let Kind::Seq(items) = &node.kind else {
+        cx.report(
+            node.pos(),
+            "steps",
+            format!("expected a list of steps, found {}", node.kind.describe()),
+            Some("start each step with `- id: ...`".into()),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.error(node.pos(), "steps", "a workflow needs at least one step");
+    }
+    let mut st = State {
+        services,
+        ids: Vec::new(),
+        out: Decoded::default(),
+    };
+    for (i, item) in items.iter().enumerate() {
+        let path = index("steps", i);
+        let decoded = if is_group(item) {
+            group(cx, &mut st, item, &path, i).map(model::Node::Parallel)
+        } else {
+            step(cx, &mut st, item, &path, i).map(model::Node::Step)
+        };
+        st.out.nodes.extend(decoded);
+    }
+    Some(st.out)
+}
+
+fn is_group(node: &Node) -> bool {
+    matches!(&node.kind, Kind::Map(entries) if entries.iter().any(|(k, _)| k.name == "parallel"))
+}
+
+fn group(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    node: &Node,
+    path: &str,
+    at: usize,
+) -> Option<ParallelGroup> {
+    let f = Fields::open(cx, node, path, "a parallel group", &["parallel"])?;
+    let list = f.get("parallel")?;
+    let list_path = f.path("parallel");
+    let Kind::Seq(items) = &list.kind else {
+        cx.error(
+            list.pos(),
+            &list_path,
+            format!("expected a list of steps, found {}", list.kind.describe()),
+        );
+        return None;
+    };
+    if items.is_empty() {
+        cx.report(
+            list.pos(),
+            &list_path,
+            "`parallel` lists no steps",
+            Some("list the steps to run at once, or remove the group".into()),
+        );
+        return None;
+    }
+    let mut branches = Vec::new();
+    for (j, item) in items.iter().enumerate() {
+        let path = index(&list_path, j);
+        if is_group(item) {
+            cx.report(
+                item.pos(),
+                &path,
+                "parallel groups cannot be nested",
+                Some("list all the steps that run at once in one group".into()),
+            );
+            continue;
+        }
+        branches.extend(step(cx, st, item, &path, at));
+    }
+    (branches.len() == items.len()).then_some(ParallelGroup { branches })
+}
+
+fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize) -> Option<Step> {
+    let f = Fields::open(cx, node, path, "a step", STEP_FIELDS)?;
+    let id_node = f.required(cx, "id", Some("give each step a unique `id`".into()));
+    let id = id_node.and_then(|n| scalar::nonempty_string(cx, n, &f.path("id")));
+    if let (Some(id), Some(n)) = (&id, id_node) {
+        match st.ids.iter().find(|(seen, _)| seen == id) {
+            Some((_, line)) => cx.report(
+                n.pos(),
+                &f.path("id"),
+                format!("duplicate step id `{id}`"),
+                Some(format!("the first step with this id is on line {line}")),
+            ),
+            None => st.ids.push((id.clone(), n.line)),
+        }
+    }
+    // Scopes need a name even for a step whose id is missing.
+    let scope_id = id.clone().unwrap_or_else(|| path.to_string());
+    let step_scope = Scope::Step {
+        node: at,
+        id: scope_id.clone(),
+    };
+    let mut reads: Vec<Read> = Vec::new();
+
+    let service_name = f
+        .required(
+            cx,
+            "service",
+            Some("name one of the workflow's `services`".into()),
+        )
+        .and_then(|n| service_ref(cx, st, n, &f.path("service")));
+    let declared = service_name
+        .as_ref()
+        .and_then(|(name, _)| st.services.get(name));
+    let method = f
+        .required(cx, "method", Some(method_hint(declared)))
+        .and_then(|n| call(cx, n, &f.path("method"), declared))
+        .map(|(c, r)| {
+            reads.extend(r);
+            c
+        });
+    let input = block(cx, &f, "input", &mut reads);
+    let producer = Producer {
+        output: String::new(),
+        step: scope_id.clone(),
+        node: at,
+        line: f.pos().line,
+    };
+    let output = f
+        .get("output")
+        .and_then(|n| output_name(cx, st, n, &f.path("output"), producer));
+    let when = f
+        .get("when")
+        .and_then(|n| scalar::condition(cx, n, &f.path("when")))
+        .map(|(c, r)| {
+            reads.extend(r);
+            c
+        });
+    let headers = f
+        .get("headers")
+        .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));
+    let timeout = f
+        .get("timeout")
+        .and_then(|n| scalar::positive_duration(cx, n, &f.path("timeout")));
+    let base = declared.map(|d| d.retry.clone()).unwrap_or_default();
+    let retry_policy: Option<RetryPolicy> = match f.get("retry") {
+        Some(n) => retry(cx, n, &f.path("retry"), &base),
+        None => Some(base),
+    };
+    st.out
+        .uses
+        .extend(reads.into_iter().map(|r| r.at_scope(step_scope.clone())));
+
+    let compensate = match f.get("compensate") {
+        Some(n) => {
+            let scope = Scope::Compensation {
+                node: at,
+                id: scope_id,
+            };
+            let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
+            compensation(cx, st, n, &f.path("compensate"), default_service, scope).map(Some)
+        }
+        None => Some(None),
+    };
+
+    Some(Step {
+        id: id?,
+        service: service_name?.0,
+        call: method?,
+        input: input?,
+        output,
+        when,
+        headers: headers.unwrap_or_default(),
+        timeout,
+        retry: retry_policy?,
+        compensate: compensate?,
+    })
+}
+
+/// A `service:` reference; unknown names are collected for one report.
+fn service_ref(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    node: &Node,
+    path: &str,
+) -> Option<(String, Pos)> {
+    let name = scalar::nonempty_string(cx, node, path)?;
+    if st.services.get(&name).is_none() {
+        st.out.unknown_services.push(UnknownService {
+            name: name.clone(),
+            at: node.pos(),
+            path: path.to_string(),
+        });
+    }
+    Some((name, node.pos()))
+}
+
+fn method_hint(declared: Option<&Declared>) -> String {
+    match declared.and_then(|d| d.protocol) {
+        Some(Protocol::Http) => "an HTTP call is `VERB /path`, e.g. `POST /orders`".into(),
+        Some(Protocol::Grpc) => "a gRPC call is `Method` or `package.Service/Method`".into(),
+        None => "the call to make, e.g. `Process` (gRPC) or `POST /orders` (HTTP)".into(),
+    }
+}
+
+/// `input` (or a compensation's): absent means an empty object.
+fn block(
+    cx: &mut Cx<'_>,
+    f: &Fields<'_>,
+    key: &str,
+    reads: &mut Vec<Read>,
+) -> Option<ValueTemplate> {
+    match f.get(key) {
+        Some(n) => scalar::value_template(cx, n, &f.path(key)).map(|(t, r)| {
+            reads.extend(r);
+            t
+        }),
+        None => match ValueTemplate::parse(&json!({})) {
+            Ok(t) => Some(t),
+            Err(errors) => {
+                for (leaf, err) in errors {
+                    cx.error(f.pos(), &f.path(key), format!("{leaf}: {err}"));
+                }
+                None
+            }
+        },
+    }
+}
+
+/// Templates read an output as `.name`, so it must be an identifier, and
+/// one name stores one step's result.
+fn output_name(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    node: &Node,
+    path: &str,
+    producer: Producer,
+) -> Option<String> {
+    let name = scalar::nonempty_string(cx, node, path)?;
+    let mut chars = name.chars();
+    let identifier = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
+    if !identifier {
+        cx.report(
+            node.pos(),
+            path,
+            format!("output name `{name}` is not an identifier"),
+            Some("templates read it as `.name`: use letters, digits and `_`".into()),
+        );
+        return None;
+    }
+    if name == INPUT {
+        cx.report(
+            node.pos(),
+            path,
+            "`input` is the run's input and cannot be a step's output",
+            Some("choose another name".into()),
+        );
+        return None;
+    }
+    if let Some(p) = st.out.producers.iter().find(|p| p.output == name) {
+        cx.report(
+            node.pos(),
+            path,
+            format!("output `{name}` is already produced by step `{}`", p.step),
+            Some(format!(
+                "step `{}` is on line {}; give each output its own name",
+                p.step, p.line
+            )),
+        );
+        return None;
+    }
+    st.out.producers.push(Producer {
+        output: name.clone(),
+        ..producer
+    });
+    Some(name)
+}
+
+/// Step or compensation headers, which only HTTP sends.
+fn headers(
+    cx: &mut Cx<'_>,
+    declared: Option<&Declared>,
+    node: &Node,
+    path: &str,
+    reads: &mut Vec<Read>,
+) -> Option<Vec<Header>> {
+    if declared.and_then(|d| d.protocol) == Some(Protocol::Grpc) {
+        cx.report(
+            node.pos(),
+            path,
+            "`headers` apply to http services only",
+            Some(format!(
+                "`{}` is a gRPC service",
+                declared.map(|d| d.name.as_str()).unwrap_or_default()
+            )),
+        );
+        return None;
+    }
+    let (headers, found) = service::headers(cx, node, path)?;
+    reads.extend(found);
+    Some(headers)
+}
+
+fn compensation(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    node: &Node,
+    path: &str,
+    step_service: Option<&str>,
+    scope: Scope,
+) -> Option<Compensation> {
+    let f = Fields::open(cx, node, path, "a compensation", COMPENSATE_FIELDS)?;
+    let mut reads = Vec::new();
+    let service_name = match f.get("service") {
+        Some(n) => service_ref(cx, st, n, &f.path("service")).map(|(name, _)| name),
+        None => step_service.map(str::to_string),
+    };
+    let declared = service_name
+        .as_deref()
+        .and_then(|name| st.services.get(name));
+    let hint = format!("the call that undoes the step; {}", method_hint(declared));
+    let method = f
+        .required(cx, "method", Some(hint))
+        .and_then(|n| call(cx, n, &f.path("method"), declared))
+        .map(|(c, r)| {
+            reads.extend(r);
+            c
+        });
+    let input = block(cx, &f, "input", &mut reads);
+    let headers = f
+        .get("headers")
+        .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));
+    st.out
+        .uses
+        .extend(reads.into_iter().map(|r| r.at_scope(scope.clone())));
+    Some(Compensation {
+        service: service_name?,
+        call: method?,
+        input: input?,
+        headers: headers.unwrap_or_default(),
+    })
+}
