@@ -1,11 +1,28 @@
-//! Templates in the seeds' syntax (`{{ .input.payload }}`, `&&`, `? :`),
-//! translated to tera once when a workflow loads and evaluated per run
-//! against the run's data, with typed results and errors that name the path.
+//! Templates in the seeds' syntax (`{{ .input.payload }}`, `&&`, `? :`):
+//! parsed and translated to tera once when a workflow loads, then evaluated
+//! per run against the run's data, with typed results and errors that name
+//! the data path involved.
 //!
-//! INTERFACE (fixed, used by workflow/ and runtime/): `Template`,
-//! `ValueTemplate`, `Condition`, `DataPath`, `Scope`, `TemplateError`.
+//! Layout: [`syntax`] parses, [`translate`] writes tera source, [`engine`]
+//! compiles and runs it, [`Scope`] holds the run's data.
 
-use serde_json::Value;
+mod compiled;
+mod convert;
+mod engine;
+mod lexer;
+mod scope;
+mod syntax;
+mod translate;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+pub use compiled::{Condition, Template};
+pub use scope::Scope;
+pub use value::ValueTemplate;
 
 /// A reference to run data found in a template: `.analysis.confidence` is
 /// root `analysis` with segments `["confidence"]`; `.items[0].id` has
@@ -16,35 +33,18 @@ pub struct DataPath {
     pub segments: Vec<String>,
 }
 
-/// The data a run has produced so far, as templates see it: `input`, and one
-/// entry per step output name. An output whose step was skipped is present
-/// with the value null (see [`Scope::skip`]).
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    // filled by the template implementation
-}
-
-impl Scope {
-    /// A scope holding only the run's input.
-    pub fn new(input: Value) -> Self {
-        let _ = input;
-        todo!()
-    }
-    /// Record a step's output under its name.
-    pub fn insert(&mut self, name: &str, value: Value) {
-        let _ = (name, value);
-        todo!()
-    }
-    /// Record that the step producing `name` was skipped: its data reads as
-    /// null, and so does any path below it.
-    pub fn skip(&mut self, name: &str) {
-        let _ = name;
-        todo!()
-    }
-    /// The value stored under a root name.
-    pub fn get(&self, name: &str) -> Option<&Value> {
-        let _ = name;
-        todo!()
+impl fmt::Display for DataPath {
+    /// `.items[0].id`; a segment of digits is shown as an index.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, ".{}", self.root)?;
+        for segment in &self.segments {
+            if !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit()) {
+                write!(f, "[{segment}]")?;
+            } else {
+                write!(f, ".{segment}")?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -60,89 +60,4 @@ pub enum TemplateError {
     NotBoolean { template: String, got: String },
     #[error("template `{template}` failed: {message}")]
     Eval { template: String, message: String },
-}
-
-/// One string that may hold `{{ }}` templates. A string that is exactly one
-/// `{{ expr }}` renders to the expression's JSON value (object, number, ...);
-/// text around templates renders to a string.
-#[derive(Debug, Clone)]
-pub struct Template {
-    // filled by the template implementation
-}
-
-impl Template {
-    /// Compile once, at load time.
-    pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        let _ = source;
-        todo!()
-    }
-    /// The original text.
-    pub fn source(&self) -> &str {
-        todo!()
-    }
-    /// True when the text holds no `{{ }}` at all.
-    pub fn is_literal(&self) -> bool {
-        todo!()
-    }
-    /// Every data path the template reads.
-    pub fn references(&self) -> Vec<DataPath> {
-        todo!()
-    }
-    pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
-        let _ = scope;
-        todo!()
-    }
-    /// Render as text: a whole-value template of a string gives the string
-    /// itself, other values their JSON text (for paths and headers).
-    pub fn render_string(&self, scope: &Scope) -> Result<String, TemplateError> {
-        let _ = scope;
-        todo!()
-    }
-}
-
-/// A `when` condition: one template that must evaluate to a boolean.
-#[derive(Debug, Clone)]
-pub struct Condition {
-    // filled by the template implementation
-}
-
-impl Condition {
-    pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        let _ = source;
-        todo!()
-    }
-    pub fn source(&self) -> &str {
-        todo!()
-    }
-    pub fn references(&self) -> Vec<DataPath> {
-        todo!()
-    }
-    pub fn evaluate(&self, scope: &Scope) -> Result<bool, TemplateError> {
-        let _ = scope;
-        todo!()
-    }
-}
-
-/// A JSON value (an `input`, an `output`) whose strings, at any depth, may be
-/// templates. Map keys are literal.
-#[derive(Debug, Clone)]
-pub struct ValueTemplate {
-    // filled by the template implementation
-}
-
-impl ValueTemplate {
-    /// Compile every string leaf; errors carry the JSON path of the leaf
-    /// (`customer.address[0]`) in `Err((path, error))`, all of them.
-    pub fn parse(value: &Value) -> Result<Self, Vec<(String, TemplateError)>> {
-        let _ = value;
-        todo!()
-    }
-    /// Every data path read anywhere inside, with the JSON path of the leaf.
-    pub fn references(&self) -> Vec<(String, DataPath)> {
-        todo!()
-    }
-    pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
-        let _ = scope;
-        todo!()
-    }
 }

@@ -1,0 +1,261 @@
+//! [`Template`] and [`Condition`]: a source string parsed, translated and
+//! compiled once, then evaluated against a [`Scope`] as often as needed.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::convert::{describe, text_of, to_json};
+use super::engine::{Engine, EngineBuilder};
+use super::syntax::{self, Expr, PathRef, Piece, Segment, parse_bare, parse_pieces};
+use super::{DataPath, Scope, TemplateError};
+
+/// A template compiled into an engine, under a name.
+#[derive(Debug, Clone)]
+struct Compiled {
+    engine: Arc<Engine>,
+    name: String,
+}
+
+#[derive(Debug, Clone)]
+enum Kind {
+    /// No `{{ }}`: the text is the value.
+    Literal,
+    /// Exactly one `{{ }}`: the expression's typed value.
+    Whole(Compiled),
+    /// Text around expressions: a string.
+    Text(Compiled),
+}
+
+/// One string that may hold `{{ }}` templates. A string that is exactly one
+/// `{{ expr }}` renders to the expression's JSON value (object, number, ...);
+/// text around templates renders to a string.
+#[derive(Debug, Clone)]
+pub struct Template {
+    source: String,
+    kind: Kind,
+    references: Vec<DataPath>,
+}
+
+/// A template parsed and translated, waiting for its engine to be built
+/// (several templates of one document share an engine).
+pub(crate) struct Pending {
+    source: String,
+    /// The engine-side name; `None` for literal text.
+    name: Option<String>,
+    whole: bool,
+    references: Vec<DataPath>,
+}
+
+impl Pending {
+    pub(crate) fn prepare(
+        source: &str,
+        builder: &mut EngineBuilder,
+    ) -> Result<Self, TemplateError> {
+        let pieces = parse_pieces(source)?;
+        let references = references_of(pieces.iter().filter_map(|p| match p {
+            Piece::Expr(e) => Some(e),
+            Piece::Text(_) => None,
+        }));
+        let (name, whole) = match pieces.as_slice() {
+            [] | [Piece::Text(_)] => (None, false),
+            [Piece::Expr(expr)] => (Some(builder.add_whole(expr, source)), true),
+            _ => (Some(builder.add_interpolation(&pieces, source)), false),
+        };
+        Ok(Pending {
+            source: source.to_owned(),
+            name,
+            whole,
+            references,
+        })
+    }
+
+    pub(crate) fn finish(self, engine: Option<&Arc<Engine>>) -> Template {
+        let kind = match (self.name, engine) {
+            (Some(name), Some(engine)) => {
+                let compiled = Compiled {
+                    engine: Arc::clone(engine),
+                    name,
+                };
+                if self.whole {
+                    Kind::Whole(compiled)
+                } else {
+                    Kind::Text(compiled)
+                }
+            }
+            _ => Kind::Literal,
+        };
+        Template {
+            source: self.source,
+            kind,
+            references: self.references,
+        }
+    }
+}
+
+impl Template {
+    /// Compile once, at load time.
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        let mut builder = EngineBuilder::default();
+        let pending = Pending::prepare(source, &mut builder)?;
+        let engine = match pending.name {
+            Some(_) => Some(builder.build()?),
+            None => None,
+        };
+        Ok(pending.finish(engine.as_ref()))
+    }
+
+    /// The original text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// True when the text holds no `{{ }}` at all.
+    pub fn is_literal(&self) -> bool {
+        matches!(self.kind, Kind::Literal)
+    }
+
+    /// Every data path the template reads.
+    pub fn references(&self) -> Vec<DataPath> {
+        self.references.clone()
+    }
+
+    pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
+        match &self.kind {
+            Kind::Literal => Ok(Value::String(self.source.clone())),
+            Kind::Whole(c) => c
+                .engine
+                .value(&c.name, scope.context(), &self.source)
+                .map(|v| to_json(&v)),
+            Kind::Text(c) => c
+                .engine
+                .text(&c.name, scope.context(), &self.source)
+                .map(Value::String),
+        }
+    }
+
+    /// Render as text: a whole-value template of a string gives the string
+    /// itself, other values their JSON text (for paths and headers).
+    pub fn render_string(&self, scope: &Scope) -> Result<String, TemplateError> {
+        match &self.kind {
+            Kind::Literal => Ok(self.source.clone()),
+            Kind::Whole(_) => self.render(scope).map(|v| text_of(&v)),
+            Kind::Text(c) => c.engine.text(&c.name, scope.context(), &self.source),
+        }
+    }
+}
+
+/// A `when` condition: one template that must evaluate to a boolean.
+#[derive(Debug, Clone)]
+pub struct Condition {
+    source: String,
+    compiled: Compiled,
+    references: Vec<DataPath>,
+}
+
+impl Condition {
+    /// Either one `{{ expr }}` (spaces around it allowed) or a bare
+    /// expression.
+    pub fn parse(source: &str) -> Result<Self, TemplateError> {
+        let expr = if source.contains("{{") {
+            let pieces = parse_pieces(source)?;
+            let mut exprs = pieces.into_iter().filter_map(|p| match p {
+                Piece::Expr(e) => Some(Ok(e)),
+                Piece::Text(t) if t.trim().is_empty() => None,
+                Piece::Text(t) => Some(Err(t)),
+            });
+            match (exprs.next(), exprs.next()) {
+                (Some(Ok(expr)), None) => expr,
+                (Some(Err(text)), _) | (_, Some(Err(text))) => {
+                    return Err(syntax::syntax(
+                        source,
+                        format!(
+                            "a condition is one `{{{{ }}}}` expression with nothing around it, but `{}` is outside",
+                            text.trim()
+                        ),
+                    ));
+                }
+                _ => {
+                    return Err(syntax::syntax(
+                        source,
+                        "a condition is one `{{ }}` expression; combine several with `&&` or `||` inside one".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            parse_bare(source)?
+        };
+        let mut builder = EngineBuilder::default();
+        let name = builder.add_whole(&expr, source);
+        let engine = builder.build()?;
+        Ok(Condition {
+            source: source.to_owned(),
+            compiled: Compiled { engine, name },
+            references: references_of(std::iter::once(&expr)),
+        })
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    pub fn references(&self) -> Vec<DataPath> {
+        self.references.clone()
+    }
+
+    pub fn evaluate(&self, scope: &Scope) -> Result<bool, TemplateError> {
+        let c = &self.compiled;
+        let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+        match value.as_bool() {
+            Some(b) if value.kind() == tera::value::ValueKind::Bool => Ok(b),
+            _ => Err(TemplateError::NotBoolean {
+                template: self.source.clone(),
+                got: describe(&to_json(&value)),
+            }),
+        }
+    }
+}
+
+/// The distinct paths read by `exprs`, in the order they appear.
+fn references_of<'e>(exprs: impl Iterator<Item = &'e Expr>) -> Vec<DataPath> {
+    fn walk(expr: &Expr, out: &mut Vec<DataPath>) {
+        match expr {
+            Expr::Path(path) => {
+                let data = data_path(path);
+                if !out.contains(&data) {
+                    out.push(data);
+                }
+            }
+            Expr::Lit(_) => {}
+            Expr::Not(e) => walk(e, out),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Expr::Ternary(c, a, b) => {
+                walk(c, out);
+                walk(a, out);
+                walk(b, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for expr in exprs {
+        walk(expr, &mut out);
+    }
+    out
+}
+
+fn data_path(path: &PathRef) -> DataPath {
+    DataPath {
+        root: path.root.clone(),
+        segments: path
+            .segments
+            .iter()
+            .map(|s| match s {
+                Segment::Field(name) => name.clone(),
+                Segment::Index(i) => i.to_string(),
+            })
+            .collect(),
+    }
+}
