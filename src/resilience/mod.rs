@@ -6,5 +6,27 @@ pub mod backoff;
 pub mod breaker;
 pub mod deadline;
 
+use std::time::Duration;
+
 pub use backoff::{Backoff, BackoffKind, RetryPolicy};
-pub use breaker::BreakerConfig;
+pub use breaker::{
+    BreakerConfig, BreakerState, CircuitBreaker, Rejected, Transition, TransitionReason,
+};
+pub use deadline::{Deadline, attempt_timeout, min_timeout};
+
+/// A retry policy or breaker configuration that cannot work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PolicyError {
+    #[error("`attempts` must be at least 1 (it counts the first call)")]
+    NoAttempts,
+    #[error("`multiplier` must be at least 1.0, got {0}")]
+    Multiplier(f64),
+    #[error("`jitter` must be between 0.0 and 1.0, got {0}")]
+    Jitter(f64),
+    #[error("`initial_interval` ({initial:?}) is above `max_interval` ({max:?})")]
+    IntervalAboveCap { initial: Duration, max: Duration },
+    #[error("`failure_threshold` must be at least 1")]
+    FailureThreshold,
+    #[error("`half_open_max_calls` must be at least 1")]
+    HalfOpenMaxCalls,
+}
