@@ -5,9 +5,16 @@
 pub mod grpc;
 pub mod http;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use serde_json::Value;
+
+use crate::workflow::{Service, ServiceKind};
+
+pub use grpc::GrpcTransport;
+pub use http::HttpTransport;
 
 /// What a failed call tells the caller about the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -53,6 +60,23 @@ impl CallError {
             retry_after: None,
         }
     }
+
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self::new(FailureClass::Retryable, message)
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(FailureClass::Permanent, message)
+    }
+
+    pub fn unknown(message: impl Into<String>) -> Self {
+        Self::new(FailureClass::Unknown, message)
+    }
+
+    pub fn with_retry_after(mut self, retry_after: Option<Duration>) -> Self {
+        self.retry_after = retry_after;
+        self
+    }
 }
 
 /// One rendered call, ready to send.
@@ -81,3 +105,78 @@ pub enum CallTarget {
 
 /// The result of one attempt.
 pub type CallResult = Result<Value, CallError>;
+
+/// One attempt in flight: owns everything it needs, so the caller can spawn
+/// it and drop it to cancel the call.
+pub type CallFuture = Pin<Box<dyn Future<Output = CallResult> + Send + 'static>>;
+
+/// A service's transport could not be set up from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    #[error("service `{service}`: cannot build the HTTP client: {source}")]
+    HttpClient {
+        service: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error("service `{service}`: endpoint `{endpoint}` cannot be used for gRPC: {reason}")]
+    GrpcEndpoint {
+        service: String,
+        endpoint: String,
+        reason: String,
+    },
+}
+
+/// The wire to one service. Owned by that service's actor: `call` takes
+/// `&mut self` so the pool's round-robin cursor is plain state.
+#[derive(Debug)]
+pub enum Transport {
+    Http(HttpTransport),
+    Grpc(GrpcTransport),
+}
+
+impl Transport {
+    /// Set up the transport for `service`. Nothing is contacted here:
+    /// connections are made on first use.
+    pub fn new(service: &Service) -> Result<Transport, TransportError> {
+        Ok(match &service.kind {
+            ServiceKind::Http(http) => Transport::Http(HttpTransport::new(&service.name, http)?),
+            ServiceKind::Grpc(grpc) => Transport::Grpc(GrpcTransport::new(&service.name, grpc)?),
+        })
+    }
+
+    /// Start one attempt. The future enforces `req.timeout` and is cancelled
+    /// by dropping it.
+    pub fn call(&mut self, req: CallRequest) -> CallFuture {
+        match self {
+            Transport::Http(http) => http.call(req),
+            Transport::Grpc(grpc) => grpc.call(req),
+        }
+    }
+
+    /// Protocol, endpoint and pool, for logs and status.
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Http(http) => http.describe(),
+            Transport::Grpc(grpc) => grpc.describe(),
+        }
+    }
+
+    /// Connections the pool keeps: distinct HTTP/2 connections for gRPC,
+    /// the cap on idle connections for HTTP.
+    pub fn pool_size(&self) -> usize {
+        match self {
+            Transport::Http(http) => http.pool_size(),
+            Transport::Grpc(grpc) => grpc.pool_size(),
+        }
+    }
+}
+
+/// The error of an attempt that ran out of time after it may have reached
+/// the server.
+pub(crate) fn timed_out(timeout: Duration) -> CallError {
+    CallError::new(
+        FailureClass::Unknown,
+        format!("no answer within {}", humantime::format_duration(timeout)),
+    )
+}

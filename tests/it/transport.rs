@@ -1,1 +1,223 @@
-//! transport tests.
+//! Transports against real servers on 127.0.0.1: what goes on the wire, and
+//! how every kind of failure is classified.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::Query;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use maestro::resilience::{BreakerConfig, RetryPolicy};
+use maestro::transport::{CallRequest, CallTarget, FailureClass, Transport};
+use maestro::workflow::{HttpService, Service, ServiceKind};
+use serde_json::{Value, json};
+
+/// An axum app served on an ephemeral port for the rest of the test.
+async fn serve(app: Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+fn http_service(endpoint: &str) -> Service {
+    Service {
+        name: "shop".into(),
+        kind: ServiceKind::Http(HttpService {
+            endpoint: endpoint.parse().unwrap(),
+            headers: vec![],
+        }),
+        timeout: None,
+        retry: RetryPolicy::default(),
+        circuit_breaker: BreakerConfig::default(),
+    }
+}
+
+fn http_call(verb: &str, path: &str, body: Value) -> CallRequest {
+    CallRequest {
+        target: CallTarget::Http {
+            verb: verb.parse().unwrap(),
+            path: path.into(),
+        },
+        body,
+        headers: vec![(http::HeaderName::from_static("x-tenant"), "acme".into())],
+        idempotency_key: "run-1:reserve".into(),
+        run_id: "run-1".into(),
+        step_id: "reserve".into(),
+        timeout: Duration::from_secs(5),
+    }
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Value {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map_or(Value::Null, |v| json!(v))
+}
+
+/// Echoes what it received: body, query, and the headers Maestro sets.
+fn echo_app() -> Router {
+    async fn echo_body(headers: HeaderMap, Json(body): Json<Value>) -> Json<Value> {
+        Json(json!({
+            "body": body,
+            "idempotency_key": header(&headers, "idempotency-key"),
+            "run_id": header(&headers, "x-maestro-run-id"),
+            "step_id": header(&headers, "x-maestro-step-id"),
+            "tenant": header(&headers, "x-tenant"),
+            "content_type": header(&headers, "content-type"),
+        }))
+    }
+    async fn echo_query(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+        Json(json!({ "query": query }))
+    }
+    Router::new()
+        .route("/api/orders", post(echo_body))
+        .route("/api/search", get(echo_query))
+        .route("/api/empty", post(|| async { StatusCode::NO_CONTENT }))
+        .route("/api/text", get(|| async { "plain words" }))
+        .route(
+            "/api/busy",
+            post(|| async {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    [("retry-after", "7")],
+                    "overloaded, come back later",
+                )
+            }),
+        )
+        .route(
+            "/api/bad",
+            post(|| async {
+                (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "sku must not be empty"})),
+                )
+            }),
+        )
+        .route(
+            "/api/boom",
+            post(|| async {
+                (StatusCode::INTERNAL_SERVER_ERROR, "db write failed").into_response()
+            }),
+        )
+        .route(
+            "/api/slow",
+            post(|| async {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                "late"
+            }),
+        )
+}
+
+#[tokio::test]
+async fn http_post_sends_json_and_maestro_headers() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let input = json!({"sku": "A1", "qty": 2, "amount": 9007199254740993u64});
+    let out = transport
+        .call(http_call("POST", "/orders", input.clone()))
+        .await
+        .unwrap();
+    assert_eq!(out["body"], input);
+    assert_eq!(out["idempotency_key"], "run-1:reserve");
+    assert_eq!(out["run_id"], "run-1");
+    assert_eq!(out["step_id"], "reserve");
+    assert_eq!(out["tenant"], "acme");
+    assert_eq!(out["content_type"], "application/json");
+}
+
+#[tokio::test]
+async fn http_get_sends_the_input_as_a_query_string() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api/"))).unwrap();
+    let input = json!({"sku": "A 1&2", "qty": 2, "tags": ["x", "y"], "cursor": null});
+    let out = transport
+        .call(http_call("GET", "search", input))
+        .await
+        .unwrap();
+    assert_eq!(
+        out["query"],
+        json!({"sku": "A 1&2", "qty": "2", "tags": "[\"x\",\"y\"]"})
+    );
+}
+
+#[tokio::test]
+async fn http_bodies_that_are_not_json() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let empty = transport
+        .call(http_call("POST", "/empty", Value::Null))
+        .await;
+    assert_eq!(empty.unwrap(), Value::Null);
+    let text = transport.call(http_call("GET", "/text", Value::Null)).await;
+    assert_eq!(text.unwrap(), json!("plain words"));
+}
+
+#[tokio::test]
+async fn http_503_is_retryable_with_retry_after() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let err = transport
+        .call(http_call("POST", "/busy", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::Retryable);
+    assert_eq!(err.retry_after, Some(Duration::from_secs(7)));
+    assert!(err.message.contains("503"), "{}", err.message);
+    assert!(err.message.contains("overloaded"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn http_400_is_permanent_and_500_unknown() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let err = transport
+        .call(http_call("POST", "/bad", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::Permanent);
+    assert!(err.message.contains("400"), "{}", err.message);
+    assert!(
+        err.message.contains("sku must not be empty"),
+        "{}",
+        err.message
+    );
+    let err = transport
+        .call(http_call("POST", "/boom", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::Unknown);
+    assert!(err.message.contains("db write failed"), "{}", err.message);
+}
+
+#[tokio::test]
+async fn http_connection_refused_is_retryable() {
+    let url = format!("http://127.0.0.1:{}", closed_port());
+    let mut transport = Transport::new(&http_service(&url)).unwrap();
+    let err = transport
+        .call(http_call("POST", "/orders", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::Retryable, "{}", err.message);
+}
+
+#[tokio::test]
+async fn http_timeout_after_sending_is_unknown() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let mut call = http_call("POST", "/slow", json!({}));
+    call.timeout = Duration::from_millis(200);
+    let started = std::time::Instant::now();
+    let err = transport.call(call).await.unwrap_err();
+    assert_eq!(err.class, FailureClass::Unknown);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

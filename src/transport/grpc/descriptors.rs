@@ -1,9 +1,14 @@
 //! Message descriptors: compiling `.proto` files with protox (no protoc), and
 //! resolving a step's `method` against what a server offers.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use prost_reflect::{DescriptorPool, MethodDescriptor};
+use tonic::transport::Channel;
+
+use super::reflection;
+use crate::transport::CallError;
 
 /// Compile `.proto` files (paths as given, relative ones resolved against
 /// `base`) into a descriptor pool. Each file's own folder is an import path.
@@ -12,14 +17,20 @@ pub fn compile_files(
     files: &[PathBuf],
     import_paths: &[PathBuf],
 ) -> Result<DescriptorPool, String> {
-    let abs = |p: &PathBuf| if p.is_absolute() { p.clone() } else { base.join(p) };
+    let abs = |p: &PathBuf| {
+        if p.is_absolute() {
+            p.clone()
+        } else {
+            base.join(p)
+        }
+    };
     let files: Vec<PathBuf> = files.iter().map(abs).collect();
     let mut includes: Vec<PathBuf> = import_paths.iter().map(abs).collect();
     for file in &files {
-        if let Some(dir) = file.parent() {
-            if !includes.iter().any(|i| i == dir) {
-                includes.push(dir.to_path_buf());
-            }
+        if let Some(dir) = file.parent()
+            && !includes.iter().any(|i| i == dir)
+        {
+            includes.push(dir.to_path_buf());
         }
     }
     let set = protox::compile(&files, &includes).map_err(|e| e.to_string())?;
@@ -30,13 +41,18 @@ pub fn compile_files(
 /// `Method` offered by exactly one service in the pool.
 pub fn resolve_method(pool: &DescriptorPool, spec: &str) -> Result<MethodDescriptor, String> {
     if let Some((service, method)) = spec.split_once('/') {
-        let svc = pool
-            .get_service_by_name(service)
-            .ok_or_else(|| format!("no service `{service}`; the server offers {}", offered(pool)))?;
-        return svc
-            .methods()
-            .find(|m| m.name() == method)
-            .ok_or_else(|| format!("service `{service}` has no method `{method}`; it offers {}", offered(pool)));
+        let svc = pool.get_service_by_name(service).ok_or_else(|| {
+            format!(
+                "no service `{service}`; the server offers {}",
+                offered(pool)
+            )
+        })?;
+        return svc.methods().find(|m| m.name() == method).ok_or_else(|| {
+            format!(
+                "service `{service}` has no method `{method}`; it offers {}",
+                offered(pool)
+            )
+        });
     }
     let found: Vec<MethodDescriptor> = pool
         .services()
@@ -45,10 +61,17 @@ pub fn resolve_method(pool: &DescriptorPool, spec: &str) -> Result<MethodDescrip
         .collect();
     match found.len() {
         1 => Ok(found.into_iter().next().expect("one method")),
-        0 => Err(format!("no service offers method `{spec}`; the server offers {}", offered(pool))),
+        0 => Err(format!(
+            "no service offers method `{spec}`; the server offers {}",
+            offered(pool)
+        )),
         _ => Err(format!(
             "method `{spec}` is ambiguous: {}; write `Service/{spec}` with the full service name",
-            found.iter().map(|m| m.full_name().to_string()).collect::<Vec<_>>().join(", ")
+            found
+                .iter()
+                .map(|m| m.full_name().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         )),
     }
 }
@@ -64,5 +87,83 @@ fn offered(pool: &DescriptorPool) -> String {
                 .collect::<Vec<_>>()
         })
         .collect();
-    if all.is_empty() { "nothing".into() } else { all.join(", ") }
+    if all.is_empty() {
+        "nothing".into()
+    } else {
+        all.join(", ")
+    }
+}
+
+/// A service's descriptors, shared by its in-flight calls: the pool, loaded
+/// once (from files at once, by reflection on first call), and every method
+/// name resolved against it.
+#[derive(Debug)]
+pub struct Descriptors {
+    /// A failed load leaves the cell empty, so a server that was down is
+    /// asked again on the next call.
+    loaded: tokio::sync::OnceCell<Loaded>,
+    from_reflection: bool,
+}
+
+#[derive(Debug)]
+struct Loaded {
+    pool: DescriptorPool,
+    /// A std mutex: nothing awaits while it is held.
+    methods: std::sync::Mutex<HashMap<String, Result<MethodDescriptor, String>>>,
+}
+
+impl Descriptors {
+    pub fn from_pool(pool: DescriptorPool) -> Self {
+        Self {
+            loaded: tokio::sync::OnceCell::new_with(Some(Loaded::new(pool))),
+            from_reflection: false,
+        }
+    }
+
+    pub fn by_reflection() -> Self {
+        Self {
+            loaded: tokio::sync::OnceCell::new(),
+            from_reflection: true,
+        }
+    }
+
+    pub fn from_reflection(&self) -> bool {
+        self.from_reflection
+    }
+
+    /// The method a step names, loading the pool through `channel` first if
+    /// it is not known yet. An unknown method is permanent.
+    pub async fn method(
+        &self,
+        channel: &Channel,
+        spec: &str,
+    ) -> Result<MethodDescriptor, CallError> {
+        let loaded = self
+            .loaded
+            .get_or_try_init(|| async { reflection::load(channel.clone()).await.map(Loaded::new) })
+            .await?;
+        loaded.resolve(spec).map_err(CallError::permanent)
+    }
+
+    /// The pool, if it is loaded.
+    pub fn pool(&self) -> Option<&DescriptorPool> {
+        self.loaded.get().map(|l| &l.pool)
+    }
+}
+
+impl Loaded {
+    fn new(pool: DescriptorPool) -> Self {
+        Self {
+            pool,
+            methods: std::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn resolve(&self, spec: &str) -> Result<MethodDescriptor, String> {
+        let mut methods = self.methods.lock().unwrap_or_else(|p| p.into_inner());
+        methods
+            .entry(spec.to_string())
+            .or_insert_with(|| resolve_method(&self.pool, spec))
+            .clone()
+    }
 }

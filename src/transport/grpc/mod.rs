@@ -1,4 +1,324 @@
 //! gRPC without generated code: descriptors from server reflection or
 //! `.proto` files, a `DynamicMessage` codec, and a pool of channels.
 
+pub mod codec;
 pub mod descriptors;
+pub mod json;
+pub mod reflection;
+pub mod status;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::uri::PathAndQuery;
+use prost_reflect::MethodDescriptor;
+use tokio::time::Instant;
+use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
+use tonic::transport::{Channel, Endpoint};
+
+use self::codec::DynamicCodec;
+use self::descriptors::Descriptors;
+use super::{CallError, CallFuture, CallRequest, CallTarget, TransportError, timed_out};
+use crate::workflow::{DescriptorSource, GrpcService};
+
+/// Time to establish one connection: a refused or unreachable server fails
+/// fast and retryably, long before a typical call timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 ping interval on a connection with calls in flight, so a peer
+/// that vanished without closing is noticed before the call's timeout.
+pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a ping may go unanswered before the connection is dropped.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Metadata every call carries, so a server can deduplicate retries and
+/// trace a call to its run and step.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const RUN_ID: &str = "x-maestro-run-id";
+pub const STEP_ID: &str = "x-maestro-step-id";
+
+/// Calls to one gRPC service over `pool_size` distinct HTTP/2 connections.
+#[derive(Debug)]
+pub struct GrpcTransport {
+    service: String,
+    /// Boxed: a large configuration read only when a slot first connects.
+    endpoint: Box<Endpoint>,
+    /// One slot per connection, opened on first use: a `Channel` needs a
+    /// running Tokio runtime, construction does not. A cloned `Channel` is
+    /// the same connection, so each slot is its own `connect_lazy`.
+    channels: Vec<Option<Channel>>,
+    /// Round-robin position; plain state, since the owner calls with `&mut`.
+    cursor: usize,
+    descriptors: Arc<Descriptors>,
+}
+
+impl GrpcTransport {
+    pub fn new(service: &str, config: &GrpcService) -> Result<Self, TransportError> {
+        let uri = &config.endpoint;
+        let unusable = |reason: &str| TransportError::GrpcEndpoint {
+            service: service.to_string(),
+            endpoint: uri.to_string(),
+            reason: reason.to_string(),
+        };
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some("https") => return Err(unusable("TLS is not supported for gRPC; use http://")),
+            _ => return Err(unusable("expected http://host:port")),
+        }
+        if uri.host().is_none() {
+            return Err(unusable("no host"));
+        }
+        let endpoint = Endpoint::from(uri.clone())
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT);
+        let descriptors = match &config.descriptors {
+            DescriptorSource::Reflection => Descriptors::by_reflection(),
+            DescriptorSource::Files { pool, .. } => Descriptors::from_pool(pool.clone()),
+        };
+        Ok(Self {
+            service: service.to_string(),
+            endpoint: Box::new(endpoint),
+            channels: vec![None; config.pool_size.max(1)],
+            cursor: 0,
+            descriptors: Arc::new(descriptors),
+        })
+    }
+
+    /// Start one call on the next connection; see
+    /// [`crate::transport::Transport::call`]. Must be called within a Tokio
+    /// runtime.
+    pub fn call(&mut self, req: CallRequest) -> CallFuture {
+        let channel = self.next_channel();
+        let descriptors = Arc::clone(&self.descriptors);
+        Box::pin(async move {
+            let CallTarget::Grpc { method } = &req.target else {
+                return Err(CallError::permanent(
+                    "an HTTP method cannot be called on a gRPC service",
+                ));
+            };
+            let timeout = req.timeout;
+            let deadline = Instant::now() + timeout;
+            let spec = method.trim_start_matches('/');
+            let method = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+                .await
+                // Reflection changes nothing on the server.
+                .map_err(|_| {
+                    CallError::retryable(format!(
+                        "no descriptors within {}: reflection did not answer",
+                        humantime::format_duration(timeout)
+                    ))
+                })??;
+            let request = request(&method, &req, deadline)?;
+            let path = path(&method)?;
+            let mut grpc = tonic::client::Grpc::new(channel);
+            let call = async move {
+                grpc.ready()
+                    .await
+                    .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
+                grpc.unary(request, path, DynamicCodec::new(method.output()))
+                    .await
+                    .map_err(|s| status::classify(&s))
+            };
+            let response = tokio::time::timeout_at(deadline, call)
+                .await
+                .map_err(|_| timed_out(timeout))??;
+            // The call succeeded; a response we cannot read is still applied.
+            json::to_json(&response.into_inner()).map_err(CallError::unknown)
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        let source = if self.descriptors.from_reflection() {
+            "reflection"
+        } else {
+            "proto files"
+        };
+        format!(
+            "grpc {} ({} connections, descriptors from {source})",
+            self.endpoint.uri(),
+            self.channels.len()
+        )
+    }
+
+    pub fn pool_size(&self) -> usize {
+        self.channels.len()
+    }
+
+    /// Connections opened so far (each slot opens on first use).
+    pub fn connections_opened(&self) -> usize {
+        self.channels.iter().filter(|c| c.is_some()).count()
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    fn next_channel(&mut self) -> Channel {
+        let slot = self.cursor % self.channels.len();
+        self.cursor = self.cursor.wrapping_add(1);
+        self.channels[slot]
+            .get_or_insert_with(|| self.endpoint.connect_lazy())
+            .clone()
+    }
+}
+
+/// `/{package.Service}/{Method}`.
+fn path(method: &MethodDescriptor) -> Result<PathAndQuery, CallError> {
+    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+    PathAndQuery::try_from(path.as_str())
+        .map_err(|e| CallError::permanent(format!("invalid method path `{path}`: {e}")))
+}
+
+fn request(
+    method: &MethodDescriptor,
+    req: &CallRequest,
+    deadline: Instant,
+) -> Result<tonic::Request<prost_reflect::DynamicMessage>, CallError> {
+    let message = json::to_message(method.input(), &req.body).map_err(CallError::permanent)?;
+    let mut request = tonic::Request::new(message);
+    *request.metadata_mut() = metadata(req).map_err(CallError::permanent)?;
+    // Sent as `grpc-timeout`, so the server can give up when we do.
+    request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    Ok(request)
+}
+
+/// Maestro's metadata, then the request's own headers; one with the same
+/// name wins.
+fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
+    let mut map = MetadataMap::new();
+    for (name, value) in [
+        (IDEMPOTENCY_KEY, &req.idempotency_key),
+        (RUN_ID, &req.run_id),
+        (STEP_ID, &req.step_id),
+    ] {
+        map.insert(
+            AsciiMetadataKey::from_static(name),
+            ascii_value(name, value)?,
+        );
+    }
+    let mut seen = HashSet::new();
+    for (name, value) in &req.headers {
+        let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
+            .map_err(|_| format!("`{name}` cannot be sent as text gRPC metadata"))?;
+        let value = ascii_value(name.as_str(), value)?;
+        if seen.insert(name) {
+            map.insert(key, value);
+        } else {
+            map.append(key, value);
+        }
+    }
+    Ok(map)
+}
+
+fn ascii_value(name: &str, value: &str) -> Result<AsciiMetadataValue, String> {
+    AsciiMetadataValue::try_from(value)
+        .map_err(|_| format!("metadata `{name}` has a value that cannot be sent: {value:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::transport::FailureClass;
+
+    fn config(endpoint: &str, pool_size: usize) -> GrpcService {
+        GrpcService {
+            endpoint: endpoint.parse().unwrap(),
+            pool_size,
+            descriptors: DescriptorSource::Files {
+                files: vec![],
+                pool: json::tests::test_pool(),
+            },
+        }
+    }
+
+    fn call_request(method: &str, headers: Vec<(::http::HeaderName, String)>) -> CallRequest {
+        CallRequest {
+            target: CallTarget::Grpc {
+                method: method.into(),
+            },
+            body: json!({"customer_name": "Ada"}),
+            headers,
+            idempotency_key: "run-1/charge".into(),
+            run_id: "run-1".into(),
+            step_id: "charge".into(),
+            timeout: Duration::from_secs(1),
+        }
+    }
+
+    #[test]
+    fn endpoints_are_checked_without_connecting() {
+        let t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3)).unwrap();
+        assert_eq!(t.pool_size(), 3);
+        assert_eq!(t.connections_opened(), 0);
+        assert!(t.describe().contains("3 connections"), "{}", t.describe());
+        let err = GrpcTransport::new("orders", &config("https://127.0.0.1:1", 1)).unwrap_err();
+        assert!(err.to_string().contains("TLS"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn round_robin_opens_one_connection_per_slot() {
+        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3)).unwrap();
+        for _ in 0..2 {
+            drop(t.call(call_request("Place", vec![])));
+        }
+        assert_eq!(t.connections_opened(), 2);
+        for _ in 0..5 {
+            drop(t.call(call_request("Place", vec![])));
+        }
+        assert_eq!(t.connections_opened(), 3);
+    }
+
+    #[test]
+    fn metadata_carries_ids_and_headers_that_may_override_them() {
+        let req = call_request(
+            "Place",
+            vec![
+                (
+                    ::http::HeaderName::from_static("idempotency-key"),
+                    "order-42".into(),
+                ),
+                (::http::HeaderName::from_static("x-tenant"), "a".into()),
+                (::http::HeaderName::from_static("x-tenant"), "b".into()),
+            ],
+        );
+        let map = metadata(&req).unwrap();
+        assert_eq!(map.get(IDEMPOTENCY_KEY).unwrap(), "order-42");
+        assert_eq!(map.get(RUN_ID).unwrap(), "run-1");
+        assert_eq!(map.get(STEP_ID).unwrap(), "charge");
+        let tenants: Vec<_> = map.get_all("x-tenant").iter().collect();
+        assert_eq!(tenants, ["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn unknown_methods_and_bad_input_are_permanent() {
+        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 1)).unwrap();
+        let err = t.call(call_request("Cancel", vec![])).await.unwrap_err();
+        assert_eq!(err.class, FailureClass::Permanent);
+        assert!(
+            err.message.contains("test.v1.Orders/Place"),
+            "{}",
+            err.message
+        );
+        let mut bad = call_request("test.v1.Orders/Place", vec![]);
+        bad.body = json!({"nope": 1});
+        let err = t.call(bad).await.unwrap_err();
+        assert_eq!(err.class, FailureClass::Permanent);
+        assert!(err.message.contains("nope"), "{}", err.message);
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_is_retryable() {
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        let mut t = GrpcTransport::new("orders", &config(&url, 1)).unwrap();
+        let err = t.call(call_request("Place", vec![])).await.unwrap_err();
+        assert_eq!(err.class, FailureClass::Retryable, "{}", err.message);
+    }
+}

@@ -1,0 +1,246 @@
+//! HTTP transport over reqwest: JSON bodies for POST/PUT/PATCH, query strings
+//! for GET/DELETE, status codes classified for retry and compensation.
+
+pub mod classify;
+pub mod query;
+
+use std::collections::HashSet;
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::{Client, Method, Url};
+use serde_json::Value;
+
+use super::{
+    CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, timed_out,
+};
+use crate::workflow::HttpService;
+
+/// Idle keep-alive connections kept per host. reqwest keeps every one it
+/// ever opened (one per concurrent HTTP/1.1 request); a burst of parallel
+/// steps should not leave hundreds of sockets open afterwards.
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
+/// How long an idle connection is kept: under the usual 60–120 s server
+/// keep-alive, so we rarely reuse a connection the server is closing.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
+/// Time to establish a connection. A refused or unreachable endpoint fails
+/// fast and, since nothing was sent, retryably; the call's own timeout still
+/// bounds everything after.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Headers every call carries, so a server can deduplicate retries and
+/// trace a call to its run and step.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const RUN_ID: &str = "x-maestro-run-id";
+pub const STEP_ID: &str = "x-maestro-step-id";
+
+/// Calls to one HTTP service. The client is a cheap handle on a shared
+/// connection pool, cloned into each call's future.
+#[derive(Debug)]
+pub struct HttpTransport {
+    service: String,
+    endpoint: Url,
+    client: Client,
+}
+
+impl HttpTransport {
+    pub fn new(service: &str, config: &HttpService) -> Result<Self, TransportError> {
+        // reqwest is built without a bundled crypto provider; ring is the
+        // lighter one. Installing twice is refused harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = Client::builder()
+            .pool_max_idle_per_host(DEFAULT_MAX_IDLE_PER_HOST)
+            .pool_idle_timeout(DEFAULT_IDLE_TIMEOUT)
+            .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .user_agent(concat!("maestro/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|source| TransportError::HttpClient {
+                service: service.to_string(),
+                source,
+            })?;
+        Ok(Self {
+            service: service.to_string(),
+            endpoint: config.endpoint.clone(),
+            client,
+        })
+    }
+
+    /// Start one call; see [`crate::transport::Transport::call`].
+    pub fn call(&mut self, req: CallRequest) -> CallFuture {
+        let client = self.client.clone();
+        let endpoint = self.endpoint.clone();
+        Box::pin(async move {
+            let timeout = req.timeout;
+            let request = build_request(&client, &endpoint, req)?;
+            tokio::time::timeout(timeout, send(&client, request))
+                .await
+                .unwrap_or_else(|_| Err(timed_out(timeout)))
+        })
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "http {} (up to {} idle connections)",
+            self.endpoint, DEFAULT_MAX_IDLE_PER_HOST
+        )
+    }
+
+    pub fn pool_size(&self) -> usize {
+        DEFAULT_MAX_IDLE_PER_HOST
+    }
+
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+}
+
+fn build_request(
+    client: &Client,
+    endpoint: &Url,
+    req: CallRequest,
+) -> Result<reqwest::Request, CallError> {
+    let CallTarget::Http { verb, path } = &req.target else {
+        return Err(CallError::permanent(
+            "a gRPC method cannot be called on an HTTP service",
+        ));
+    };
+    let mut url = join(endpoint, path).map_err(CallError::permanent)?;
+    let carries_body = matches!(*verb, Method::POST | Method::PUT | Method::PATCH);
+    if !carries_body {
+        let params = query::flatten(&req.body).map_err(CallError::permanent)?;
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+    }
+    let mut builder = client
+        .request(verb.clone(), url)
+        .headers(headers(&req).map_err(CallError::permanent)?);
+    if carries_body && !req.body.is_null() {
+        builder = builder.json(&req.body);
+    }
+    builder
+        .build()
+        .map_err(|e| CallError::permanent(format!("invalid request: {e}")))
+}
+
+/// The endpoint with the step's path appended: `http://h/api` and
+/// `/orders/1` give `http://h/api/orders/1`.
+fn join(endpoint: &Url, path: &str) -> Result<Url, String> {
+    let base = endpoint.as_str().trim_end_matches('/');
+    let path = path.trim_start_matches('/');
+    Url::parse(&format!("{base}/{path}")).map_err(|e| format!("invalid URL for path `{path}`: {e}"))
+}
+
+/// Maestro's headers, then the request's own; a request header with the
+/// same name (say, an `Idempotency-Key` built from the input) wins.
+fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::new();
+    for (name, value) in [
+        (IDEMPOTENCY_KEY, &req.idempotency_key),
+        (RUN_ID, &req.run_id),
+        (STEP_ID, &req.step_id),
+    ] {
+        map.insert(HeaderName::from_static(name), header_value(name, value)?);
+    }
+    let mut seen = HashSet::new();
+    for (name, value) in &req.headers {
+        let value = header_value(name.as_str(), value)?;
+        if seen.insert(name) {
+            map.insert(name.clone(), value);
+        } else {
+            map.append(name.clone(), value);
+        }
+    }
+    Ok(map)
+}
+
+fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(value)
+        .map_err(|_| format!("header `{name}` has a value that cannot be sent: {value:?}"))
+}
+
+async fn send(client: &Client, request: reqwest::Request) -> CallResult {
+    let response = client
+        .execute(request)
+        .await
+        .map_err(|e| classify::classify_send_error(&e))?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| {
+        // The status line arrived, so the server has the request.
+        CallError::unknown(format!("HTTP {status}: reading the body failed: {e}"))
+    })?;
+    if status.is_success() {
+        return Ok(output(&headers, &body));
+    }
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| classify::parse_retry_after(v, SystemTime::now()));
+    Err(classify::classify_status(status, retry_after, &body))
+}
+
+/// A 2xx body as the step's output: JSON as is, anything else as a string,
+/// nothing as `null`. A body is read as JSON unless it declares another type.
+pub fn output(headers: &HeaderMap, body: &[u8]) -> Value {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Value::Null;
+    }
+    let declared = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let may_be_json = declared.is_none_or(|t| {
+        let t = t
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        t == "application/json" || t.ends_with("+json")
+    });
+    if may_be_json && let Ok(value) = serde_json::from_slice(body) {
+        return value;
+    }
+    Value::String(String::from_utf8_lossy(body).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn with_type(content_type: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        h
+    }
+
+    #[test]
+    fn bodies_become_outputs() {
+        let json_type = with_type("application/json; charset=utf-8");
+        assert_eq!(output(&json_type, br#"{"id": 7}"#), json!({"id": 7}));
+        assert_eq!(output(&HeaderMap::new(), b"[1,2]"), json!([1, 2]));
+        assert_eq!(output(&json_type, b""), Value::Null);
+        assert_eq!(output(&HeaderMap::new(), b" \n"), Value::Null);
+        assert_eq!(output(&with_type("text/plain"), b"42"), json!("42"));
+        assert_eq!(output(&json_type, b"not json"), json!("not json"));
+        assert_eq!(
+            output(&with_type("application/problem+json"), br#"{"a":1}"#),
+            json!({"a": 1})
+        );
+    }
+
+    #[test]
+    fn paths_are_appended_to_the_endpoint() {
+        let base = Url::parse("http://127.0.0.1:8080/api/").unwrap();
+        assert_eq!(
+            join(&base, "/orders/1").unwrap().as_str(),
+            "http://127.0.0.1:8080/api/orders/1"
+        );
+        let root = Url::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!(
+            join(&root, "orders?x=1").unwrap().as_str(),
+            "http://127.0.0.1:8080/orders?x=1"
+        );
+    }
+}
