@@ -224,10 +224,16 @@ impl<'a> Lexer<'a> {
                     let bracket = self.pos;
                     self.pos += 1;
                     let segment = match self.peek_at(0) {
-                        Some(b'0'..=b'9') => match self.number(true)? {
-                            Lit::Int(i) => Segment::Index(i as usize),
-                            _ => return Err(self.err(bracket, "an index must be a whole number")),
-                        },
+                        Some(b'0'..=b'9') => {
+                            let index = match self.number(true)? {
+                                Lit::Int(i) => usize::try_from(i).ok(),
+                                _ => None,
+                            };
+                            match index {
+                                Some(i) => Segment::Index(i),
+                                None => return Err(self.err(bracket, "this index is too large")),
+                            }
+                        }
                         Some(b'\'' | b'"') => Segment::Field(self.string()?),
                         _ => {
                             return Err(self.err(

@@ -3,8 +3,8 @@
 //! per run against the run's data, with typed results and errors that name
 //! the data path involved.
 //!
-//! Layout: [`syntax`] parses, [`translate`] writes tera source, [`engine`]
-//! compiles and runs it, [`Scope`] holds the run's data.
+//! Layout: `lexer` and `syntax` parse, `translate` writes tera source,
+//! `engine` compiles and runs it, [`Scope`] holds the run's data.
 
 mod compiled;
 mod convert;

@@ -2,10 +2,12 @@
 //! `output`) whose string leaves may be templates. All its leaves share one
 //! compiled engine; subtrees without templates are kept as plain values.
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value};
 
 use super::compiled::{Pending, Template};
-use super::engine::EngineBuilder;
+use super::engine::{Engine, EngineBuilder};
 use super::{DataPath, Scope, TemplateError};
 
 #[derive(Debug, Clone)]
@@ -81,7 +83,7 @@ fn draft(
     }
 }
 
-fn finish(draft: Draft, engine: Option<&std::sync::Arc<super::engine::Engine>>) -> Node {
+fn finish(draft: Draft, engine: Option<&Arc<Engine>>) -> Node {
     match draft {
         Draft::Const(v) => Node::Const(v),
         Draft::Leaf(p) => Node::Leaf(Box::new(p.finish(engine))),
