@@ -42,6 +42,7 @@ pub struct ServiceStatus {
     pub name: String,
     pub breaker: String,
     pub in_flight: usize,
+    pub pool_size: usize,
     pub transport: String,
 }
 
@@ -104,8 +105,9 @@ impl Actor for ServiceActor {
             ServiceMsg::Status(reply) => {
                 let _ = reply.send(ServiceStatus {
                     name: state.service.name.clone(),
-                    breaker: format!("{:?}", state.breaker.state()),
+                    breaker: state.breaker.state().label().to_string(),
                     in_flight: state.in_flight.len(),
+                    pool_size: state.transport.pool_size(),
                     transport: state.transport.describe(),
                 });
             }
@@ -122,13 +124,17 @@ impl ServiceState {
         cancel: CancellationToken,
         reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     ) {
-        if let Err(rejected) = self.breaker.try_acquire(Instant::now()) {
-            let retry_in = rejected.retry_at.saturating_duration_since(Instant::now());
-            let _ = reply.send(Err(AttemptError::CircuitOpen {
-                service: self.service.name.clone(),
-                retry_in,
-            }));
-            return;
+        match self.breaker.acquire(Instant::now()) {
+            Ok(Some(transition)) => self.log_transition(&transition, None),
+            Ok(None) => {}
+            Err(rejected) => {
+                let retry_in = rejected.retry_at.saturating_duration_since(Instant::now());
+                let _ = reply.send(Err(AttemptError::CircuitOpen {
+                    service: self.service.name.clone(),
+                    retry_in,
+                }));
+                return;
+            }
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -169,21 +175,22 @@ impl ServiceState {
         drop(in_flight.task);
     }
 
+    /// Breaker changes are what a person tailing the log needs to see.
     fn log_transition(&self, transition: &Transition, result: Option<&CallResult>) {
         let cause = match result {
             Some(Err(e)) => e.message.as_str(),
             _ => "",
         };
-        match transition.to_label() {
-            "open" => warn!(
-                service = %self.service.name,
-                from = transition.from_label(),
-                cause,
-                "circuit breaker opened"
-            ),
-            to => {
-                info!(service = %self.service.name, from = transition.from_label(), to, "circuit breaker changed state")
-            }
+        let (service, from, to) = (
+            &self.service.name,
+            transition.from_label(),
+            transition.to_label(),
+        );
+        let reason = transition.reason.to_string();
+        if to == "open" {
+            warn!(service = %service, from, reason, cause, "circuit breaker opened");
+        } else {
+            info!(service = %service, from, to, reason, "circuit breaker {to}");
         }
     }
 }
