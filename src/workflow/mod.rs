@@ -27,7 +27,11 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
 
 /// Validate workflow text; `path` is where it came from (for messages and
 /// relative `proto:` paths) and `env` resolves `${NAME}` in endpoints.
-pub fn load_str(source: &str, path: impl AsRef<Path>, env: &dyn Fn(&str) -> Option<String>) -> Result<Workflow, Diagnostics> {
+pub fn load_str(
+    source: &str,
+    path: impl AsRef<Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
     let problems = match yaml::parse(source) {
         Ok(Some(root)) => {
@@ -92,7 +96,10 @@ fn syntax_hint(message: &str) -> Option<String> {
         "indent with spaces: YAML does not allow tabs for indentation"
     } else if message.contains("duplicate") {
         "each key may appear once in a mapping"
-    } else if message.contains("block mapping") || message.contains("mapping values") || message.contains("indent") {
+    } else if message.contains("block mapping")
+        || message.contains("mapping values")
+        || message.contains("indent")
+    {
         "check the indentation: the keys of one mapping must start in the same column"
     } else if message.contains("budget") || message.contains("limit") || message.contains("depth") {
         "the file is too large or too deeply nested for a workflow"

@@ -27,18 +27,28 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The known name closest to `unknown`, if it is close enough to be a typo:
-/// at most half the name's length away (at least one edit) and not a
-/// rewrite of the whole candidate; ties go to the first candidate.
+/// a third of the name's length away (at least one edit), or half of it when
+/// both start with the same three letters (`retires` for `retry`); ties go
+/// to the first candidate.
 pub fn closest<'a, I>(unknown: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
     let lowered = unknown.to_lowercase();
-    let limit = (unknown.chars().count() / 2).max(1);
+    let len = unknown.chars().count();
+    let close = (len / 3).max(1);
+    let related = len / 2;
     candidates
         .into_iter()
         .map(|c| (edit_distance(&lowered, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= limit && *d < c.chars().count())
+        .filter(|(d, c)| {
+            let shared = lowered
+                .chars()
+                .zip(c.to_lowercase().chars())
+                .take_while(|(a, b)| a == b)
+                .count();
+            *d < c.chars().count() && (*d <= close || (shared >= 3 && *d <= related))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -88,6 +98,7 @@ mod tests {
         assert_eq!(closest("Method", fields), Some("method"));
         assert_eq!(closest("compensation", fields), Some("compensate"));
         assert_eq!(closest("banana", fields), None);
+        assert_eq!(closest("SEND", ["GET", "HEAD", "POST"]), None);
         assert_eq!(closest("x", fields), None);
     }
 

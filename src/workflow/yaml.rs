@@ -65,6 +65,16 @@ impl Kind {
 }
 
 impl Node {
+    /// What was found, for "expected X, found Y": scalars show their value.
+    pub fn found(&self) -> String {
+        match &self.kind {
+            Kind::Bool(b) => format!("`{b}`"),
+            Kind::Number(n) => format!("the number {n}"),
+            Kind::Str(s) if s.chars().count() <= 40 => format!("the string `{s}`"),
+            other => other.describe().to_string(),
+        }
+    }
+
     /// The same data as JSON, for `input` and `output` blocks.
     pub fn to_json(&self) -> serde_json::Value {
         use serde_json::Value;

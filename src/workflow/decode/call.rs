@@ -39,10 +39,7 @@ fn http(
 ) -> Option<(Call, Vec<Read>)> {
     let Some((verb, target)) = text.split_once(char::is_whitespace) else {
         let hint = if is_grpc_name(text) {
-            format!(
-                "`{service}` is an HTTP service: write the request as `POST /{}`",
-                text.to_lowercase()
-            )
+            format!("`{service}` is an HTTP service: write `VERB /path`, e.g. `POST /orders`")
         } else {
             "write `VERB /path`, e.g. `POST /orders`".into()
         };

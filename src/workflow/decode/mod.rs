@@ -121,6 +121,9 @@ pub(super) struct Fields<'n> {
     node: &'n Node,
     entries: &'n [(Key, Node)],
     path: String,
+    /// Known fields that an unknown key was taken for: their absence is
+    /// already explained by the "did you mean" of that key.
+    suggested: Vec<&'static str>,
 }
 
 impl<'n> Fields<'n> {
@@ -131,39 +134,42 @@ impl<'n> Fields<'n> {
         node: &'n Node,
         path: &str,
         what: &str,
-        known: &[&str],
+        known: &[&'static str],
     ) -> Option<Self> {
         let Kind::Map(entries) = &node.kind else {
+            let found = node.kind.describe();
             cx.error(
                 node.pos(),
                 path,
-                format!(
-                    "expected {what} (a mapping), found {}",
-                    node.kind.describe()
-                ),
+                format!("expected {what} (a mapping), found {found}"),
             );
             return None;
         };
+        let mut suggested = Vec::new();
         for (key, _) in entries {
-            if !known.contains(&key.name.as_str()) {
-                let hint = suggest::did_you_mean(&key.name, known.iter().copied()).or_else(|| {
-                    Some(format!(
-                        "{what} may hold {}",
-                        suggest::list(known.iter().copied())
-                    ))
-                });
-                cx.report(
-                    key.pos(),
-                    &join(path, &key.name),
-                    format!("unknown field `{}`", key.name),
-                    hint,
-                );
+            if known.contains(&key.name.as_str()) {
+                continue;
             }
+            let close = suggest::closest(&key.name, known.iter().copied());
+            let hint = match close {
+                Some(field) => format!("did you mean `{field}`?"),
+                None => format!("{what} may hold {}", suggest::list(known.iter().copied())),
+            };
+            if let Some(field) = close.and_then(|c| known.iter().find(|k| **k == c)) {
+                suggested.push(*field);
+            }
+            cx.report(
+                key.pos(),
+                &join(path, &key.name),
+                format!("unknown field `{}`", key.name),
+                Some(hint),
+            );
         }
         Some(Self {
             node,
             entries,
             path: path.to_string(),
+            suggested,
         })
     }
 
@@ -181,7 +187,7 @@ impl<'n> Fields<'n> {
     /// The field, or a "missing field" diagnostic at the mapping.
     pub fn required(&self, cx: &mut Cx<'_>, key: &str, hint: Option<String>) -> Option<&'n Node> {
         let found = self.get(key);
-        if found.is_none() {
+        if found.is_none() && !self.suggested.contains(&key) {
             cx.report(
                 self.node.pos(),
                 &self.path,

@@ -11,7 +11,7 @@ use crate::template::{Condition, Template, ValueTemplate};
 use crate::workflow::yaml::{Kind, Node};
 
 fn wrong_type(cx: &mut Cx<'_>, node: &Node, path: &str, expected: &str, hint: Option<String>) {
-    let found = node.kind.describe();
+    let found = node.found();
     // An unquoted `{{ .x }}` is a YAML flow mapping, not a string.
     let hint = hint.or_else(|| {
         matches!(node.kind, Kind::Map(_)).then(|| {
@@ -49,8 +49,10 @@ pub fn nonempty_string(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Strin
 /// `version: "1.0"`. A bare `1.10` would be read as the number 1.1, so
 /// numbers are refused with the quoted form to write instead.
 pub fn version(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<String> {
-    if let Kind::Number(n) = &node.kind {
-        let hint = format!("quote it, so that YAML keeps it as written: `version: \"{n}\"`");
+    if let Kind::Number(_) = &node.kind {
+        let hint =
+            "quote it, as in `version: \"1.10\"`: unquoted, YAML reads a number, and 1.10 is 1.1"
+                .to_string();
         wrong_type(cx, node, path, "a string", Some(hint));
         return None;
     }

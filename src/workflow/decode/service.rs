@@ -8,7 +8,7 @@ use prost_reflect::DescriptorPool;
 
 use super::dataflow::{Read, Scope, Use};
 use super::policy::{breaker, retry};
-use super::{Cx, Fields, endpoint, join, scalar};
+use super::{Cx, Fields, endpoint, index, join, scalar};
 use crate::resilience::{BreakerConfig, RetryPolicy};
 use crate::transport::grpc::descriptors;
 use crate::workflow::model::{
@@ -242,10 +242,27 @@ fn descriptors_of(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<DescriptorSource> {
         }
         return Some(DescriptorSource::Reflection);
     };
-    let files: Vec<PathBuf> = scalar::string_list(cx, node, &f.path("proto"))?
-        .into_iter()
-        .map(|(s, _)| PathBuf::from(s))
-        .collect();
+    let listed = scalar::string_list(cx, node, &f.path("proto"))?;
+    let before = cx.count();
+    for (i, (file, at)) in listed.iter().enumerate() {
+        let full = cx.base.join(file);
+        if !full.is_file() {
+            let path = match &node.kind {
+                Kind::Seq(_) => index(&f.path("proto"), i),
+                _ => f.path("proto"),
+            };
+            cx.report(
+                *at,
+                &path,
+                format!("`{file}` does not exist (looked for `{}`)", full.display()),
+                Some("`proto` paths are relative to the workflow file's folder".into()),
+            );
+        }
+    }
+    if cx.count() != before {
+        return None;
+    }
+    let files: Vec<PathBuf> = listed.into_iter().map(|(s, _)| PathBuf::from(s)).collect();
     if files.is_empty() {
         cx.report(
             node.pos(),
@@ -263,10 +280,7 @@ fn descriptors_of(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<DescriptorSource> {
                 node.pos(),
                 &f.path("proto"),
                 format!("the .proto files do not compile: {err}"),
-                Some(format!(
-                    "paths are relative to the workflow's folder, `{}`",
-                    cx.base.display()
-                )),
+                None,
             );
             None
         }

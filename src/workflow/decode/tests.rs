@@ -179,7 +179,7 @@ steps:
     assert_eq!(
         problems(yaml),
         [
-            "3:10: timeout: expected a duration such as `30s`, found a number",
+            "3:10: timeout: expected a duration such as `30s`, found the number 30",
             "6:11: services.fast.type: unknown service type `grcp`",
             "13:23: steps[0].retry.attempts: must be at least 1, got 0",
             "13:38: steps[0].retry.multiplier: must be at least 1, got 0.5",
