@@ -225,10 +225,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         2,
         "version: expected a string, found the number 1.1",
     ),
+    ("when_not_single_template.yaml", 14, "`score is` is outside"),
     (
-        "when_not_single_template.yaml",
+        "when_without_braces.yaml",
         14,
-        "`score is {{ .score.value }}` is not a single `{{ }}` template",
+        "`.score.value > 700` is not a `{{ }}` template",
     ),
     (
         "wrong_type_attempts.yaml",
@@ -306,7 +307,7 @@ fn a_file_with_many_problems_reports_all_of_them() {
         "many_problems.yaml:25:13: steps[1].parallel[1].id: duplicate step id `charge`",
         "many_problems.yaml:26:9: steps[1].parallel[1].servce: unknown field `servce`",
         "many_problems.yaml:29:14: steps[2].service: unknown service `mailer`",
-        "many_problems.yaml:31:11: steps[2].when: `{{ .score.value > 700 }} and more` is not a single",
+        "many_problems.yaml:31:11: steps[2].when: template `{{ .score.value > 700 }} and more` does not parse",
         "many_problems.yaml:3:1: services: service `mailer` is used but not defined",
     ];
     let located = "tests/invalid/many_problems.yaml:";

@@ -65,20 +65,6 @@ pub struct Producer {
     pub line: usize,
 }
 
-/// `.a.b[0]`, as a user writes it.
-pub fn show(data: &DataPath) -> String {
-    let mut out = format!(".{}", data.root);
-    for segment in &data.segments {
-        if !segment.is_empty() && segment.chars().all(|c| c.is_ascii_digit()) {
-            out.push_str(&format!("[{segment}]"));
-        } else {
-            out.push('.');
-            out.push_str(segment);
-        }
-    }
-    out
-}
-
 /// Report every read of data that does not exist where it is read, once per
 /// template and name.
 pub fn check(cx: &mut Cx<'_>, producers: &[Producer], uses: &[Use]) {
@@ -95,7 +81,7 @@ pub fn check(cx: &mut Cx<'_>, producers: &[Producer], uses: &[Use]) {
 }
 
 fn problem(u: &Use, producers: &[Producer]) -> Option<(String, String)> {
-    let shown = show(&u.read.data);
+    let shown = u.read.data.to_string();
     let root = &u.read.data.root;
     if let Scope::ServiceHeaders = u.scope {
         return Some((

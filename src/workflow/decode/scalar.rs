@@ -199,7 +199,9 @@ fn compile(cx: &mut Cx<'_>, text: &str, at: Pos, path: &str) -> Option<(Template
 }
 
 /// A `when`: exactly one `{{ }}` and nothing around it, since its result
-/// must be a boolean, not text.
+/// must be a boolean, not text. The condition parser checks what is around
+/// the braces; a text without any is refused here, so that a condition
+/// reads like every other template of the file.
 pub fn condition(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Condition, Vec<Read>)> {
     let hint = || Some("write one template: `when: \"{{ .score.value > 700 }}\"`".to_string());
     let text = match &node.kind {
@@ -209,16 +211,11 @@ pub fn condition(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Condition,
             return None;
         }
     };
-    let trimmed = text.trim();
-    let single = trimmed.starts_with("{{")
-        && trimmed.ends_with("}}")
-        && trimmed.matches("{{").count() == 1
-        && trimmed.matches("}}").count() == 1;
-    if !single {
+    if !text.contains("{{") {
         cx.report(
             node.pos(),
             path,
-            format!("`{text}` is not a single `{{{{ }}}}` template"),
+            format!("`{text}` is not a `{{{{ }}}}` template"),
             hint(),
         );
         return None;
@@ -233,7 +230,7 @@ pub fn condition(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Condition,
             Some((c, reads))
         }
         Err(err) => {
-            cx.error(node.pos(), path, err.to_string());
+            cx.report(node.pos(), path, err.to_string(), hint());
             None
         }
     }

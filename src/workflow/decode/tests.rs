@@ -264,7 +264,7 @@ fn when_must_be_one_template() {
     let found = problems(&yaml);
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(
-        found[0].starts_with("11:45: steps[0].when: `yes {{ .input.x }}` is not a single"),
+        found[0].starts_with("11:45: steps[0].when: template `yes {{ .input.x }}` does not parse"),
         "{found:?}"
     );
     assert!(
