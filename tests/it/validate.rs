@@ -178,6 +178,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "`protos/missing.proto` does not exist",
     ),
     (
+        "query_input_not_a_mapping.yaml",
+        11,
+        "a GET request has no body, so `input` must be a mapping, not a list",
+    ),
+    (
         "reference_before_producer.yaml",
         11,
         "`.analysis.confidence` comes from step `analyze` (line 12), which runs later",

@@ -2,6 +2,7 @@
 //! check runs and reports; a model is built only when none failed.
 
 mod call;
+mod compensate;
 mod dataflow;
 mod endpoint;
 mod policy;

@@ -4,13 +4,14 @@
 use serde_json::json;
 
 use super::call::call;
+use super::compensate;
 use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
 use super::policy::retry;
 use super::service::{self, Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
-use crate::workflow::model::{self, Compensation, Header, ParallelGroup, Step};
+use crate::workflow::model::{self, Call, Header, ParallelGroup, Step};
 use crate::workflow::yaml::{Kind, Node};
 
 const STEP_FIELDS: &[&str] = &[
@@ -26,8 +27,6 @@ const STEP_FIELDS: &[&str] = &[
     "compensate",
 ];
 
-const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
-
 /// The steps, and what the whole-file checks need to know about them.
 #[derive(Default)]
 pub struct Decoded {
@@ -38,11 +37,11 @@ pub struct Decoded {
     pub unknown_services: Vec<UnknownService>,
 }
 
-struct State<'s> {
-    services: &'s Services,
+pub(super) struct State<'s> {
+    pub services: &'s Services,
     /// Step ids seen so far, with their line.
     ids: Vec<(String, usize)>,
-    out: Decoded,
+    pub out: Decoded,
 }
 
 pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<Decoded> {
@@ -163,7 +162,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
             reads.extend(r);
             c
         });
-    let input = block(cx, &f, "input", &mut reads);
+    let input = input(cx, &f, method.as_ref(), &mut reads);
     let producer = Producer {
         output: String::new(),
         step: scope_id.clone(),
@@ -202,7 +201,8 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
                 id: scope_id,
             };
             let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
-            compensation(cx, st, n, &f.path("compensate"), default_service, scope).map(Some)
+            compensate::compensation(cx, st, n, &f.path("compensate"), default_service, scope)
+                .map(Some)
         }
         None => Some(None),
     };
@@ -222,7 +222,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
 }
 
 /// A `service:` reference; unknown names are collected for one report.
-fn service_ref(
+pub(super) fn service_ref(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     node: &Node,
@@ -239,7 +239,7 @@ fn service_ref(
     Some((name, node.pos()))
 }
 
-fn method_hint(declared: Option<&Declared>) -> String {
+pub(super) fn method_hint(declared: Option<&Declared>) -> String {
     match declared.and_then(|d| d.protocol) {
         Some(Protocol::Http) => "an HTTP call is `VERB /path`, e.g. `POST /orders`".into(),
         Some(Protocol::Grpc) => "a gRPC call is `Method` or `package.Service/Method`".into(),
@@ -247,28 +247,49 @@ fn method_hint(declared: Option<&Declared>) -> String {
     }
 }
 
-/// `input` (or a compensation's): absent means an empty object.
-fn block(
+/// `input` (or a compensation's): absent means an empty object. A request
+/// without a body sends its input as query parameters, one per field, so
+/// there it must be a mapping (or a template that gives one).
+pub(super) fn input(
     cx: &mut Cx<'_>,
     f: &Fields<'_>,
-    key: &str,
+    call: Option<&Call>,
     reads: &mut Vec<Read>,
 ) -> Option<ValueTemplate> {
-    match f.get(key) {
-        Some(n) => scalar::value_template(cx, n, &f.path(key)).map(|(t, r)| {
-            reads.extend(r);
-            t
-        }),
-        None => match ValueTemplate::parse(&json!({})) {
+    let Some(node) = f.get("input") else {
+        return match ValueTemplate::parse(&json!({})) {
             Ok(t) => Some(t),
             Err(errors) => {
                 for (leaf, err) in errors {
-                    cx.error(f.pos(), &f.path(key), format!("{leaf}: {err}"));
+                    cx.error(f.pos(), &f.path("input"), format!("{leaf}: {err}"));
                 }
                 None
             }
-        },
+        };
+    };
+    if let Some(Call::Http { verb, .. }) = call
+        && !matches!(
+            *verb,
+            http::Method::POST | http::Method::PUT | http::Method::PATCH
+        )
+        && !matches!(&node.kind, Kind::Map(_) | Kind::Null)
+        && !matches!(&node.kind, Kind::Str(s) if s.contains("{{"))
+    {
+        cx.report(
+            node.pos(),
+            &f.path("input"),
+            format!(
+                "a {verb} request has no body, so `input` must be a mapping, not {}",
+                node.found()
+            ),
+            Some("each field of `input` becomes one query parameter".into()),
+        );
+        return None;
     }
+    scalar::value_template(cx, node, &f.path("input")).map(|(t, r)| {
+        reads.extend(r);
+        t
+    })
 }
 
 /// Templates read an output as `.name`, so it must be an identifier, and
@@ -322,7 +343,7 @@ fn output_name(
 }
 
 /// Step or compensation headers, which only HTTP sends.
-fn headers(
+pub(super) fn headers(
     cx: &mut Cx<'_>,
     declared: Option<&Declared>,
     node: &Node,
@@ -344,44 +365,4 @@ fn headers(
     let (headers, found) = service::headers(cx, node, path)?;
     reads.extend(found);
     Some(headers)
-}
-
-fn compensation(
-    cx: &mut Cx<'_>,
-    st: &mut State<'_>,
-    node: &Node,
-    path: &str,
-    step_service: Option<&str>,
-    scope: Scope,
-) -> Option<Compensation> {
-    let f = Fields::open(cx, node, path, "a compensation", COMPENSATE_FIELDS)?;
-    let mut reads = Vec::new();
-    let service_name = match f.get("service") {
-        Some(n) => service_ref(cx, st, n, &f.path("service")).map(|(name, _)| name),
-        None => step_service.map(str::to_string),
-    };
-    let declared = service_name
-        .as_deref()
-        .and_then(|name| st.services.get(name));
-    let hint = format!("the call that undoes the step; {}", method_hint(declared));
-    let method = f
-        .required(cx, "method", Some(hint))
-        .and_then(|n| call(cx, n, &f.path("method"), declared))
-        .map(|(c, r)| {
-            reads.extend(r);
-            c
-        });
-    let input = block(cx, &f, "input", &mut reads);
-    let headers = f
-        .get("headers")
-        .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));
-    st.out
-        .uses
-        .extend(reads.into_iter().map(|r| r.at_scope(scope.clone())));
-    Some(Compensation {
-        service: service_name?,
-        call: method?,
-        input: input?,
-        headers: headers.unwrap_or_default(),
-    })
 }
