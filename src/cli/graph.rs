@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::exit;
+use super::{EXIT_INVALID, EXIT_OK};
 use crate::graph::{self, Format};
 use crate::workflow;
 
@@ -21,11 +21,11 @@ pub fn run(args: &Args) -> u8 {
     match workflow::load_file(&args.file) {
         Ok(workflow) => {
             print!("{}", graph::render(&workflow, args.format));
-            exit::OK
+            EXIT_OK
         }
         Err(diagnostics) => {
             eprintln!("{diagnostics}");
-            exit::INVALID
+            EXIT_INVALID
         }
     }
 }

@@ -8,22 +8,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// Exit statuses, the same for every subcommand, so scripts can tell a
-/// broken workflow from a failed run.
-pub mod exit {
-    /// Everything went as asked.
-    pub const OK: u8 = 0;
-    /// The run failed, and every completed step was compensated.
-    pub const RUN_FAILED: u8 = 1;
-    /// The workflow file or the run's input is invalid (nothing was called);
-    /// also bad command-line usage.
-    pub const INVALID: u8 = 2;
-    /// The run failed and at least one compensation did not succeed: some
-    /// service may hold state that needs a person's attention.
-    pub const COMPENSATION_INCOMPLETE: u8 = 3;
-    /// The workflow's `timeout` expired.
-    pub const TIMED_OUT: u8 = 4;
-}
+// Exit statuses, the same for every subcommand, so that scripts can tell a
+// broken workflow from a failed run.
+
+/// Everything went as asked.
+pub const EXIT_OK: u8 = 0;
+/// The run failed, and every completed step was compensated.
+pub const EXIT_COMPENSATED: u8 = 1;
+/// The workflow file or the run's input is invalid (nothing was called), or
+/// the command line is wrong.
+pub const EXIT_INVALID: u8 = 2;
+/// The run failed and at least one compensation did not succeed: some
+/// service may hold state that needs a person's attention.
+pub const EXIT_COMPENSATION_FAILED: u8 = 3;
+/// The workflow's `timeout` expired; the completed steps were compensated.
+pub const EXIT_TIMED_OUT: u8 = 4;
 
 /// Glue your services into workflows that survive failure.
 #[derive(Debug, Parser)]
@@ -45,7 +44,7 @@ pub enum Command {
 }
 
 pub fn main() -> ExitCode {
-    // clap exits with 2 on usage errors, which is `exit::INVALID`.
+    // clap exits with 2 on usage errors, which is `EXIT_INVALID`.
     let cli = Cli::parse();
     init_logging(cli.debug);
     let status = match cli.command {

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::exit;
+use super::{EXIT_INVALID, EXIT_OK};
 use crate::workflow::{self, Node, Workflow};
 
 #[derive(Debug, clap::Args)]
@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> u8 {
-    let mut status = exit::OK;
+    let mut status = EXIT_OK;
     for file in &args.files {
         match workflow::load_file(file) {
             Ok(workflow) => println!("{}: ok: {}", file.display(), summary(&workflow)),
@@ -23,7 +23,7 @@ pub fn run(args: &Args) -> u8 {
                 eprintln!("{diagnostics}");
                 let n = diagnostics.len();
                 eprintln!("{}: {n} problem{}", file.display(), plural(n));
-                status = exit::INVALID;
+                status = EXIT_INVALID;
             }
         }
     }
