@@ -52,17 +52,17 @@ pub fn load_str(
             message: "the file holds no workflow".into(),
             hint: Some("start with `name:`, `services:` and `steps:`".into()),
         }],
-        Err(err) => {
-            let hint = syntax_hint(&err.message);
-            vec![Diagnostic {
+        Err(errors) => errors
+            .into_iter()
+            .map(|err| Diagnostic {
                 file: path.to_path_buf(),
                 line: err.line,
                 column: err.column,
                 path: String::new(),
+                hint: syntax_hint(&err.message),
                 message: format!("invalid YAML: {}", err.message),
-                hint,
-            }]
-        }
+            })
+            .collect(),
     };
     Err(Diagnostics::new(problems).expect("a failed load reports at least one problem"))
 }
@@ -92,7 +92,9 @@ fn whole_file(path: &Path, message: String) -> Diagnostics {
 
 /// The usual causes of the parser's messages, in the user's terms.
 fn syntax_hint(message: &str) -> Option<String> {
-    let hint = if message.contains("tab") {
+    let hint = if message.contains("unquoted") {
+        "quote the template: `data: \"{{ .input.x }}\"`"
+    } else if message.contains("tab") {
         "indent with spaces: YAML does not allow tabs for indentation"
     } else if message.contains("duplicate") {
         "each key may appear once in a mapping"

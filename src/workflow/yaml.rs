@@ -40,6 +40,9 @@ pub struct Key {
     pub name: String,
     pub line: usize,
     pub column: usize,
+    /// What a key that is not a scalar was (`a mapping`). Only [`parse`]
+    /// sees these: it turns each into an error, so a returned tree has none.
+    structured: Option<&'static str>,
 }
 
 /// A YAML syntax error: where, and what, without the position in the text.
@@ -95,7 +98,7 @@ impl Node {
 }
 
 /// Parse one YAML document. `Ok(None)` for a file with no document at all.
-pub fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
+pub fn parse(source: &str) -> Result<Option<Node>, Vec<SyntaxError>> {
     let options = serde_saphyr::options! {
         // `yes`, `on` and friends stay strings: YAML 1.1 booleans surprise.
         strict_booleans: true,
@@ -110,21 +113,57 @@ pub fn parse(source: &str) -> Result<Option<Node>, SyntaxError> {
             max_total_replayed_events: MAX_REPLAYED_EVENTS,
         },
     };
-    serde_saphyr::from_str_with_options::<Option<Node>>(source, options).map_err(|err| {
-        let err = err.without_snippet();
-        let (line, column) = err
-            .location()
-            .map(|l| (l.line() as usize, l.column() as usize))
-            .unwrap_or((1, 1));
-        let text = err.render_with_formatter(&UserMessageFormatter);
-        let suffix = format!(" at line {line}, column {column}");
-        let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
-        SyntaxError {
-            line,
-            column,
-            message,
+    let root =
+        serde_saphyr::from_str_with_options::<Option<Node>>(source, options).map_err(|err| {
+            let err = err.without_snippet();
+            let (line, column) = err
+                .location()
+                .map(|l| (l.line() as usize, l.column() as usize))
+                .unwrap_or((1, 1));
+            let text = err.render_with_formatter(&UserMessageFormatter);
+            let suffix = format!(" at line {line}, column {column}");
+            let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+            vec![SyntaxError {
+                line,
+                column,
+                message,
+            }]
+        })?;
+    let mut problems = Vec::new();
+    if let Some(root) = &root {
+        structured_keys(root, &mut problems);
+    }
+    if problems.is_empty() {
+        Ok(root)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Keys that are mappings or lists. The usual cause is an unquoted
+/// template: `data: {{ .input.x }}` is a mapping whose key is a mapping.
+fn structured_keys(node: &Node, problems: &mut Vec<SyntaxError>) {
+    match &node.kind {
+        Kind::Seq(items) => items.iter().for_each(|n| structured_keys(n, problems)),
+        Kind::Map(entries) => {
+            for (key, value) in entries {
+                match key.structured {
+                    Some("a mapping") => problems.push(SyntaxError {
+                        line: key.line,
+                        column: key.column,
+                        message: "unquoted `{{ }}`: YAML reads the braces as a mapping".into(),
+                    }),
+                    Some(what) => problems.push(SyntaxError {
+                        line: key.line,
+                        column: key.column,
+                        message: format!("a mapping key must be a string, not {what}"),
+                    }),
+                    None => structured_keys(value, problems),
+                }
+            }
         }
-    })
+        _ => {}
+    }
 }
 
 impl<'de> Deserialize<'de> for Node {
@@ -140,11 +179,19 @@ impl<'de> Deserialize<'de> for Node {
 
 impl<'de> Deserialize<'de> for Key {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let spanned = Spanned::<String>::deserialize(deserializer)?;
+        let node = Node::deserialize(deserializer)?;
+        let (name, structured) = match node.kind {
+            Kind::Str(s) => (s, None),
+            Kind::Number(n) => (n.to_string(), None),
+            Kind::Bool(b) => (b.to_string(), None),
+            Kind::Null => ("null".to_string(), None),
+            other => (String::new(), Some(other.describe())),
+        };
         Ok(Key {
-            name: spanned.value,
-            line: spanned.referenced.line() as usize,
-            column: spanned.referenced.column() as usize,
+            name,
+            line: node.line,
+            column: node.column,
+            structured,
         })
     }
 }
@@ -260,12 +307,30 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_position_without_repeating_it() {
-        let err = parse("a: 1\na: 2\n").unwrap_err();
+        let err = parse("a: 1\na: 2\n").unwrap_err().remove(0);
         assert_eq!((err.line, err.column), (2, 1));
         assert!(err.message.contains("duplicate"), "{}", err.message);
         assert!(!err.message.contains("line 2"), "{}", err.message);
-        let err = parse("a:\n\tb: 1\n").unwrap_err();
+        let err = parse("a:\n\tb: 1\n").unwrap_err().remove(0);
         assert_eq!(err.line, 2);
+    }
+
+    #[test]
+    fn unquoted_templates_are_reported_each_at_its_line() {
+        let errors = parse("a: {{ .input.x }}\nb:\n  c: {{ .y }}\n").unwrap_err();
+        let at: Vec<(usize, usize)> = errors.iter().map(|e| (e.line, e.column)).collect();
+        assert_eq!(at, [(1, 5), (3, 7)]);
+        assert!(
+            errors[0].message.contains("unquoted `{{ }}`"),
+            "{}",
+            errors[0].message
+        );
+        let errors = parse("? [a, b]\n: c\n").unwrap_err();
+        assert!(
+            errors[0].message.contains("not a list"),
+            "{}",
+            errors[0].message
+        );
     }
 
     #[test]

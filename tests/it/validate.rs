@@ -226,6 +226,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "environment variable `MAESTRO_FIXTURE_UNSET_PORT` is not set",
     ),
     (
+        "unquoted_template.yaml",
+        11,
+        "unquoted `{{ }}`: YAML reads the braces as a mapping",
+    ),
+    (
         "version_as_number.yaml",
         2,
         "version: expected a string, found the number 1.1",
