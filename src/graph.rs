@@ -283,6 +283,8 @@ fn mermaid_escape(text: &str) -> String {
             '>' => out.push_str("#gt;"),
             '&' => out.push_str("#amp;"),
             '|' => out.push_str("#124;"),
+            // Backticks would start a Markdown string.
+            '`' => out.push_str("#96;"),
             '\n' | '\r' => out.push(' '),
             c => out.push(c),
         }
@@ -350,8 +352,8 @@ steps:
     #[test]
     fn escapes_for_mermaid() {
         assert_eq!(
-            mermaid_escape(r#"a "b" <c> & #d | e"#),
-            "a #quot;b#quot; #lt;c#gt; #amp; #35;d #124; e"
+            mermaid_escape(r#"a "b" <c> & #d | `e`"#),
+            "a #quot;b#quot; #lt;c#gt; #amp; #35;d #124; #96;e#96;"
         );
     }
 
