@@ -103,28 +103,33 @@ async fn walk(session: &mut impl Session) -> Result<BTreeMap<String, FileDescrip
         if files.contains_key(&name) {
             continue;
         }
-        match session.ask(Ask::FileByFilename(name.clone())).await? {
-            Answer::Files(protos) => add(&mut files, &mut missing, protos)?,
-            Answer::Error { code, message } => match well_known(&name) {
-                Some(file) => {
-                    missing.extend(file.dependency.iter().cloned());
-                    files.insert(name, file);
-                }
-                None => {
-                    return Err(Status::new(
-                        Code::from(code),
-                        format!(
-                            "the server does not serve `{name}`, which its services import: {message}"
-                        ),
-                    ));
-                }
-            },
-            Answer::Services(_) => {
+        // Well-known types are the same everywhere, and not every server
+        // serves them (tonic's ends the stream when asked for a file it
+        // lacks), so they are never asked for.
+        if let Some(file) = well_known(&name) {
+            missing.extend(file.dependency.iter().cloned());
+            files.insert(name, file);
+            continue;
+        }
+        match session.ask(Ask::FileByFilename(name.clone())).await {
+            Ok(Answer::Files(protos)) => add(&mut files, &mut missing, protos)?,
+            Ok(Answer::Error { code, message }) => {
+                return Err(not_served(&name, Code::from(code), &message));
+            }
+            Ok(Answer::Services(_)) => {
                 return Err(Status::internal("reflection answered out of order"));
             }
+            Err(status) => return Err(not_served(&name, status.code(), status.message())),
         }
     }
     Ok(files)
+}
+
+fn not_served(name: &str, code: Code, message: &str) -> Status {
+    Status::new(
+        code,
+        format!("the server does not serve `{name}`, which its services import: {message}"),
+    )
 }
 
 fn add(

@@ -46,14 +46,22 @@ pub fn classify(status: &Status) -> CallError {
     CallError::new(class, message(status)).with_retry_after(retry_after)
 }
 
-/// `UNAVAILABLE: <status message>`.
+/// `UNAVAILABLE: <status message>`, followed for a status raised locally by
+/// its causes (tonic's own message, "transport error", names none).
 pub fn message(status: &Status) -> String {
-    let name = code_name(status.code());
-    if status.message().is_empty() {
-        name.to_string()
-    } else {
-        format!("{name}: {}", status.message())
+    let mut parts = vec![code_name(status.code()).to_string()];
+    if !status.message().is_empty() {
+        parts.push(status.message().to_string());
     }
+    let mut source = status.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = cause.source();
+    }
+    parts.join(": ")
 }
 
 /// A status tonic made itself from a transport error carries that error as
