@@ -1,6 +1,9 @@
 //! Transports against real servers on 127.0.0.1: what goes on the wire, and
 //! how every kind of failure is classified.
 
+mod grpc;
+mod grpc_server;
+
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -27,6 +30,40 @@ async fn serve(app: Router) -> String {
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+/// A TCP relay to a server whose connections can be cut mid-call, as when
+/// a peer crashes after receiving a request.
+struct Relay {
+    url: String,
+    connections: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    async fn to(upstream: &str) -> Relay {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let handles = std::sync::Arc::clone(&connections);
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let mut outbound = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+                let relay = tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                });
+                handles.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        Relay { url, connections }
+    }
+
+    /// Drop every relayed connection, both ways.
+    fn cut(&self) {
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
 }
 
 fn http_service(endpoint: &str) -> Service {
@@ -220,4 +257,16 @@ async fn http_timeout_after_sending_is_unknown() {
     let err = transport.call(call).await.unwrap_err();
     assert_eq!(err.class, FailureClass::Unknown);
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn http_connection_lost_after_sending_is_unknown() {
+    let base = serve(echo_app()).await;
+    let relay = Relay::to(&base).await;
+    let mut transport = Transport::new(&http_service(&format!("{}/api", relay.url))).unwrap();
+    let call = tokio::spawn(transport.call(http_call("POST", "/slow", json!({}))));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.cut();
+    let err = call.await.unwrap().unwrap_err();
+    assert_eq!(err.class, FailureClass::Unknown, "{}", err.message);
 }
