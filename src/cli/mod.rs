@@ -1,7 +1,9 @@
 //! The `maestro` command line: `validate`, `graph`, `execute`. Data a user may
 //! pipe goes to stdout; diagnostics and timelines go to stderr.
 
+mod execute;
 mod graph;
+mod timeline;
 mod validate;
 
 use std::process::ExitCode;
@@ -41,6 +43,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Draw a workflow as a Mermaid or Graphviz flowchart.
     Graph(graph::Args),
+    /// Run a workflow once: its output on stdout, a step timeline on stderr.
+    Execute(execute::ExecuteArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -50,6 +54,7 @@ pub fn main() -> ExitCode {
     let status = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Graph(args) => graph::run(&args),
+        Command::Execute(args) => return execute::run(args),
     };
     ExitCode::from(status)
 }

@@ -1,0 +1,158 @@
+//! `maestro execute FILE --input JSON`: run one workflow to its end. The
+//! output JSON goes to stdout and nothing else does; the timeline, failure
+//! summary and logs go to stderr. The exit code says how the run ended.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::runtime::{RunOptions, RunStatus, Runtime};
+use crate::workflow;
+
+use super::timeline::{Timeline, write_failure_summary};
+use super::{EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT};
+
+#[derive(Debug, clap::Args)]
+pub struct ExecuteArgs {
+    /// The workflow file.
+    pub file: PathBuf,
+    /// The run's input as JSON text.
+    #[arg(long, conflicts_with = "input_file")]
+    pub input: Option<String>,
+    /// Read the run's input from a JSON file (`-` for stdin).
+    #[arg(long)]
+    pub input_file: Option<PathBuf>,
+    /// What goes to stdout: the workflow output alone (`output`), or the
+    /// whole run report as JSON (`json`), failed runs included.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Output)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Output,
+    Json,
+}
+
+pub fn run(args: ExecuteArgs) -> ExitCode {
+    let workflow = match workflow::load_file(&args.file) {
+        Ok(workflow) => Arc::new(workflow),
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let input = match read_input(&args) {
+        Ok(input) => input,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(execute(workflow, input, args.output))
+}
+
+async fn execute(
+    workflow: Arc<workflow::Workflow>,
+    input: Value,
+    format: OutputFormat,
+) -> ExitCode {
+    let actors = match Runtime::start(&workflow.services).await {
+        Ok(actors) => actors,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut timeline = Timeline::new(&workflow);
+    let printer = tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            if let Some(line) = timeline.line(&event) {
+                eprintln!("{line}");
+            }
+        }
+    });
+    let options = RunOptions {
+        observer: Some(tx),
+        ..RunOptions::default()
+    };
+    let report = actors.execute(workflow, input, options).await;
+    actors.shutdown().await;
+    let _ = printer.await;
+    let report = match report {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut stdout = std::io::stdout().lock();
+    let printed = match format {
+        OutputFormat::Json => {
+            serde_json::to_writer_pretty(&mut stdout, &report).map_err(Into::into)
+        }
+        OutputFormat::Output => match &report.output {
+            Some(output) => serde_json::to_writer_pretty(&mut stdout, output).map_err(Into::into),
+            None => Ok(()),
+        },
+    }
+    .and_then(|()| writeln!(stdout));
+    if let Err(e) = printed {
+        eprintln!("error: cannot write the output: {e}");
+    }
+    if report.status != RunStatus::Succeeded {
+        let _ = write_failure_summary(&mut std::io::stderr().lock(), &report);
+    }
+    ExitCode::from(match report.status {
+        RunStatus::Succeeded => EXIT_OK,
+        RunStatus::Compensated | RunStatus::Cancelled | RunStatus::Running => EXIT_COMPENSATED,
+        RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
+        RunStatus::TimedOut => EXIT_TIMED_OUT,
+    })
+}
+
+fn read_input(args: &ExecuteArgs) -> Result<Value, String> {
+    let (text, origin) = match (&args.input, &args.input_file) {
+        (Some(text), _) => (text.clone(), "--input".to_string()),
+        (None, Some(path)) if path.as_os_str() == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .map_err(|e| format!("cannot read the input from stdin: {e}"))?;
+            (text, "stdin".to_string())
+        }
+        (None, Some(path)) => (
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+            path.display().to_string(),
+        ),
+        (None, None) => return Ok(Value::Object(Default::default())),
+    };
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "{origin}: not valid JSON: {e} (line {}, column {})",
+            e.line(),
+            e.column()
+        )
+    })?;
+    if !value.is_object() {
+        return Err(format!(
+            "{origin}: the input must be a JSON object, like {{\"payload\": 1}}"
+        ));
+    }
+    Ok(value)
+}

@@ -1,0 +1,181 @@
+//! The step timeline `maestro execute` writes to stderr: one line per step
+//! outcome, retry and compensation, printed as the events happen.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::SystemTime;
+
+use crate::runtime::report::{RunReport, StepOutcome, method_label};
+use crate::runtime::{Recorded, RunEvent};
+use crate::workflow::Workflow;
+
+/// Turns events into lines, remembering when each step started.
+pub struct Timeline {
+    labels: HashMap<String, String>,
+    started: HashMap<String, SystemTime>,
+    width: usize,
+}
+
+impl Timeline {
+    pub fn new(workflow: &Workflow) -> Self {
+        let labels: HashMap<String, String> = workflow
+            .all_steps()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    format!("{} {}", s.service, method_label(&s.call)),
+                )
+            })
+            .collect();
+        let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
+        Self {
+            labels,
+            started: HashMap::new(),
+            width,
+        }
+    }
+
+    /// The line for one event, if it deserves one.
+    pub fn line(&mut self, recorded: &Recorded) -> Option<String> {
+        let took = |started: Option<&SystemTime>| {
+            started
+                .and_then(|s| recorded.at.duration_since(*s).ok())
+                .map(|d| format!("{:.1?}", d))
+                .unwrap_or_default()
+        };
+        let row = |mark: &str, step: &str, outcome: &str, detail: String| {
+            let label = self.labels.get(step).map(String::as_str).unwrap_or("");
+            format!(
+                "{mark} {step:<w$}  {label}  {outcome}{detail}",
+                w = self.width
+            )
+        };
+        Some(match &recorded.event {
+            RunEvent::AttemptStarted { step, .. } => {
+                self.started.entry(step.clone()).or_insert(recorded.at);
+                return None;
+            }
+            RunEvent::StepCompleted { step, attempts, .. } => row(
+                "✓",
+                step,
+                "ok",
+                format!(
+                    "  {}  {}",
+                    attempts_text(*attempts),
+                    took(self.started.get(step))
+                ),
+            ),
+            RunEvent::StepSkipped { step } => row("-", step, "skipped", String::new()),
+            RunEvent::AttemptFailed {
+                step,
+                attempt,
+                class,
+                error,
+            } => format!(
+                "  ! {step} attempt {attempt} failed ({}): {error}",
+                serde_json::to_value(class)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default()
+            ),
+            RunEvent::StepFailed {
+                step,
+                attempts,
+                error,
+                outcome_unknown,
+            } => row(
+                "✗",
+                step,
+                "failed",
+                format!(
+                    "  {}  {}{}\n    error: {error}",
+                    attempts_text(*attempts),
+                    took(self.started.get(step)),
+                    if *outcome_unknown {
+                        "  (outcome unknown)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            RunEvent::StepCancelled {
+                step,
+                outcome_unknown,
+            } => row(
+                "✗",
+                step,
+                "cancelled",
+                if *outcome_unknown {
+                    "  (outcome unknown)".into()
+                } else {
+                    String::new()
+                },
+            ),
+            RunEvent::CompensationCompleted { step, attempts } => row(
+                "↺",
+                step,
+                "compensated",
+                format!("  {}", attempts_text(*attempts)),
+            ),
+            RunEvent::CompensationFailed {
+                step,
+                attempts,
+                error,
+            } => row(
+                "✗",
+                step,
+                "compensation failed",
+                format!("  {}\n    error: {error}", attempts_text(*attempts)),
+            ),
+            RunEvent::RunStarted { .. } | RunEvent::CompensationStarted { .. } => return None,
+            RunEvent::RunFinished { status, .. } => {
+                format!("run {}", serde_json::to_value(status).ok()?.as_str()?)
+            }
+        })
+    }
+}
+
+fn attempts_text(attempts: u32) -> String {
+    match attempts {
+        1 => "1 attempt".into(),
+        n => format!("{n} attempts"),
+    }
+}
+
+/// After a failed run: what ran, what was undone, and what could not be.
+pub fn write_failure_summary(out: &mut impl Write, report: &RunReport) -> std::io::Result<()> {
+    if let Some(error) = &report.error {
+        writeln!(out, "error: {error}")?;
+    }
+    let ran: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| !matches!(s.outcome, StepOutcome::NotRun | StepOutcome::Skipped))
+        .map(|s| s.id.as_str())
+        .collect();
+    writeln!(out, "steps that ran: {}", list(&ran))?;
+    let undone: Vec<&str> = report
+        .compensations
+        .iter()
+        .filter(|c| c.ok)
+        .map(|c| c.step.as_str())
+        .collect();
+    writeln!(out, "compensated (in order): {}", list(&undone))?;
+    for c in report.compensations.iter().filter(|c| !c.ok) {
+        writeln!(
+            out,
+            "NOT undone: {}: {}",
+            c.step,
+            c.error.as_deref().unwrap_or("unknown error")
+        )?;
+    }
+    Ok(())
+}
+
+fn list(items: &[&str]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
