@@ -50,7 +50,7 @@ pub struct OperationOutcome {
 pub enum OperationError {
     #[error("{0}")]
     Failed(String),
-    #[error("{service}: circuit open, calls rejected for another {}", humantime::format_duration(*retry_in))]
+    #[error("{service}: circuit open, calls rejected for another {}", humantime::format_duration(super::round_ms(*retry_in)))]
     CircuitOpen { service: String, retry_in: Duration },
     #[error("deadline reached after {attempts} attempt(s){}", last.as_deref().map(|l| format!("; last error: {l}")).unwrap_or_default())]
     DeadlineExceeded { attempts: u32, last: Option<String> },

@@ -37,13 +37,18 @@ use supervisor::{ServiceSupervisor, SupervisorArgs, SupervisorMsg};
 /// timeout, so the transport's timeout (with its precise error) fires first.
 const REPLY_GRACE: Duration = Duration::from_secs(1);
 
+/// Durations in messages are for people: milliseconds are precise enough.
+pub(crate) fn round_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
+}
+
 /// One attempt's failure as the runtime sees it: the transport's error, or
 /// something about the service actor itself.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum AttemptError {
     #[error(transparent)]
     Call(CallError),
-    #[error("{service}: circuit open, next probe in {}", humantime::format_duration(*retry_in))]
+    #[error("{service}: circuit open, next probe in {}", humantime::format_duration(round_ms(*retry_in)))]
     CircuitOpen { service: String, retry_in: Duration },
     #[error("{service}: service actor restarted{}", if *sent { " during the call" } else { "" })]
     ActorRestarted { service: String, sent: bool },
@@ -110,7 +115,7 @@ impl ServiceHandle {
                 format!(
                     "{}: no answer within {}",
                     self.service,
-                    humantime::format_duration(wait)
+                    humantime::format_duration(round_ms(wait))
                 ),
             ))),
             // The actor died holding our request: it may have gone out.
