@@ -177,6 +177,32 @@ impl Transport {
 pub(crate) fn timed_out(timeout: Duration) -> CallError {
     CallError::new(
         FailureClass::Unknown,
-        format!("no answer within {}", humantime::format_duration(timeout)),
+        format!("no answer within {}", display_duration(timeout)),
     )
+}
+
+/// A timeout for a message, to the millisecond: `1s 500ms`, not
+/// `1s 500ms 12us 7ns`.
+pub(crate) fn display_duration(d: Duration) -> humantime::FormattedDuration {
+    let millis = Duration::from_millis(u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    humantime::format_duration(millis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_read_to_the_millisecond() {
+        let e = timed_out(Duration::new(1, 500_012_007));
+        assert_eq!(e.class, FailureClass::Unknown);
+        assert_eq!(e.message, "no answer within 1s 500ms");
+    }
+
+    #[test]
+    fn only_permanent_failures_stop_retries_and_spare_the_breaker() {
+        assert!(FailureClass::Retryable.is_retryable() && FailureClass::Unknown.is_retryable());
+        assert!(!FailureClass::Permanent.is_retryable());
+        assert!(FailureClass::Unknown.is_transient() && !FailureClass::Permanent.is_transient());
+    }
 }

@@ -19,7 +19,9 @@ use tonic::transport::{Channel, Endpoint};
 
 use self::codec::DynamicCodec;
 use self::descriptors::Descriptors;
-use super::{CallError, CallFuture, CallRequest, CallTarget, TransportError, timed_out};
+use super::{
+    CallError, CallFuture, CallRequest, CallTarget, TransportError, display_duration, timed_out,
+};
 use crate::workflow::{DescriptorSource, GrpcService};
 
 /// Time to establish one connection: a refused or unreachable server fails
@@ -107,7 +109,7 @@ impl GrpcTransport {
                 .map_err(|_| {
                     CallError::retryable(format!(
                         "no descriptors within {}: reflection did not answer",
-                        humantime::format_duration(timeout)
+                        display_duration(timeout)
                     ))
                 })??;
             let request = request(&method, &req, deadline)?;
