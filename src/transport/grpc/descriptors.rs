@@ -161,9 +161,12 @@ impl Loaded {
 
     fn resolve(&self, spec: &str) -> Result<MethodDescriptor, String> {
         let mut methods = self.methods.lock().unwrap_or_else(|p| p.into_inner());
-        methods
-            .entry(spec.to_string())
-            .or_insert_with(|| resolve_method(&self.pool, spec))
-            .clone()
+        // Looked up before inserting, so the hot path allocates nothing.
+        if let Some(found) = methods.get(spec) {
+            return found.clone();
+        }
+        let found = resolve_method(&self.pool, spec);
+        methods.insert(spec.to_string(), found.clone());
+        found
     }
 }
