@@ -14,11 +14,11 @@ test: lint unit
 unit:
 	$(CARGO) build --examples --bins
 ifeq ($(NEXTEST),yes)
+	$(CARGO) test --doc
 	$(CARGO) nextest run --all-targets --no-fail-fast
-	$(CARGO) test --doc
 else
-	$(CARGO) test --all-targets --no-fail-fast
 	$(CARGO) test --doc
+	$(CARGO) test --all-targets --no-fail-fast
 endif
 
 lint:
