@@ -19,6 +19,7 @@ use crate::transport::{CallError, FailureClass};
 
 /// The trailer a gRPC server uses to ask for a pause before the next retry.
 const RETRY_PUSHBACK: &str = "grpc-retry-pushback-ms";
+const RETRY_AFTER: &str = "retry-after";
 
 pub fn classify(status: &Status) -> CallError {
     let class = match status.code() {
@@ -82,9 +83,16 @@ fn raised_after_sending(status: &Status) -> bool {
     }
 }
 
+/// `grpc-retry-pushback-ms`, or else a `retry-after` in seconds, which
+/// some servers send in the manner of HTTP.
 fn pushback(status: &Status) -> Option<Duration> {
-    let value = status.metadata().get(RETRY_PUSHBACK)?.to_str().ok()?;
-    value.trim().parse().ok().map(Duration::from_millis)
+    let read = |name: &str| -> Option<u64> {
+        let value = status.metadata().get(name)?.to_str().ok()?;
+        value.trim().parse().ok()
+    };
+    read(RETRY_PUSHBACK)
+        .map(Duration::from_millis)
+        .or_else(|| read(RETRY_AFTER).map(Duration::from_secs))
 }
 
 /// The canonical upper-case name, as gRPC tools print it.
@@ -175,6 +183,11 @@ mod tests {
             classify(&status).retry_after,
             Some(Duration::from_millis(1500))
         );
+        let mut seconds = Status::resource_exhausted("slow down");
+        seconds
+            .metadata_mut()
+            .insert(RETRY_AFTER, MetadataValue::from_static("2"));
+        assert_eq!(classify(&seconds).retry_after, Some(Duration::from_secs(2)));
         let mut permanent = Status::invalid_argument("bad");
         permanent
             .metadata_mut()
