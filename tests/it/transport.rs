@@ -1,6 +1,7 @@
 //! Transports against real servers on 127.0.0.1: what goes on the wire, and
 //! how every kind of failure is classified.
 
+mod examples;
 mod grpc;
 mod grpc_server;
 

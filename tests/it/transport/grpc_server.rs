@@ -1,12 +1,8 @@
-//! A real gRPC server for transport tests, built from `.proto` text at run
-//! time: it echoes what it received, can fail or stall on request, records
-//! each caller's address, and serves reflection v1, v1alpha, or neither.
+//! A real gRPC server built from `.proto` text at run time, for what the
+//! example services do not show: reflection that leaves out the well-known
+//! types its files import. It echoes what it received.
 
-use std::collections::HashSet;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use maestro::transport::grpc::codec::DynamicCodec;
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
@@ -14,7 +10,7 @@ use tonic::body::Body;
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 pub const COMMON_PROTO: &str = r#"
 syntax = "proto3";
@@ -33,8 +29,6 @@ message PlaceRequest {
   test.common.Money total = 2;
   int64 big = 3;
   google.protobuf.Timestamp at = 4;
-  uint32 delay_ms = 5;
-  string fail_with = 6;
 }
 message PlaceReply {
   string order_id = 1;
@@ -59,20 +53,6 @@ pub enum Reflection {
     V1,
     /// Like Python's grpcio.
     V1AlphaOnly,
-    None,
-}
-
-/// A running server.
-pub struct GrpcServer {
-    pub url: String,
-    /// Caller addresses seen, one per client connection.
-    peers: Arc<Mutex<HashSet<SocketAddr>>>,
-}
-
-impl GrpcServer {
-    pub fn distinct_peers(&self) -> usize {
-        self.peers.lock().unwrap().len()
-    }
 }
 
 struct Files;
@@ -101,18 +81,11 @@ pub fn pool() -> DescriptorPool {
     compiler().descriptor_pool()
 }
 
-pub async fn start(reflection: Reflection) -> GrpcServer {
-    start_at("127.0.0.1:0".parse().unwrap(), reflection).await
-}
-
-pub async fn start_at(addr: SocketAddr, reflection: Reflection) -> GrpcServer {
-    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+/// Start a server on a free port; its URL.
+pub async fn start(reflection: Reflection) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    let peers = Arc::new(Mutex::new(HashSet::new()));
-    let orders = Orders {
-        pool: pool(),
-        peers: Arc::clone(&peers),
-    };
+    let orders = Orders { pool: pool() };
     // Served without the well-known types, as some servers do: the client
     // must fill them in itself.
     let mut files = compiler().file_descriptor_set();
@@ -124,16 +97,15 @@ pub async fn start_at(addr: SocketAddr, reflection: Reflection) -> GrpcServer {
     // Without nodelay each call would stall on Nagle's algorithm.
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     match reflection {
-        Reflection::V1 => serve(orders, Some(builder.build_v1().unwrap()), incoming),
-        Reflection::V1AlphaOnly => serve(orders, Some(builder.build_v1alpha().unwrap()), incoming),
-        Reflection::None => serve::<Orders>(orders, None, incoming),
+        Reflection::V1 => serve(orders, builder.build_v1().unwrap(), incoming),
+        Reflection::V1AlphaOnly => serve(orders, builder.build_v1alpha().unwrap(), incoming),
     }
-    GrpcServer { url, peers }
+    url
 }
 
 /// Serve `orders`, and `reflection` for every other path. (tonic's router
 /// needs a feature the crate does not build with.)
-fn serve<R>(orders: Orders, reflection: Option<R>, incoming: TcpIncoming)
+fn serve<R>(orders: Orders, reflection: R, incoming: TcpIncoming)
 where
     R: Service<http::Request<Body>, Response = http::Response<Body>, Error = Infallible>
         + Clone
@@ -149,7 +121,7 @@ where
 #[derive(Clone)]
 struct Dispatch<R> {
     orders: Orders,
-    reflection: Option<R>,
+    reflection: R,
 }
 
 impl<R> Service<http::Request<Body>> for Dispatch<R>
@@ -173,10 +145,7 @@ where
         if req.uri().path().starts_with(&ours) {
             return self.orders.call(req);
         }
-        match &mut self.reflection {
-            Some(reflection) => Box::pin(reflection.call(req)),
-            None => Box::pin(async { Ok(Status::unimplemented("no such service").into_http()) }),
-        }
+        Box::pin(self.reflection.call(req))
     }
 }
 
@@ -184,7 +153,6 @@ where
 #[derive(Clone)]
 struct Orders {
     pool: DescriptorPool,
-    peers: Arc<Mutex<HashSet<SocketAddr>>>,
 }
 
 impl NamedService for Orders {
@@ -216,7 +184,6 @@ impl Service<http::Request<Body>> for Orders {
             };
             let handler = Handler {
                 output: method.output(),
-                peers: this.peers,
                 cancel: name == "Cancel",
             };
             let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
@@ -227,7 +194,6 @@ impl Service<http::Request<Body>> for Orders {
 
 struct Handler {
     output: prost_reflect::MessageDescriptor,
-    peers: Arc<Mutex<HashSet<SocketAddr>>>,
     cancel: bool,
 }
 
@@ -241,9 +207,6 @@ impl Service<Request<DynamicMessage>> for Handler {
     }
 
     fn call(&mut self, request: Request<DynamicMessage>) -> Self::Future {
-        if let Some(peer) = request.remote_addr() {
-            self.peers.lock().unwrap().insert(peer);
-        }
         let output = self.output.clone();
         let cancel = self.cancel;
         Box::pin(async move {
@@ -252,14 +215,6 @@ impl Service<Request<DynamicMessage>> for Handler {
                 Value::String(value.unwrap_or("").to_string())
             };
             let input = request.get_ref();
-            let delay = input.get_field_by_name("delay_ms").and_then(|v| v.as_u32());
-            tokio::time::sleep(Duration::from_millis(delay.unwrap_or(0).into())).await;
-            let fail = input.get_field_by_name("fail_with");
-            let fail = fail.as_deref().and_then(Value::as_str).unwrap_or("");
-            if !fail.is_empty() {
-                let code = Code::from_i32(fail.parse().unwrap_or(Code::Internal as i32));
-                return Err(Status::new(code, format!("asked to fail with {code:?}")));
-            }
             let mut reply = DynamicMessage::new(output);
             for field in ["order_id", "total", "big", "at"] {
                 if input.has_field_by_name(field) {
