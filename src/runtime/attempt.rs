@@ -8,7 +8,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::resilience::{Backoff, RetryPolicy};
+use crate::resilience::backoff::{fits_before, honour_retry_after};
+use crate::resilience::{Backoff, Deadline, RetryPolicy};
 use crate::transport::{CallRequest, FailureClass};
 
 use super::events::RunEvent;
@@ -121,13 +122,12 @@ impl Operation {
             if !class.is_retryable() {
                 return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
             }
-            let Some(mut delay) = backoff.next_delay() else {
+            let Some(delay) = backoff.next_delay() else {
                 return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
             };
-            if let Some(retry_after) = error.retry_after() {
-                delay = delay.max(retry_after);
-            }
-            if self.deadline.is_some_and(|d| Instant::now() + delay >= d) {
+            let delay = honour_retry_after(delay, error.retry_after());
+            let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
+            if !fits_before(Instant::now(), delay, deadline) {
                 return self.give_up(
                     OperationError::DeadlineExceeded {
                         attempts,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::resilience::deadline;
 use crate::template::{Scope, TemplateError, ValueTemplate};
 use crate::transport::{CallRequest, CallTarget};
 use crate::workflow::{Call, DEFAULT_CALL_TIMEOUT, Header, Service, ServiceKind};
@@ -23,12 +24,6 @@ pub struct CallIdentity<'a> {
     pub run_id: &'a str,
     pub step_id: &'a str,
     pub idempotency_key: String,
-}
-
-/// Per-attempt timeout: the step's, else the service's, else the default.
-/// The run's remaining time is applied per attempt by the attempt loop.
-pub fn attempt_timeout(step: Option<Duration>, service: &Service) -> Duration {
-    step.or(service.timeout).unwrap_or(DEFAULT_CALL_TIMEOUT)
 }
 
 pub fn render_request(
@@ -66,7 +61,13 @@ pub fn render_request(
         idempotency_key: id.idempotency_key,
         run_id: id.run_id.to_string(),
         step_id: id.step_id.to_string(),
-        timeout: attempt_timeout(spec.timeout, spec.service),
+        // The run's remaining time is applied per attempt by the attempt loop.
+        timeout: deadline::attempt_timeout(
+            spec.timeout,
+            spec.service.timeout,
+            None,
+            DEFAULT_CALL_TIMEOUT,
+        ),
     })
 }
 
