@@ -120,7 +120,9 @@ async fn execute(
     }
     ExitCode::from(match report.status {
         RunStatus::Succeeded => EXIT_OK,
-        RunStatus::Compensated | RunStatus::Cancelled | RunStatus::Running => EXIT_COMPENSATED,
+        RunStatus::Compensated | RunStatus::Cancelled => EXIT_COMPENSATED,
+        // A report is only printed once the run has ended.
+        RunStatus::Queued | RunStatus::Running => EXIT_COMPENSATED,
         RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
         RunStatus::TimedOut => EXIT_TIMED_OUT,
     })

@@ -72,9 +72,23 @@ pub enum RunEvent {
 }
 
 /// A run's final (or current) state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Accepted by `maestro serve`, waiting for a free run slot.
+    Queued,
     Running,
     Succeeded,
     /// A step failed and every compensation ran.
@@ -84,6 +98,35 @@ pub enum RunStatus {
     /// The workflow timeout fired; compensations ran.
     TimedOut,
     Cancelled,
+}
+
+impl RunStatus {
+    pub const ALL: [RunStatus; 7] = [
+        RunStatus::Queued,
+        RunStatus::Running,
+        RunStatus::Succeeded,
+        RunStatus::Compensated,
+        RunStatus::CompensationFailed,
+        RunStatus::TimedOut,
+        RunStatus::Cancelled,
+    ];
+
+    /// The name used in JSON and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            RunStatus::Queued => "queued",
+            RunStatus::Running => "running",
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Compensated => "compensated",
+            RunStatus::CompensationFailed => "compensation_failed",
+            RunStatus::TimedOut => "timed_out",
+            RunStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
 }
 
 /// An event with the moment it was recorded.

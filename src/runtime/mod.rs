@@ -4,6 +4,7 @@
 
 pub mod attempt;
 pub mod events;
+pub mod handle;
 pub mod log;
 pub mod render;
 pub mod report;
@@ -12,7 +13,7 @@ pub mod saga;
 pub mod service;
 pub mod supervisor;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -22,16 +23,19 @@ use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tracing::warn;
 
 use crate::transport::{CallError, CallRequest, FailureClass};
-use crate::workflow::{Service, Workflow};
+use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 pub use events::{Recorded, RunEvent, RunStatus};
+pub use handle::{RunCanceller, RunHandle, RunWatch};
 pub use report::RunReport;
 use run::{RunActor, RunArgs};
 use service::ServiceMsg;
+pub use service::TransitionCounts;
 pub use supervisor::ServiceHealth;
-use supervisor::{ServiceSupervisor, SupervisorArgs, SupervisorMsg};
+use supervisor::{ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
 
 /// Extra time the caller of a service actor waits beyond the attempt's own
 /// timeout, so the transport's timeout (with its precise error) fires first.
@@ -139,45 +143,101 @@ pub struct RunOptions {
 pub enum RuntimeError {
     #[error("could not start the service actors: {0}")]
     Start(String),
+    #[error(
+        "workflow `{workflow}` uses service `{service}`, which this runtime was not started with"
+    )]
+    UnknownService { workflow: String, service: String },
     #[error("the run actor could not start: {0}")]
     Run(String),
     #[error("the run actor stopped without a report")]
     Lost,
 }
 
+/// A workflow whose services are resolved to this runtime's actors, ready
+/// to be run any number of times.
+#[derive(Debug, Clone)]
+pub struct BoundWorkflow {
+    pub workflow: Arc<Workflow>,
+    services: Arc<HashMap<String, ServiceHandle>>,
+}
+
+/// What makes two service definitions one actor: the same service name at
+/// the same endpoint, reached the same way (several workflows naming one
+/// service). Pool and breaker settings come from the first definition.
+fn actor_key(service: &Service) -> String {
+    let name = &service.name;
+    match &service.kind {
+        ServiceKind::Http(http) => format!("{name}@http:{}", http.endpoint),
+        ServiceKind::Grpc(grpc) => match &grpc.descriptors {
+            DescriptorSource::Reflection => format!("{name}@grpc:{}", grpc.endpoint),
+            DescriptorSource::Files { files, .. } => {
+                let files: Vec<_> = files.iter().map(|f| f.display().to_string()).collect();
+                format!("{name}@grpc:{}|proto:{}", grpc.endpoint, files.join(","))
+            }
+        },
+    }
+}
+
 /// A set of supervised service actors, and the runs that use them.
 pub struct Runtime {
     prefix: String,
     supervisor: ActorRef<SupervisorMsg>,
-    services: Arc<HashMap<String, ServiceHandle>>,
+    /// Registered actor name of each service name (first definition wins
+    /// for [`Runtime::service_actor`]).
+    by_name: HashMap<String, String>,
+    /// Registered names of every service actor.
+    registered: HashSet<String>,
 }
 
 static RUNTIMES: AtomicU64 = AtomicU64::new(0);
 
 impl Runtime {
-    /// Start one supervised actor per service.
+    /// Start one supervised actor per service. Definitions of one service
+    /// (same name and endpoint) in several workflows share one actor, so its
+    /// pool and breaker are shared too.
     pub async fn start(services: &[Arc<Service>]) -> Result<Self, RuntimeError> {
         let prefix = format!(
             "maestro-{}-{}",
             std::process::id(),
             RUNTIMES.fetch_add(1, Ordering::Relaxed)
         );
-        let handles = services
+        let mut children: Vec<ChildSpec> = Vec::new();
+        let mut by_name = HashMap::new();
+        for service in services {
+            let key = actor_key(service);
+            match children.iter_mut().find(|c| c.key == key) {
+                Some(child) => {
+                    let first = &child.service;
+                    if first.circuit_breaker != service.circuit_breaker
+                        || pool_size(first) != pool_size(service)
+                    {
+                        warn!(
+                            service = %service.name,
+                            endpoint = %service.endpoint(),
+                            "service is defined again with other pool or circuit breaker \
+                             settings; the first definition's are used"
+                        );
+                    }
+                }
+                None => children.push(ChildSpec {
+                    key: key.clone(),
+                    service: service.clone(),
+                }),
+            }
+            by_name
+                .entry(service.name.clone())
+                .or_insert_with(|| supervisor::actor_name(&prefix, &key));
+        }
+        let registered = children
             .iter()
-            .map(|s| {
-                let handle = ServiceHandle {
-                    service: Arc::from(s.name.as_str()),
-                    registered: Arc::from(supervisor::actor_name(&prefix, &s.name)),
-                };
-                (s.name.clone(), handle)
-            })
+            .map(|c| supervisor::actor_name(&prefix, &c.key))
             .collect();
         let (supervisor, _) = Actor::spawn(
             Some(format!("{prefix}/supervisor")),
             ServiceSupervisor,
             SupervisorArgs {
                 prefix: prefix.clone(),
-                services: services.to_vec(),
+                children,
             },
         )
         .await
@@ -185,17 +245,41 @@ impl Runtime {
         Ok(Self {
             prefix,
             supervisor,
-            services: Arc::new(handles),
+            by_name,
+            registered,
         })
     }
 
-    /// Run a workflow to its end and report what happened.
-    pub async fn execute(
+    /// Resolve a workflow's services to this runtime's actors.
+    pub fn bind(&self, workflow: Arc<Workflow>) -> Result<BoundWorkflow, RuntimeError> {
+        let mut services = HashMap::with_capacity(workflow.services.len());
+        for service in &workflow.services {
+            let registered = supervisor::actor_name(&self.prefix, &actor_key(service));
+            if !self.registered.contains(&registered) {
+                return Err(RuntimeError::UnknownService {
+                    workflow: workflow.name.clone(),
+                    service: service.name.clone(),
+                });
+            }
+            let handle = ServiceHandle {
+                service: Arc::from(service.name.as_str()),
+                registered: Arc::from(registered),
+            };
+            services.insert(service.name.clone(), handle);
+        }
+        Ok(BoundWorkflow {
+            workflow,
+            services: Arc::new(services),
+        })
+    }
+
+    /// Start a run and return at once with a handle on it.
+    pub async fn spawn_run(
         &self,
-        workflow: Arc<Workflow>,
+        bound: &BoundWorkflow,
         input: Value,
         options: RunOptions,
-    ) -> Result<RunReport, RuntimeError> {
+    ) -> Result<RunHandle, RuntimeError> {
         let run_id = options
             .run_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
@@ -206,27 +290,44 @@ impl Runtime {
         let (done, report) = oneshot::channel();
         let args = RunArgs {
             run_id: run_id.clone(),
-            workflow,
+            workflow: bound.workflow.clone(),
             input,
-            services: self.services.clone(),
-            log,
+            services: bound.services.clone(),
+            log: log.clone(),
             done,
         };
-        let (_actor, handle) = Actor::spawn(
+        let (actor, _) = Actor::spawn(
             Some(format!("{}/run/{run_id}", self.prefix)),
             RunActor,
             args,
         )
         .await
         .map_err(|e| RuntimeError::Run(e.to_string()))?;
-        let report = report.await.map_err(|_| RuntimeError::Lost);
-        let _ = handle.await;
-        report
+        Ok(RunHandle::new(
+            run_id,
+            RunWatch::new(bound.workflow.clone(), log),
+            RunCanceller::new(actor),
+            report,
+        ))
     }
 
-    /// The registered actor name of a service (for fault injection).
+    /// Run a workflow to its end and report what happened.
+    pub async fn execute(
+        &self,
+        workflow: Arc<Workflow>,
+        input: Value,
+        options: RunOptions,
+    ) -> Result<RunReport, RuntimeError> {
+        let bound = self.bind(workflow)?;
+        self.spawn_run(&bound, input, options)
+            .await?
+            .finished()
+            .await
+    }
+
+    /// The actor serving a service name (for fault injection).
     pub fn service_actor(&self, service: &str) -> Option<ractor::ActorCell> {
-        ractor::registry::where_is(supervisor::actor_name(&self.prefix, service))
+        ractor::registry::where_is(self.by_name.get(service)?.clone())
     }
 
     /// Health of every service actor.
@@ -238,6 +339,13 @@ impl Runtime {
     pub async fn shutdown(self) {
         let _ = ractor::call_t!(self.supervisor, SupervisorMsg::Shutdown, 5000);
         self.supervisor.stop(None);
+    }
+}
+
+fn pool_size(service: &Service) -> usize {
+    match &service.kind {
+        ServiceKind::Grpc(grpc) => grpc.pool_size,
+        ServiceKind::Http(_) => 0,
     }
 }
 

@@ -10,23 +10,27 @@ use crate::workflow::{Call, Workflow};
 
 use super::events::{Recorded, RunEvent, RunStatus};
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
     pub run_id: String,
     pub workflow: String,
     pub status: RunStatus,
+    /// The workflow's output, once it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub output: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    #[serde(with = "humantime_serde")]
+    /// Human-readable, e.g. `1s 250ms`.
+    #[serde(serialize_with = "as_millis")]
+    #[schema(value_type = String, example = "1s 250ms")]
     pub duration: Duration,
     pub steps: Vec<StepRecord>,
     pub compensations: Vec<CompensationRecord>,
 }
 
 /// How far a step got.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepOutcome {
     NotRun,
@@ -39,30 +43,38 @@ pub enum StepOutcome {
     CompensationFailed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StepRecord {
     pub id: String,
     pub service: String,
     pub method: String,
     pub outcome: StepOutcome,
     pub attempts: u32,
-    #[serde(with = "humantime_serde")]
+    #[serde(serialize_with = "as_millis")]
+    #[schema(value_type = String, example = "120ms")]
     pub duration: Duration,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     /// An attempt may have been applied without its answer arriving.
     pub outcome_unknown: bool,
     #[serde(skip)]
+    #[schema(ignore)]
     started: Option<SystemTime>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CompensationRecord {
     pub step: String,
     pub ok: bool,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// Durations for people: `1s 250ms`, to the millisecond.
+fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    let rounded = super::round_ms(*d);
+    s.collect_str(&humantime::format_duration(rounded))
 }
 
 /// `POST /path` or the gRPC method, as written in the workflow.

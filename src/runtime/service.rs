@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::AbortHandle;
@@ -12,7 +13,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::resilience::breaker::{CircuitBreaker, Transition};
+use crate::resilience::breaker::{BreakerState, CircuitBreaker, Transition};
 use crate::transport::{CallRequest, CallResult, Transport};
 use crate::workflow::Service;
 
@@ -46,8 +47,49 @@ pub struct ServiceStatus {
     pub transport: String,
 }
 
+pub struct ServiceArgs {
+    pub service: Arc<Service>,
+    /// Kept by the supervisor, so counts survive a restart of the actor.
+    pub counters: Arc<BreakerCounters>,
+}
+
+/// Breaker transitions of one service, by the state entered.
+#[derive(Debug, Default)]
+pub struct BreakerCounters {
+    opened: AtomicU64,
+    half_opened: AtomicU64,
+    closed: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct TransitionCounts {
+    pub opened: u64,
+    pub half_opened: u64,
+    pub closed: u64,
+}
+
+impl BreakerCounters {
+    fn count(&self, to: BreakerState) {
+        let counter = match to {
+            BreakerState::Open { .. } => &self.opened,
+            BreakerState::HalfOpen { .. } => &self.half_opened,
+            BreakerState::Closed { .. } => &self.closed,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> TransitionCounts {
+        TransitionCounts {
+            opened: self.opened.load(Ordering::Relaxed),
+            half_opened: self.half_opened.load(Ordering::Relaxed),
+            closed: self.closed.load(Ordering::Relaxed),
+        }
+    }
+}
+
 pub struct ServiceState {
     service: Arc<Service>,
+    counters: Arc<BreakerCounters>,
     transport: Transport,
     breaker: CircuitBreaker,
     next_id: u64,
@@ -71,18 +113,20 @@ impl Drop for AbortOnDrop {
 impl Actor for ServiceActor {
     type Msg = ServiceMsg;
     type State = ServiceState;
-    type Arguments = Arc<Service>;
+    type Arguments = ServiceArgs;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        service: Arc<Service>,
+        args: ServiceArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
+        let ServiceArgs { service, counters } = args;
         let transport = Transport::new(&service)?;
         info!(service = %service.name, transport = %transport.describe(), "service actor started");
         Ok(ServiceState {
             breaker: CircuitBreaker::new(service.circuit_breaker.clone()),
             service,
+            counters,
             transport,
             next_id: 0,
             in_flight: HashMap::new(),
@@ -187,6 +231,7 @@ impl ServiceState {
             transition.to_label(),
         );
         let reason = transition.reason.to_string();
+        self.counters.count(transition.to);
         if to == "open" {
             warn!(service = %service, from, reason, cause, "circuit breaker opened");
         } else {

@@ -1,6 +1,6 @@
-//! The service supervisor: spawns one service actor per service, restarts a
-//! dead one under the same name with the same configuration, limits how fast
-//! it does so, and never respawns while shutting down.
+//! The service supervisor: spawns one service actor per service,
+//! restarts a dead one under the same name with the same configuration,
+//! limits how fast it does so, and never respawns while shutting down.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use tracing::{error, info, warn};
 
 use crate::workflow::Service;
 
-use super::service::{ServiceActor, ServiceMsg, ServiceStatus};
+use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
 
 /// Restarts allowed within [`RESTART_WINDOW`] before the next restart is
 /// delayed: a service actor that dies at once on every start must not spin.
@@ -24,7 +24,7 @@ pub const THROTTLED_RESTART_DELAY: Duration = Duration::from_secs(1);
 pub struct ServiceSupervisor;
 
 pub enum SupervisorMsg {
-    /// Start (again) the actor of the service registered as `key`.
+    /// Start (again) the actor with this key.
     Respawn(String),
     /// Health of every service actor.
     Status(RpcReplyPort<Vec<ServiceHealth>>),
@@ -33,18 +33,34 @@ pub enum SupervisorMsg {
 }
 
 /// One service actor as the supervisor sees it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct ServiceHealth {
-    pub service: String,
+    /// The service's name in the workflows.
+    pub name: String,
+    pub endpoint: String,
     pub alive: bool,
+    /// Restarts since the runtime started.
     pub restarts: u32,
-    pub status: Option<ServiceStatus>,
+    /// `closed`, `open`, `half_open`; absent while the actor is down.
+    pub breaker: Option<String>,
+    pub in_flight: usize,
+    pub pool_size: usize,
+    /// Breaker transitions since the runtime started, restarts included.
+    pub transitions: TransitionCounts,
+}
+
+/// One service actor to supervise.
+pub struct ChildSpec {
+    /// Unique among the runtime's actors; part of the registered name.
+    pub key: String,
+    /// The definition the actor is built from (the first one seen).
+    pub service: Arc<Service>,
 }
 
 pub struct SupervisorArgs {
     /// Prefix of the registered actor names, unique per runtime.
     pub prefix: String,
-    pub services: Vec<Arc<Service>>,
+    pub children: Vec<ChildSpec>,
 }
 
 pub struct SupervisorState {
@@ -54,15 +70,16 @@ pub struct SupervisorState {
 }
 
 struct Child {
-    service: Arc<Service>,
+    spec: ChildSpec,
+    counters: Arc<BreakerCounters>,
     actor: Option<ActorRef<ServiceMsg>>,
     restarts: u32,
     recent: Vec<Instant>,
 }
 
-/// The registered name of a service's actor.
-pub fn actor_name(prefix: &str, service: &str) -> String {
-    format!("{prefix}/service/{service}")
+/// The registered name of a service actor.
+pub fn actor_name(prefix: &str, key: &str) -> String {
+    format!("{prefix}/service/{key}")
 }
 
 impl Actor for ServiceSupervisor {
@@ -80,15 +97,17 @@ impl Actor for ServiceSupervisor {
             children: HashMap::new(),
             shutting_down: false,
         };
-        for service in args.services {
+        for spec in args.children {
+            let key = spec.key.clone();
             let child = Child {
-                service: service.clone(),
+                spec,
+                counters: Arc::default(),
                 actor: None,
                 restarts: 0,
                 recent: Vec::new(),
             };
-            state.children.insert(service.name.clone(), child);
-            state.spawn(&myself, &service.name).await?;
+            state.children.insert(key.clone(), child);
+            state.spawn(&myself, &key).await?;
         }
         Ok(state)
     }
@@ -100,12 +119,11 @@ impl Actor for ServiceSupervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Respawn(name) if !state.shutting_down => {
-                if let Err(e) = state.spawn(&myself, &name).await {
-                    error!(service = %name, error = %e, "service actor failed to start; retrying");
-                    myself.send_after(THROTTLED_RESTART_DELAY, move || {
-                        SupervisorMsg::Respawn(name)
-                    });
+            SupervisorMsg::Respawn(key) if !state.shutting_down => {
+                if let Err(e) = state.spawn(&myself, &key).await {
+                    let service = state.display_name(&key);
+                    error!(service, error = %e, "service actor failed to start; retrying");
+                    myself.send_after(THROTTLED_RESTART_DELAY, move || SupervisorMsg::Respawn(key));
                 }
             }
             SupervisorMsg::Respawn(_) => {}
@@ -145,31 +163,36 @@ impl Actor for ServiceSupervisor {
 }
 
 impl SupervisorState {
+    fn display_name(&self, key: &str) -> String {
+        self.children
+            .get(key)
+            .map_or_else(|| key.to_string(), |c| c.spec.service.name.clone())
+    }
+
     async fn spawn(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
-        name: &str,
+        key: &str,
     ) -> Result<(), ActorProcessingErr> {
-        let Some(child) = self.children.get_mut(name) else {
+        let Some(child) = self.children.get_mut(key) else {
             return Ok(());
         };
         if child.actor.is_some() {
             return Ok(());
         }
-        let registered = actor_name(&self.prefix, name);
-        let (actor, _) = Actor::spawn_linked(
-            Some(registered),
-            ServiceActor,
-            child.service.clone(),
-            myself.get_cell(),
-        )
-        .await?;
+        let registered = actor_name(&self.prefix, key);
+        let args = ServiceArgs {
+            service: child.spec.service.clone(),
+            counters: child.counters.clone(),
+        };
+        let (actor, _) =
+            Actor::spawn_linked(Some(registered), ServiceActor, args, myself.get_cell()).await?;
         child.actor = Some(actor);
         Ok(())
     }
 
     fn on_child_exit(&mut self, myself: &ActorRef<SupervisorMsg>, cell: &ActorCell, reason: &str) {
-        let Some((name, child)) = self.children.iter_mut().find(|(_, c)| {
+        let Some((key, child)) = self.children.iter_mut().find(|(_, c)| {
             c.actor
                 .as_ref()
                 .is_some_and(|a| a.get_id() == cell.get_id())
@@ -177,8 +200,9 @@ impl SupervisorState {
             return;
         };
         child.actor = None;
+        let service = &child.spec.service.name;
         if self.shutting_down {
-            info!(service = %name, "service actor stopped");
+            info!(service = %service, "service actor stopped");
             return;
         }
         let now = Instant::now();
@@ -189,37 +213,40 @@ impl SupervisorState {
         child.restarts += 1;
         let throttled = child.recent.len() > MAX_RESTARTS_IN_WINDOW;
         warn!(
-            service = %name,
+            service = %service,
             reason,
             restarts = child.restarts,
             throttled,
             "service actor died; restarting"
         );
-        let name = name.clone();
+        let key = key.clone();
         if throttled {
-            myself.send_after(THROTTLED_RESTART_DELAY, move || {
-                SupervisorMsg::Respawn(name)
-            });
+            myself.send_after(THROTTLED_RESTART_DELAY, move || SupervisorMsg::Respawn(key));
         } else {
-            let _ = myself.cast(SupervisorMsg::Respawn(name));
+            let _ = myself.cast(SupervisorMsg::Respawn(key));
         }
     }
 
     async fn health(&self) -> Vec<ServiceHealth> {
         let mut out = Vec::with_capacity(self.children.len());
-        for (name, child) in &self.children {
+        for child in self.children.values() {
             let status = match &child.actor {
                 Some(actor) => ractor::call_t!(actor, ServiceMsg::Status, 1000).ok(),
                 None => None,
             };
+            let service = &child.spec.service;
             out.push(ServiceHealth {
-                service: name.clone(),
+                name: service.name.clone(),
+                endpoint: service.endpoint(),
                 alive: status.is_some(),
                 restarts: child.restarts,
-                status,
+                in_flight: status.as_ref().map_or(0, |s| s.in_flight),
+                pool_size: status.as_ref().map_or(0, |s| s.pool_size),
+                breaker: status.map(|s| s.breaker),
+                transitions: child.counters.snapshot(),
             });
         }
-        out.sort_by(|a, b| a.service.cmp(&b.service));
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.endpoint.cmp(&b.endpoint)));
         out
     }
 }

@@ -126,6 +126,16 @@ pub struct Service {
     pub circuit_breaker: BreakerConfig,
 }
 
+impl Service {
+    /// The endpoint as configured, for people.
+    pub fn endpoint(&self) -> String {
+        match &self.kind {
+            ServiceKind::Grpc(grpc) => grpc.endpoint.to_string(),
+            ServiceKind::Http(http) => http.endpoint.to_string(),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum ServiceKind {
     Grpc(GrpcService),

@@ -321,7 +321,7 @@ async fn a_service_actor_killed_mid_call_is_restarted_and_the_run_still_ends() {
         let health = runtime.health().await;
         let api = health
             .iter()
-            .find(|h| h.service == "api_service")
+            .find(|h| h.name == "api_service")
             .expect("api_service");
         restarts = api.restarts;
         if api.alive && restarts == 1 {

@@ -1,0 +1,90 @@
+//! Handles on a run in progress: watch its report as it grows, cancel it,
+//! or wait for its end. A run actor owns the run; these only talk to it.
+
+use std::sync::Arc;
+
+use ractor::ActorRef;
+use tokio::sync::oneshot;
+
+use crate::workflow::Workflow;
+
+use super::log::RunLog;
+use super::report::RunReport;
+use super::run::RunMsg;
+use super::{Recorded, RuntimeError};
+
+/// A run just started.
+pub struct RunHandle {
+    pub run_id: String,
+    watch: RunWatch,
+    canceller: RunCanceller,
+    report: oneshot::Receiver<RunReport>,
+}
+
+impl RunHandle {
+    pub(super) fn new(
+        run_id: String,
+        watch: RunWatch,
+        canceller: RunCanceller,
+        report: oneshot::Receiver<RunReport>,
+    ) -> Self {
+        Self {
+            run_id,
+            watch,
+            canceller,
+            report,
+        }
+    }
+
+    pub fn watch(&self) -> RunWatch {
+        self.watch.clone()
+    }
+
+    pub fn canceller(&self) -> RunCanceller {
+        self.canceller.clone()
+    }
+
+    /// Wait for the run's end.
+    pub async fn finished(self) -> Result<RunReport, RuntimeError> {
+        self.report.await.map_err(|_| RuntimeError::Lost)
+    }
+}
+
+/// Read access to a run's log while it goes on.
+#[derive(Clone, Debug)]
+pub struct RunWatch {
+    workflow: Arc<Workflow>,
+    log: RunLog,
+}
+
+impl RunWatch {
+    pub(super) fn new(workflow: Arc<Workflow>, log: RunLog) -> Self {
+        Self { workflow, log }
+    }
+
+    /// The report as it stands now (status `running` until the run ends).
+    pub fn progress(&self) -> RunReport {
+        RunReport::from_events(&self.workflow, &self.log.snapshot(), None)
+    }
+
+    pub fn events(&self) -> Vec<Recorded> {
+        self.log.snapshot()
+    }
+}
+
+/// Stops a run: steps in flight are cancelled and what ran is compensated.
+#[derive(Clone, Debug)]
+pub struct RunCanceller {
+    actor: ActorRef<RunMsg>,
+}
+
+impl RunCanceller {
+    pub(super) fn new(actor: ActorRef<RunMsg>) -> Self {
+        Self { actor }
+    }
+
+    /// Ask the run to stop. Returns false when it has already ended.
+    pub fn cancel(&self) -> bool {
+        self.actor.cast(RunMsg::Cancel).is_ok()
+    }
+}
