@@ -1,8 +1,9 @@
-//! The `maestro` command line: `validate`, `graph`, `execute`. Data a user may
+//! The `maestro` command line: `validate`, `graph`, `execute`, `serve`. Data a user may
 //! pipe goes to stdout; diagnostics and timelines go to stderr.
 
 mod execute;
 mod graph;
+mod serve;
 mod timeline;
 mod validate;
 
@@ -33,6 +34,10 @@ pub struct Cli {
     /// Log what happens in detail on stderr (`RUST_LOG` refines it).
     #[arg(long, global = true)]
     pub debug: bool,
+    /// How logs are written: `pretty` for people, `json` (one object per
+    /// line) for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -45,31 +50,54 @@ pub enum Command {
     Graph(graph::Args),
     /// Run a workflow once: its output on stdout, a step timeline on stderr.
     Execute(execute::ExecuteArgs),
+    /// Serve many concurrent runs of the given workflows over HTTP.
+    Serve(serve::ServeArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
 }
 
 pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which is `EXIT_INVALID`.
     let cli = Cli::parse();
-    init_logging(cli.debug);
+    let serving = matches!(cli.command, Command::Serve(_));
+    init_logging(cli.debug, cli.log_format, serving);
     let status = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Graph(args) => graph::run(&args),
         Command::Execute(args) => return execute::run(args),
+        Command::Serve(args) => return serve::run(args),
     };
     ExitCode::from(status)
 }
 
 /// Logs go to stderr; `--debug` raises maestro's own level unless `RUST_LOG`
-/// says otherwise.
-fn init_logging(debug: bool) {
-    let default = if debug { "maestro=debug,info" } else { "warn" };
+/// says otherwise. A server logs actor lifecycle at info by default, since
+/// a person tailing it wants to see actors start, fail and restart.
+fn init_logging(debug: bool, format: LogFormat, serving: bool) {
+    let default = match (debug, serving) {
+        (true, _) => "maestro=debug,info",
+        (false, true) => "info",
+        (false, false) => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+        LogFormat::Pretty => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
 
 #[cfg(test)]

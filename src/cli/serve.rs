@@ -1,0 +1,107 @@
+//! `maestro serve`: flags to [`ServeConfig`], a ready line on stdout once
+//! the socket listens (`{"listening": "127.0.0.1:8080", ...}`), and the
+//! exit status: 0 after a clean drain, 2 when the configuration is invalid.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::server::runs::Limits;
+use crate::server::{ServeConfig, ServeError, serve};
+
+use super::{EXIT_INVALID, EXIT_OK};
+
+/// The server could not run (the port is taken, ...).
+const EXIT_SERVER_FAILED: u8 = 1;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0: any free port, printed on stdout).
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on. Anything but loopback needs a token.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Workflow files, or directories of `*.yaml` files. Only these run.
+    #[arg(long, required = true, num_args = 1..)]
+    pub workflows: Vec<PathBuf>,
+    /// Bearer token every endpoint but /healthz and /readyz requires.
+    #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Runs executing at once; more are queued.
+    #[arg(long, default_value_t = 1024)]
+    pub max_running: usize,
+    /// Runs waiting for a slot; past this, submissions get 429.
+    #[arg(long, default_value_t = 10_000)]
+    pub max_queued: usize,
+    /// Finished runs kept in memory for GET /v1/runs/{id}.
+    #[arg(long, default_value_t = 10_000)]
+    pub keep_finished: usize,
+    /// How long a finished run is kept.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub keep_for: Duration,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Longest `?wait=true` for a workflow without a timeout.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub max_wait: Duration,
+    /// After SIGTERM/SIGINT, how long runs in flight may go on before they
+    /// are cancelled and compensated.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub grace: Duration,
+    /// Expose POST /v1/admin/services/{name}/kill (kills a service actor).
+    #[arg(long)]
+    pub enable_fault_injection: bool,
+}
+
+pub fn run(args: ServeArgs) -> ExitCode {
+    let config = ServeConfig {
+        bind: args.bind,
+        port: args.port,
+        workflows: args.workflows,
+        token: args.token.filter(|t| !t.is_empty()),
+        limits: Limits {
+            max_running: args.max_running,
+            max_queued: args.max_queued,
+            keep_finished: args.keep_finished,
+            keep_for: args.keep_for,
+        },
+        max_body_bytes: args.max_body_bytes,
+        max_wait: args.max_wait,
+        grace: args.grace,
+        fault_injection: args.enable_fault_injection,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_SERVER_FAILED);
+        }
+    };
+    let result = runtime.block_on(serve(config, |addr, workflows| {
+        let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+        let line = serde_json::json!({ "listening": addr.to_string(), "workflows": names });
+        println!("{line}");
+    }));
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(
+            e @ (ServeError::Invalid(_)
+            | ServeError::Workflows { .. }
+            | ServeError::DuplicateName { .. }
+            | ServeError::UnprotectedBind(_)),
+        ) => {
+            eprintln!("{e}");
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(EXIT_SERVER_FAILED)
+        }
+    }
+}

@@ -1,0 +1,492 @@
+//! The HTTP API of `maestro serve`: one handler per endpoint, each declared
+//! to utoipa so that `/openapi.json` is generated from the same routes the
+//! router serves and cannot drift from them.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::runtime::{BoundWorkflow, RunStatus, ServiceHealth};
+
+use super::metrics::Metrics;
+use super::runs::{CancelError, Refused, RunSummary, RunView, Runs};
+
+/// Runs listed when `limit` is not given, and the most ever listed.
+pub const DEFAULT_LIST_LIMIT: usize = 50;
+pub const MAX_LIST_LIMIT: usize = 1000;
+
+/// A workflow the server was started with.
+pub struct LoadedWorkflow {
+    pub bound: BoundWorkflow,
+    pub info: WorkflowInfo,
+}
+
+/// Shared by every handler.
+pub struct AppState {
+    pub runs: Arc<Runs>,
+    pub metrics: Arc<Metrics>,
+    pub workflows: BTreeMap<String, LoadedWorkflow>,
+    pub token: Option<String>,
+    /// How long `?wait=true` waits for a workflow without a timeout.
+    pub max_wait: Duration,
+    pub openapi: OnceLock<String>,
+}
+
+pub type Shared = Arc<AppState>;
+
+/// Every error body: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `not_found`, `bad_request`, `unauthorized`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// An error response: a status and a JSON body.
+pub struct Failure(StatusCode, &'static str, String);
+
+impl Failure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self(status, code, message.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            error: ErrorBody {
+                code: self.1.to_string(),
+                message: self.2,
+            },
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_request",
+        };
+        Failure::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for Failure {
+    fn from(rejection: QueryRejection) -> Self {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// The body of `POST /v1/workflows/{name}/runs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRun {
+    /// The run's input, a JSON object (`{}` when absent).
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubmitQuery {
+    /// Answer with the finished run instead of 202, waiting at most the
+    /// workflow's timeout (or the server's `--max-wait`).
+    pub wait: Option<bool>,
+}
+
+/// A run accepted and started (or queued).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunAccepted {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// Where to follow the run: `/v1/runs/{id}`.
+    pub location: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only runs of this workflow.
+    pub workflow: Option<String>,
+    /// Only runs in this state.
+    pub status: Option<RunStatus>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+}
+
+/// A workflow the server runs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The file it was loaded from.
+    pub file: String,
+    pub services: Vec<String>,
+    pub steps: Vec<String>,
+    /// A Mermaid flowchart of the workflow.
+    pub graph: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowList {
+    pub workflows: Vec<WorkflowInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList {
+    pub services: Vec<ServiceHealth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok`, or why not.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Killed {
+    pub service: String,
+    pub endpoint: String,
+}
+
+/// Start a run of a workflow.
+#[utoipa::path(
+    post,
+    path = "/v1/workflows/{name}/runs",
+    tag = "runs",
+    params(("name" = String, Path, description = "Workflow name"), SubmitQuery),
+    request_body = SubmitRun,
+    responses(
+        (status = 202, description = "Accepted; follow the Location", body = RunAccepted),
+        (status = 200, description = "Finished (with `wait=true`)", body = RunView),
+        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 404, description = "Unknown workflow", body = ApiError),
+        (status = 413, description = "Body too large", body = ApiError),
+        (status = 422, description = "Input is not a JSON object", body = ApiError),
+        (status = 429, description = "Too many runs running or queued", body = ApiError),
+        (status = 503, description = "Shutting down", body = ApiError),
+    )
+)]
+pub async fn submit_run(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+    query: Result<Query<SubmitQuery>, QueryRejection>,
+    body: Result<Json<SubmitRun>, JsonRejection>,
+) -> Result<Response, Failure> {
+    let Query(query) = query?;
+    let Some(workflow) = state.workflows.get(&name) else {
+        let known: Vec<&str> = state.workflows.keys().map(String::as_str).collect();
+        return Err(Failure::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no workflow `{name}`; this server runs: {}",
+                known.join(", ")
+            ),
+        ));
+    };
+    let Json(body) = body?;
+    let input = match body.input {
+        None => Value::Object(Default::default()),
+        Some(input @ Value::Object(_)) => input,
+        Some(other) => {
+            return Err(Failure::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_input",
+                format!("`input` must be a JSON object, not {}", kind_of(&other)),
+            ));
+        }
+    };
+    let entry =
+        state
+            .runs
+            .submit(workflow.bound.clone(), input)
+            .map_err(|refused| match refused {
+                Refused::ShuttingDown => Failure::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "shutting_down",
+                    refused.to_string(),
+                ),
+                Refused::Full(_) => Failure::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_runs",
+                    refused.to_string(),
+                ),
+            })?;
+    let location = format!("/v1/runs/{}", entry.id);
+    if query.wait == Some(true) {
+        let wf = &workflow.bound.workflow;
+        let limit = wf
+            .timeout
+            .map_or(state.max_wait, |t| t + wf.compensation_timeout);
+        if entry.finished(limit).await {
+            return Ok(Json(entry.view()).into_response());
+        }
+    }
+    let accepted = RunAccepted {
+        run_id: entry.id.clone(),
+        status: entry.summary().status,
+        location: location.clone(),
+    };
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, value);
+    }
+    Ok((StatusCode::ACCEPTED, headers, Json(accepted)).into_response())
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn run_not_found(id: &str) -> Failure {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no run `{id}` (finished runs are kept for a while, then evicted)"),
+    )
+}
+
+/// A run: its status, each step's record, compensations and output.
+#[utoipa::path(
+    get,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses(
+        (status = 200, body = RunView),
+        (status = 404, description = "Unknown or evicted run", body = ApiError),
+    )
+)]
+pub async fn get_run(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>, Failure> {
+    let entry = state.runs.get(&id).ok_or_else(|| run_not_found(&id))?;
+    Ok(Json(entry.view()))
+}
+
+/// Recent runs, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/runs",
+    tag = "runs",
+    params(ListQuery),
+    responses((status = 200, body = RunList), (status = 400, body = ApiError))
+)]
+pub async fn list_runs(
+    State(state): State<Shared>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<RunList>, Failure> {
+    let Query(query) = query?;
+    let limit = query
+        .limit
+        .unwrap_or(DEFAULT_LIST_LIMIT)
+        .min(MAX_LIST_LIMIT);
+    let runs = state
+        .runs
+        .list(query.workflow.as_deref(), query.status, limit);
+    Ok(Json(RunList { runs }))
+}
+
+/// Cancel a run: it stops, and what it did is compensated.
+#[utoipa::path(
+    delete,
+    path = "/v1/runs/{id}",
+    tag = "runs",
+    params(("id" = String, Path, description = "Run id")),
+    responses(
+        (status = 202, description = "Cancelling; follow the run", body = RunSummary),
+        (status = 404, body = ApiError),
+        (status = 409, description = "Already finished", body = ApiError),
+    )
+)]
+pub async fn cancel_run(
+    State(state): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, Failure> {
+    match state.runs.cancel(&id) {
+        Ok(entry) => Ok((StatusCode::ACCEPTED, Json(entry.summary())).into_response()),
+        Err(CancelError::NotFound) => Err(run_not_found(&id)),
+        Err(e @ CancelError::Finished) => Err(Failure::new(
+            StatusCode::CONFLICT,
+            "finished",
+            e.to_string(),
+        )),
+    }
+}
+
+/// The workflows this server runs, each with its Mermaid graph.
+#[utoipa::path(get, path = "/v1/workflows", tag = "workflows", responses((status = 200, body = WorkflowList)))]
+pub async fn list_workflows(State(state): State<Shared>) -> Json<WorkflowList> {
+    let workflows = state.workflows.values().map(|w| w.info.clone()).collect();
+    Json(WorkflowList { workflows })
+}
+
+/// Each service actor: alive, restarts, breaker state, calls in flight, pool.
+#[utoipa::path(get, path = "/v1/services", tag = "services", responses((status = 200, body = ServiceList)))]
+pub async fn list_services(State(state): State<Shared>) -> Json<ServiceList> {
+    Json(ServiceList {
+        services: state.runs.runtime().health().await,
+    })
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = HealthStatus)))]
+pub async fn healthz() -> Json<HealthStatus> {
+    Json(HealthStatus {
+        status: "ok".into(),
+    })
+}
+
+/// Readiness: accepting runs, and every service actor alive.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    responses((status = 200, body = HealthStatus), (status = 503, body = HealthStatus))
+)]
+pub async fn readyz(State(state): State<Shared>) -> Response {
+    let status = if state.runs.is_closed() {
+        Some("shutting down".to_string())
+    } else {
+        let down: Vec<String> = state
+            .runs
+            .runtime()
+            .health()
+            .await
+            .into_iter()
+            .filter(|s| !s.alive)
+            .map(|s| s.name)
+            .collect();
+        (!down.is_empty()).then(|| format!("service actors restarting: {}", down.join(", ")))
+    };
+    match status {
+        None => Json(HealthStatus {
+            status: "ok".into(),
+        })
+        .into_response(),
+        Some(status) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(HealthStatus { status }),
+        )
+            .into_response(),
+    }
+}
+
+/// Prometheus metrics, text exposition format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String))
+)]
+pub async fn metrics(State(state): State<Shared>) -> Response {
+    let services = state.runs.runtime().health().await;
+    let text = state.metrics.render(state.runs.gauges(), &services);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses((status = 200, description = "OpenAPI 3.1", body = Object)))]
+pub async fn openapi(State(state): State<Shared>) -> Response {
+    let doc = state.openapi.get().cloned().unwrap_or_default();
+    ([(header::CONTENT_TYPE, "application/json")], doc).into_response()
+}
+
+/// Kill a service actor, as a crash would (only with `--enable-fault-injection`).
+#[utoipa::path(
+    post,
+    path = "/v1/admin/services/{name}/kill",
+    tag = "admin",
+    params(("name" = String, Path, description = "Service name")),
+    responses((status = 202, body = Killed), (status = 404, body = ApiError))
+)]
+pub async fn kill_service(
+    State(state): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Response, Failure> {
+    let runtime = state.runs.runtime();
+    let health = runtime.health().await;
+    let target = health.iter().find(|s| s.name == name).ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no service `{name}`"),
+        )
+    })?;
+    let actor = runtime.service_actor(&name).ok_or_else(|| {
+        Failure::new(
+            StatusCode::CONFLICT,
+            "not_alive",
+            format!("the actor of `{name}` is restarting"),
+        )
+    })?;
+    tracing::warn!(service = %name, "killing the service actor on request (fault injection)");
+    actor.kill();
+    let killed = Killed {
+        service: target.name.clone(),
+        endpoint: target.endpoint.clone(),
+    };
+    Ok((StatusCode::ACCEPTED, Json(killed)).into_response())
+}
+
+/// Unknown routes.
+pub async fn not_found() -> Failure {
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /openapi.json",
+    )
+}
+
+/// Known routes, wrong method.
+pub async fn method_not_allowed() -> Failure {
+    Failure::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /openapi.json",
+    )
+}

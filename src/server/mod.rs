@@ -1,0 +1,301 @@
+//! `maestro serve`: many concurrent runs of the workflows given at start,
+//! behind an HTTP API (axum), over one shared set of supervised service
+//! actors. Safe by default: loopback only, a bearer token when asked, and
+//! no endpoint that accepts a workflow definition.
+
+pub mod api;
+pub mod metrics;
+pub mod runs;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::graph;
+use crate::runtime::Runtime;
+use crate::workflow::{self, Diagnostics, Workflow};
+
+use api::{AppState, LoadedWorkflow, Shared, WorkflowInfo};
+use metrics::Metrics;
+use runs::{Limits, Runs};
+
+/// Everything `maestro serve` is told on its command line.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: std::net::IpAddr,
+    pub port: u16,
+    /// Workflow files, or directories whose `*.yaml` / `*.yml` files are read.
+    pub workflows: Vec<PathBuf>,
+    pub token: Option<String>,
+    pub limits: Limits,
+    pub max_body_bytes: usize,
+    pub max_wait: Duration,
+    /// How long in-flight runs may go on after SIGTERM / SIGINT.
+    pub grace: Duration,
+    pub fault_injection: bool,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{0}")]
+    Invalid(Diagnostics),
+    #[error("{path}: {message}")]
+    Workflows { path: PathBuf, message: String },
+    #[error("two workflows are named `{name}`: {first} and {second}")]
+    DuplicateName {
+        name: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("refusing to listen on {0} without a token: pass --token or set MAESTRO_TOKEN")]
+    UnprotectedBind(std::net::IpAddr),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::RuntimeError),
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The workflow files named on the command line, directories expanded.
+pub fn workflow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let read = std::fs::read_dir(path).map_err(|e| ServeError::Workflows {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let mut found: Vec<PathBuf> = read
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(path.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(ServeError::Workflows {
+            path: paths.first().cloned().unwrap_or_default(),
+            message: "no workflow files given (--workflows FILE|DIR)".into(),
+        });
+    }
+    Ok(files)
+}
+
+/// Load and validate every workflow; the first invalid one stops the start,
+/// with the same diagnostics as `maestro validate`.
+pub fn load_workflows(files: &[PathBuf]) -> Result<Vec<Arc<Workflow>>, ServeError> {
+    let mut out: Vec<Arc<Workflow>> = Vec::with_capacity(files.len());
+    for file in files {
+        let workflow = workflow::load_file(file).map_err(ServeError::Invalid)?;
+        if let Some(first) = out.iter().find(|w| w.name == workflow.name) {
+            return Err(ServeError::DuplicateName {
+                name: workflow.name.clone(),
+                first: first.source.clone(),
+                second: file.clone(),
+            });
+        }
+        out.push(Arc::new(workflow));
+    }
+    Ok(out)
+}
+
+fn info_of(workflow: &Workflow) -> WorkflowInfo {
+    WorkflowInfo {
+        name: workflow.name.clone(),
+        version: workflow.version.clone(),
+        file: workflow.source.display().to_string(),
+        services: workflow.services.iter().map(|s| s.name.clone()).collect(),
+        steps: workflow.all_steps().map(|s| s.id.clone()).collect(),
+        graph: graph::render(workflow, graph::Format::Mermaid),
+    }
+}
+
+/// Run the server until SIGTERM or SIGINT, then drain. `ready` hears the
+/// bound address once the socket listens.
+pub async fn serve(
+    config: ServeConfig,
+    ready: impl FnOnce(SocketAddr, &[Arc<Workflow>]),
+) -> Result<(), ServeError> {
+    if !config.bind.is_loopback() && config.token.is_none() {
+        return Err(ServeError::UnprotectedBind(config.bind));
+    }
+    let workflows = load_workflows(&workflow_files(&config.workflows)?)?;
+    let services: Vec<_> = workflows.iter().flat_map(|w| w.services.clone()).collect();
+    let runtime = Arc::new(Runtime::start(&services).await?);
+    let mut loaded = BTreeMap::new();
+    for workflow in &workflows {
+        let bound = runtime.bind(workflow.clone())?;
+        let info = info_of(workflow);
+        loaded.insert(workflow.name.clone(), LoadedWorkflow { bound, info });
+    }
+    let metrics = Arc::new(Metrics::default());
+    let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
+    let state = Arc::new(AppState {
+        runs: runs.clone(),
+        metrics,
+        workflows: loaded,
+        token: config.token.clone(),
+        max_wait: config.max_wait,
+        openapi: OnceLock::new(),
+    });
+    let app = router(state, &config);
+
+    let addr = SocketAddr::new(config.bind, config.port);
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })?;
+    let local = listener.local_addr()?;
+    info!(address = %local, workflows = workflows.len(), "maestro serve listening");
+    ready(local, &workflows);
+
+    let stop = CancellationToken::new();
+    tokio::spawn(watch_signals(stop.clone()));
+    tokio::spawn(sweep(runs.clone(), config.limits.keep_for, stop.clone()));
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.clone().cancelled_owned())
+        .into_future();
+    let server = tokio::spawn(server);
+
+    stop.cancelled().await;
+    info!(grace = %humantime::format_duration(config.grace), "stopping: no new runs; waiting for those in flight");
+    let budget = workflows
+        .iter()
+        .map(|w| w.compensation_timeout)
+        .max()
+        .unwrap_or(workflow::DEFAULT_COMPENSATION_TIMEOUT);
+    let cancelled = runs.drain(config.grace, budget).await;
+    info!(cancelled, "every run has ended");
+    // Connections still open (a client holding a keep-alive) are not worth
+    // waiting for once every run has ended.
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    drop(runs);
+    if let Ok(runtime) = Arc::try_unwrap(runtime) {
+        runtime.shutdown().await;
+    }
+    Ok(())
+}
+
+fn router(state: Shared, config: &ServeConfig) -> axum::Router {
+    let mut api = OpenApiRouter::new()
+        .routes(routes!(api::submit_run))
+        .routes(routes!(api::list_runs))
+        .routes(routes!(api::get_run, api::cancel_run))
+        .routes(routes!(api::list_workflows))
+        .routes(routes!(api::list_services))
+        .routes(routes!(api::healthz))
+        .routes(routes!(api::readyz))
+        .routes(routes!(api::metrics))
+        .routes(routes!(api::openapi));
+    if config.fault_injection {
+        api = api.routes(routes!(api::kill_service));
+    }
+    let (router, mut doc) = api.with_state(state.clone()).split_for_parts();
+    doc.info.title = "maestro serve".into();
+    doc.info.version = env!("CARGO_PKG_VERSION").into();
+    doc.info.description = Some("Runs of the workflows this server was started with.".into());
+    doc.info.contact = None;
+    doc.info.license = Some(utoipa::openapi::License::new("MIT"));
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    let _ = state
+        .openapi
+        .set(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    router
+        .fallback(api::not_found)
+        .method_not_allowed_fallback(api::method_not_allowed)
+        .layer(middleware::from_fn_with_state(state, authorize))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+}
+
+/// Every endpoint but the health checks wants `Authorization: Bearer TOKEN`
+/// when the server has a token. Compared in constant time.
+async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return next.run(request).await;
+    };
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
+        return next.run(request).await;
+    }
+    let mut response = api::Failure::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing or wrong bearer token",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+async fn watch_signals(stop: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => info!("SIGINT received"),
+                    _ = term.recv() => info!("SIGTERM received"),
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    stop.cancel();
+}
+
+/// Evict finished runs by age even when no run finishes to trigger it.
+async fn sweep(runs: Arc<Runs>, keep_for: Duration, stop: CancellationToken) {
+    let every = (keep_for / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(every) => runs.evict(),
+            () = stop.cancelled() => return,
+        }
+    }
+}
