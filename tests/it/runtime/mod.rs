@@ -4,6 +4,7 @@
 
 mod breaker;
 mod kill;
+mod saga;
 mod timeouts;
 
 use std::collections::HashMap;
