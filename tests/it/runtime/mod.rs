@@ -3,6 +3,7 @@
 //! and service actors killed mid-call. Workflows are written inline.
 
 mod breaker;
+mod calls;
 mod kill;
 mod saga;
 mod timeouts;
