@@ -22,7 +22,8 @@ services:
   crm:
     type: http
     endpoint: "${MAESTRO_WEB_HTTP}"
-    retry: {attempts: ATTEMPTS, initial_interval: 50ms}
+    # The retry waits long enough for the supervisor to restart the actor.
+    retry: {attempts: ATTEMPTS, initial_interval: 300ms}
 steps:
   - id: create_account
     service: accounts
