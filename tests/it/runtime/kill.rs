@@ -22,8 +22,7 @@ services:
   crm:
     type: http
     endpoint: "${MAESTRO_WEB_HTTP}"
-    # The retry waits long enough for the supervisor to restart the actor.
-    retry: {attempts: ATTEMPTS, initial_interval: 300ms}
+    retry: {attempts: ATTEMPTS, initial_interval: 20ms}
 steps:
   - id: create_account
     service: accounts
