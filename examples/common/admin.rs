@@ -12,11 +12,13 @@ use serde_json::{Value, json};
 
 use super::calls::{Fault, Hub};
 
-/// `GET /health`, `GET|DELETE /calls`, `GET|POST|DELETE /faults`.
+/// `GET /health`, `GET|DELETE /calls`, `GET /calls/active`,
+/// `GET|POST|DELETE /faults`.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "ok": true })) }))
         .route("/calls", get(list_calls).delete(clear_calls))
+        .route("/calls/active", get(list_active))
         .route(
             "/faults",
             get(list_faults).post(add_faults).delete(clear_faults),
@@ -26,6 +28,10 @@ pub fn router(hub: Arc<Hub>) -> Router {
 
 async fn list_calls(State(hub): State<Arc<Hub>>) -> Response {
     Json(hub.calls()).into_response()
+}
+
+async fn list_active(State(hub): State<Arc<Hub>>) -> Response {
+    Json(hub.active_calls()).into_response()
 }
 
 async fn clear_calls(State(hub): State<Arc<Hub>>) -> Response {

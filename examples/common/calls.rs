@@ -153,6 +153,8 @@ type Store = HashMap<(String, String), Arc<dyn Any + Send + Sync>>;
 #[derive(Default)]
 struct State {
     log: Vec<CallRecord>,
+    /// Calls that started and have not finished, by `seq`.
+    active: BTreeMap<u64, CallRecord>,
     attempts: HashMap<(String, String), u32>,
     faults: Vec<Fault>,
     answers: Store,
@@ -196,6 +198,12 @@ impl Hub {
         let mut calls = self.state().log.clone();
         calls.sort_by_key(|c| c.seq);
         calls
+    }
+
+    /// Calls inside the process right now (their outcome still empty), so a
+    /// test can act while a call is in flight rather than after it ended.
+    pub fn active_calls(&self) -> Vec<CallRecord> {
+        self.state().active.values().cloned().collect()
     }
 
     /// Forgets calls, attempt counts and stored answers; keeps faults.
@@ -324,6 +332,7 @@ impl Hub {
             end_us: 0,
             peer: start.peer,
         };
+        self.state().active.insert(record.seq, record.clone());
         let call = ActiveCall {
             hub: Arc::clone(self),
             record: Some(record),
@@ -341,7 +350,9 @@ impl Hub {
 
     fn push(&self, mut record: CallRecord) {
         record.end_us = now_us();
-        self.state().log.push(record);
+        let mut state = self.state();
+        state.active.remove(&record.seq);
+        state.log.push(record);
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde::Deserialize;
@@ -43,7 +43,10 @@ pub fn routes(app: &Arc<App>) -> Router {
     .merge(service(
         "crm",
         Router::new()
-            .route("/crm/contacts", post(create_contact))
+            .route(
+                "/crm/contacts",
+                post(create_contact).delete(delete_account_contacts),
+            )
             .route("/crm/contacts/{id}", deleter("ct", "contact_id")),
     ))
     .merge(service(
@@ -194,6 +197,25 @@ struct NewContact {
     name: String,
     plan: String,
     source: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct AccountQuery {
+    account_id: String,
+}
+
+/// `DELETE /crm/contacts?account_id=...`: removes whatever contacts the
+/// account has, none included, so it can undo a create that timed out.
+async fn delete_account_contacts(
+    State(app): State<Arc<App>>,
+    Query(query): Query<AccountQuery>,
+) -> ApiResult {
+    if query.account_id.is_empty() {
+        return Err(bad_request("`account_id` is required"));
+    }
+    let deleted = app.delete_where("ct", "account_id", &query.account_id);
+    ok(json!({ "account_id": query.account_id, "deleted": deleted }))
 }
 
 async fn create_contact(State(app): State<Arc<App>>, body: Bytes) -> ApiResult {

@@ -54,6 +54,24 @@ impl App {
     }
 }
 
+impl App {
+    /// Marks deleted every record of `prefix` whose `field` is `value`, and
+    /// returns their ids: an undo for a create whose answer never arrived.
+    pub fn delete_where(&self, prefix: &str, field: &str, value: &str) -> Vec<String> {
+        let mut records = lock(&self.records);
+        let mut ids: Vec<String> = records
+            .iter_mut()
+            .filter(|(id, r)| id.starts_with(&format!("{prefix}_")) && r[field] == value)
+            .map(|(id, r)| {
+                r["status"] = json!("deleted");
+                id.clone()
+            })
+            .collect();
+        ids.sort();
+        ids
+    }
+}
+
 /// The JSON body as `T`; an empty body is `T::default()`.
 pub fn parse<T: DeserializeOwned + Default>(body: &Bytes) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

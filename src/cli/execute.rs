@@ -2,18 +2,19 @@
 //! output JSON goes to stdout and nothing else does; the timeline, failure
 //! summary and logs go to stderr. The exit code says how the run ended.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::runtime::{RunOptions, RunStatus, Runtime};
+use crate::runtime::{Recorded, RunOptions, RunStatus, Runtime};
 use crate::workflow;
 
-use super::timeline::{Timeline, write_failure_summary};
+use super::timeline::{LiveTimeline, Timeline, write_failure_summary};
 use super::{EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT};
 
 #[derive(Debug, clap::Args)]
@@ -78,15 +79,12 @@ async fn execute(
             return ExitCode::FAILURE;
         }
     };
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut timeline = Timeline::new(&workflow);
-    let printer = tokio::spawn(async move {
-        while let Some(event) = rx.recv().await {
-            if let Some(line) = timeline.line(&event) {
-                eprintln!("{line}");
-            }
-        }
-    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let printer = if std::io::stderr().is_terminal() {
+        tokio::spawn(redraw_timeline(LiveTimeline::new(&workflow), rx))
+    } else {
+        tokio::spawn(append_timeline(Timeline::new(&workflow), rx))
+    };
     let options = RunOptions {
         observer: Some(tx),
         ..RunOptions::default()
@@ -126,6 +124,42 @@ async fn execute(
         RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
         RunStatus::TimedOut => EXIT_TIMED_OUT,
     })
+}
+
+/// One line per event, for logs and pipes.
+async fn append_timeline(mut timeline: Timeline, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+    while let Some(event) = rx.recv().await {
+        if let Some(line) = timeline.line(&event) {
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// How often running steps' times are refreshed on a terminal.
+const REDRAW_EVERY: Duration = Duration::from_millis(200);
+
+/// The rows redrawn on every event and tick, until the run's log closes.
+async fn redraw_timeline(mut timeline: LiveTimeline, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+    let mut tick = tokio::time::interval(REDRAW_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(event) => timeline.apply(&event),
+                None => break,
+            },
+            _ = tick.tick() => {}
+        }
+        draw(&mut timeline);
+    }
+    draw(&mut timeline);
+}
+
+fn draw(timeline: &mut LiveTimeline) {
+    let frame = timeline.frame(SystemTime::now());
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(frame.as_bytes());
+    let _ = stderr.flush();
 }
 
 fn read_input(args: &ExecuteArgs) -> Result<Value, String> {

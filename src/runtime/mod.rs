@@ -41,6 +41,12 @@ use supervisor::{ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
 /// timeout, so the transport's timeout (with its precise error) fires first.
 const REPLY_GRACE: Duration = Duration::from_secs(1);
 
+/// How long an attempt waits for a dead service actor's restart before it
+/// fails as not sent; restarts take milliseconds, unless throttled.
+const RESTART_PATIENCE: Duration = supervisor::THROTTLED_RESTART_DELAY;
+/// How often the registry is asked whether the restarted actor is there.
+const RESTART_POLL: Duration = Duration::from_millis(5);
+
 /// Durations in messages are for people: milliseconds are precise enough.
 pub(crate) fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
@@ -89,6 +95,23 @@ impl ServiceHandle {
         &self.service
     }
 
+    /// The service's actor. A dead actor's name is unregistered until the
+    /// supervisor has respawned it; an attempt made in that window (a
+    /// compensation right after the kill that failed its step) waits for
+    /// the restart instead of failing without having been sent.
+    async fn actor(&self, patience: Duration) -> Option<ActorRef<ServiceMsg>> {
+        let give_up = tokio::time::Instant::now() + patience;
+        loop {
+            if let Some(cell) = ractor::registry::where_is(&self.registered) {
+                return Some(cell.into());
+            }
+            if tokio::time::Instant::now() >= give_up {
+                return None;
+            }
+            tokio::time::sleep(RESTART_POLL).await;
+        }
+    }
+
     /// Make one attempt through the service's actor.
     pub async fn attempt(
         &self,
@@ -99,10 +122,9 @@ impl ServiceHandle {
             service: self.service.to_string(),
             sent,
         };
-        let Some(cell) = ractor::registry::where_is(&self.registered) else {
+        let Some(actor) = self.actor(request.timeout.min(RESTART_PATIENCE)).await else {
             return Err(restarted(false));
         };
-        let actor: ActorRef<ServiceMsg> = cell.into();
         let wait = request.timeout + REPLY_GRACE;
         let call = actor.call(
             |reply| ServiceMsg::Attempt {

@@ -16,14 +16,14 @@ fn fleet() -> Vec<ServiceProcess> {
         .collect()
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
+pub(crate) struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
 }
 
 impl Run {
-    fn json(&self) -> Value {
+    pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
             panic!(
                 "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
@@ -33,7 +33,7 @@ impl Run {
     }
 }
 
-fn execute(fleet: &[ServiceProcess], workflow: &str, args: &[&str]) -> Run {
+pub(crate) fn execute(fleet: &[ServiceProcess], workflow: &str, args: &[&str]) -> Run {
     let processes: Vec<&ServiceProcess> = fleet.iter().collect();
     let output = Command::new(env!("CARGO_BIN_EXE_maestro"))
         .arg("execute")
@@ -249,88 +249,5 @@ fn parallel_branches_are_in_the_services_at_the_same_time() {
         "server-side intervals overlap: {:?} and {:?}",
         (analyze[0].start_us, analyze[0].end_us),
         (enrich[0].start_us, enrich[0].end_us)
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_actor_killed_mid_call_is_restarted_and_the_run_still_ends() {
-    use std::collections::HashMap;
-    use std::sync::Arc;
-    use std::time::Duration;
-
-    use maestro::runtime::{RunOptions, RunStatus, Runtime};
-
-    let fleet = fleet();
-    let web = process(&fleet, "web_http");
-    web.set_fault(Fault::delay("POST /enrich", 400));
-    let processes: Vec<&ServiceProcess> = fleet.iter().collect();
-    let env: HashMap<String, String> = env_for(&processes).into_iter().collect();
-    let path = example_file("seed_000_my_workflow.yaml");
-    let source = std::fs::read_to_string(&path).expect("workflow file");
-    let workflow = maestro::workflow::load_str(&source, &path, &|k| env.get(k).cloned())
-        .expect("the example is valid");
-    let workflow = Arc::new(workflow);
-    let runtime = Arc::new(
-        Runtime::start(&workflow.services)
-            .await
-            .expect("actors start"),
-    );
-
-    let run = tokio::spawn({
-        let (runtime, workflow) = (runtime.clone(), workflow.clone());
-        let input = serde_json::from_str(SEED_INPUT).expect("input");
-        async move {
-            runtime
-                .execute(workflow, input, RunOptions::default())
-                .await
-        }
-    });
-    // Kill the actor while the enrich call is inside the service.
-    let mut in_flight = false;
-    for _ in 0..200 {
-        if !web.calls_to("POST /enrich").is_empty() {
-            in_flight = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(in_flight, "the enrich call reached the service");
-    runtime
-        .service_actor("api_service")
-        .expect("the actor is registered")
-        .kill();
-
-    let report = tokio::time::timeout(Duration::from_secs(30), run)
-        .await
-        .expect("the run ends instead of hanging")
-        .expect("the run task did not panic")
-        .expect("the run produced a report");
-    assert!(
-        matches!(report.status, RunStatus::Succeeded | RunStatus::Compensated),
-        "final status: {report:#?}"
-    );
-    let step = report
-        .steps
-        .iter()
-        .find(|s| s.id == "step_2b")
-        .expect("step_2b");
-    assert!(step.attempts >= 1, "step_2b was attempted: {step:#?}");
-
-    let mut restarts = 0;
-    for _ in 0..100 {
-        let health = runtime.health().await;
-        let api = health
-            .iter()
-            .find(|h| h.name == "api_service")
-            .expect("api_service");
-        restarts = api.restarts;
-        if api.alive && restarts == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(
-        restarts, 1,
-        "the supervisor restarted the killed actor once"
     );
 }

@@ -3,6 +3,7 @@
 
 mod execute;
 mod graph;
+mod runtime;
 mod support;
 mod transport;
 mod validate;

@@ -115,6 +115,13 @@ impl ServiceProcess {
         serde_json::from_str(&body).unwrap_or_else(|e| panic!("{}: bad /calls: {e}", self.name))
     }
 
+    /// The calls inside the process right now (`outcome` still empty).
+    pub fn active_calls(&self) -> Vec<CallRecord> {
+        let body = self.admin_ok("GET", "/calls/active", None);
+        serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{}: bad /calls/active: {e}", self.name))
+    }
+
     /// The calls whose method, `Service/Method`, route or path is `method` (`Charge`, `PaymentService/Charge`, `POST /accounts`, `/accounts/acc_000001`).
     pub fn calls_to(&self, method: &str) -> Vec<CallRecord> {
         self.calls().into_iter().filter(|c| c.is(method)).collect()

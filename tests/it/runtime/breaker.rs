@@ -1,0 +1,102 @@
+//! One service's circuit breaker seen from outside: it opens after the
+//! configured run of transient failures, rejects without reaching the
+//! service, lets one probe through after the reset timeout, and ignores
+//! permanent errors.
+
+use std::time::Duration;
+
+use maestro::runtime::RunStatus;
+use serde_json::json;
+
+use super::{breaker, load, run, start};
+use crate::support::{Fault, ServiceProcess};
+
+const RESET: Duration = Duration::from_millis(800);
+
+const WORKFLOW: &str = r#"
+name: breaker
+services:
+  api:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 1}
+    circuit_breaker: {failure_threshold: 3, reset_timeout: 800ms}
+steps:
+  - id: enrich
+    service: api
+    method: "POST /enrich"
+    input: {id: "customer-1"}
+    output: enriched
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breaker_opens_rejects_probes_and_closes() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    let workflow = load(WORKFLOW, &[&web]);
+    let runtime = start(&workflow).await;
+    let enrich = || web.calls_to("POST /enrich").len();
+
+    web.set_fault(Fault::fail("POST /enrich", 3, "503"));
+    for failures in 1..=3 {
+        let report = run(&runtime, &workflow, json!({})).await;
+        assert_eq!(report.status, RunStatus::Compensated, "{report:#?}");
+        let expected = if failures < 3 { "closed" } else { "open" };
+        assert_eq!(breaker(&runtime, "api").await, expected, "after {failures}");
+    }
+    assert_eq!(enrich(), 3);
+
+    // Open: rejected at once, nothing reaches the service.
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Compensated);
+    let error = report.steps[0].error.as_deref().unwrap_or_default();
+    assert!(error.contains("circuit open"), "{error}");
+    assert_eq!(report.steps[0].attempts, 0, "{report:#?}");
+    assert_eq!(enrich(), 3, "an open circuit sends nothing");
+
+    // After the reset timeout one probe goes out; it fails: open again.
+    tokio::time::sleep(RESET + Duration::from_millis(100)).await;
+    web.set_fault(Fault::fail("POST /enrich", 1, "503"));
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Compensated);
+    assert_eq!(enrich(), 4, "the probe reached the service");
+    assert_eq!(breaker(&runtime, "api").await, "open");
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert!(report.error.unwrap_or_default().contains("circuit open"));
+    assert_eq!(enrich(), 4);
+
+    // The next probe succeeds: closed, and calls flow again.
+    tokio::time::sleep(RESET + Duration::from_millis(100)).await;
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:#?}");
+    assert_eq!(breaker(&runtime, "api").await, "closed");
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Succeeded);
+    assert_eq!(enrich(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_errors_do_not_open_the_breaker() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    let workflow = load(WORKFLOW, &[&web]);
+    let runtime = start(&workflow).await;
+
+    // Twice the threshold of 400s, with transient failures around them:
+    // only consecutive transient failures count.
+    web.set_fault(Fault::fail("POST /enrich", 2, "503"));
+    for _ in 0..2 {
+        run(&runtime, &workflow, json!({})).await;
+    }
+    web.clear_faults();
+    web.set_fault(Fault::fail("POST /enrich", 6, "400"));
+    for _ in 0..6 {
+        let report = run(&runtime, &workflow, json!({})).await;
+        assert_eq!(report.status, RunStatus::Compensated);
+        assert_eq!(report.steps[0].attempts, 1, "a 400 is not retried");
+        assert_eq!(breaker(&runtime, "api").await, "closed");
+    }
+    assert_eq!(web.calls_to("POST /enrich").len(), 8, "every call was sent");
+    // Two transient failures before the 400s still count: the third opens.
+    web.set_fault(Fault::fail("POST /enrich", 1, "503"));
+    run(&runtime, &workflow, json!({})).await;
+    assert_eq!(breaker(&runtime, "api").await, "open");
+}

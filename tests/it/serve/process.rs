@@ -1,0 +1,224 @@
+//! A real `maestro serve` process on 127.0.0.1 port 0, pointed at the example
+//! services, with a small async HTTP client for its API.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{EXAMPLES, ServiceProcess, env_for};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every example process, on free ports.
+pub fn fleet() -> Vec<ServiceProcess> {
+    EXAMPLES
+        .iter()
+        .map(|name| ServiceProcess::spawn(name, &[]))
+        .collect()
+}
+
+pub fn process<'a>(fleet: &'a [ServiceProcess], name: &str) -> &'a ServiceProcess {
+    fleet
+        .iter()
+        .find(|p| p.name == name)
+        .expect("example process")
+}
+
+/// `maestro serve`; killed when dropped.
+pub struct ServeProcess {
+    pub addr: SocketAddr,
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    pub client: reqwest::Client,
+}
+
+/// A `maestro serve` that did not start: its exit code and stderr.
+#[derive(Debug)]
+pub struct Refused {
+    pub code: Option<i32>,
+    pub stderr: String,
+}
+
+fn command(fleet: &[ServiceProcess], args: &[&str]) -> Command {
+    let processes: Vec<&ServiceProcess> = fleet.iter().collect();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maestro"));
+    command
+        .arg("serve")
+        .args(["--port", "0"])
+        .args(args)
+        .envs(env_for(&processes))
+        .env_remove("MAESTRO_TOKEN")
+        .env("RUST_LOG", "info")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+impl ServeProcess {
+    /// Start with the example workflows and `args`; panics if it fails.
+    pub fn spawn(fleet: &[ServiceProcess], args: &[&str]) -> ServeProcess {
+        let mut all = vec!["--workflows", "examples/workflows"];
+        all.extend_from_slice(args);
+        Self::try_spawn(fleet, &all).unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
+    }
+
+    /// Start with exactly `args` (beyond `--port 0`).
+    pub fn try_spawn(fleet: &[ServiceProcess], args: &[&str]) -> Result<ServeProcess, Refused> {
+        let mut child = command(fleet, args).spawn().expect("maestro runs");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().expect("stderr is piped");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
+        if line.trim().is_empty() {
+            let status = wait_bounded(&mut child, Duration::from_secs(5));
+            // Let the stderr reader drain what the process wrote.
+            std::thread::sleep(Duration::from_millis(100));
+            let stderr = stderr.lock().unwrap().clone();
+            return Err(Refused {
+                code: status.and_then(|s| s.code()),
+                stderr,
+            });
+        }
+        let ready: Value = serde_json::from_str(line.trim()).expect("the ready line is JSON");
+        let addr = ready["listening"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .expect("the ready line names the address");
+        Ok(ServeProcess {
+            addr,
+            child,
+            stderr,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// GET, expecting JSON.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("GET");
+        status_json(response).await
+    }
+
+    /// POST a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST");
+        status_json(response).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = self.client.delete(self.url(path)).send().await.expect("DELETE");
+        status_json(response).await
+    }
+
+    /// Submit a run and return its id.
+    pub async fn submit(&self, workflow: &str, input: &Value) -> String {
+        let (status, body) = self
+            .post(
+                &format!("/v1/workflows/{workflow}/runs"),
+                &serde_json::json!({ "input": input }),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["run_id"].as_str().expect("a run id").to_string()
+    }
+
+    /// Poll a run until it is final, at most `limit`.
+    pub async fn wait_final(&self, run_id: &str, limit: Duration) -> Value {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (status, body) = self.get(&format!("/v1/runs/{run_id}")).await;
+            assert_eq!(status, 200, "{body}");
+            let state = body["status"].as_str().unwrap_or_default();
+            if !matches!(state, "queued" | "running") {
+                return body;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "run {run_id} still {state} after {limit:?}: {body}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status (killed after `limit`).
+    pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        wait_bounded(&mut self.child, limit)
+    }
+}
+
+async fn status_json(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap_or_default();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+/// The exit status, or `None` if it had to be killed after `limit`.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status),
+            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            _ => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return None;
+            }
+        }
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
