@@ -52,12 +52,24 @@ impl fmt::Display for DataPath {
 /// template text or the data path involved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("template `{template}` does not parse: {message}")]
+    #[error("template `{}` does not parse: {message}", excerpt(template))]
     Syntax { template: String, message: String },
     #[error("`.{path}` is not in the run's data{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Missing { path: String, hint: Option<String> },
-    #[error("`when` must be true or false, but `{template}` gave {got}")]
+    #[error("`when` must be true or false, but `{}` gave {got}", excerpt(template))]
     NotBoolean { template: String, got: String },
-    #[error("template `{template}` failed: {message}")]
+    #[error("template `{}` failed: {message}", excerpt(template))]
     Eval { template: String, message: String },
+}
+
+/// Longest template text quoted in a message, in characters.
+const QUOTED_CHARS: usize = 200;
+
+/// The template as quoted in messages: a megabyte-long one would bury the
+/// message itself, so only its start is shown.
+fn excerpt(template: &str) -> String {
+    match template.char_indices().nth(QUOTED_CHARS) {
+        None => template.to_owned(),
+        Some((cut, _)) => format!("{}...", &template[..cut]),
+    }
 }
