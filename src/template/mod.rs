@@ -24,6 +24,11 @@ pub use compiled::{Condition, Template};
 pub use scope::Scope;
 pub use value::ValueTemplate;
 
+/// Largest value one render may produce: a template's text, or a whole
+/// `input` or `output` document, as JSON. Each `{{ .x }}` copies `.x`, so a
+/// file of a few kilobytes could otherwise ask for gigabytes.
+pub const MAX_RENDERED_BYTES: usize = 16 * 1024 * 1024;
+
 /// A reference to run data found in a template: `.analysis.confidence` is
 /// root `analysis` with segments `["confidence"]`; `.items[0].id` has
 /// segments `["items", "0", "id"]`.
