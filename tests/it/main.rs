@@ -3,6 +3,7 @@
 
 mod execute;
 mod graph;
+mod hostile;
 mod support;
 mod transport;
 mod validate;
