@@ -4,6 +4,7 @@
 mod decode;
 mod diagnostic;
 mod env;
+mod limits;
 pub mod model;
 pub mod suggest;
 mod yaml;
