@@ -4,6 +4,7 @@
 mod execute;
 mod graph;
 mod hostile;
+mod props;
 mod support;
 mod transport;
 mod validate;
