@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::convert::{describe, text_of, to_json};
+use super::convert::{charge, describe, text_of, to_json, too_large};
 use super::engine::{Engine, EngineBuilder};
 use super::syntax::{self, Expr, PathRef, Piece, Segment, parse_bare, parse_pieces};
-use super::{DataPath, Scope, TemplateError};
+use super::{DataPath, MAX_RENDERED_BYTES, Scope, TemplateError};
 
 /// A template compiled into an engine, under a name.
 #[derive(Debug, Clone)]
@@ -123,10 +123,14 @@ impl Template {
     pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
         match &self.kind {
             Kind::Literal => Ok(Value::String(self.source.clone())),
-            Kind::Whole(c) => c
-                .engine
-                .value(&c.name, scope.context(), &self.source)
-                .map(|v| to_json(&v)),
+            Kind::Whole(c) => {
+                let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+                let value = to_json(&value);
+                if !charge(&value, &mut { MAX_RENDERED_BYTES }) {
+                    return Err(too_large(&self.source));
+                }
+                Ok(value)
+            }
             Kind::Text(c) => c
                 .engine
                 .text(&c.name, scope.context(), &self.source)

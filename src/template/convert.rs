@@ -119,3 +119,44 @@ pub(crate) fn type_name(value: &Value) -> &'static str {
         _ => "a value",
     }
 }
+
+/// Take the size of `json` written as JSON (roughly: numbers count as 20
+/// bytes) from `left`; false once it does not fit. Stops walking as soon as
+/// the budget is spent, so a huge value costs no more than the limit.
+pub(crate) fn charge(json: &Json, left: &mut usize) -> bool {
+    let size = match json {
+        Json::Null | Json::Bool(_) => 5,
+        Json::Number(_) => 20,
+        Json::String(s) => s.len() + 2,
+        Json::Array(items) => {
+            if !items.iter().all(|item| charge(item, left)) {
+                return false;
+            }
+            items.len() + 2
+        }
+        Json::Object(fields) => {
+            if !fields.values().all(|value| charge(value, left)) {
+                return false;
+            }
+            fields.keys().map(|k| k.len() + 4).sum::<usize>() + 2
+        }
+    };
+    match left.checked_sub(size) {
+        Some(rest) => {
+            *left = rest;
+            true
+        }
+        None => false,
+    }
+}
+
+/// The error for a render that would exceed [`super::MAX_RENDERED_BYTES`].
+pub(crate) fn too_large(source: &str) -> super::TemplateError {
+    super::TemplateError::Eval {
+        template: source.to_owned(),
+        message: format!(
+            "the result is larger than {} MiB, the limit of one rendered value",
+            super::MAX_RENDERED_BYTES / (1024 * 1024)
+        ),
+    }
+}

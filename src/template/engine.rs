@@ -11,11 +11,11 @@ use std::sync::Arc;
 use tera::value::{Key, ValueKind};
 use tera::{ErrorKind, Kwargs, State, Tera, Value};
 
-use super::TemplateError;
-use super::convert::{to_json, type_name};
+use super::convert::{to_json, too_large, type_name};
 use super::scope::SKIPPED_KEY;
 use super::syntax::{Expr, PathRef, Piece, Segment, display_prefix, syntax};
 use super::translate::{self, CAPTURE_FILTER, PathTable, TEXT_FILTER};
+use super::{MAX_RENDERED_BYTES, TemplateError};
 
 /// What a render left behind besides its text.
 struct Slot {
@@ -150,9 +150,41 @@ impl Engine {
         source: &str,
     ) -> Result<String, TemplateError> {
         take_slot();
-        let rendered = self.tera.render(name, context);
+        let mut out = Capped::default();
+        let rendered = self.tera.render_to(name, context, &mut out);
         let (_, failure) = take_slot();
-        rendered.map_err(|err| failure.unwrap_or_else(|| eval_error(source, &err)))
+        if out.overflowed {
+            return Err(too_large(source));
+        }
+        rendered.map_err(|err| failure.unwrap_or_else(|| eval_error(source, &err)))?;
+        // tera writes whole strings, and the template and data are UTF-8.
+        String::from_utf8(out.bytes).map_err(|_| TemplateError::Eval {
+            template: source.to_owned(),
+            message: "the result is not UTF-8".to_owned(),
+        })
+    }
+}
+
+/// Render output that refuses to grow past [`MAX_RENDERED_BYTES`]: the
+/// write fails, which stops tera's render mid-way.
+#[derive(Default)]
+struct Capped {
+    bytes: Vec<u8>,
+    overflowed: bool,
+}
+
+impl io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.bytes.len() + buf.len() > MAX_RENDERED_BYTES {
+            self.overflowed = true;
+            return Err(io::Error::other("rendered text too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

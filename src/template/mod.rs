@@ -24,6 +24,11 @@ pub use compiled::{Condition, Template};
 pub use scope::Scope;
 pub use value::ValueTemplate;
 
+/// Largest value one render may produce: a template's text, or a whole
+/// `input` or `output` document, as JSON. Each `{{ .x }}` copies `.x`, so a
+/// file of a few kilobytes could otherwise ask for gigabytes.
+pub const MAX_RENDERED_BYTES: usize = 16 * 1024 * 1024;
+
 /// A reference to run data found in a template: `.analysis.confidence` is
 /// root `analysis` with segments `["confidence"]`; `.items[0].id` has
 /// segments `["items", "0", "id"]`.
@@ -52,12 +57,24 @@ impl fmt::Display for DataPath {
 /// template text or the data path involved.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("template `{template}` does not parse: {message}")]
+    #[error("template `{}` does not parse: {message}", excerpt(template))]
     Syntax { template: String, message: String },
     #[error("`.{path}` is not in the run's data{}", hint.as_deref().map(|h| format!(" ({h})")).unwrap_or_default())]
     Missing { path: String, hint: Option<String> },
-    #[error("`when` must be true or false, but `{template}` gave {got}")]
+    #[error("`when` must be true or false, but `{}` gave {got}", excerpt(template))]
     NotBoolean { template: String, got: String },
-    #[error("template `{template}` failed: {message}")]
+    #[error("template `{}` failed: {message}", excerpt(template))]
     Eval { template: String, message: String },
+}
+
+/// Longest template text quoted in a message, in characters.
+const QUOTED_CHARS: usize = 200;
+
+/// The template as quoted in messages: a megabyte-long one would bury the
+/// message itself, so only its start is shown.
+fn excerpt(template: &str) -> String {
+    match template.char_indices().nth(QUOTED_CHARS) {
+        None => template.to_owned(),
+        Some((cut, _)) => format!("{}...", &template[..cut]),
+    }
 }

@@ -155,12 +155,21 @@ fn parse_expression_at(
     Ok((expr, close + 2))
 }
 
+/// Deepest nesting of parentheses, `!` and `? :` in one expression. The
+/// parser, the translation and tera's own parser all recurse once per level,
+/// so without a bound a long enough `((((` overflows the stack.
+pub(crate) const MAX_NESTING: usize = 16;
+/// Values and operators in one expression. `a || b || c ...` nests without
+/// parentheses, and tera refuses more than 256 operations anyway.
+pub(crate) const MAX_TOKENS: usize = 256;
+
 struct Parser<'a> {
     src: &'a str,
     tokens: Tokens,
     pos: usize,
     /// Byte offset of the end of the expression, for "expected ... at end".
     end: usize,
+    depth: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -170,7 +179,24 @@ impl<'a> Parser<'a> {
             tokens,
             pos: 0,
             end,
+            depth: 0,
         }
+    }
+
+    /// Run `parse` one nesting level deeper, refusing to go past the limit.
+    fn nested(
+        &mut self,
+        parse: fn(&mut Self) -> Result<Expr, TemplateError>,
+    ) -> Result<Expr, TemplateError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err_here(format!(
+                "expressions nest at most {MAX_NESTING} levels deep (parentheses, `!` and `? :`)"
+            )));
+        }
+        self.depth += 1;
+        let expr = parse(self);
+        self.depth -= 1;
+        expr
     }
 
     fn peek(&self) -> Option<&Tok> {
@@ -195,6 +221,15 @@ impl<'a> Parser<'a> {
         if self.tokens.is_empty() {
             return Err(syntax(self.src, "the expression is empty".to_owned()));
         }
+        if self.tokens.len() > MAX_TOKENS {
+            return Err(syntax(
+                self.src,
+                format!(
+                    "the expression has {} values and operators; at most {MAX_TOKENS} are allowed",
+                    self.tokens.len()
+                ),
+            ));
+        }
         let expr = self.ternary()?;
         if self.pos < self.tokens.len() {
             return Err(self.err_here("expected an operator or the end of the expression"));
@@ -208,12 +243,12 @@ impl<'a> Parser<'a> {
             return Ok(cond);
         }
         self.pos += 1;
-        let then = self.ternary()?;
+        let then = self.nested(Self::ternary)?;
         if self.peek() != Some(&Tok::Colon) {
             return Err(self.err_here("expected `:` to give the ternary's other value"));
         }
         self.pos += 1;
-        let otherwise = self.ternary()?;
+        let otherwise = self.nested(Self::ternary)?;
         Ok(Expr::Ternary(
             Box::new(cond),
             Box::new(then),
@@ -257,7 +292,7 @@ impl<'a> Parser<'a> {
     fn unary(&mut self) -> Result<Expr, TemplateError> {
         if self.peek() == Some(&Tok::Bang) {
             self.pos += 1;
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            return Ok(Expr::Not(Box::new(self.nested(Self::unary)?)));
         }
         self.primary()
     }
@@ -277,7 +312,7 @@ impl<'a> Parser<'a> {
             }
             Tok::LParen => {
                 self.pos += 1;
-                let inner = self.ternary()?;
+                let inner = self.nested(Self::ternary)?;
                 if self.peek() != Some(&Tok::RParen) {
                     return Err(self.err_here("expected `)`"));
                 }

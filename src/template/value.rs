@@ -7,8 +7,9 @@ use std::sync::Arc;
 use serde_json::{Map, Value};
 
 use super::compiled::{Pending, Template};
+use super::convert::{charge, too_large};
 use super::engine::{Engine, EngineBuilder};
-use super::{DataPath, Scope, TemplateError};
+use super::{DataPath, MAX_RENDERED_BYTES, Scope, TemplateError};
 
 #[derive(Debug, Clone)]
 enum Node {
@@ -140,26 +141,35 @@ impl ValueTemplate {
         out
     }
 
+    /// Render every leaf. The leaves together may produce at most
+    /// [`MAX_RENDERED_BYTES`]: a thousand `"{{ .input }}"` leaves are a
+    /// thousand copies of the input.
     pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
-        fn render(node: &Node, scope: &Scope) -> Result<Value, TemplateError> {
+        fn render(node: &Node, scope: &Scope, left: &mut usize) -> Result<Value, TemplateError> {
             Ok(match node {
                 Node::Const(v) => v.clone(),
-                Node::Leaf(t) => t.render(scope)?,
+                Node::Leaf(t) => {
+                    let value = t.render(scope)?;
+                    if !charge(&value, left) {
+                        return Err(too_large(t.source()));
+                    }
+                    value
+                }
                 Node::Array(items) => Value::Array(
                     items
                         .iter()
-                        .map(|item| render(item, scope))
+                        .map(|item| render(item, scope, left))
                         .collect::<Result<_, _>>()?,
                 ),
                 Node::Object(fields) => {
                     let mut map = Map::new();
                     for (k, v) in fields {
-                        map.insert(k.clone(), render(v, scope)?);
+                        map.insert(k.clone(), render(v, scope, left)?);
                     }
                     Value::Object(map)
                 }
             })
         }
-        render(&self.root, scope)
+        render(&self.root, scope, &mut { MAX_RENDERED_BYTES })
     }
 }

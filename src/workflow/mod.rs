@@ -4,6 +4,7 @@
 mod decode;
 mod diagnostic;
 mod env;
+mod limits;
 pub mod model;
 pub mod suggest;
 mod yaml;
@@ -33,6 +34,9 @@ pub fn load_str(
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
+    if source.len() as u64 > MAX_FILE_BYTES {
+        return Err(whole_file(path, too_large(source.len() as u64)));
+    }
     let problems = match yaml::parse(source) {
         Ok(Some(root)) => {
             let base = match path.parent() {
@@ -70,12 +74,13 @@ pub fn load_str(
 fn read(path: &Path) -> Result<String, String> {
     let meta = std::fs::metadata(path).map_err(|e| format!("cannot read the file: {e}"))?;
     if meta.len() > MAX_FILE_BYTES {
-        return Err(format!(
-            "the file is {} bytes; a workflow is at most {MAX_FILE_BYTES}",
-            meta.len()
-        ));
+        return Err(too_large(meta.len()));
     }
     std::fs::read_to_string(path).map_err(|e| format!("cannot read the file: {e}"))
+}
+
+fn too_large(bytes: u64) -> String {
+    format!("the file is {bytes} bytes; a workflow is at most {MAX_FILE_BYTES} (4 MiB)")
 }
 
 fn whole_file(path: &Path, message: String) -> Diagnostics {
@@ -103,7 +108,12 @@ fn syntax_hint(message: &str) -> Option<String> {
         || message.contains("indent")
     {
         "check the indentation: the keys of one mapping must start in the same column"
-    } else if message.contains("budget") || message.contains("limit") || message.contains("depth") {
+    } else if message.contains("alias") {
+        "write the values out instead of repeating them through `*name` aliases"
+    } else if ["budget", "limit", "more than", "exceeds", "too large"]
+        .iter()
+        .any(|word| message.contains(word))
+    {
         "the file is too large or too deeply nested for a workflow"
     } else {
         return None;

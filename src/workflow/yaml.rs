@@ -7,13 +7,10 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::{Spanned, UserMessageFormatter};
 
-/// Deepest nesting of mappings and sequences accepted: real workflows stay
-/// under ten, and the decoder recurses once per level.
-const MAX_DEPTH: usize = 48;
-/// Nodes in one file; a large workflow has a few thousand.
-const MAX_NODES: usize = 200_000;
-/// Events replayed through aliases, against "billion laughs" files.
-const MAX_REPLAYED_EVENTS: usize = 100_000;
+use super::limits::{
+    MAX_DEPTH, MAX_NODES, MAX_REPLAYED_EVENTS, limit_message, nested_too_deep, reset_text,
+    spend_text, unknown_anchor,
+};
 
 /// A YAML value with the position it starts at.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +103,9 @@ pub fn parse(source: &str) -> Result<Option<Node>, Vec<SyntaxError>> {
         leading_zero_numbers_as_strings: true,
         budget: serde_saphyr::budget! {
             max_depth: MAX_DEPTH,
+            // Flow collections (`[[[`) are refused by the parser itself,
+            // before the depth budget sees them; see `limit_message`.
+            flow_nesting_limit: MAX_DEPTH,
             max_nodes: MAX_NODES,
             max_documents: 1,
         },
@@ -113,6 +113,7 @@ pub fn parse(source: &str) -> Result<Option<Node>, Vec<SyntaxError>> {
             max_total_replayed_events: MAX_REPLAYED_EVENTS,
         },
     };
+    reset_text();
     let root =
         serde_saphyr::from_str_with_options::<Option<Node>>(source, options).map_err(|err| {
             let err = err.without_snippet();
@@ -120,9 +121,18 @@ pub fn parse(source: &str) -> Result<Option<Node>, Vec<SyntaxError>> {
                 .location()
                 .map(|l| (l.line() as usize, l.column() as usize))
                 .unwrap_or((1, 1));
-            let text = err.render_with_formatter(&UserMessageFormatter);
-            let suffix = format!(" at line {line}, column {column}");
-            let message = text.strip_suffix(&suffix).unwrap_or(&text).to_string();
+            let message = limit_message(err)
+                .or_else(|| unknown_anchor(err, source, line, column))
+                .unwrap_or_else(|| {
+                    let text = err.render_with_formatter(&UserMessageFormatter);
+                    let suffix = format!(" at line {line}, column {column}");
+                    let text = text.strip_suffix(&suffix).unwrap_or(&text);
+                    if text.starts_with("recursion limit exceeded") {
+                        nested_too_deep()
+                    } else {
+                        text.to_string()
+                    }
+                });
             vec![SyntaxError {
                 line,
                 column,
@@ -253,11 +263,13 @@ impl<'de> Visitor<'de> for KindVisitor {
             .ok_or_else(|| E::custom("numbers must be finite"))
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Kind, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Kind, E> {
+        spend_text(v.len())?;
         Ok(Kind::Str(v.to_string()))
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Kind, E> {
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Kind, E> {
+        spend_text(v.len())?;
         Ok(Kind::Str(v))
     }
 

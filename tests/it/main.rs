@@ -1,8 +1,10 @@
-//! The one integration-test binary: each module is an area, and every test
-//! talks to real servers (the example services) on 127.0.0.1.
+//! The one integration-test binary: each module is an area. Tests that run
+//! workflows talk to real servers (the example services) on 127.0.0.1.
 
 mod execute;
 mod graph;
+mod hostile;
+mod props;
 mod runtime;
 mod support;
 mod transport;

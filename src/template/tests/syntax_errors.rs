@@ -1,7 +1,7 @@
 //! Templates that do not parse, and what the user is told.
 
 use super::syntax_message;
-use crate::template::{Condition, TemplateError};
+use crate::template::{Condition, Template, TemplateError};
 
 fn says(source: &str, expected: &str) {
     let message = syntax_message(source);
@@ -98,4 +98,33 @@ fn a_condition_is_one_expression() {
         Condition::parse(""),
         Err(TemplateError::Syntax { .. })
     ));
+}
+
+/// Regression: ten thousand `(` or `!`, or a long `||` chain, overflowed the
+/// stack in the parser, the translation or dropping the tree.
+#[test]
+fn deep_and_long_expressions_are_refused_not_overflowed() {
+    let deep = format!("{{{{ {}.a{} }}}}", "(".repeat(17), ")".repeat(17));
+    says(&deep, "at most 16 levels deep");
+    says(
+        &format!("{{{{ {}.a }}}}", "!".repeat(17)),
+        "at most 16 levels deep",
+    );
+    says(
+        &format!("{{{{ {}.a }}}}", ".a ? ".repeat(17)),
+        "at most 16 levels deep",
+    );
+    let wide = format!("{{{{ {}.a{} }}}}", "(".repeat(10_000), ")".repeat(10_000));
+    says(
+        &wide,
+        "the expression has 20001 values and operators; at most 256",
+    );
+    says(
+        &format!("{{{{ .a{} }}}}", " || .a".repeat(100_000)),
+        "at most 256",
+    );
+    let shown = Template::parse(&wide).expect_err("too long").to_string();
+    assert!(shown.len() < 500, "the message quotes all of it: {shown}");
+    let sixteen = format!("{{{{ {}.a{} }}}}", "(".repeat(16), ")".repeat(16));
+    assert!(Template::parse(&sixteen).is_ok());
 }
