@@ -65,7 +65,8 @@ impl ServeProcess {
     pub fn spawn(fleet: &[ServiceProcess], args: &[&str]) -> ServeProcess {
         let mut all = vec!["--workflows", "examples/workflows"];
         all.extend_from_slice(args);
-        Self::try_spawn(fleet, &all).unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
+        Self::try_spawn(fleet, &all)
+            .unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
     }
 
     /// Start with exactly `args` (beyond `--port 0`).
@@ -80,7 +81,9 @@ impl ServeProcess {
                 if n == 0 {
                     break;
                 }
-                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -108,6 +111,9 @@ impl ServeProcess {
             .as_str()
             .and_then(|a| a.parse().ok())
             .expect("the ready line names the address");
+        // reqwest is built without a default TLS provider; plain HTTP here,
+        // but the client still wants one installed.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         Ok(ServeProcess {
             addr,
             child,
@@ -125,10 +131,6 @@ impl ServeProcess {
 
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
-    }
-
-    pub fn pid(&self) -> u32 {
-        self.child.id()
     }
 
     /// GET, expecting JSON.
@@ -150,7 +152,12 @@ impl ServeProcess {
     }
 
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let response = self.client.delete(self.url(path)).send().await.expect("DELETE");
+        let response = self
+            .client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("DELETE");
         status_json(response).await
     }
 

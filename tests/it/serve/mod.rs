@@ -1,0 +1,6 @@
+//! `maestro serve` end to end: the real server process on 127.0.0.1 port 0,
+//! running the example workflows against the example services.
+
+mod api;
+mod load;
+mod process;
