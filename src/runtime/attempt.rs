@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
 
 use crate::resilience::backoff::{fits_before, honour_retry_after};
 use crate::resilience::{Backoff, Deadline, RetryPolicy};
@@ -147,6 +148,13 @@ impl Operation {
     }
 
     fn announce(&self, log: &RunLog, attempt: u32) {
+        debug!(
+            step = %self.step_id,
+            attempt,
+            compensation = self.kind == OperationKind::Compensation,
+            key = %self.request.idempotency_key,
+            "attempt started"
+        );
         let step = self.step_id.clone();
         log.append(match self.kind {
             OperationKind::Step => RunEvent::AttemptStarted {
@@ -159,6 +167,14 @@ impl Operation {
     }
 
     fn record_failure(&self, log: &RunLog, attempt: u32, class: FailureClass, error: &str) {
+        info!(
+            step = %self.step_id,
+            attempt,
+            compensation = self.kind == OperationKind::Compensation,
+            class = ?class,
+            error,
+            "attempt failed"
+        );
         log.append(RunEvent::AttemptFailed {
             step: match self.kind {
                 OperationKind::Step => self.step_id.clone(),

@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, info};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
@@ -239,10 +239,22 @@ impl RunState {
         let cancel = CancellationToken::new();
         self.in_flight.insert(step.id.clone(), cancel.clone());
         let (log, myself) = (self.log.clone(), myself.clone());
-        tokio::spawn(async move {
-            let outcome = operation.run(&log, &cancel).await;
-            let _ = myself.cast(RunMsg::StepDone { at, outcome });
-        });
+        // Every log line of the step's attempts carries who and what.
+        let span = info_span!(
+            parent: None,
+            "step",
+            run = %self.run_id,
+            workflow = %self.workflow.name,
+            step = %step.id,
+            service = %step.service
+        );
+        tokio::spawn(
+            async move {
+                let outcome = operation.run(&log, &cancel).await;
+                let _ = myself.cast(RunMsg::StepDone { at, outcome });
+            }
+            .instrument(span),
+        );
     }
 
     /// A step that failed before any request left: nothing to compensate.

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{Instrument, info, info_span, warn};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
@@ -102,10 +102,19 @@ impl Actor for SagaActor {
                     log: state.args.log.clone(),
                 };
                 // Replays are slow: run them in a task, not in the handler.
-                tokio::spawn(async move {
-                    let outcome = replay.run(pending, scope).await;
-                    let _ = reply.cast(RunMsg::Compensated(outcome));
-                });
+                let span = info_span!(
+                    parent: None,
+                    "compensation",
+                    run = %replay.run_id,
+                    workflow = %replay.workflow.name
+                );
+                tokio::spawn(
+                    async move {
+                        let outcome = replay.run(pending, scope).await;
+                        let _ = reply.cast(RunMsg::Compensated(outcome));
+                    }
+                    .instrument(span),
+                );
             }
         }
         Ok(())
