@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 use crate::runtime::{Recorded, RunOptions, RunStatus, Runtime};
 use crate::workflow;
 
-use super::timeline::{LiveTimeline, Timeline, write_failure_summary};
+use super::live::LiveTimeline;
+use super::timeline::{Timeline, write_failure_summary};
 use super::{EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT};
 
 #[derive(Debug, clap::Args)]

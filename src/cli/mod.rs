@@ -3,6 +3,7 @@
 
 mod execute;
 mod graph;
+mod live;
 mod serve;
 mod timeline;
 mod validate;

@@ -4,6 +4,7 @@
 //! no endpoint that accepts a workflow definition.
 
 pub mod api;
+pub mod bodies;
 pub mod metrics;
 pub mod runs;
 
@@ -29,7 +30,8 @@ use crate::graph;
 use crate::runtime::Runtime;
 use crate::workflow::{self, Diagnostics, Workflow};
 
-use api::{AppState, LoadedWorkflow, Shared, WorkflowInfo};
+use api::{AppState, LoadedWorkflow, Shared};
+use bodies::WorkflowInfo;
 use metrics::Metrics;
 use runs::{Limits, Runs};
 
@@ -251,7 +253,7 @@ async fn authorize(State(state): State<Shared>, request: Request, next: Next) ->
     if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
         return next.run(request).await;
     }
-    let mut response = api::Failure::new(
+    let mut response = bodies::Failure::new(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
         "missing or wrong bearer token",

@@ -82,25 +82,9 @@ async fn cancelling_a_run_stops_it_and_compensates_newest_first() {
     let server = ServeProcess::spawn(&fleet, &[]);
     let id = server.submit("order_checkout", &order_input()).await;
 
-    // Wait until the last step (Commit) is in flight.
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, run) = server.get(&format!("/v1/runs/{id}")).await;
-        let commit = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "commit_inventory")
-            .cloned();
-        if commit.is_some_and(|s| s["outcome"] == "running") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "commit never started: {run}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server
+        .wait_step(&id, "commit_inventory", "running", Duration::from_secs(20))
+        .await;
     let (status, body) = server.delete(&format!("/v1/runs/{id}")).await;
     assert_eq!(status, 202, "{body}");
     let run = server.wait_final(&id, Duration::from_secs(20)).await;
@@ -309,24 +293,9 @@ async fn after_the_grace_period_runs_are_cancelled_and_compensated() {
     process(&fleet, "commerce_grpc").set_fault(Fault::delay("Commit", 5_000));
     let mut server = ServeProcess::spawn(&fleet, &["--grace", "300ms"]);
     let id = server.submit("order_checkout", &order_input()).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, run) = server.get(&format!("/v1/runs/{id}")).await;
-        let commit = run["steps"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["id"] == "commit_inventory")
-            .cloned();
-        if commit.is_some_and(|s| s["outcome"] == "running") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "commit never started: {run}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server
+        .wait_step(&id, "commit_inventory", "running", Duration::from_secs(20))
+        .await;
     let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30)))
         .await
         .unwrap();

@@ -191,6 +191,26 @@ impl ServeProcess {
         }
     }
 
+    /// Poll a run until its step `step` shows `outcome`, at most `limit`.
+    pub async fn wait_step(&self, run_id: &str, step: &str, outcome: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let (_, run) = self.get(&format!("/v1/runs/{run_id}")).await;
+            let steps = run["steps"].as_array().cloned().unwrap_or_default();
+            if steps
+                .iter()
+                .any(|s| s["id"] == step && s["outcome"] == outcome)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "step {step} never became {outcome}: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// SIGTERM, then the exit status (killed after `limit`).
     pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let _ = Command::new("kill")

@@ -1,0 +1,148 @@
+//! The bodies of the HTTP API: requests, responses and the one error shape,
+//! each described to utoipa so the OpenAPI document shows them as served.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::runtime::{RunStatus, ServiceHealth};
+
+use super::runs::RunSummary;
+
+/// Every error body: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiError {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable, machine-readable: `not_found`, `bad_request`, `unauthorized`, ...
+    pub code: String,
+    pub message: String,
+}
+
+/// An error response: a status and a JSON body.
+pub struct Failure(StatusCode, &'static str, String);
+
+impl Failure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self(status, code, message.into())
+    }
+}
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            error: ErrorBody {
+                code: self.1.to_string(),
+                message: self.2,
+            },
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+impl From<JsonRejection> for Failure {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            _ => "bad_request",
+        };
+        Failure::new(status, code, rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for Failure {
+    fn from(rejection: QueryRejection) -> Self {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            rejection.body_text(),
+        )
+    }
+}
+
+/// The body of `POST /v1/workflows/{name}/runs`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitRun {
+    /// The run's input, a JSON object (`{}` when absent).
+    #[schema(value_type = Option<Object>)]
+    pub input: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SubmitQuery {
+    /// Answer with the finished run instead of 202, waiting at most the
+    /// workflow's timeout (or the server's `--max-wait`).
+    pub wait: Option<bool>,
+}
+
+/// A run accepted and started (or queued).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunAccepted {
+    pub run_id: String,
+    pub status: RunStatus,
+    /// Where to follow the run: `/v1/runs/{id}`.
+    pub location: String,
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// Only runs of this workflow.
+    pub workflow: Option<String>,
+    /// Only runs in this state.
+    pub status: Option<RunStatus>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunSummary>,
+}
+
+/// A workflow the server runs.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WorkflowInfo {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The file it was loaded from.
+    pub file: String,
+    pub services: Vec<String>,
+    pub steps: Vec<String>,
+    /// A Mermaid flowchart of the workflow.
+    pub graph: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WorkflowList {
+    pub workflows: Vec<WorkflowInfo>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList {
+    pub services: Vec<ServiceHealth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HealthStatus {
+    /// `ok`, or why not.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Killed {
+    pub service: String,
+    pub endpoint: String,
+}
