@@ -79,8 +79,9 @@ impl CallError {
     }
 }
 
-/// One rendered call, ready to send.
-#[derive(Debug, Clone)]
+/// One rendered call, ready to send. Its `Debug` form hides header values,
+/// which often carry credentials, so a request can be logged safely.
+#[derive(Clone)]
 pub struct CallRequest {
     pub target: CallTarget,
     /// The rendered `input`.
@@ -93,6 +94,25 @@ pub struct CallRequest {
     pub step_id: String,
     /// This attempt's budget; the call is cancelled when it runs out.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for CallRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "<redacted>"))
+            .collect();
+        f.debug_struct("CallRequest")
+            .field("target", &self.target)
+            .field("body", &self.body)
+            .field("headers", &headers)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("run_id", &self.run_id)
+            .field("step_id", &self.step_id)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -204,5 +224,31 @@ mod tests {
         assert!(FailureClass::Retryable.is_retryable() && FailureClass::Unknown.is_retryable());
         assert!(!FailureClass::Permanent.is_retryable());
         assert!(FailureClass::Unknown.is_transient() && !FailureClass::Permanent.is_transient());
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_header_values() {
+        let request = CallRequest {
+            target: CallTarget::Grpc {
+                method: "Charge".into(),
+            },
+            body: Value::Null,
+            headers: vec![(
+                ::http::header::AUTHORIZATION,
+                "Bearer sk_live_secret".into(),
+            )],
+            idempotency_key: "run:step".into(),
+            run_id: "run".into(),
+            step_id: "step".into(),
+            timeout: Duration::from_secs(1),
+        };
+        let shown = format!("{request:?}");
+        assert!(shown.contains("authorization"), "{shown}");
+        assert!(!shown.contains("sk_live_secret"), "{shown}");
     }
 }

@@ -316,3 +316,26 @@ async fn after_the_grace_period_runs_are_cancelled_and_compensated() {
         "the run was compensated before exit: {undone:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finished_runs_are_evicted_oldest_first_past_the_bound() {
+    let fleet = fleet();
+    let server = ServeProcess::spawn(&fleet, &["--keep-finished", "2"]);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, run) = server
+            .post(
+                "/v1/workflows/loan_processing/runs?wait=true",
+                &json!({ "input": {} }),
+            )
+            .await;
+        assert_eq!(status, 200, "{run}");
+        ids.push(run["run_id"].as_str().unwrap().to_string());
+    }
+    assert_eq!(server.get(&format!("/v1/runs/{}", ids[0])).await.0, 404);
+    for id in &ids[1..] {
+        assert_eq!(server.get(&format!("/v1/runs/{id}")).await.0, 200);
+    }
+    let (_, list) = server.get("/v1/runs").await;
+    assert_eq!(list["runs"].as_array().unwrap().len(), 2);
+}
