@@ -35,13 +35,31 @@ steps:
     method: "POST /shipments"
 "#;
 
-/// The workflow in a file of its own per test, since tests run at once.
-fn fixture(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("maestro-graph-{}", std::process::id()));
+/// The workflow in a directory of its own per test, since tests run at
+/// once; removed when the test ends.
+struct Fixture {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl Fixture {
+    fn to_str(&self) -> Option<&str> {
+        self.file.to_str()
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn fixture(test: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(format!("maestro-graph-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let file = dir.join(format!("{test}.yaml"));
     std::fs::write(&file, WORKFLOW).expect("write");
-    file
+    Fixture { dir, file }
 }
 
 fn graph(args: &[&str]) -> Output {
