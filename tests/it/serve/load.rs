@@ -15,6 +15,29 @@ fn order_input() -> Value {
     serde_json::from_str(&text).expect("JSON")
 }
 
+/// Submit `n` runs of loan_processing at once, each waiting for its end.
+fn waiting_runs(
+    server: &ServeProcess,
+    n: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Result<Value>>> {
+    (0..n)
+        .map(|_| {
+            let (client, url) = (
+                server.client.clone(),
+                server.url("/v1/workflows/loan_processing/runs?wait=true"),
+            );
+            tokio::spawn(async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({ "input": {} }))
+                    .send()
+                    .await?;
+                response.json::<Value>().await
+            })
+        })
+        .collect()
+}
+
 /// How many runs ended in each status.
 fn tally(runs: &[Value]) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
@@ -29,21 +52,7 @@ fn tally(runs: &[Value]) -> BTreeMap<String, usize> {
 async fn two_hundred_concurrent_runs_with_parallel_steps_all_succeed() {
     let fleet = fleet();
     let server = ServeProcess::spawn(&fleet, &[]);
-    let mut tasks = Vec::new();
-    for _ in 0..200 {
-        let (client, url) = (
-            server.client.clone(),
-            server.url("/v1/workflows/loan_processing/runs?wait=true"),
-        );
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .json(&json!({ "input": {} }))
-                .send()
-                .await?;
-            response.json::<Value>().await
-        }));
-    }
+    let tasks = waiting_runs(&server, 200);
     let mut runs = Vec::new();
     for task in tasks {
         runs.push(task.await.expect("task").expect("a finished run"));
@@ -229,21 +238,7 @@ async fn sigterm_lets_in_flight_runs_finish_then_exits_0() {
     let fleet = fleet();
     process(&fleet, "core_grpc").set_fault(Fault::delay("VerifyIdentity", 800));
     let mut server = ServeProcess::spawn(&fleet, &["--grace", "20s"]);
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let (client, url) = (
-            server.client.clone(),
-            server.url("/v1/workflows/loan_processing/runs?wait=true"),
-        );
-        tasks.push(tokio::spawn(async move {
-            let response = client
-                .post(url)
-                .json(&json!({ "input": {} }))
-                .send()
-                .await?;
-            response.json::<Value>().await
-        }));
-    }
+    let tasks = waiting_runs(&server, 20);
     // Every run accepted and in flight before the signal.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
