@@ -16,12 +16,15 @@
 //!   classification of every failure as retryable, permanent or unknown.
 //! - [`runtime`]: the actors: a supervisor with one actor per service, a
 //!   workflow-run actor per run, a saga actor per run, and the run's event log.
+//! - [`journal`]: durable runs: each run's definition and events in SQLite
+//!   (a state directory) or PostgreSQL (replicas sharing runs by lease).
 //! - [`server`]: `maestro serve`: concurrent runs behind an HTTP API, with
 //!   metrics, health and an OpenAPI document.
 //! - [`cli`]: the `maestro` command line.
 
 pub mod cli;
 pub mod graph;
+pub mod journal;
 pub mod resilience;
 pub mod runtime;
 pub mod server;

@@ -87,7 +87,9 @@ impl LiveTimeline {
                     .unwrap_or_default();
                 return;
             }
-            RunEvent::RunStarted { .. } => return,
+            RunEvent::RunStarted { .. } | RunEvent::RunResumed | RunEvent::RunHalted { .. } => {
+                return;
+            }
             RunEvent::StepSkipped { step }
             | RunEvent::AttemptStarted { step, .. }
             | RunEvent::AttemptFailed { step, .. }
@@ -137,7 +139,10 @@ impl LiveTimeline {
                 row.state = RowState::CompensationFailed;
                 row.note = error.clone();
             }
-            RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => {}
+            RunEvent::RunStarted { .. }
+            | RunEvent::RunResumed
+            | RunEvent::RunHalted { .. }
+            | RunEvent::RunFinished { .. } => {}
         }
     }
 
@@ -262,6 +267,7 @@ steps:
             RunEvent::RunFinished {
                 status: crate::runtime::RunStatus::Succeeded,
                 output: None,
+                error: None,
             },
         ));
         let second = live.frame(at(9000));

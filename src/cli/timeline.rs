@@ -129,6 +129,8 @@ impl Timeline {
                 format!("  {}\n    error: {error}", attempts_text(*attempts)),
             ),
             RunEvent::RunStarted { .. } | RunEvent::CompensationStarted { .. } => return None,
+            RunEvent::RunResumed => "  resumed from the journal".into(),
+            RunEvent::RunHalted { reason } => format!("  halted: {}", reason.message()),
             RunEvent::RunFinished { status, .. } => {
                 format!("run {}", serde_json::to_value(status).ok()?.as_str()?)
             }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
+use crate::journal::{Ack, JournalError};
 use crate::resilience::backoff::{fits_before, honour_retry_after};
 use crate::resilience::{Backoff, Deadline, RetryPolicy};
 use crate::transport::{CallRequest, FailureClass};
@@ -35,6 +36,9 @@ pub struct Operation {
     pub policy: RetryPolicy,
     /// No attempt, and no wait for one, goes past this instant.
     pub deadline: Option<Instant>,
+    /// Attempts made by an earlier process, the last of them interrupted:
+    /// the next one repeats its idempotency key.
+    pub resumed_after: u32,
 }
 
 /// How an operation ended.
@@ -58,6 +62,9 @@ pub enum OperationError {
     DeadlineExceeded { attempts: u32, last: Option<String> },
     #[error("cancelled")]
     Cancelled,
+    /// The attempt could not be journaled, so it was not sent.
+    #[error("{0}")]
+    Journal(JournalError),
 }
 
 impl Operation {
@@ -65,10 +72,21 @@ impl Operation {
     /// deadline (plus the time to notice it), nor after `cancel` fires.
     pub async fn run(mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
         let mut backoff = Backoff::new(self.policy.clone());
+        // An earlier process used up some of the policy's calls.
+        for _ in 0..self.resumed_after {
+            let _ = backoff.next_delay();
+        }
         let per_attempt = self.request.timeout;
-        let mut attempts = 0;
-        let mut unknown = false;
+        let mut attempts = self.resumed_after;
+        // The interrupted attempt may have been applied.
+        let mut unknown = attempts > 0;
         let mut last_error: Option<String> = None;
+        if attempts >= self.policy.attempts.max(1) {
+            let error = format!(
+                "the process stopped during attempt {attempts}, the last the retry policy allows"
+            );
+            return self.give_up(OperationError::Failed(error), attempts, unknown);
+        }
         loop {
             let now = Instant::now();
             let budget = match self.deadline {
@@ -87,7 +105,11 @@ impl Operation {
             };
             attempts += 1;
             self.request.timeout = budget;
-            self.announce(log, attempts);
+            // Durable before the request leaves: after a crash, the journal
+            // tells which calls may have reached the service.
+            if let Err(e) = self.announce(log, attempts).await {
+                return self.give_up(OperationError::Journal(e), attempts - 1, unknown);
+            }
             let attempt_cancel = cancel.child_token();
             let result = tokio::select! {
                 r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => r,
@@ -147,7 +169,7 @@ impl Operation {
         }
     }
 
-    fn announce(&self, log: &RunLog, attempt: u32) {
+    fn announce(&self, log: &RunLog, attempt: u32) -> Ack {
         debug!(
             step = %self.step_id,
             attempt,
@@ -163,7 +185,7 @@ impl Operation {
                 idempotency_key: self.request.idempotency_key.clone(),
             },
             OperationKind::Compensation => RunEvent::CompensationStarted { step, attempt },
-        });
+        })
     }
 
     fn record_failure(&self, log: &RunLog, attempt: u32, class: FailureClass, error: &str) {
@@ -175,7 +197,7 @@ impl Operation {
             error,
             "attempt failed"
         );
-        log.append(RunEvent::AttemptFailed {
+        let _queued = log.append(RunEvent::AttemptFailed {
             step: match self.kind {
                 OperationKind::Step => self.step_id.clone(),
                 OperationKind::Compensation => format!("{}.compensate", self.step_id),

@@ -2,7 +2,7 @@
 //! derived from these events, so a log that survives the process (a journal)
 //! is enough to tell, or resume, where a run stood.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -18,6 +18,8 @@ pub enum RunEvent {
         workflow: String,
         input: Value,
     },
+    /// A new process took the run over from the journal and goes on with it.
+    RunResumed,
     /// A step's `when` was false: its output reads as null.
     StepSkipped {
         step: String,
@@ -52,6 +54,11 @@ pub enum RunEvent {
         step: String,
         outcome_unknown: bool,
     },
+    /// The run stops going forward; what may have taken effect is undone next.
+    RunHalted {
+        #[serde(flatten)]
+        reason: HaltReason,
+    },
     CompensationStarted {
         step: String,
         attempt: u32,
@@ -68,7 +75,69 @@ pub enum RunEvent {
     RunFinished {
         status: RunStatus,
         output: Option<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
     },
+}
+
+impl RunEvent {
+    /// The event's name as serialized, e.g. `attempt_started`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunEvent::RunStarted { .. } => "run_started",
+            RunEvent::RunResumed => "run_resumed",
+            RunEvent::StepSkipped { .. } => "step_skipped",
+            RunEvent::AttemptStarted { .. } => "attempt_started",
+            RunEvent::AttemptFailed { .. } => "attempt_failed",
+            RunEvent::StepCompleted { .. } => "step_completed",
+            RunEvent::StepFailed { .. } => "step_failed",
+            RunEvent::StepCancelled { .. } => "step_cancelled",
+            RunEvent::RunHalted { .. } => "run_halted",
+            RunEvent::CompensationStarted { .. } => "compensation_started",
+            RunEvent::CompensationCompleted { .. } => "compensation_completed",
+            RunEvent::CompensationFailed { .. } => "compensation_failed",
+            RunEvent::RunFinished { .. } => "run_finished",
+        }
+    }
+}
+
+/// Why a run stopped going forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "snake_case")]
+pub enum HaltReason {
+    Failed {
+        step: String,
+        error: String,
+    },
+    TimedOut {
+        #[serde(with = "humantime_serde")]
+        after: Duration,
+    },
+    Cancelled,
+}
+
+impl HaltReason {
+    /// The run's error as a person reads it.
+    pub fn message(&self) -> String {
+        match self {
+            HaltReason::Failed { step, error } => format!("step `{step}` failed: {error}"),
+            HaltReason::TimedOut { after } => format!(
+                "workflow timed out after {}",
+                humantime::format_duration(*after)
+            ),
+            HaltReason::Cancelled => "run cancelled".into(),
+        }
+    }
+
+    /// The final status once compensation is over.
+    pub fn status(&self, compensation_failed: bool) -> RunStatus {
+        match self {
+            _ if compensation_failed => RunStatus::CompensationFailed,
+            HaltReason::Failed { .. } => RunStatus::Compensated,
+            HaltReason::TimedOut { .. } => RunStatus::TimedOut,
+            HaltReason::Cancelled => RunStatus::Cancelled,
+        }
+    }
 }
 
 /// A run's final (or current) state.
@@ -126,6 +195,11 @@ impl RunStatus {
 
     pub fn is_final(self) -> bool {
         !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+
+    /// The status named by [`RunStatus::label`].
+    pub fn from_label(label: &str) -> Option<RunStatus> {
+        RunStatus::ALL.into_iter().find(|s| s.label() == label)
     }
 }
 

@@ -1,11 +1,15 @@
-//! The run's event log in memory: appended by the run actor, its step tasks
-//! and its saga, read to build the report, and optionally streamed to an
-//! observer (the live timeline).
+//! The run's event log: kept in memory for reports and watchers, streamed to
+//! an observer (the live timeline), and queued to the journal when the run
+//! is durable. Appends return an [`Ack`] that resolves once the event is
+//! durable; the run awaits it where the order of effects requires.
 
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::mpsc;
+use tracing::error;
+
+use crate::journal::{Ack, Journal, Write};
 
 use super::events::{Recorded, RunEvent};
 
@@ -20,20 +24,43 @@ struct Inner {
     // A std Mutex, not a tokio one: nothing awaits while it is held.
     events: Mutex<Vec<Recorded>>,
     observer: Option<mpsc::UnboundedSender<Recorded>>,
+    durable: Option<Durable>,
+}
+
+/// Where a durable run's events go.
+struct Durable {
+    journal: Arc<dyn Journal>,
+    run_id: Arc<str>,
 }
 
 impl RunLog {
-    /// A log whose every event is also sent to `observer` as it is appended.
-    pub fn with_observer(observer: mpsc::UnboundedSender<Recorded>) -> Self {
+    /// A log holding `events` already (a resumed run), whose every new event
+    /// is sent to `observer` and queued to `journal`.
+    pub fn new(
+        events: Vec<Recorded>,
+        observer: Option<mpsc::UnboundedSender<Recorded>>,
+        journal: Option<(Arc<dyn Journal>, &str)>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                events: Mutex::new(Vec::new()),
-                observer: Some(observer),
+                events: Mutex::new(events),
+                observer,
+                durable: journal.map(|(journal, run_id)| Durable {
+                    journal,
+                    run_id: Arc::from(run_id),
+                }),
             }),
         }
     }
 
-    pub fn append(&self, event: RunEvent) {
+    /// Whether events are journaled.
+    pub fn is_durable(&self) -> bool {
+        self.inner.durable.is_some()
+    }
+
+    /// Append an event. The returned [`Ack`] resolves once it is durable (at
+    /// once for a log in memory); dropping it does not cancel the write.
+    pub fn append(&self, event: RunEvent) -> Ack {
         let recorded = Recorded {
             at: SystemTime::now(),
             event,
@@ -42,11 +69,24 @@ impl RunLog {
             // A watcher that went away must not stop the run.
             let _ = observer.send(recorded.clone());
         }
-        self.inner
+        let mut events = self
+            .inner
             .events
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(recorded);
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Queued under the lock, so the journal's order is the log's order.
+        let ack = match &self.inner.durable {
+            Some(durable) => match Write::event(&durable.run_id, events.len() as u64, &recorded) {
+                Ok(write) => durable.journal.write(write),
+                Err(e) => {
+                    error!(run = %durable.run_id, error = %e, "event not journaled");
+                    Ack::failed(e)
+                }
+            },
+            None => Ack::done(),
+        };
+        events.push(recorded);
+        ack
     }
 
     /// Every event so far, in order.

@@ -1,6 +1,7 @@
 //! The actors that run workflows: a supervisor with one actor per service,
 //! one workflow-run actor and one saga actor per run. A run's progress is an
-//! append-only list of [`events::RunEvent`]s; its report is derived from them.
+//! append-only list of [`events::RunEvent`]s; its report is derived from them,
+//! and with a journal they make the run resumable in another process.
 
 pub mod attempt;
 pub mod events;
@@ -8,14 +9,15 @@ pub mod handle;
 pub mod log;
 pub mod render;
 pub mod report;
+pub mod resume;
 pub mod run;
 pub mod saga;
 pub mod service;
 pub mod supervisor;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::rpc::CallResult as RpcResult;
@@ -25,6 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
+use crate::journal::{Definition, Journal, NewRun, StoredRun, Write};
 use crate::transport::{CallError, CallRequest, FailureClass};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
@@ -171,7 +174,9 @@ pub enum RuntimeError {
     UnknownService { workflow: String, service: String },
     #[error("the run actor could not start: {0}")]
     Run(String),
-    #[error("the run actor stopped without a report")]
+    #[error("run {run_id} cannot be resumed: {error}")]
+    Resume { run_id: String, error: String },
+    #[error("the run ended here without a report (its actor died, or another replica owns it now)")]
     Lost,
 }
 
@@ -181,6 +186,8 @@ pub enum RuntimeError {
 pub struct BoundWorkflow {
     pub workflow: Arc<Workflow>,
     services: Arc<HashMap<String, ServiceHandle>>,
+    /// What a journal keeps of the definition, hashed once.
+    definition: Option<Arc<Definition>>,
 }
 
 /// What makes two service definitions one actor: the same service name at
@@ -206,9 +213,11 @@ pub struct Runtime {
     supervisor: ActorRef<SupervisorMsg>,
     /// Registered actor name of each service name (first definition wins
     /// for [`Runtime::service_actor`]).
-    by_name: HashMap<String, String>,
+    by_name: Mutex<HashMap<String, String>>,
     /// Registered names of every service actor.
-    registered: HashSet<String>,
+    registered: Mutex<HashSet<String>>,
+    /// Where runs are made durable; `None` keeps them in memory.
+    journal: Option<Arc<dyn Journal>>,
 }
 
 static RUNTIMES: AtomicU64 = AtomicU64::new(0);
@@ -267,9 +276,44 @@ impl Runtime {
         Ok(Self {
             prefix,
             supervisor,
-            by_name,
-            registered,
+            by_name: Mutex::new(by_name),
+            registered: Mutex::new(registered),
+            journal: None,
         })
+    }
+
+    /// Make every run started from now on durable in `journal`.
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
+        self.journal.as_ref()
+    }
+
+    /// Start actors for the services among `services` that this runtime
+    /// has none for yet.
+    pub async fn add_services(&self, services: &[Arc<Service>]) -> Result<(), RuntimeError> {
+        for service in services {
+            let key = actor_key(service);
+            let registered = supervisor::actor_name(&self.prefix, &key);
+            if lock(&self.registered).contains(&registered) {
+                continue;
+            }
+            let spec = ChildSpec {
+                key,
+                service: service.clone(),
+            };
+            ractor::call_t!(self.supervisor, SupervisorMsg::Add, 5000, spec)
+                .map_err(|e| RuntimeError::Start(e.to_string()))?
+                .map_err(RuntimeError::Start)?;
+            lock(&self.by_name)
+                .entry(service.name.clone())
+                .or_insert_with(|| registered.clone());
+            lock(&self.registered).insert(registered);
+        }
+        Ok(())
     }
 
     /// Resolve a workflow's services to this runtime's actors.
@@ -277,7 +321,7 @@ impl Runtime {
         let mut services = HashMap::with_capacity(workflow.services.len());
         for service in &workflow.services {
             let registered = supervisor::actor_name(&self.prefix, &actor_key(service));
-            if !self.registered.contains(&registered) {
+            if !lock(&self.registered).contains(&registered) {
                 return Err(RuntimeError::UnknownService {
                     workflow: workflow.name.clone(),
                     service: service.name.clone(),
@@ -289,13 +333,19 @@ impl Runtime {
             };
             services.insert(service.name.clone(), handle);
         }
+        let definition = self
+            .journal
+            .is_some()
+            .then(|| Arc::new(Definition::of(&workflow)));
         Ok(BoundWorkflow {
             workflow,
             services: Arc::new(services),
+            definition,
         })
     }
 
-    /// Start a run and return at once with a handle on it.
+    /// Start a run and return at once with a handle on it. With a journal,
+    /// the run is durable when this returns.
     pub async fn spawn_run(
         &self,
         bound: &BoundWorkflow,
@@ -305,10 +355,52 @@ impl Runtime {
         let run_id = options
             .run_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        let log = match options.observer {
-            Some(tx) => log::RunLog::with_observer(tx),
-            None => log::RunLog::default(),
-        };
+        if let (Some(journal), Some(definition)) = (&self.journal, &bound.definition) {
+            // Not awaited: the run's first event, queued after it, is.
+            let _queued = journal.write(Write::Begin(NewRun {
+                run_id: Arc::from(run_id.as_str()),
+                definition: (**definition).clone(),
+                created_at: std::time::SystemTime::now(),
+            }));
+        }
+        self.spawn_actor(bound, run_id, input, Vec::new(), None, options.observer)
+            .await
+    }
+
+    /// Go on with a run read back from the journal, from where it stood.
+    pub async fn resume(
+        &self,
+        bound: &BoundWorkflow,
+        stored: StoredRun,
+        observer: Option<mpsc::UnboundedSender<Recorded>>,
+    ) -> Result<RunHandle, RuntimeError> {
+        let plan =
+            resume::plan(&bound.workflow, &stored.events).map_err(|e| RuntimeError::Resume {
+                run_id: stored.run_id.clone(),
+                error: e.to_string(),
+            })?;
+        self.spawn_actor(
+            bound,
+            stored.run_id,
+            Value::Null,
+            stored.events,
+            Some(plan),
+            observer,
+        )
+        .await
+    }
+
+    async fn spawn_actor(
+        &self,
+        bound: &BoundWorkflow,
+        run_id: String,
+        input: Value,
+        events: Vec<Recorded>,
+        resume: Option<resume::Plan>,
+        observer: Option<mpsc::UnboundedSender<Recorded>>,
+    ) -> Result<RunHandle, RuntimeError> {
+        let journal = self.journal.clone().map(|j| (j, run_id.as_str()));
+        let log = log::RunLog::new(events, observer, journal);
         let (done, report) = oneshot::channel();
         let args = RunArgs {
             run_id: run_id.clone(),
@@ -317,6 +409,7 @@ impl Runtime {
             services: bound.services.clone(),
             log: log.clone(),
             done,
+            resume,
         };
         let (actor, _) = Actor::spawn(
             Some(format!("{}/run/{run_id}", self.prefix)),
@@ -349,7 +442,8 @@ impl Runtime {
 
     /// The actor serving a service name (for fault injection).
     pub fn service_actor(&self, service: &str) -> Option<ractor::ActorCell> {
-        ractor::registry::where_is(self.by_name.get(service)?.clone())
+        let registered = lock(&self.by_name).get(service)?.clone();
+        ractor::registry::where_is(registered)
     }
 
     /// Health of every service actor.
@@ -362,6 +456,10 @@ impl Runtime {
         let _ = ractor::call_t!(self.supervisor, SupervisorMsg::Shutdown, 5000);
         self.supervisor.stop(None);
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn pool_size(service: &Service) -> usize {

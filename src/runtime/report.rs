@@ -133,6 +133,10 @@ impl RunReport {
         };
         match &recorded.event {
             RunEvent::RunStarted { run_id, .. } => self.run_id = run_id.clone(),
+            RunEvent::RunResumed => {}
+            RunEvent::RunHalted { reason } => {
+                self.error.get_or_insert_with(|| reason.message());
+            }
             RunEvent::StepSkipped { step } => {
                 if let Some(rec) = self.step_mut(step) {
                     rec.outcome = StepOutcome::Skipped;
@@ -209,9 +213,16 @@ impl RunReport {
                     error: Some(error.clone()),
                 });
             }
-            RunEvent::RunFinished { status, output } => {
+            RunEvent::RunFinished {
+                status,
+                output,
+                error,
+            } => {
                 self.status = *status;
                 self.output = output.clone();
+                if error.is_some() {
+                    self.error = error.clone();
+                }
             }
         }
     }

@@ -1,27 +1,32 @@
 //! The workflow-run actor: walks the steps in order, evaluates `when`,
 //! renders inputs, launches each step (or a parallel group's branches) as a
 //! task, stores outputs, enforces the workflow timeout, and on failure hands
-//! over to the saga actor.
+//! over to the saga actor. A resumed run starts from where its journal left
+//! it: settled steps are not called again, interrupted ones are retried.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
 
+use crate::journal::JournalError;
+
 use super::ServiceHandle;
 use super::attempt::{Operation, OperationError, OperationKind, OperationOutcome};
-use super::events::{RunEvent, RunStatus};
+use super::events::{HaltReason, RunEvent, RunStatus};
 use super::log::RunLog;
 use super::render::{CallIdentity, CallSpec, render_request, step_key};
 use super::report::RunReport;
+use super::resume::Plan;
 use super::saga::{SagaActor, SagaArgs, SagaMsg, SagaOutcome, StepRef};
 
 pub struct RunActor;
@@ -33,6 +38,8 @@ pub struct RunArgs {
     pub services: Arc<HashMap<String, ServiceHandle>>,
     pub log: RunLog,
     pub done: oneshot::Sender<RunReport>,
+    /// Where a journaled run stood, when it is resumed.
+    pub resume: Option<Plan>,
 }
 
 pub enum RunMsg {
@@ -51,14 +58,6 @@ pub enum RunMsg {
     Compensated(SagaOutcome),
 }
 
-/// Why a run stopped going forward.
-#[derive(Debug, Clone)]
-enum Stop {
-    Failed { step: String, error: String },
-    TimedOut,
-    Cancelled,
-}
-
 pub struct RunState {
     run_id: String,
     workflow: Arc<Workflow>,
@@ -70,7 +69,11 @@ pub struct RunState {
     cursor: usize,
     /// Cancellation of each step in flight, by step id.
     in_flight: HashMap<String, CancellationToken>,
-    stop: Option<Stop>,
+    /// Steps of a resumed run whose outcome the journal holds.
+    settled: HashSet<String>,
+    /// Steps of a resumed run interrupted mid-attempt: attempts made.
+    interrupted: HashMap<String, u32>,
+    stop: Option<HaltReason>,
     compensating: bool,
     deadline: Option<Instant>,
     saga: ActorRef<SagaMsg>,
@@ -86,12 +89,43 @@ impl Actor for RunActor {
         myself: ActorRef<Self::Msg>,
         args: RunArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        args.log.append(RunEvent::RunStarted {
-            run_id: args.run_id.clone(),
-            workflow: args.workflow.name.clone(),
-            input: args.input.clone(),
-        });
-        info!(run = %args.run_id, workflow = %args.workflow.name, "run started");
+        let resumed = args.resume.is_some();
+        let plan = match args.resume {
+            Some(plan) => plan,
+            None => {
+                let started = args.log.append(RunEvent::RunStarted {
+                    run_id: args.run_id.clone(),
+                    workflow: args.workflow.name.clone(),
+                    input: args.input.clone(),
+                });
+                // A run exists once its start is durable.
+                started.await?;
+                fresh_plan(args.input)
+            }
+        };
+        if resumed {
+            let _queued = args.log.append(RunEvent::RunResumed);
+            info!(run = %args.run_id, workflow = %args.workflow.name, "run resumed");
+        } else {
+            info!(run = %args.run_id, workflow = %args.workflow.name, "run started");
+        }
+        let mut undo = plan.undo;
+        let mut interrupted = HashMap::new();
+        for (at, attempts) in plan.interrupted {
+            let step = at.resolve(&args.workflow);
+            if plan.halt.is_some() {
+                // It was being cancelled when the process stopped.
+                let _queued = args.log.append(RunEvent::StepCancelled {
+                    step: step.id.clone(),
+                    outcome_unknown: true,
+                });
+                if step.compensate.is_some() {
+                    undo.push(at);
+                }
+            } else {
+                interrupted.insert(step.id.clone(), attempts);
+            }
+        }
         let (saga, _) = Actor::spawn_linked(
             None,
             SagaActor,
@@ -100,25 +134,34 @@ impl Actor for RunActor {
                 workflow: args.workflow.clone(),
                 services: args.services.clone(),
                 log: args.log.clone(),
+                undo,
+                failed: plan.compensation_failed,
             },
             myself.get_cell(),
         )
         .await?;
+        // The timeout counts from the run's first start, restarts included.
+        let elapsed = SystemTime::now()
+            .duration_since(plan.started_at)
+            .unwrap_or_default();
         let deadline = args.workflow.timeout.map(|t| {
-            myself.send_after(t, || RunMsg::Timeout);
-            Instant::now() + t
+            let left = t.saturating_sub(elapsed);
+            myself.send_after(left, || RunMsg::Timeout);
+            Instant::now() + left
         });
         myself.cast(RunMsg::Advance)?;
         Ok(RunState {
-            scope: Scope::new(args.input),
+            scope: plan.scope,
             run_id: args.run_id,
             workflow: args.workflow,
             services: args.services,
             log: args.log,
             done: Some(args.done),
-            cursor: 0,
+            cursor: plan.cursor,
             in_flight: HashMap::new(),
-            stop: None,
+            settled: plan.settled,
+            interrupted,
+            stop: plan.halt,
             compensating: false,
             deadline,
             saga,
@@ -132,14 +175,23 @@ impl Actor for RunActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RunMsg::Advance => state.advance(&myself),
+            RunMsg::Advance => state.advance(&myself).await,
             RunMsg::StepDone { at, outcome } => {
+                if let Err(OperationError::Journal(e @ JournalError::LeaseLost { .. })) =
+                    &outcome.result
+                {
+                    state.abandon(&myself, e);
+                    return Ok(());
+                }
                 state.step_done(at, outcome);
-                state.after_step(&myself);
+                state.after_step(&myself).await;
             }
-            RunMsg::Timeout => state.halt(&myself, Stop::TimedOut),
-            RunMsg::Cancel => state.halt(&myself, Stop::Cancelled),
-            RunMsg::Compensated(outcome) => state.finish(&myself, Some(outcome)),
+            RunMsg::Timeout => {
+                let after = state.workflow.timeout.unwrap_or_default();
+                state.halt(&myself, HaltReason::TimedOut { after }).await;
+            }
+            RunMsg::Cancel => state.halt(&myself, HaltReason::Cancelled).await,
+            RunMsg::Compensated(outcome) => state.finish(&myself, Some(outcome)).await,
         }
         Ok(())
     }
@@ -152,7 +204,7 @@ impl RunState {
 
     /// Launch the next node, skipping steps whose `when` is false, until a
     /// step is in flight, the run stops, or there is nothing left.
-    fn advance(&mut self, myself: &ActorRef<RunMsg>) {
+    async fn advance(&mut self, myself: &ActorRef<RunMsg>) {
         while self.stop.is_none() && self.cursor < self.workflow.steps.len() {
             let node = self.cursor;
             let branches = match &self.workflow.steps[node] {
@@ -161,8 +213,14 @@ impl RunState {
             };
             for branch in 0..branches {
                 let at = StepRef { node, branch };
-                if self.should_run(at) {
-                    self.launch(myself, at);
+                let id = &at.resolve(&self.workflow).id;
+                if self.settled.contains(id) {
+                    continue;
+                }
+                if let Some(attempts) = self.interrupted.remove(id) {
+                    self.launch(myself, at, attempts);
+                } else if self.should_run(at) {
+                    self.launch(myself, at, 0);
                 }
             }
             if !self.in_flight.is_empty() {
@@ -170,7 +228,7 @@ impl RunState {
             }
             self.cursor += 1;
         }
-        self.after_step(myself);
+        self.after_step(myself).await;
     }
 
     /// Evaluate `when`; a skipped step's output reads as null from now on.
@@ -191,7 +249,7 @@ impl RunState {
                 if let Some(name) = output {
                     self.scope.skip(&name);
                 }
-                self.log.append(RunEvent::StepSkipped { step: id });
+                let _queued = self.log.append(RunEvent::StepSkipped { step: id });
                 false
             }
             Err(e) => {
@@ -202,7 +260,9 @@ impl RunState {
         }
     }
 
-    fn launch(&mut self, myself: &ActorRef<RunMsg>, at: StepRef) {
+    /// Start a step's attempts in a task; `resumed_after` attempts were
+    /// made by an earlier process.
+    fn launch(&mut self, myself: &ActorRef<RunMsg>, at: StepRef, resumed_after: u32) {
         let step = at.resolve(&self.workflow);
         let service = self
             .workflow
@@ -235,6 +295,7 @@ impl RunState {
             request,
             policy: step.retry.clone(),
             deadline: self.deadline,
+            resumed_after,
         };
         let cancel = CancellationToken::new();
         self.in_flight.insert(step.id.clone(), cancel.clone());
@@ -259,13 +320,13 @@ impl RunState {
 
     /// A step that failed before any request left: nothing to compensate.
     fn fail_before_sending(&mut self, step: &str, error: String) {
-        self.log.append(RunEvent::StepFailed {
+        let _queued = self.log.append(RunEvent::StepFailed {
             step: step.to_string(),
             attempts: 0,
             error: error.clone(),
             outcome_unknown: false,
         });
-        self.stop_with(Stop::Failed {
+        self.stop_with(HaltReason::Failed {
             step: step.to_string(),
             error,
         });
@@ -279,7 +340,7 @@ impl RunState {
         let unknown = outcome.outcome_unknown;
         match outcome.result {
             Ok(value) => {
-                self.log.append(RunEvent::StepCompleted {
+                let _queued = self.log.append(RunEvent::StepCompleted {
                     step: id,
                     attempts: outcome.attempts,
                     output: value.clone(),
@@ -292,7 +353,7 @@ impl RunState {
                 }
             }
             Err(OperationError::Cancelled) => {
-                self.log.append(RunEvent::StepCancelled {
+                let _queued = self.log.append(RunEvent::StepCancelled {
                     step: id,
                     outcome_unknown: unknown,
                 });
@@ -301,7 +362,7 @@ impl RunState {
                 }
             }
             Err(error) => {
-                self.log.append(RunEvent::StepFailed {
+                let _queued = self.log.append(RunEvent::StepFailed {
                     step: id.clone(),
                     attempts: outcome.attempts,
                     error: error.to_string(),
@@ -313,9 +374,11 @@ impl RunState {
                 }
                 let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
                 self.stop_with(if timed_out {
-                    Stop::TimedOut
+                    HaltReason::TimedOut {
+                        after: self.workflow.timeout.unwrap_or_default(),
+                    }
                 } else {
-                    Stop::Failed {
+                    HaltReason::Failed {
                         step: id,
                         error: error.to_string(),
                     }
@@ -325,7 +388,7 @@ impl RunState {
     }
 
     /// Once nothing is in flight: go on, compensate, or finish.
-    fn after_step(&mut self, myself: &ActorRef<RunMsg>) {
+    async fn after_step(&mut self, myself: &ActorRef<RunMsg>) {
         if !self.in_flight.is_empty() || self.compensating {
             return;
         }
@@ -340,65 +403,86 @@ impl RunState {
             self.cursor += 1;
             let _ = myself.cast(RunMsg::Advance);
         } else {
-            self.finish(myself, None);
+            self.finish(myself, None).await;
         }
     }
 
     /// Record the first reason to stop and cancel every step in flight.
-    fn stop_with(&mut self, stop: Stop) {
+    fn stop_with(&mut self, reason: HaltReason) {
         if self.stop.is_none() {
-            self.stop = Some(stop);
+            // Journaled before any compensation is announced, so a resumed
+            // run knows it must go on undoing, not forward.
+            let _queued = self.log.append(RunEvent::RunHalted {
+                reason: reason.clone(),
+            });
+            self.stop = Some(reason);
         }
         for token in self.in_flight.values() {
             token.cancel();
         }
     }
 
-    fn halt(&mut self, myself: &ActorRef<RunMsg>, stop: Stop) {
+    async fn halt(&mut self, myself: &ActorRef<RunMsg>, reason: HaltReason) {
         if self.compensating || self.done.is_none() {
             return;
         }
-        self.stop_with(stop);
-        self.after_step(myself);
+        self.stop_with(reason);
+        self.after_step(myself).await;
     }
 
-    fn finish(&mut self, myself: &ActorRef<RunMsg>, saga: Option<SagaOutcome>) {
+    /// Another replica owns the run now: stop driving it, undo nothing.
+    fn abandon(&mut self, myself: &ActorRef<RunMsg>, error: &JournalError) {
+        warn!(run = %self.run_id, error = %error, "run abandoned");
+        for token in self.in_flight.values() {
+            token.cancel();
+        }
+        // Dropping `done` tells the handle there is no report here.
+        self.done = None;
+        self.saga.stop(None);
+        myself.stop(None);
+    }
+
+    async fn finish(&mut self, myself: &ActorRef<RunMsg>, saga: Option<SagaOutcome>) {
         let Some(done) = self.done.take() else {
             return;
         };
+        if saga.as_ref().is_some_and(|s| s.abandoned) {
+            warn!(run = %self.run_id, "run abandoned during compensation");
+            self.saga.stop(None);
+            myself.stop(None);
+            return;
+        }
         let compensation_failed = saga.as_ref().is_some_and(|s| !s.failed.is_empty());
-        let (status, mut error) = match &self.stop {
-            None => (RunStatus::Succeeded, None),
-            Some(_) if compensation_failed => (RunStatus::CompensationFailed, None),
-            Some(Stop::Failed { .. }) => (RunStatus::Compensated, None),
-            Some(Stop::TimedOut) => (RunStatus::TimedOut, None),
-            Some(Stop::Cancelled) => (RunStatus::Cancelled, None),
+        let status = match &self.stop {
+            None => RunStatus::Succeeded,
+            Some(reason) => reason.status(compensation_failed),
         };
-        error = error.or_else(|| match &self.stop {
-            Some(Stop::Failed { step, error }) => Some(format!("step `{step}` failed: {error}")),
-            Some(Stop::TimedOut) => Some(format!(
-                "workflow timed out after {}",
-                humantime::format_duration(self.workflow.timeout.unwrap_or_default())
-            )),
-            Some(Stop::Cancelled) => Some("run cancelled".into()),
-            None => None,
-        });
-        let output = match status {
-            RunStatus::Succeeded => match self.render_output() {
-                Ok(output) => Some(output),
+        let mut error = None;
+        let mut output = None;
+        if status == RunStatus::Succeeded {
+            match self.render_output() {
+                Ok(value) => output = Some(value),
                 Err(e) => {
                     error = Some(format!("workflow output could not be rendered: {e}"));
-                    None
                 }
-            },
-            _ => None,
-        };
-        self.log.append(RunEvent::RunFinished {
+            }
+        }
+        let finished = self.log.append(RunEvent::RunFinished {
             status,
-            output: output.clone(),
+            output,
+            error,
         });
+        match finished.await {
+            Err(e @ JournalError::LeaseLost { .. }) => {
+                self.done = Some(done);
+                self.abandon(myself, &e);
+                return;
+            }
+            Err(e) => error!(run = %self.run_id, error = %e, "the run's end was not journaled"),
+            Ok(()) => {}
+        }
         info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
-        let report = RunReport::from_events(&self.workflow, &self.log.snapshot(), error);
+        let report = RunReport::from_events(&self.workflow, &self.log.snapshot(), None);
         let _ = done.send(report);
         self.saga.stop(None);
         myself.stop(None);
@@ -417,5 +501,20 @@ impl RunState {
             }
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// The state of a run that starts now.
+fn fresh_plan(input: Value) -> Plan {
+    Plan {
+        scope: Scope::new(input),
+        started_at: SystemTime::now(),
+        settled: HashSet::new(),
+        interrupted: Vec::new(),
+        halt: None,
+        undo: Vec::new(),
+        compensation_failed: Vec::new(),
+        cursor: 0,
+        finished: false,
     }
 }

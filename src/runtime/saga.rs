@@ -15,7 +15,9 @@ use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
 
 use super::ServiceHandle;
-use super::attempt::{Operation, OperationKind};
+use crate::journal::JournalError;
+
+use super::attempt::{Operation, OperationError, OperationKind};
 use super::events::RunEvent;
 use super::log::RunLog;
 use super::render::{CallIdentity, CallSpec, compensation_key, render_request};
@@ -55,6 +57,8 @@ pub enum SagaMsg {
 pub struct SagaOutcome {
     /// Step id and the compensation's last error.
     pub failed: Vec<(String, String)>,
+    /// Another replica took the run over mid-replay: it goes on there.
+    pub abandoned: bool,
 }
 
 pub struct SagaArgs {
@@ -62,6 +66,10 @@ pub struct SagaArgs {
     pub workflow: Arc<Workflow>,
     pub services: Arc<HashMap<String, ServiceHandle>>,
     pub log: RunLog,
+    /// Steps recorded before this actor started (a resumed run).
+    pub undo: Vec<StepRef>,
+    /// Compensations that failed before this actor started.
+    pub failed: Vec<(String, String)>,
 }
 
 pub struct SagaState {
@@ -79,10 +87,8 @@ impl Actor for SagaActor {
         _myself: ActorRef<Self::Msg>,
         args: SagaArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(SagaState {
-            args,
-            completed: Vec::new(),
-        })
+        let completed = args.undo.clone();
+        Ok(SagaState { args, completed })
     }
 
     async fn handle(
@@ -100,6 +106,7 @@ impl Actor for SagaActor {
                     workflow: state.args.workflow.clone(),
                     services: state.args.services.clone(),
                     log: state.args.log.clone(),
+                    failed_before: std::mem::take(&mut state.args.failed),
                 };
                 // Replays are slow: run them in a task, not in the handler.
                 let span = info_span!(
@@ -126,11 +133,15 @@ struct Replay {
     workflow: Arc<Workflow>,
     services: Arc<HashMap<String, ServiceHandle>>,
     log: RunLog,
+    failed_before: Vec<(String, String)>,
 }
 
 impl Replay {
-    async fn run(self, pending: Vec<StepRef>, scope: Scope) -> SagaOutcome {
-        let mut outcome = SagaOutcome::default();
+    async fn run(mut self, pending: Vec<StepRef>, scope: Scope) -> SagaOutcome {
+        let mut outcome = SagaOutcome {
+            failed: std::mem::take(&mut self.failed_before),
+            abandoned: false,
+        };
         if pending.is_empty() {
             return outcome;
         }
@@ -173,15 +184,20 @@ impl Replay {
                 request,
                 policy: service.retry.clone(),
                 deadline: Some(deadline),
+                resumed_after: 0,
             };
             let result = operation.run(&self.log, &never).await;
             match result.result {
                 Ok(_) => {
                     info!(run = %self.run_id, step = %step.id, "compensated");
-                    self.log.append(RunEvent::CompensationCompleted {
+                    let _queued = self.log.append(RunEvent::CompensationCompleted {
                         step: step.id.clone(),
                         attempts: result.attempts,
                     });
+                }
+                Err(OperationError::Journal(JournalError::LeaseLost { .. })) => {
+                    outcome.abandoned = true;
+                    return outcome;
                 }
                 Err(e) => self.failed(&mut outcome, &step.id, result.attempts, e.to_string()),
             }
@@ -191,7 +207,7 @@ impl Replay {
 
     fn failed(&self, outcome: &mut SagaOutcome, step: &str, attempts: u32, error: String) {
         warn!(run = %self.run_id, step, error = %error, "compensation failed");
-        self.log.append(RunEvent::CompensationFailed {
+        let _queued = self.log.append(RunEvent::CompensationFailed {
             step: step.to_string(),
             attempts,
             error: error.clone(),

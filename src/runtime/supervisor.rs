@@ -26,6 +26,9 @@ pub struct ServiceSupervisor;
 pub enum SupervisorMsg {
     /// Start (again) the actor with this key.
     Respawn(String),
+    /// Supervise one more service actor (a resumed run's definition may
+    /// name a service the runtime was not started with).
+    Add(ChildSpec, RpcReplyPort<Result<(), String>>),
     /// Health of every service actor.
     Status(RpcReplyPort<Vec<ServiceHealth>>),
     /// Stop every service actor without respawning any.
@@ -98,16 +101,7 @@ impl Actor for ServiceSupervisor {
             shutting_down: false,
         };
         for spec in args.children {
-            let key = spec.key.clone();
-            let child = Child {
-                spec,
-                counters: Arc::default(),
-                actor: None,
-                restarts: 0,
-                recent: Vec::new(),
-            };
-            state.children.insert(key.clone(), child);
-            state.spawn(&myself, &key).await?;
+            state.add(&myself, spec).await?;
         }
         Ok(state)
     }
@@ -127,6 +121,13 @@ impl Actor for ServiceSupervisor {
                 }
             }
             SupervisorMsg::Respawn(_) => {}
+            SupervisorMsg::Add(spec, reply) => {
+                let added = match state.children.contains_key(&spec.key) {
+                    true => Ok(()),
+                    false => state.add(&myself, spec).await.map_err(|e| e.to_string()),
+                };
+                let _ = reply.send(added);
+            }
             SupervisorMsg::Status(reply) => {
                 let _ = reply.send(state.health().await);
             }
@@ -167,6 +168,23 @@ impl SupervisorState {
         self.children
             .get(key)
             .map_or_else(|| key.to_string(), |c| c.spec.service.name.clone())
+    }
+
+    async fn add(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        spec: ChildSpec,
+    ) -> Result<(), ActorProcessingErr> {
+        let key = spec.key.clone();
+        let child = Child {
+            spec,
+            counters: Arc::default(),
+            actor: None,
+            restarts: 0,
+            recent: Vec::new(),
+        };
+        self.children.insert(key.clone(), child);
+        self.spawn(myself, &key).await
     }
 
     async fn spawn(

@@ -10,6 +10,7 @@ pub mod suggest;
 mod yaml;
 
 use std::path::Path;
+use std::sync::Arc;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::*;
@@ -44,7 +45,10 @@ pub fn load_str(
                 _ => Path::new("."),
             };
             match decode::decode(&root, path, base, env) {
-                Ok(workflow) => return Ok(workflow),
+                Ok(mut workflow) => {
+                    workflow.text = Arc::from(source);
+                    return Ok(workflow);
+                }
                 Err(problems) => problems,
             }
         }

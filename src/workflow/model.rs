@@ -36,6 +36,9 @@ pub struct Workflow {
     pub output: Option<ValueTemplate>,
     /// Where the definition came from, for messages and relative paths.
     pub source: PathBuf,
+    /// The definition's text as loaded: a journal keeps it, so a run
+    /// resumes under the definition it began with.
+    pub text: Arc<str>,
 }
 
 impl Workflow {

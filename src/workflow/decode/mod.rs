@@ -13,6 +13,7 @@ mod step;
 mod tests;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::diagnostic::Diagnostic;
 use super::model::{DEFAULT_COMPENSATION_TIMEOUT, Workflow};
@@ -301,5 +302,6 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         steps: decoded.nodes,
         output: output.map(|(template, _)| template),
         source: cx.file.to_path_buf(),
+        text: Arc::from(""),
     })
 }

@@ -1,0 +1,148 @@
+//! Durable runs: a journal keeps each run's definition and its events, so a
+//! run survives a crash or a restart and resumes where it stood. One small
+//! trait, two backends: SQLite in a state directory, PostgreSQL shared by
+//! several `maestro serve` replicas that own runs through leases.
+
+mod ack;
+pub mod postgres;
+mod rows;
+pub mod sqlite;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+
+use crate::runtime::{Recorded, RunStatus};
+use crate::workflow::Workflow;
+
+pub use ack::Ack;
+pub(crate) use ack::Waiters;
+pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
+
+/// How long finished runs are kept before they are pruned, unless told.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Why the journal could not do what was asked.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JournalError {
+    #[error("cannot open the journal at {place}: {message}")]
+    Open { place: String, message: String },
+    #[error(
+        "{path} is in use by another maestro process; a state directory has one owner at a time"
+    )]
+    Locked { path: PathBuf },
+    #[error("journal write failed: {0}")]
+    Write(String),
+    #[error("journal read failed: {0}")]
+    Read(String),
+    #[error("the journal has shut down")]
+    Closed,
+    #[error("run {run_id} is owned by another replica now (its lease expired)")]
+    LeaseLost { run_id: String },
+    #[error("the journal holds an event this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// Where runs are kept: a state directory (SQLite) or a PostgreSQL URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateSpec {
+    Dir(PathBuf),
+    Postgres(String),
+}
+
+/// A journal of runs. Writes are queued in order and committed in groups;
+/// each write's [`Ack`] resolves once it is durable, and a write is never
+/// durable before one queued earlier.
+pub trait Journal: Send + Sync + 'static {
+    /// Queue a write. Cheap and synchronous, so callers can keep the order of
+    /// their events by queueing under their own lock.
+    fn write(&self, write: Write) -> Ack;
+
+    /// Unfinished runs this process should resume now, claimed for it:
+    /// every unfinished run of a state directory at start, or, on
+    /// PostgreSQL, those whose owner's lease has expired.
+    fn claim(&self) -> BoxFuture<'_, Result<Vec<StoredRun>, JournalError>>;
+
+    /// One run with every event, or `None`.
+    fn load(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>>;
+
+    /// The newest runs first.
+    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>>;
+
+    /// Delete runs that finished before `before`; returns how many.
+    fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>>;
+
+    /// Let go of `run_id` so another replica may claim it at once (a run
+    /// this process stopped driving without finishing it).
+    fn release(&self, run_id: &str) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// For logs: which backend, where.
+    fn describe(&self) -> String;
+}
+
+/// Open the journal a user named.
+pub async fn open(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
+    Ok(match spec {
+        StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open(dir)?),
+        StateSpec::Postgres(url) => Arc::new(
+            postgres::PostgresJournal::connect(url, postgres::LeaseConfig::default()).await?,
+        ),
+    })
+}
+
+/// Open a journal for reading only (`maestro runs`): no lock is taken, so a
+/// running server may keep writing.
+pub async fn open_read_only(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
+    Ok(match spec {
+        StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open_read_only(dir)?),
+        StateSpec::Postgres(url) => Arc::new(postgres::PostgresJournal::connect_reader(url).await?),
+    })
+}
+
+impl Definition {
+    /// What a run of `workflow` keeps of it: the text, where it came from,
+    /// and the text's SHA-256 (one copy per distinct text).
+    pub fn of(workflow: &Workflow) -> Self {
+        let hash = Sha256::digest(workflow.text.as_bytes());
+        Definition {
+            hash: hash.iter().map(|b| format!("{b:02x}")).collect(),
+            name: workflow.name.clone(),
+            path: workflow.source.display().to_string(),
+            text: workflow.text.clone(),
+        }
+    }
+}
+
+impl StoredRun {
+    /// Whether the journal says the run has ended.
+    pub fn is_finished(&self) -> bool {
+        self.status.is_final()
+    }
+}
+
+/// Read a stored status label; an unknown label is corruption.
+pub(crate) fn parse_status(label: &str) -> Result<RunStatus, JournalError> {
+    RunStatus::from_label(label)
+        .ok_or_else(|| JournalError::Corrupt(format!("unknown run status `{label}`")))
+}
+
+/// Read one stored event.
+pub(crate) fn parse_event(body: &str) -> Result<Recorded, JournalError> {
+    serde_json::from_str(body).map_err(|e| JournalError::Corrupt(e.to_string()))
+}
+
+/// Timestamps are stored as RFC 3339 text in UTC with milliseconds: a person
+/// can read them with `sqlite3`, and they sort as text.
+pub(crate) fn timestamp(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
+
+pub(crate) fn parse_timestamp(text: &str) -> Result<SystemTime, JournalError> {
+    humantime::parse_rfc3339(text).map_err(|e| JournalError::Corrupt(format!("{text}: {e}")))
+}

@@ -1,0 +1,114 @@
+//! What a journal holds: runs, the definitions they started with, and their
+//! events, as the backends write and read them.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::runtime::{Recorded, RunStatus};
+
+use super::{JournalError, timestamp};
+
+/// A workflow definition as a run started with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// SHA-256 of `text`, hex.
+    pub hash: String,
+    pub name: String,
+    /// The file it was read from, for messages and relative `proto:` paths.
+    pub path: String,
+    pub text: Arc<str>,
+}
+
+/// A run's first write.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub run_id: Arc<str>,
+    pub definition: Definition,
+    pub created_at: SystemTime,
+}
+
+/// One write, queued in order.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A run begins: its row and its definition (kept once per text).
+    Begin(NewRun),
+    /// One event; `seq` counts a run's events from 0.
+    Event {
+        run_id: Arc<str>,
+        seq: u64,
+        at: SystemTime,
+        /// The event's name, e.g. `attempt_started`, for people reading the table.
+        kind: &'static str,
+        /// The whole [`Recorded`] as JSON.
+        body: String,
+        /// Set with the run's last event: its final status.
+        finished: Option<RunStatus>,
+    },
+}
+
+impl Write {
+    /// The event write for `recorded`, the `seq`th of `run_id`.
+    pub fn event(run_id: &Arc<str>, seq: u64, recorded: &Recorded) -> Result<Write, JournalError> {
+        let body =
+            serde_json::to_string(recorded).map_err(|e| JournalError::Write(e.to_string()))?;
+        let finished = match &recorded.event {
+            crate::runtime::RunEvent::RunFinished { status, .. } => Some(*status),
+            _ => None,
+        };
+        Ok(Write::Event {
+            run_id: run_id.clone(),
+            seq,
+            at: recorded.at,
+            kind: recorded.event.kind(),
+            body,
+            finished,
+        })
+    }
+}
+
+/// A run read back with all its events.
+#[derive(Debug, Clone)]
+pub struct StoredRun {
+    pub run_id: String,
+    pub definition: Definition,
+    /// `running` until the run finished.
+    pub status: RunStatus,
+    pub created_at: SystemTime,
+    pub events: Vec<Recorded>,
+}
+
+/// One line of a listing.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRow {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    /// RFC 3339.
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    /// The replica holding the run (PostgreSQL), while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+}
+
+impl RunRow {
+    pub fn new(
+        run_id: String,
+        workflow: String,
+        status: RunStatus,
+        created_at: SystemTime,
+        finished_at: Option<SystemTime>,
+    ) -> Self {
+        RunRow {
+            run_id,
+            workflow,
+            status,
+            created_at: timestamp(created_at),
+            finished_at: finished_at.map(timestamp),
+            owner: None,
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The SQLite journal: one file, `runs.db`, in a state directory, in WAL
+//! mode with full sync. One writer thread commits queued writes in groups,
+//! so concurrent runs share each sync; reads use their own connection.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, error};
+
+use crate::runtime::RunStatus;
+
+use super::{
+    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, Waiters, Write,
+    parse_event, parse_status, parse_timestamp, timestamp,
+};
+
+/// The journal's file inside the state directory.
+pub const FILE_NAME: &str = "runs.db";
+/// Held while a process writes the directory's journal.
+const LOCK_NAME: &str = "maestro.lock";
+/// Writes committed in one transaction at most: bounds the latency of the
+/// first write of a very large group.
+const MAX_GROUP: usize = 2048;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS definitions (
+    hash TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    text TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    workflow    TEXT NOT NULL,
+    definition  TEXT NOT NULL REFERENCES definitions(hash),
+    status      TEXT NOT NULL DEFAULT 'running',
+    created_at  TEXT NOT NULL,
+    finished_at TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
+CREATE INDEX IF NOT EXISTS runs_by_finish ON runs(finished_at);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq    INTEGER NOT NULL,
+    at     TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    body   TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+";
+
+type Queued = (Write, oneshot::Sender<Result<(), JournalError>>);
+
+pub struct SqliteJournal {
+    path: PathBuf,
+    /// `None` when opened read-only.
+    writes: Option<mpsc::UnboundedSender<Queued>>,
+    reader: Arc<Mutex<Connection>>,
+    /// A state directory's unfinished runs are claimed once, at start.
+    claimed: AtomicBool,
+    /// Holds the directory's lock for as long as the journal lives.
+    _lock: Option<File>,
+}
+
+fn open_error(path: &Path, e: impl std::fmt::Display) -> JournalError {
+    JournalError::Open {
+        place: path.display().to_string(),
+        message: e.to_string(),
+    }
+}
+
+fn read_error(e: rusqlite::Error) -> JournalError {
+    JournalError::Read(e.to_string())
+}
+
+fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, JournalError> {
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| open_error(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(|e| open_error(path, e))?;
+    Ok(conn)
+}
+
+impl SqliteJournal {
+    /// Open (creating if need be) the journal in `dir`, and lock the
+    /// directory against a second writer.
+    pub fn open(dir: &Path) -> Result<Self, JournalError> {
+        std::fs::create_dir_all(dir).map_err(|e| open_error(dir, e))?;
+        let lock = File::create(dir.join(LOCK_NAME)).map_err(|e| open_error(dir, e))?;
+        lock.try_lock().map_err(|_| JournalError::Locked {
+            path: dir.to_path_buf(),
+        })?;
+        let path = dir.join(FILE_NAME);
+        let writer = connect(&path, OpenFlags::default())?;
+        // WAL: readers never block the writer. FULL: a commit is on disk
+        // before its writes are acknowledged, even across a power cut.
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .and_then(|()| writer.execute_batch(SCHEMA))
+            .map_err(|e| open_error(&path, e))?;
+        let reader = connect(&path, OpenFlags::default())?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name("maestro-journal".into())
+            .spawn(move || write_loop(writer, rx))
+            .map_err(|e| open_error(&path, e))?;
+        Ok(Self {
+            path,
+            writes: Some(tx),
+            reader: Arc::new(Mutex::new(reader)),
+            claimed: AtomicBool::new(false),
+            _lock: Some(lock),
+        })
+    }
+
+    /// Open an existing journal to read it while its owner may be writing.
+    pub fn open_read_only(dir: &Path) -> Result<Self, JournalError> {
+        let path = dir.join(FILE_NAME);
+        if !path.exists() {
+            return Err(open_error(dir, "no journal here (runs.db is missing)"));
+        }
+        let reader = connect(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        Ok(Self {
+            path,
+            writes: None,
+            reader: Arc::new(Mutex::new(reader)),
+            claimed: AtomicBool::new(true),
+            _lock: None,
+        })
+    }
+
+    /// Run `f` on the reader connection, off the async threads.
+    fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, JournalError> + Send + 'static,
+    ) -> BoxFuture<'_, Result<T, JournalError>> {
+        let reader = self.reader.clone();
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+                f(&conn)
+            })
+            .await
+            .map_err(|e| JournalError::Read(e.to_string()))?
+        })
+    }
+}
+
+impl Journal for SqliteJournal {
+    fn write(&self, write: Write) -> Ack {
+        let Some(writes) = &self.writes else {
+            return Ack::failed(JournalError::Write("the journal is open read-only".into()));
+        };
+        let (ack, tx) = Ack::pending();
+        if writes.send((write, tx)).is_err() {
+            return Ack::failed(JournalError::Closed);
+        }
+        ack
+    }
+
+    fn claim(&self) -> BoxFuture<'_, Result<Vec<StoredRun>, JournalError>> {
+        if self.claimed.swap(true, Ordering::AcqRel) {
+            return Box::pin(async { Ok(Vec::new()) });
+        }
+        self.read(|conn| {
+            let ids: Vec<String> = conn
+                .prepare("SELECT run_id FROM runs WHERE status = 'running' ORDER BY run_id")
+                .and_then(|mut stmt| {
+                    stmt.query_map([], |row| row.get(0))?
+                        .collect::<Result<_, _>>()
+                })
+                .map_err(read_error)?;
+            ids.iter()
+                .filter_map(|id| load_run(conn, id).transpose())
+                .collect()
+        })
+    }
+
+    fn load(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>> {
+        let run_id = run_id.to_string();
+        self.read(move |conn| load_run(conn, &run_id))
+    }
+
+    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT run_id, workflow, status, created_at, finished_at FROM runs
+                     ORDER BY created_at DESC, run_id DESC LIMIT ?1",
+                )
+                .map_err(read_error)?;
+            let rows = stmt
+                .query_map([limit as i64], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, Option<String>>(4)?,
+                    ))
+                })
+                .map_err(read_error)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (run_id, workflow, status, created, finished) = row.map_err(read_error)?;
+                out.push(RunRow::new(
+                    run_id,
+                    workflow,
+                    parse_status(&status)?,
+                    parse_timestamp(&created)?,
+                    finished.as_deref().map(parse_timestamp).transpose()?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>> {
+        let before = timestamp(before);
+        self.read(move |conn| {
+            let prune = |conn: &Connection| -> rusqlite::Result<u64> {
+                let tx = conn.unchecked_transaction()?;
+                tx.execute(
+                    "DELETE FROM events WHERE run_id IN
+                     (SELECT run_id FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1)",
+                    [&before],
+                )?;
+                let runs = tx.execute(
+                    "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at < ?1",
+                    [&before],
+                )?;
+                tx.execute(
+                    "DELETE FROM definitions WHERE hash NOT IN (SELECT definition FROM runs)",
+                    [],
+                )?;
+                tx.commit()?;
+                Ok(runs as u64)
+            };
+            prune(conn).map_err(|e| JournalError::Write(e.to_string()))
+        })
+    }
+
+    fn release(&self, _run_id: &str) -> BoxFuture<'_, Result<(), JournalError>> {
+        // One process owns a state directory: nobody else could take over.
+        Box::pin(async { Ok(()) })
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path.display())
+    }
+}
+
+fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, JournalError> {
+    let row = conn
+        .query_row(
+            "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text
+             FROM runs r JOIN definitions d ON d.hash = r.definition WHERE r.run_id = ?1",
+            [run_id],
+            |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    Definition {
+                        hash: row.get(2)?,
+                        name: row.get(3)?,
+                        path: row.get(4)?,
+                        text: row.get::<_, String>(5)?.into(),
+                    },
+                ))
+            },
+        )
+        .optional()
+        .map_err(read_error)?;
+    let Some((status, created_at, definition)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn
+        .prepare_cached("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
+        .map_err(read_error)?;
+    let bodies = stmt
+        .query_map([run_id], |row| row.get::<_, String>(0))
+        .map_err(read_error)?;
+    let mut events = Vec::new();
+    for body in bodies {
+        events.push(parse_event(&body.map_err(read_error)?)?);
+    }
+    Ok(Some(StoredRun {
+        run_id: run_id.to_string(),
+        definition,
+        status: parse_status(&status)?,
+        created_at: parse_timestamp(&created_at)?,
+        events,
+    }))
+}
+
+/// The writer thread: take every write queued so far, commit them in one
+/// transaction, acknowledge them together.
+fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(queued) => group.push(queued),
+                Err(_) => break,
+            }
+        }
+        let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
+        match commit(&mut conn, &writes) {
+            Ok(()) => {
+                debug!(writes = group.len(), "journal group committed");
+                let mut waiters = Waiters::default();
+                group.into_iter().for_each(|(_, tx)| waiters.push(tx));
+                waiters.resolve(&Ok(()));
+            }
+            // One bad write must not fail its neighbours: commit each alone.
+            Err(_) => {
+                for (write, tx) in group {
+                    let result = commit(&mut conn, &[&write]);
+                    if let Err(e) = &result {
+                        error!(error = %e, "journal write failed");
+                    }
+                    let _ = tx.send(result);
+                }
+            }
+        }
+    }
+}
+
+fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), JournalError> {
+    let write_error = |e: rusqlite::Error| JournalError::Write(e.to_string());
+    let tx = conn.transaction().map_err(write_error)?;
+    for write in writes {
+        apply(&tx, write).map_err(write_error)?;
+    }
+    tx.commit().map_err(write_error)
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
+    match write {
+        Write::Begin(run) => {
+            let d = &run.definition;
+            tx.prepare_cached(
+                "INSERT OR IGNORE INTO definitions (hash, name, path, text) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![d.hash, d.name, d.path, &*d.text])?;
+            tx.prepare_cached(
+                "INSERT INTO runs (run_id, workflow, definition, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![
+                &*run.run_id,
+                d.name,
+                d.hash,
+                timestamp(run.created_at)
+            ])?;
+        }
+        Write::Event {
+            run_id,
+            seq,
+            at,
+            kind,
+            body,
+            finished,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO events (run_id, seq, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![&**run_id, *seq as i64, timestamp(*at), kind, body])?;
+            if let Some(status) = finished {
+                set_finished(tx, run_id, *status, *at)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_finished(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    status: RunStatus,
+    at: SystemTime,
+) -> rusqlite::Result<()> {
+    tx.prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1")?
+        .execute(params![run_id, status.label(), timestamp(at)])?;
+    Ok(())
+}
