@@ -11,10 +11,12 @@ use std::time::{Duration, SystemTime};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
+use crate::journal::{self, Journal, StateSpec};
 use crate::runtime::{Recorded, RunOptions, RunStatus, Runtime};
 use crate::workflow;
 
 use super::live::LiveTimeline;
+use super::state::StateArgs;
 use super::timeline::{Timeline, write_failure_summary};
 use super::{EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT};
 
@@ -32,6 +34,8 @@ pub struct ExecuteArgs {
     /// whole run report as JSON (`json`), failed runs included.
     #[arg(long, value_enum, default_value_t = OutputFormat::Output)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub state: StateArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -55,6 +59,13 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
+    let state = match args.state.spec() {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -65,21 +76,33 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(execute(workflow, input, args.output))
+    runtime.block_on(execute(workflow, input, args.output, state))
 }
 
 async fn execute(
     workflow: Arc<workflow::Workflow>,
     input: Value,
     format: OutputFormat,
+    state: Option<StateSpec>,
 ) -> ExitCode {
-    let actors = match Runtime::start(&workflow.services).await {
+    let mut actors = match Runtime::start(&workflow.services).await {
         Ok(actors) => actors,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(spec) = state {
+        let journal = match journal::open(&spec).await {
+            Ok(journal) => journal,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        actors = actors.with_journal(journal.clone());
+        finish_unfinished(&actors, journal.as_ref()).await;
+    }
     let (tx, rx) = mpsc::unbounded_channel();
     let printer = if std::io::stderr().is_terminal() {
         tokio::spawn(redraw_timeline(LiveTimeline::new(&workflow), rx))
@@ -125,6 +148,36 @@ async fn execute(
         RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
         RunStatus::TimedOut => EXIT_TIMED_OUT,
     })
+}
+
+/// Resume every unfinished run the journal holds (a crash or kill cut it
+/// short) and wait for each, before the new run starts.
+async fn finish_unfinished(actors: &Runtime, journal: &dyn Journal) {
+    let claimed = match journal.claim().await {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            eprintln!("warning: cannot read unfinished runs: {e}");
+            return;
+        }
+    };
+    for stored in claimed {
+        let id = stored.run_id.clone();
+        let resumed = match actors.bind_definition(&stored.definition).await {
+            Ok(bound) => match actors.resume(&bound, stored, None).await {
+                Ok(handle) => handle.finished().await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        match resumed {
+            Ok(report) => eprintln!(
+                "resumed run {id} ({}): {}",
+                report.workflow,
+                report.status.label()
+            ),
+            Err(e) => eprintln!("warning: run {id} was not resumed: {e}"),
+        }
+    }
 }
 
 /// One line per event, for logs and pipes.

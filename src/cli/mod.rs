@@ -4,7 +4,9 @@
 mod execute;
 mod graph;
 mod live;
+mod runs;
 mod serve;
+mod state;
 mod timeline;
 mod validate;
 
@@ -53,6 +55,9 @@ pub enum Command {
     Execute(execute::ExecuteArgs),
     /// Serve many concurrent runs of the given workflows over HTTP.
     Serve(serve::ServeArgs),
+    /// Read journaled runs: `runs list`, `runs show RUN_ID`.
+    #[command(subcommand)]
+    Runs(runs::RunsCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -71,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Graph(args) => graph::run(&args),
         Command::Execute(args) => return execute::run(args),
         Command::Serve(args) => return serve::run(args),
+        Command::Runs(command) => return runs::run(command),
     };
     ExitCode::from(status)
 }

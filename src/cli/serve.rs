@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::server::runs::Limits;
 use crate::server::{ServeConfig, ServeError, serve};
 
+use super::state::StateArgs;
 use super::{EXIT_INVALID, EXIT_OK};
 
 /// The server could not run (the port is taken, ...).
@@ -54,9 +55,21 @@ pub struct ServeArgs {
     /// Expose POST /v1/admin/services/{name}/kill (kills a service actor).
     #[arg(long)]
     pub enable_fault_injection: bool,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Finished runs older than this are pruned from the journal.
+    #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+    pub retain: Duration,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    let state = match args.state.spec() {
+        Ok(state) => state,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let config = ServeConfig {
         bind: args.bind,
         port: args.port,
@@ -72,6 +85,8 @@ pub fn run(args: ServeArgs) -> ExitCode {
         max_wait: args.max_wait,
         grace: args.grace,
         fault_injection: args.enable_fault_injection,
+        state,
+        retain: args.retain,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -128,9 +128,11 @@ impl Timeline {
                 "compensation failed",
                 format!("  {}\n    error: {error}", attempts_text(*attempts)),
             ),
-            RunEvent::RunStarted { .. } | RunEvent::CompensationStarted { .. } => return None,
+            // The failure summary says why a run halted.
+            RunEvent::RunStarted { .. }
+            | RunEvent::CompensationStarted { .. }
+            | RunEvent::RunHalted { .. } => return None,
             RunEvent::RunResumed => "  resumed from the journal".into(),
-            RunEvent::RunHalted { reason } => format!("  halted: {}", reason.message()),
             RunEvent::RunFinished { status, .. } => {
                 format!("run {}", serde_json::to_value(status).ok()?.as_str()?)
             }

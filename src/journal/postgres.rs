@@ -36,6 +36,7 @@ CREATE TABLE IF NOT EXISTS maestro_runs (
     workflow    text NOT NULL,
     definition  text NOT NULL REFERENCES maestro_definitions(hash),
     status      text NOT NULL DEFAULT 'running',
+    input       jsonb NOT NULL,
     created_at  timestamptz NOT NULL,
     finished_at timestamptz,
     owner       text,
@@ -166,7 +167,7 @@ impl PostgresJournal {
         let Some(row) = self
             .reader
             .query_opt(
-                "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text
+                "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input::text
                  FROM maestro_runs r JOIN maestro_definitions d ON d.hash = r.definition
                  WHERE r.run_id = $1",
                 &[&run_id],
@@ -197,6 +198,8 @@ impl PostgresJournal {
             },
             status: parse_status(row.get(0))?,
             created_at: row.get(1),
+            input: serde_json::from_str(row.get(6))
+                .map_err(|e| JournalError::Corrupt(e.to_string()))?,
             events,
         }))
     }
@@ -434,8 +437,9 @@ async fn commit(
                 .await
                 .map_err(write_error)?;
                 tx.execute(
-                    "INSERT INTO maestro_runs (run_id, workflow, definition, created_at, owner, lease_until)
-                     VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+                    "INSERT INTO maestro_runs
+                         (run_id, workflow, definition, input, created_at, owner, lease_until)
+                     VALUES ($1, $2, $3, $7::text::jsonb, $4, $5, now() + make_interval(secs => $6))",
                     &[
                         &&*run.run_id,
                         &d.name,
@@ -443,6 +447,7 @@ async fn commit(
                         &run.created_at,
                         &lease.owner,
                         &lease.ttl.as_secs_f64(),
+                        &run.input.to_string(),
                     ],
                 )
                 .await

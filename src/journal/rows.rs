@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
+use serde_json::Value;
 
 use crate::runtime::{Recorded, RunStatus};
 
@@ -26,6 +27,8 @@ pub struct Definition {
 pub struct NewRun {
     pub run_id: Arc<str>,
     pub definition: Definition,
+    /// The run's input, so a run accepted but not yet started can start.
+    pub input: Value,
     pub created_at: SystemTime,
 }
 
@@ -76,6 +79,7 @@ pub struct StoredRun {
     /// `running` until the run finished.
     pub status: RunStatus,
     pub created_at: SystemTime,
+    pub input: Value,
     pub events: Vec<Recorded>,
 }
 

@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS runs (
     workflow    TEXT NOT NULL,
     definition  TEXT NOT NULL REFERENCES definitions(hash),
     status      TEXT NOT NULL DEFAULT 'running',
+    input       TEXT NOT NULL,
     created_at  TEXT NOT NULL,
     finished_at TEXT
 );
@@ -257,7 +258,7 @@ impl Journal for SqliteJournal {
 fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, JournalError> {
     let row = conn
         .query_row(
-            "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text
+            "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input
              FROM runs r JOIN definitions d ON d.hash = r.definition WHERE r.run_id = ?1",
             [run_id],
             |row| {
@@ -270,12 +271,13 @@ fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, Journa
                         path: row.get(4)?,
                         text: row.get::<_, String>(5)?.into(),
                     },
+                    row.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()
         .map_err(read_error)?;
-    let Some((status, created_at, definition)) = row else {
+    let Some((status, created_at, definition, input)) = row else {
         return Ok(None);
     };
     let mut stmt = conn
@@ -293,6 +295,7 @@ fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, Journa
         definition,
         status: parse_status(&status)?,
         created_at: parse_timestamp(&created_at)?,
+        input: serde_json::from_str(&input).map_err(|e| JournalError::Corrupt(e.to_string()))?,
         events,
     }))
 }
@@ -348,12 +351,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<()> 
             )?
             .execute(params![d.hash, d.name, d.path, &*d.text])?;
             tx.prepare_cached(
-                "INSERT INTO runs (run_id, workflow, definition, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO runs (run_id, workflow, definition, input, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![
                 &*run.run_id,
                 d.name,
                 d.hash,
+                run.input.to_string(),
                 timestamp(run.created_at)
             ])?;
         }

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
-use crate::journal::{Definition, Journal, NewRun, StoredRun, Write};
+use crate::journal::{Ack, Definition, Journal, NewRun, StoredRun, Write};
 use crate::transport::{CallError, CallRequest, FailureClass};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
@@ -161,6 +161,8 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Receives every event as it is recorded (a live timeline).
     pub observer: Option<mpsc::UnboundedSender<Recorded>>,
+    /// The run was journaled already by [`Runtime::admit`].
+    pub admitted: bool,
 }
 
 /// Why the runtime could not start or run.
@@ -174,6 +176,8 @@ pub enum RuntimeError {
     UnknownService { workflow: String, service: String },
     #[error("the run actor could not start: {0}")]
     Run(String),
+    #[error("the journaled definition of workflow `{workflow}` no longer loads: {error}")]
+    Definition { workflow: String, error: String },
     #[error("run {run_id} cannot be resumed: {error}")]
     Resume { run_id: String, error: String },
     #[error("the run ended here without a report (its actor died, or another replica owns it now)")]
@@ -188,6 +192,13 @@ pub struct BoundWorkflow {
     services: Arc<HashMap<String, ServiceHandle>>,
     /// What a journal keeps of the definition, hashed once.
     definition: Option<Arc<Definition>>,
+}
+
+impl BoundWorkflow {
+    /// The content hash of the definition, when runs are journaled.
+    pub fn definition_hash(&self) -> Option<&str> {
+        self.definition.as_deref().map(|d| d.hash.as_str())
+    }
 }
 
 /// What makes two service definitions one actor: the same service name at
@@ -344,6 +355,23 @@ impl Runtime {
         })
     }
 
+    /// Bind a definition read back from the journal: parsed again from its
+    /// text (endpoints' `${VAR}` read from the environment now), with actors
+    /// started for services this runtime does not have yet.
+    pub async fn bind_definition(
+        &self,
+        definition: &Definition,
+    ) -> Result<BoundWorkflow, RuntimeError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let workflow = crate::workflow::load_str(&definition.text, &definition.path, &env)
+            .map_err(|e| RuntimeError::Definition {
+                workflow: definition.name.clone(),
+                error: e.to_string(),
+            })?;
+        self.add_services(&workflow.services).await?;
+        self.bind(Arc::new(workflow))
+    }
+
     /// Start a run and return at once with a handle on it. With a journal,
     /// the run is durable when this returns.
     pub async fn spawn_run(
@@ -355,16 +383,26 @@ impl Runtime {
         let run_id = options
             .run_id
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        if let (Some(journal), Some(definition)) = (&self.journal, &bound.definition) {
+        if !options.admitted {
             // Not awaited: the run's first event, queued after it, is.
-            let _queued = journal.write(Write::Begin(NewRun {
-                run_id: Arc::from(run_id.as_str()),
-                definition: (**definition).clone(),
-                created_at: std::time::SystemTime::now(),
-            }));
+            let _queued = self.admit(bound, &run_id, &input);
         }
         self.spawn_actor(bound, run_id, input, Vec::new(), None, options.observer)
             .await
+    }
+
+    /// Journal a run before it starts (a server accepting it before a run
+    /// slot is free): the returned [`Ack`] resolves once it is durable.
+    pub fn admit(&self, bound: &BoundWorkflow, run_id: &str, input: &Value) -> Ack {
+        match (&self.journal, &bound.definition) {
+            (Some(journal), Some(definition)) => journal.write(Write::Begin(NewRun {
+                run_id: Arc::from(run_id),
+                definition: (**definition).clone(),
+                input: input.clone(),
+                created_at: std::time::SystemTime::now(),
+            })),
+            _ => Ack::done(),
+        }
     }
 
     /// Go on with a run read back from the journal, from where it stood.
@@ -374,6 +412,19 @@ impl Runtime {
         stored: StoredRun,
         observer: Option<mpsc::UnboundedSender<Recorded>>,
     ) -> Result<RunHandle, RuntimeError> {
+        if stored.events.is_empty() {
+            // Accepted, never started: start it now.
+            return self
+                .spawn_actor(
+                    bound,
+                    stored.run_id,
+                    stored.input,
+                    Vec::new(),
+                    None,
+                    observer,
+                )
+                .await;
+        }
         let plan =
             resume::plan(&bound.workflow, &stored.events).map_err(|e| RuntimeError::Resume {
                 run_id: stored.run_id.clone(),

@@ -93,22 +93,27 @@ pub async fn submit_run(
             ));
         }
     };
-    let entry =
-        state
-            .runs
-            .submit(workflow.bound.clone(), input)
-            .map_err(|refused| match refused {
-                Refused::ShuttingDown => Failure::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "shutting_down",
-                    refused.to_string(),
-                ),
-                Refused::Full(_) => Failure::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "too_many_runs",
-                    refused.to_string(),
-                ),
-            })?;
+    let entry = state
+        .runs
+        .submit(workflow.bound.clone(), input)
+        .await
+        .map_err(|refused| match refused {
+            Refused::ShuttingDown => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                refused.to_string(),
+            ),
+            Refused::Full(_) => Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_runs",
+                refused.to_string(),
+            ),
+            Refused::Journal(_) => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_unavailable",
+                refused.to_string(),
+            ),
+        })?;
     let location = format!("/v1/runs/{}", entry.id);
     if query.wait == Some(true) {
         let wf = &workflow.bound.workflow;

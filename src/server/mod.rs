@@ -6,6 +6,7 @@
 pub mod api;
 pub mod bodies;
 pub mod metrics;
+pub mod recovery;
 pub mod runs;
 
 use std::collections::BTreeMap;
@@ -27,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::graph;
+use crate::journal::{self, JournalError, StateSpec};
 use crate::runtime::Runtime;
 use crate::workflow::{self, Diagnostics, Workflow};
 
@@ -49,6 +51,10 @@ pub struct ServeConfig {
     /// How long in-flight runs may go on after SIGTERM / SIGINT.
     pub grace: Duration,
     pub fault_injection: bool,
+    /// Where runs are journaled; `None` keeps them in memory only.
+    pub state: Option<StateSpec>,
+    /// How long finished runs stay in the journal.
+    pub retain: Duration,
 }
 
 /// Why the server could not start.
@@ -73,6 +79,8 @@ pub enum ServeError {
     },
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -145,7 +153,17 @@ pub async fn serve(
     }
     let workflows = load_workflows(&workflow_files(&config.workflows)?)?;
     let services: Vec<_> = workflows.iter().flat_map(|w| w.services.clone()).collect();
-    let runtime = Arc::new(Runtime::start(&services).await?);
+    let mut runtime = Runtime::start(&services).await?;
+    let journal = match &config.state {
+        Some(spec) => {
+            let journal = journal::open(spec).await?;
+            info!(journal = %journal.describe(), "runs are journaled");
+            runtime = runtime.with_journal(journal.clone());
+            Some(journal)
+        }
+        None => None,
+    };
+    let runtime = Arc::new(runtime);
     let mut loaded = BTreeMap::new();
     for workflow in &workflows {
         let bound = runtime.bind(workflow.clone())?;
@@ -162,6 +180,7 @@ pub async fn serve(
         max_wait: config.max_wait,
         openapi: OnceLock::new(),
     });
+    let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
     let app = router(state, &config);
 
     let addr = SocketAddr::new(config.bind, config.port);
@@ -169,10 +188,21 @@ pub async fn serve(
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    if let Some(journal) = journal {
+        // Before the ready line: a client that sees it can read every run.
+        let mut definitions = definitions;
+        recovery::take_over(&runs, &journal, &mut definitions).await;
+        let (runs, stop) = (runs.clone(), stop.clone());
+        tokio::spawn(recovery::prune(
+            journal.clone(),
+            config.retain,
+            stop.clone(),
+        ));
+        tokio::spawn(recovery::keep_taking_over(runs, journal, definitions, stop));
+    }
     info!(address = %local, workflows = workflows.len(), "maestro serve listening");
     ready(local, &workflows);
-
-    let stop = CancellationToken::new();
     tokio::spawn(watch_signals(stop.clone()));
     tokio::spawn(sweep(runs.clone(), config.limits.keep_for, stop.clone()));
     let server = axum::serve(listener, app)

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::journal::StoredRun;
 use crate::runtime::{
     BoundWorkflow, RunCanceller, RunOptions, RunReport, RunStatus, RunWatch, Runtime,
 };
@@ -34,12 +35,14 @@ pub struct Limits {
 }
 
 /// Why a run was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     #[error("the server is shutting down and accepts no new runs")]
     ShuttingDown,
     #[error("too many runs: {0} running or queued; retry later")]
     Full(usize),
+    #[error("the run could not be journaled: {0}")]
+    Journal(String),
 }
 
 /// Why a run could not be cancelled.
@@ -144,6 +147,12 @@ impl RunEntry {
     }
 }
 
+/// How a run begins: afresh with its input, or where its journal left it.
+enum Start {
+    Fresh(Value),
+    Resume(Box<StoredRun>),
+}
+
 fn rfc3339(at: SystemTime) -> String {
     humantime::format_rfc3339_millis(at).to_string()
 }
@@ -198,7 +207,7 @@ impl Runs {
     }
 
     /// Accept a run and start driving it (at once, or when a slot frees).
-    pub fn submit(
+    pub async fn submit(
         self: &Arc<Self>,
         bound: BoundWorkflow,
         input: Value,
@@ -211,31 +220,55 @@ impl Runs {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             return Err(Refused::Full(capacity));
         }
+        let id = uuid::Uuid::now_v7().to_string();
+        // Accepted means durable: a crash while it waits for a slot loses nothing.
+        if let Err(e) = self.runtime.admit(&bound, &id, &input).await {
+            self.pending.fetch_sub(1, Ordering::AcqRel);
+            warn!(error = %e, "run refused: the journal failed");
+            return Err(Refused::Journal(e.to_string()));
+        }
+        let entry = self.track(id, bound, SystemTime::now());
+        info!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
+        let (runs, driven) = (self.clone(), entry.clone());
+        tokio::spawn(async move { runs.drive(driven, Start::Fresh(input)).await });
+        Ok(entry)
+    }
+
+    /// Take over a run read back from the journal. Always accepted: it was
+    /// accepted once already; it waits for a slot like any other.
+    pub fn resume(self: &Arc<Self>, bound: BoundWorkflow, stored: StoredRun) -> Arc<RunEntry> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let entry = self.track(stored.run_id.clone(), bound, stored.created_at);
+        info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
+        let (runs, driven) = (self.clone(), entry.clone());
+        let start = Start::Resume(Box::new(stored));
+        tokio::spawn(async move { runs.drive(driven, start).await });
+        entry
+    }
+
+    fn track(&self, id: String, bound: BoundWorkflow, submitted_at: SystemTime) -> Arc<RunEntry> {
         let entry = Arc::new(RunEntry {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             bound,
-            submitted_at: SystemTime::now(),
+            submitted_at,
             state: Mutex::new(EntryState::Queued),
             cancel: CancellationToken::new(),
             done: watch::Sender::new(false),
         });
         self.entries().insert(entry.id.clone(), entry.clone());
-        info!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        let (runs, driven) = (self.clone(), entry.clone());
-        tokio::spawn(async move { runs.drive(driven, input).await });
-        Ok(entry)
+        entry
     }
 
     fn entries(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<RunEntry>>> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, input: Value) {
+    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start) {
         let report = tokio::select! {
             permit = self.slots.clone().acquire_owned() => match permit {
                 Ok(permit) => {
                     self.running.fetch_add(1, Ordering::Relaxed);
-                    let report = self.run(&entry, input).await;
+                    let report = self.run(&entry, start).await;
                     self.running.fetch_sub(1, Ordering::Relaxed);
                     drop(permit);
                     report
@@ -261,12 +294,19 @@ impl Runs {
         }
     }
 
-    async fn run(&self, entry: &RunEntry, input: Value) -> RunReport {
-        let options = RunOptions {
-            run_id: Some(entry.id.clone()),
-            observer: None,
+    async fn run(&self, entry: &RunEntry, start: Start) -> RunReport {
+        let spawned = match start {
+            Start::Fresh(input) => {
+                let options = RunOptions {
+                    run_id: Some(entry.id.clone()),
+                    observer: None,
+                    admitted: true,
+                };
+                self.runtime.spawn_run(&entry.bound, input, options).await
+            }
+            Start::Resume(stored) => self.runtime.resume(&entry.bound, *stored, None).await,
         };
-        let handle = match self.runtime.spawn_run(&entry.bound, input, options).await {
+        let handle = match spawned {
             Ok(handle) => handle,
             Err(e) => {
                 warn!(run = %entry.id, error = %e, "run could not start");

@@ -1,0 +1,155 @@
+//! `maestro runs list|show`: read journaled runs from the command line,
+//! while a server may still be writing them.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::journal::{self, StoredRun};
+use crate::runtime::{RunEvent, RunReport};
+use crate::workflow;
+
+use super::state::StateArgs;
+use super::timeline::{Timeline, write_failure_summary};
+use super::{EXIT_INVALID, EXIT_OK};
+
+/// A run id that the journal does not hold, or a journal that cannot be read.
+const EXIT_NOT_FOUND: u8 = 1;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum RunsCommand {
+    /// The newest runs first: id, workflow, status, when.
+    List(ListArgs),
+    /// One run: its steps, attempts, outputs, errors and compensations.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// How many runs.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// One JSON object per run instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    pub run_id: String,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The run's report and every event, as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(command: RunsCommand) -> ExitCode {
+    let state = match &command {
+        RunsCommand::List(args) => &args.state,
+        RunsCommand::Show(args) => &args.state,
+    };
+    let spec = match state.spec() {
+        Ok(Some(spec)) => spec,
+        Ok(None) => {
+            eprintln!("error: name the journal with --state-dir DIR or --state URL");
+            return ExitCode::from(EXIT_INVALID);
+        }
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let journal = journal::open_read_only(&spec)
+            .await
+            .map_err(|e| e.to_string())?;
+        match command {
+            RunsCommand::List(args) => {
+                let rows = journal.list(args.limit).await.map_err(|e| e.to_string())?;
+                let mut out = std::io::stdout().lock();
+                for row in rows {
+                    let line = if args.json {
+                        serde_json::to_string(&row).unwrap_or_default()
+                    } else {
+                        format!(
+                            "{}  {:<20}  {:<19}  {}",
+                            row.run_id,
+                            row.workflow,
+                            row.status.label(),
+                            row.created_at
+                        )
+                    };
+                    writeln!(out, "{line}").map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            RunsCommand::Show(args) => match journal.load(&args.run_id).await {
+                Ok(Some(run)) => show(&run, args.json),
+                Ok(None) => Err(format!("no run {} in {}", args.run_id, journal.describe())),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::from(EXIT_OK),
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_NOT_FOUND)
+        }
+    }
+}
+
+fn show(run: &StoredRun, as_json: bool) -> Result<(), String> {
+    let definition = &run.definition;
+    let env = |name: &str| std::env::var(name).ok();
+    let workflow = workflow::load_str(&definition.text, &definition.path, &env)
+        .map_err(|e| format!("the run's definition no longer loads:\n{e}"))?;
+    let mut report = RunReport::from_events(&workflow, &run.events, None);
+    report.run_id = run.run_id.clone();
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| e.to_string();
+    if as_json {
+        let body = json!({ "run": report, "input": run.input, "events": run.events });
+        serde_json::to_writer_pretty(&mut out, &body).map_err(|e| e.to_string())?;
+        return writeln!(out).map_err(io);
+    }
+    writeln!(
+        out,
+        "run {}  workflow {}  status {}  started {}",
+        run.run_id,
+        workflow.name,
+        report.status.label(),
+        humantime::format_rfc3339_millis(run.created_at)
+    )
+    .map_err(io)?;
+    let mut timeline = Timeline::new(&workflow);
+    for recorded in &run.events {
+        if let Some(line) = timeline.line(recorded) {
+            writeln!(out, "{line}").map_err(io)?;
+        }
+        if let RunEvent::StepCompleted { step, output, .. } = &recorded.event {
+            writeln!(out, "    output: {output}").map_err(|e| format!("{step}: {e}"))?;
+        }
+    }
+    if report.status.is_final() && report.status != crate::runtime::RunStatus::Succeeded {
+        write_failure_summary(&mut out, &report).map_err(io)?;
+    }
+    if let Some(output) = &report.output {
+        writeln!(out, "output: {output}").map_err(io)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,41 @@
+//! Flags naming where runs are journaled, shared by `execute`, `serve` and
+//! `runs`: a state directory (SQLite) or a PostgreSQL URL.
+
+use std::path::PathBuf;
+
+use crate::journal::StateSpec;
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct StateArgs {
+    /// Journal runs in DIR (SQLite, `DIR/runs.db`), so they survive a crash
+    /// or restart; unfinished runs resume at start.
+    #[arg(long, value_name = "DIR", conflicts_with = "state")]
+    pub state_dir: Option<PathBuf>,
+    /// Journal runs in PostgreSQL (`postgres://user:pass@host/db`); several
+    /// servers may share it and take over each other's runs.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MAESTRO_STATE",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+}
+
+impl StateArgs {
+    /// The journal named, if any; an error for a URL that is not PostgreSQL's.
+    pub fn spec(&self) -> Result<Option<StateSpec>, String> {
+        match (&self.state_dir, &self.state) {
+            (Some(dir), _) => Ok(Some(StateSpec::Dir(dir.clone()))),
+            (None, Some(url))
+                if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+            {
+                Ok(Some(StateSpec::Postgres(url.clone())))
+            }
+            (None, Some(_)) => Err(
+                "--state takes a postgres:// URL; use --state-dir DIR for a local journal".into(),
+            ),
+            (None, None) => Ok(None),
+        }
+    }
+}
