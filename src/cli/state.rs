@@ -2,6 +2,7 @@
 //! `runs`: a state directory (SQLite) or a PostgreSQL URL.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::journal::StateSpec;
 
@@ -20,6 +21,10 @@ pub struct StateArgs {
         hide_env_values = true
     )]
     pub state: Option<String>,
+    /// With --state: how long this process's claim on a run lasts without
+    /// renewal; a run whose owner died is taken over after this.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
 }
 
 impl StateArgs {
@@ -30,7 +35,10 @@ impl StateArgs {
             (None, Some(url))
                 if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
             {
-                Ok(Some(StateSpec::Postgres(url.clone())))
+                Ok(Some(StateSpec::Postgres {
+                    url: url.clone(),
+                    lease: self.lease,
+                }))
             }
             (None, Some(_)) => Err(
                 "--state takes a postgres:// URL; use --state-dir DIR for a local journal".into(),

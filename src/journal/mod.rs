@@ -53,7 +53,11 @@ pub enum JournalError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateSpec {
     Dir(PathBuf),
-    Postgres(String),
+    /// A PostgreSQL URL, and how long this replica's claims last unrenewed.
+    Postgres {
+        url: String,
+        lease: Duration,
+    },
 }
 
 /// A journal of runs. Writes are queued in order and committed in groups;
@@ -90,9 +94,13 @@ pub trait Journal: Send + Sync + 'static {
 pub async fn open(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
     Ok(match spec {
         StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open(dir)?),
-        StateSpec::Postgres(url) => Arc::new(
-            postgres::PostgresJournal::connect(url, postgres::LeaseConfig::default()).await?,
-        ),
+        StateSpec::Postgres { url, lease } => {
+            let config = postgres::LeaseConfig {
+                ttl: *lease,
+                ..postgres::LeaseConfig::default()
+            };
+            Arc::new(postgres::PostgresJournal::connect(url, config).await?)
+        }
     })
 }
 
@@ -101,7 +109,9 @@ pub async fn open(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
 pub async fn open_read_only(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
     Ok(match spec {
         StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open_read_only(dir)?),
-        StateSpec::Postgres(url) => Arc::new(postgres::PostgresJournal::connect_reader(url).await?),
+        StateSpec::Postgres { url, .. } => {
+            Arc::new(postgres::PostgresJournal::connect_reader(url).await?)
+        }
     })
 }
 

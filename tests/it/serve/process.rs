@@ -211,6 +211,12 @@ impl ServeProcess {
         }
     }
 
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then the exit status (killed after `limit`).
     pub fn terminate(&mut self, limit: Duration) -> Option<ExitStatus> {
         let _ = Command::new("kill")
