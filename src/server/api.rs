@@ -20,6 +20,7 @@ use super::bodies::{
     SubmitQuery, SubmitRun, WorkflowInfo, WorkflowList,
 };
 use super::metrics::Metrics;
+use super::recovery;
 use super::runs::{CancelError, Refused, RunSummary, RunView, Runs};
 
 /// Runs listed when `limit` is not given, and the most ever listed.
@@ -170,8 +171,16 @@ pub async fn get_run(
     State(state): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<RunView>, Failure> {
-    let entry = state.runs.get(&id).ok_or_else(|| run_not_found(&id))?;
-    Ok(Json(entry.view()))
+    if let Some(entry) = state.runs.get(&id) {
+        return Ok(Json(entry.view()));
+    }
+    // Finished before this process started, or evicted from memory.
+    if let Some(journal) = state.runs.runtime().journal() {
+        if let Some(view) = recovery::stored_view(journal.as_ref(), &id).await {
+            return Ok(Json(view));
+        }
+    }
+    Err(run_not_found(&id))
 }
 
 /// Recent runs, newest first.

@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::journal::Journal;
-use crate::runtime::BoundWorkflow;
+use crate::runtime::{BoundWorkflow, RunReport};
 
-use super::runs::Runs;
+use super::runs::{RunView, Runs};
 
 /// How often expired leases are looked for: a cheap indexed query.
 pub const TAKEOVER_EVERY: Duration = Duration::from_secs(2);
@@ -103,4 +103,25 @@ pub async fn prune(journal: Arc<dyn Journal>, retain: Duration, stop: Cancellati
             () = stop.cancelled() => return,
         }
     }
+}
+
+/// A run as the journal holds it, for a run this process does not hold in
+/// memory. `None` when the journal has no such run or cannot tell.
+pub async fn stored_view(journal: &dyn Journal, run_id: &str) -> Option<RunView> {
+    let stored = match journal.load(run_id).await {
+        Ok(stored) => stored?,
+        Err(e) => {
+            warn!(run = %run_id, error = %e, "cannot read the run from the journal");
+            return None;
+        }
+    };
+    let definition = &stored.definition;
+    let env = |name: &str| std::env::var(name).ok();
+    let workflow = crate::workflow::load_str(&definition.text, &definition.path, &env).ok()?;
+    let mut report = RunReport::from_events(&workflow, &stored.events, None);
+    report.run_id = stored.run_id;
+    Some(RunView {
+        report,
+        submitted_at: humantime::format_rfc3339_millis(stored.created_at).to_string(),
+    })
 }

@@ -4,6 +4,7 @@
 mod execute;
 mod graph;
 mod hostile;
+mod journal;
 mod props;
 mod runtime;
 mod serve;

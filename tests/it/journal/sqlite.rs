@@ -1,0 +1,185 @@
+//! The SQLite journal through its trait: what is written comes back in
+//! order, concurrent writers share commits, one process owns a directory,
+//! and pruning drops only old finished runs.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use maestro::journal::sqlite::SqliteJournal;
+use maestro::journal::{Definition, Journal, JournalError, NewRun, Write};
+use maestro::runtime::{Recorded, RunEvent, RunStatus};
+use serde_json::json;
+
+use super::StateDir;
+
+fn definition(text: &str) -> Definition {
+    Definition {
+        hash: format!("{:064x}", text.len()),
+        name: "wf".into(),
+        path: "wf.yaml".into(),
+        text: text.into(),
+    }
+}
+
+fn begin(run_id: &str, created_at: SystemTime) -> Write {
+    Write::Begin(NewRun {
+        run_id: run_id.into(),
+        definition: definition("name: wf"),
+        input: json!({"n": 1}),
+        created_at,
+    })
+}
+
+fn event(run_id: &Arc<str>, seq: u64, event: RunEvent) -> Write {
+    let recorded = Recorded {
+        at: SystemTime::now(),
+        event,
+    };
+    Write::event(run_id, seq, &recorded).expect("serializable")
+}
+
+fn skipped(step: usize) -> RunEvent {
+    RunEvent::StepSkipped {
+        step: format!("s{step}"),
+    }
+}
+
+fn finished() -> RunEvent {
+    RunEvent::RunFinished {
+        status: RunStatus::Succeeded,
+        output: Some(json!({})),
+        error: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_runs_share_commits_and_read_back_in_order() {
+    let dir = StateDir::new("order");
+    let journal = Arc::new(SqliteJournal::open(dir.path()).expect("opens"));
+    const RUNS: usize = 32;
+    const EVENTS: u64 = 40;
+    let writers: Vec<_> = (0..RUNS)
+        .map(|r| {
+            let journal = journal.clone();
+            tokio::spawn(async move {
+                let id: Arc<str> = format!("run-{r:03}").into();
+                journal.write(begin(&id, SystemTime::now())).await?;
+                for seq in 0..EVENTS {
+                    journal
+                        .write(event(&id, seq, skipped(seq as usize)))
+                        .await?;
+                }
+                Ok::<_, JournalError>(())
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer
+            .await
+            .expect("task")
+            .expect("every write acknowledged");
+    }
+    let rows = journal.list(1000).await.expect("list");
+    assert_eq!(rows.len(), RUNS);
+    for row in &rows {
+        let run = journal.load(&row.run_id).await.expect("load").expect("run");
+        assert_eq!(run.events.len(), EVENTS as usize);
+        for (i, recorded) in run.events.iter().enumerate() {
+            assert_eq!(recorded.event, skipped(i), "{} event {i}", row.run_id);
+        }
+        assert_eq!(run.input, json!({"n": 1}));
+        assert_eq!(run.status, RunStatus::Running);
+    }
+    // Unfinished runs are claimed once, by the directory's one owner.
+    assert_eq!(journal.claim().await.expect("claim").len(), RUNS);
+    assert!(journal.claim().await.expect("claim").is_empty());
+}
+
+#[tokio::test]
+async fn a_state_directory_has_one_writer_and_any_number_of_readers() {
+    let dir = StateDir::new("lock");
+    let owner = SqliteJournal::open(dir.path()).expect("opens");
+    let second = SqliteJournal::open(dir.path());
+    assert!(
+        matches!(second, Err(JournalError::Locked { .. })),
+        "a second writer is refused"
+    );
+    let id: Arc<str> = "run-1".into();
+    owner.write(begin(&id, SystemTime::now())).await.unwrap();
+    owner.write(event(&id, 0, finished())).await.unwrap();
+    let reader = SqliteJournal::open_read_only(dir.path()).expect("a reader opens");
+    let rows = reader.list(10).await.expect("list");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, RunStatus::Succeeded);
+    assert!(rows[0].finished_at.is_some());
+    assert!(
+        reader
+            .write(begin("run-2", SystemTime::now()))
+            .await
+            .is_err(),
+        "a reader cannot write"
+    );
+    drop(owner);
+    SqliteJournal::open(dir.path()).expect("the lock goes with its owner");
+}
+
+#[tokio::test]
+async fn a_duplicate_write_fails_alone() {
+    let dir = StateDir::new("dup");
+    let journal = SqliteJournal::open(dir.path()).expect("opens");
+    let id: Arc<str> = "run-1".into();
+    journal.write(begin(&id, SystemTime::now())).await.unwrap();
+    // Queued together: the second repeats seq 0 and must not sink the third.
+    let first = journal.write(event(&id, 0, skipped(0)));
+    let repeat = journal.write(event(&id, 0, skipped(9)));
+    let third = journal.write(event(&id, 1, skipped(1)));
+    assert!(first.await.is_ok());
+    assert!(matches!(repeat.await, Err(JournalError::Write(_))));
+    assert!(third.await.is_ok());
+    let run = journal.load("run-1").await.unwrap().unwrap();
+    let events: Vec<_> = run.events.into_iter().map(|r| r.event).collect();
+    assert_eq!(events, [skipped(0), skipped(1)]);
+}
+
+#[tokio::test]
+async fn pruning_drops_old_finished_runs_only() {
+    let dir = StateDir::new("prune");
+    let journal = SqliteJournal::open(dir.path()).expect("opens");
+    let long_ago = SystemTime::now() - Duration::from_secs(3600);
+    for (id, done) in [("old-done", true), ("old-running", false)] {
+        let id: Arc<str> = id.into();
+        journal.write(begin(&id, long_ago)).await.unwrap();
+        if done {
+            let recorded = Recorded {
+                at: long_ago,
+                event: finished(),
+            };
+            journal
+                .write(Write::event(&id, 0, &recorded).unwrap())
+                .await
+                .unwrap();
+        }
+    }
+    let fresh: Arc<str> = "fresh-done".into();
+    journal
+        .write(begin(&fresh, SystemTime::now()))
+        .await
+        .unwrap();
+    journal.write(event(&fresh, 0, finished())).await.unwrap();
+
+    let pruned = journal
+        .prune(SystemTime::now() - Duration::from_secs(60))
+        .await
+        .expect("prune");
+    assert_eq!(pruned, 1);
+    let mut left: Vec<String> = journal
+        .list(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    left.sort();
+    assert_eq!(left, ["fresh-done", "old-running"]);
+    assert!(journal.load("old-done").await.unwrap().is_none());
+}
