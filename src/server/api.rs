@@ -175,10 +175,10 @@ pub async fn get_run(
         return Ok(Json(entry.view()));
     }
     // Finished before this process started, or evicted from memory.
-    if let Some(journal) = state.runs.runtime().journal() {
-        if let Some(view) = recovery::stored_view(journal.as_ref(), &id).await {
-            return Ok(Json(view));
-        }
+    if let Some(journal) = state.runs.runtime().journal()
+        && let Some(view) = recovery::stored_view(journal.as_ref(), &id).await
+    {
+        return Ok(Json(view));
     }
     Err(run_not_found(&id))
 }
