@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::journal::StateSpec;
+use crate::journal::{StateSpec, SyncMode};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
@@ -25,13 +25,20 @@ pub struct StateArgs {
     /// renewal; a run whose owner died is taken over after this.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease: Duration,
+    /// With --state-dir: `full` syncs every commit to disk (survives a power
+    /// cut); `normal` leaves it to the OS (survives a crash of the process).
+    #[arg(long, value_enum, default_value_t = SyncMode::Full)]
+    pub sync: SyncMode,
 }
 
 impl StateArgs {
     /// The journal named, if any; an error for a URL that is not PostgreSQL's.
     pub fn spec(&self) -> Result<Option<StateSpec>, String> {
         match (&self.state_dir, &self.state) {
-            (Some(dir), _) => Ok(Some(StateSpec::Dir(dir.clone()))),
+            (Some(dir), _) => Ok(Some(StateSpec::Dir {
+                path: dir.clone(),
+                sync: self.sync,
+            })),
             (None, Some(url))
                 if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
             {

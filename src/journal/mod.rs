@@ -52,12 +52,22 @@ pub enum JournalError {
 /// Where runs are kept: a state directory (SQLite) or a PostgreSQL URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StateSpec {
-    Dir(PathBuf),
+    /// A state directory, and how hard each SQLite commit is synced.
+    Dir { path: PathBuf, sync: SyncMode },
     /// A PostgreSQL URL, and how long this replica's claims last unrenewed.
-    Postgres {
-        url: String,
-        lease: Duration,
-    },
+    Postgres { url: String, lease: Duration },
+}
+
+/// How far a SQLite commit goes before it is acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SyncMode {
+    /// On disk (fsync) before acknowledged: survives a power cut.
+    #[default]
+    Full,
+    /// Handed to the operating system before acknowledged: survives the
+    /// process dying (a crash, `kill -9`), not the machine losing power.
+    /// No fsync per commit, so each commit takes microseconds.
+    Normal,
 }
 
 /// A journal of runs. Writes are queued in order and committed in groups;
@@ -93,7 +103,7 @@ pub trait Journal: Send + Sync + 'static {
 /// Open the journal a user named.
 pub async fn open(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
     Ok(match spec {
-        StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open(dir)?),
+        StateSpec::Dir { path, sync } => Arc::new(sqlite::SqliteJournal::open(path, *sync)?),
         StateSpec::Postgres { url, lease } => {
             let config = postgres::LeaseConfig {
                 ttl: *lease,
@@ -108,7 +118,7 @@ pub async fn open(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
 /// running server may keep writing.
 pub async fn open_read_only(spec: &StateSpec) -> Result<Arc<dyn Journal>, JournalError> {
     Ok(match spec {
-        StateSpec::Dir(dir) => Arc::new(sqlite::SqliteJournal::open_read_only(dir)?),
+        StateSpec::Dir { path, .. } => Arc::new(sqlite::SqliteJournal::open_read_only(path)?),
         StateSpec::Postgres { url, .. } => {
             Arc::new(postgres::PostgresJournal::connect_reader(url).await?)
         }

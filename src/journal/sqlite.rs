@@ -15,7 +15,7 @@ use tracing::{debug, error};
 use crate::runtime::RunStatus;
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, Waiters, Write,
+    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, SyncMode, Waiters, Write,
     parse_event, parse_status, parse_timestamp, timestamp,
 };
 
@@ -89,7 +89,7 @@ fn connect(path: &Path, flags: OpenFlags) -> Result<Connection, JournalError> {
 impl SqliteJournal {
     /// Open (creating if need be) the journal in `dir`, and lock the
     /// directory against a second writer.
-    pub fn open(dir: &Path) -> Result<Self, JournalError> {
+    pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, JournalError> {
         std::fs::create_dir_all(dir).map_err(|e| open_error(dir, e))?;
         let lock = File::create(dir.join(LOCK_NAME)).map_err(|e| open_error(dir, e))?;
         lock.try_lock().map_err(|_| JournalError::Locked {
@@ -99,8 +99,14 @@ impl SqliteJournal {
         let writer = connect(&path, OpenFlags::default())?;
         // WAL: readers never block the writer. FULL: a commit is on disk
         // before its writes are acknowledged, even across a power cut.
+        let sync = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        };
         writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};"
+            ))
             .and_then(|()| writer.execute_batch(SCHEMA))
             .map_err(|e| open_error(&path, e))?;
         let reader = connect(&path, OpenFlags::default())?;

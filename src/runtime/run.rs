@@ -93,13 +93,13 @@ impl Actor for RunActor {
         let plan = match args.resume {
             Some(plan) => plan,
             None => {
-                let started = args.log.append(RunEvent::RunStarted {
+                // Not awaited: the first attempt's announcement, queued after
+                // it, is; a run that made no call may as well start again.
+                let _queued = args.log.append(RunEvent::RunStarted {
                     run_id: args.run_id.clone(),
                     workflow: args.workflow.name.clone(),
                     input: args.input.clone(),
                 });
-                // A run exists once its start is durable.
-                started.await?;
                 fresh_plan(args.input)
             }
         };

@@ -27,19 +27,26 @@ fn now_us() -> u64 {
         .as_micros() as u64
 }
 
-/// (run, step) pairs whose completion the journal holds.
-async fn completed_steps(dir: &StateDir) -> HashSet<String> {
+/// The keys (`run:step`) of the steps whose completion the journal holds,
+/// and how many runs were compensating.
+async fn completed_steps(dir: &StateDir) -> (HashSet<String>, usize) {
     let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let mut done = HashSet::new();
+    let (mut done, mut compensating) = (HashSet::new(), 0);
     for row in journal.list(10_000).await.expect("list") {
         let run = journal.load(&row.run_id).await.unwrap().unwrap();
+        let mut halted = false;
         for recorded in run.events {
-            if let RunEvent::StepCompleted { step, .. } = recorded.event {
-                done.insert(format!("{}:{step}", row.run_id));
+            match recorded.event {
+                RunEvent::StepCompleted { step, .. } => {
+                    done.insert(format!("{}:{step}", row.run_id));
+                }
+                RunEvent::RunHalted { .. } => halted = true,
+                _ => {}
             }
         }
+        compensating += usize::from(halted && !run.status.is_final());
     }
-    done
+    (done, compensating)
 }
 
 /// Keys with more than one applied effect (answered ok, not replayed).
@@ -55,6 +62,15 @@ fn applied_twice(calls: &[CallRecord]) -> Vec<String> {
         .filter(|(_, n)| *n > 1)
         .map(|(k, _)| k.to_string())
         .collect()
+}
+
+/// Poll until `ready`, at most 30 s.
+async fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Submit `n` runs at once; their ids.
@@ -96,33 +112,26 @@ async fn a_killed_server_resumes_every_run_and_repeats_no_effect() {
     let dir = StateDir::new("crash");
     let mut first = spawn_serve(&core, &dir);
 
-    // Two waves, so that the kill finds runs at every stage.
-    let mut ids = Vec::with_capacity(RUNS);
-    for wave in 0..2 {
-        ids.extend(submit_at_once(&first, RUNS / 2).await);
-        if wave == 0 {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-        }
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !core
-        .calls()
-        .iter()
-        .chain(&core.active_calls())
-        .any(|c| c.is("CancelApproval"))
-    {
-        if Instant::now() > deadline {
-            let mut seen: BTreeMap<(String, String), usize> = BTreeMap::new();
-            for c in core.calls() {
-                *seen.entry((c.method, c.outcome)).or_default() += 1;
-            }
-            panic!("no compensation ever started; calls: {seen:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // The first wave compensates (60 refused contracts) while the second
+    // starts: the kill finds runs at every stage, undoing included.
+    let mut ids = submit_at_once(&first, RUNS / 2).await;
+    let started = |method: &str| {
+        core.calls()
+            .iter()
+            .chain(&core.active_calls())
+            .filter(|c| c.is(method))
+            .count()
+    };
+    wait_for("a compensation starts", || started("CancelApproval") > 0).await;
+    let identities = started("VerifyIdentity");
+    ids.extend(submit_at_once(&first, RUNS / 2).await);
+    wait_for("the second wave starts", || {
+        started("VerifyIdentity") > identities
+    })
+    .await;
     first.kill();
     let killed_at = now_us();
-    let done_before = completed_steps(&dir).await;
+    let (done_before, compensating) = completed_steps(&dir).await;
 
     let second = spawn_serve(&core, &dir);
     let mut statuses = BTreeMap::new();
@@ -163,7 +172,8 @@ async fn a_killed_server_resumes_every_run_and_repeats_no_effect() {
     let resumed = calls.iter().filter(|c| c.start_us > killed_at).count();
     println!(
         "crash: runs={RUNS} succeeded={} compensated={} compensation_failed={} lost={lost} \
-         stuck={stuck} steps_done_before_kill={} calls_after_restart={resumed}",
+         stuck={stuck} steps_done_before_kill={} compensating_at_kill={compensating} \
+         calls_after_restart={resumed}",
         statuses.get("succeeded").unwrap_or(&0),
         statuses.get("compensated").unwrap_or(&0),
         statuses.get("compensation_failed").unwrap_or(&0),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use maestro::journal::sqlite::SqliteJournal;
-use maestro::journal::{Definition, Journal, JournalError, NewRun, Write};
+use maestro::journal::{Definition, Journal, JournalError, NewRun, SyncMode, Write};
 use maestro::runtime::{Recorded, RunEvent, RunStatus};
 use serde_json::json;
 
@@ -55,7 +55,7 @@ fn finished() -> RunEvent {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_runs_share_commits_and_read_back_in_order() {
     let dir = StateDir::new("order");
-    let journal = Arc::new(SqliteJournal::open(dir.path()).expect("opens"));
+    let journal = Arc::new(SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens"));
     const RUNS: usize = 32;
     const EVENTS: u64 = 40;
     let writers: Vec<_> = (0..RUNS)
@@ -98,8 +98,8 @@ async fn concurrent_runs_share_commits_and_read_back_in_order() {
 #[tokio::test]
 async fn a_state_directory_has_one_writer_and_any_number_of_readers() {
     let dir = StateDir::new("lock");
-    let owner = SqliteJournal::open(dir.path()).expect("opens");
-    let second = SqliteJournal::open(dir.path());
+    let owner = SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens");
+    let second = SqliteJournal::open(dir.path(), SyncMode::Full);
     assert!(
         matches!(second, Err(JournalError::Locked { .. })),
         "a second writer is refused"
@@ -120,13 +120,13 @@ async fn a_state_directory_has_one_writer_and_any_number_of_readers() {
         "a reader cannot write"
     );
     drop(owner);
-    SqliteJournal::open(dir.path()).expect("the lock goes with its owner");
+    SqliteJournal::open(dir.path(), SyncMode::Full).expect("the lock goes with its owner");
 }
 
 #[tokio::test]
 async fn a_duplicate_write_fails_alone() {
     let dir = StateDir::new("dup");
-    let journal = SqliteJournal::open(dir.path()).expect("opens");
+    let journal = SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens");
     let id: Arc<str> = "run-1".into();
     journal.write(begin(&id, SystemTime::now())).await.unwrap();
     // Queued together: the second repeats seq 0 and must not sink the third.
@@ -144,7 +144,7 @@ async fn a_duplicate_write_fails_alone() {
 #[tokio::test]
 async fn pruning_drops_old_finished_runs_only() {
     let dir = StateDir::new("prune");
-    let journal = SqliteJournal::open(dir.path()).expect("opens");
+    let journal = SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens");
     let long_ago = SystemTime::now() - Duration::from_secs(3600);
     for (id, done) in [("old-done", true), ("old-running", false)] {
         let id: Arc<str> = id.into();
