@@ -59,22 +59,13 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
             return ExitCode::from(EXIT_INVALID);
         }
     };
-    let state = match args.state.spec() {
+    let state = match args.state.spec_or_exit() {
         Ok(state) => state,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     runtime.block_on(execute(workflow, input, args.output, state))
 }

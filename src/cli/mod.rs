@@ -81,6 +81,18 @@ pub fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
+/// The async runtime a subcommand runs on; failing to build one is
+/// reported here.
+fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
 /// Logs go to stderr; `--debug` raises maestro's own level unless `RUST_LOG`
 /// says otherwise. A server logs actor lifecycle at info by default, since
 /// a person tailing it wants to see actors start, fail and restart.

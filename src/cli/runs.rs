@@ -52,26 +52,17 @@ pub fn run(command: RunsCommand) -> ExitCode {
         RunsCommand::List(args) => &args.state,
         RunsCommand::Show(args) => &args.state,
     };
-    let spec = match state.spec() {
+    let spec = match state.spec_or_exit() {
         Ok(Some(spec)) => spec,
         Ok(None) => {
             eprintln!("error: name the journal with --state-dir DIR or --state URL");
             return ExitCode::from(EXIT_INVALID);
         }
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(async {
         let journal = journal::open_read_only(&spec)

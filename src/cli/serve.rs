@@ -63,12 +63,9 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let state = match args.state.spec() {
+    let state = match args.state.spec_or_exit() {
         Ok(state) => state,
-        Err(message) => {
-            eprintln!("error: {message}");
-            return ExitCode::from(EXIT_INVALID);
-        }
+        Err(code) => return code,
     };
     let config = ServeConfig {
         bind: args.bind,
@@ -88,15 +85,9 @@ pub fn run(args: ServeArgs) -> ExitCode {
         state,
         retain: args.retain,
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(EXIT_SERVER_FAILED);
-        }
+        Err(code) => return code,
     };
     let result = runtime.block_on(serve(config, |addr, workflows| {
         let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();

@@ -2,9 +2,12 @@
 //! `runs`: a state directory (SQLite) or a PostgreSQL URL.
 
 use std::path::PathBuf;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::journal::{StateSpec, SyncMode};
+
+use super::EXIT_INVALID;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct StateArgs {
@@ -32,6 +35,14 @@ pub struct StateArgs {
 }
 
 impl StateArgs {
+    /// [`StateArgs::spec`], with a bad flag reported on stderr.
+    pub fn spec_or_exit(&self) -> Result<Option<StateSpec>, ExitCode> {
+        self.spec().map_err(|message| {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_INVALID)
+        })
+    }
+
     /// The journal named, if any; an error for a URL that is not PostgreSQL's.
     pub fn spec(&self) -> Result<Option<StateSpec>, String> {
         match (&self.state_dir, &self.state) {

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 use super::JournalError;
 
@@ -63,4 +63,49 @@ impl Waiters {
             let _ = tx.send(result.clone());
         }
     }
+}
+
+/// A write and the sender of its [`Ack`].
+pub(crate) type Queued = (super::Write, oneshot::Sender<Result<(), JournalError>>);
+
+/// Writes committed in one transaction at most: bounds the latency of the
+/// first write of a very large group.
+const MAX_GROUP: usize = 2048;
+
+/// The queue in front of a backend's writer; `None` when read-only.
+pub(crate) struct WriteQueue(Option<mpsc::UnboundedSender<Queued>>);
+
+impl WriteQueue {
+    /// A queue and the receiver its writer drains.
+    pub fn new() -> (Self, mpsc::UnboundedReceiver<Queued>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (WriteQueue(Some(tx)), rx)
+    }
+
+    pub fn read_only() -> Self {
+        WriteQueue(None)
+    }
+
+    pub fn push(&self, write: super::Write) -> Ack {
+        let Some(writes) = &self.0 else {
+            return Ack::failed(JournalError::Write("the journal is open read-only".into()));
+        };
+        let (ack, tx) = Ack::pending();
+        if writes.send((write, tx)).is_err() {
+            return Ack::failed(JournalError::Closed);
+        }
+        ack
+    }
+}
+
+/// `first` and every write queued behind it so far: one group commit.
+pub(crate) fn group(first: Queued, rx: &mut mpsc::UnboundedReceiver<Queued>) -> Vec<Queued> {
+    let mut group = vec![first];
+    while group.len() < MAX_GROUP {
+        match rx.try_recv() {
+            Ok(queued) => group.push(queued),
+            Err(_) => break,
+        }
+    }
+    group
 }

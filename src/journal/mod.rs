@@ -20,7 +20,7 @@ use crate::runtime::{Recorded, RunStatus};
 use crate::workflow::Workflow;
 
 pub use ack::Ack;
-pub(crate) use ack::Waiters;
+pub(crate) use ack::{Queued, Waiters, WriteQueue, group};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
 
 /// How long finished runs are kept before they are pruned, unless told.

@@ -8,19 +8,17 @@ use std::collections::HashSet;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::{Client, NoTls};
 use tracing::{debug, error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, Waiters, Write,
-    parse_event, parse_status,
+    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, Waiters, Write,
+    WriteQueue, group, parse_event, parse_status,
 };
 
 /// Runs are re-claimable this long after their owner last renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
-/// Writes committed in one transaction at most.
-const MAX_GROUP: usize = 2048;
 /// Runs taken over per claim, so one replica does not grab a whole backlog.
 const CLAIM_BATCH: i64 = 256;
 
@@ -69,11 +67,9 @@ impl Default for LeaseConfig {
     }
 }
 
-type Queued = (Write, oneshot::Sender<Result<(), JournalError>>);
-
 pub struct PostgresJournal {
     reader: Arc<Client>,
-    writes: Option<mpsc::UnboundedSender<Queued>>,
+    writes: WriteQueue,
     lease: LeaseConfig,
     place: String,
 }
@@ -137,12 +133,12 @@ impl PostgresJournal {
             message: pg_error(e),
         })?;
         let reader = Arc::new(client(url).await?);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (writes, rx) = WriteQueue::new();
         tokio::spawn(write_loop(writer, rx, lease.clone()));
         tokio::spawn(renew_loop(Arc::downgrade(&reader), lease.clone()));
         Ok(Self {
             reader,
-            writes: Some(tx),
+            writes,
             lease,
             place,
         })
@@ -152,7 +148,7 @@ impl PostgresJournal {
     pub async fn connect_reader(url: &str) -> Result<Self, JournalError> {
         Ok(Self {
             reader: Arc::new(client(url).await?),
-            writes: None,
+            writes: WriteQueue::read_only(),
             lease: LeaseConfig::default(),
             place: redact(url),
         })
@@ -207,14 +203,7 @@ impl PostgresJournal {
 
 impl Journal for PostgresJournal {
     fn write(&self, write: Write) -> Ack {
-        let Some(writes) = &self.writes else {
-            return Ack::failed(JournalError::Write("the journal is open read-only".into()));
-        };
-        let (ack, tx) = Ack::pending();
-        if writes.send((write, tx)).is_err() {
-            return Ack::failed(JournalError::Closed);
-        }
-        ack
+        self.writes.push(write)
     }
 
     fn claim(&self) -> BoxFuture<'_, Result<Vec<StoredRun>, JournalError>> {
@@ -361,13 +350,7 @@ async fn write_loop(
     lease: LeaseConfig,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(queued) => group.push(queued),
-                Err(_) => break,
-            }
-        }
+        let group = group(first, &mut rx);
         let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
         match commit(&mut client, &writes, &lease).await {
             Ok(fenced) => {

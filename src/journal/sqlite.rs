@@ -9,23 +9,20 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tracing::{debug, error};
 
 use crate::runtime::RunStatus;
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, SyncMode, Waiters, Write,
-    parse_event, parse_status, parse_timestamp, timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, SyncMode,
+    Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp, timestamp,
 };
 
 /// The journal's file inside the state directory.
 pub const FILE_NAME: &str = "runs.db";
 /// Held while a process writes the directory's journal.
 const LOCK_NAME: &str = "maestro.lock";
-/// Writes committed in one transaction at most: bounds the latency of the
-/// first write of a very large group.
-const MAX_GROUP: usize = 2048;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS definitions (
@@ -55,12 +52,9 @@ CREATE TABLE IF NOT EXISTS events (
 ) WITHOUT ROWID;
 ";
 
-type Queued = (Write, oneshot::Sender<Result<(), JournalError>>);
-
 pub struct SqliteJournal {
     path: PathBuf,
-    /// `None` when opened read-only.
-    writes: Option<mpsc::UnboundedSender<Queued>>,
+    writes: WriteQueue,
     reader: Arc<Mutex<Connection>>,
     /// A state directory's unfinished runs are claimed once, at start.
     claimed: AtomicBool,
@@ -110,14 +104,14 @@ impl SqliteJournal {
             .and_then(|()| writer.execute_batch(SCHEMA))
             .map_err(|e| open_error(&path, e))?;
         let reader = connect(&path, OpenFlags::default())?;
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (writes, rx) = WriteQueue::new();
         std::thread::Builder::new()
             .name("maestro-journal".into())
             .spawn(move || write_loop(writer, rx))
             .map_err(|e| open_error(&path, e))?;
         Ok(Self {
             path,
-            writes: Some(tx),
+            writes,
             reader: Arc::new(Mutex::new(reader)),
             claimed: AtomicBool::new(false),
             _lock: Some(lock),
@@ -133,7 +127,7 @@ impl SqliteJournal {
         let reader = connect(&path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
         Ok(Self {
             path,
-            writes: None,
+            writes: WriteQueue::read_only(),
             reader: Arc::new(Mutex::new(reader)),
             claimed: AtomicBool::new(true),
             _lock: None,
@@ -159,14 +153,7 @@ impl SqliteJournal {
 
 impl Journal for SqliteJournal {
     fn write(&self, write: Write) -> Ack {
-        let Some(writes) = &self.writes else {
-            return Ack::failed(JournalError::Write("the journal is open read-only".into()));
-        };
-        let (ack, tx) = Ack::pending();
-        if writes.send((write, tx)).is_err() {
-            return Ack::failed(JournalError::Closed);
-        }
-        ack
+        self.writes.push(write)
     }
 
     fn claim(&self) -> BoxFuture<'_, Result<Vec<StoredRun>, JournalError>> {
@@ -310,13 +297,7 @@ fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, Journa
 /// transaction, acknowledge them together.
 fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Queued>) {
     while let Some(first) = rx.blocking_recv() {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(queued) => group.push(queued),
-                Err(_) => break,
-            }
-        }
+        let group = group(first, &mut rx);
         let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
         match commit(&mut conn, &writes) {
             Ok(()) => {

@@ -35,6 +35,23 @@ pub struct Plan {
     pub finished: bool,
 }
 
+impl Plan {
+    /// The state of a run that starts now.
+    pub fn fresh(input: serde_json::Value) -> Plan {
+        Plan {
+            scope: Scope::new(input),
+            started_at: SystemTime::now(),
+            settled: HashSet::new(),
+            interrupted: Vec::new(),
+            halt: None,
+            undo: Vec::new(),
+            compensation_failed: Vec::new(),
+            cursor: 0,
+            finished: false,
+        }
+    }
+}
+
 /// Why a run cannot be resumed from its events.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ResumeError {
@@ -59,17 +76,8 @@ pub fn plan(workflow: &Workflow, events: &[Recorded]) -> Result<Plan, ResumeErro
     let RunEvent::RunStarted { input, .. } = &first.event else {
         return Err(ResumeError::NotStarted);
     };
-    let mut plan = Plan {
-        scope: Scope::new(input.clone()),
-        started_at: first.at,
-        settled: HashSet::new(),
-        interrupted: Vec::new(),
-        halt: None,
-        undo: Vec::new(),
-        compensation_failed: Vec::new(),
-        cursor: 0,
-        finished: false,
-    };
+    let mut plan = Plan::fresh(input.clone());
+    plan.started_at = first.at;
     let mut announced: Vec<(StepRef, u32)> = Vec::new();
     let mut undone: HashSet<String> = HashSet::new();
     for recorded in &events[1..] {

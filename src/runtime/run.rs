@@ -100,7 +100,7 @@ impl Actor for RunActor {
                     workflow: args.workflow.name.clone(),
                     input: args.input.clone(),
                 });
-                fresh_plan(args.input)
+                Plan::fresh(args.input)
             }
         };
         if resumed {
@@ -501,20 +501,5 @@ impl RunState {
             }
         }
         Ok(Value::Object(out))
-    }
-}
-
-/// The state of a run that starts now.
-fn fresh_plan(input: Value) -> Plan {
-    Plan {
-        scope: Scope::new(input),
-        started_at: SystemTime::now(),
-        settled: HashSet::new(),
-        interrupted: Vec::new(),
-        halt: None,
-        undo: Vec::new(),
-        compensation_failed: Vec::new(),
-        cursor: 0,
-        finished: false,
     }
 }
