@@ -100,3 +100,59 @@ async fn permanent_errors_do_not_open_the_breaker() {
     run(&runtime, &workflow, json!({})).await;
     assert_eq!(breaker(&runtime, "api").await, "open");
 }
+
+/// The `crm` breaker's reset timeout below.
+const UNDO_RESET: Duration = Duration::from_millis(500);
+
+/// The contact call fails with a 500 (outcome unknown), which opens the
+/// breaker of `crm` (threshold 1); its undo goes to that same service.
+const UNDO_BEHIND_OPEN_BREAKER: &str = r#"
+name: undo_behind_open_breaker
+services:
+  accounts:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+  crm:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 1}
+    circuit_breaker: {failure_threshold: 1, reset_timeout: 500ms}
+steps:
+  - id: create_account
+    service: accounts
+    method: "POST /accounts"
+    input: {email: "ada@example.com", name: Ada}
+    output: account
+    compensate:
+      method: "DELETE /accounts/{{ .account.account_id }}"
+  - id: crm_entry
+    service: crm
+    method: "POST /crm/contacts"
+    input: {account_id: "{{ .account.account_id }}", email: "ada@example.com"}
+    compensate:
+      method: "DELETE /crm/contacts"
+      input: {account_id: "{{ .account.account_id }}"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compensation_behind_an_open_breaker_waits_for_the_probe() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    web.set_fault(Fault::fail("POST /crm/contacts", 1, "500"));
+    let workflow = load(UNDO_BEHIND_OPEN_BREAKER, &[&web]);
+    let runtime = start(&workflow).await;
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Compensated, "{report:#?}");
+    let undone: Vec<(&str, bool)> = report
+        .compensations
+        .iter()
+        .map(|c| (c.step.as_str(), c.ok))
+        .collect();
+    assert_eq!(undone, [("crm_entry", true), ("create_account", true)]);
+    // The undo went out once the reset timeout had passed, as the probe
+    // that closed the circuit again.
+    let failed = &web.calls_to("POST /crm/contacts")[0];
+    let undo = web.calls_to("DELETE /crm/contacts");
+    assert_eq!(undo.len(), 1, "{undo:#?}");
+    assert!(undo[0].start_us >= failed.end_us + UNDO_RESET.as_micros() as u64);
+    assert_eq!(breaker(&runtime, "crm").await, "closed");
+}
