@@ -11,10 +11,12 @@
 mod answers;
 mod breaker;
 mod check;
+mod drain;
 mod flows;
 mod kill;
 mod net;
 mod reset;
+mod serve;
 mod silence;
 mod undo;
 
@@ -123,6 +125,10 @@ impl Tally {
         }
     }
 
+    pub fn endings(&self) -> &[Ending] {
+        &self.endings
+    }
+
     /// Runs `jobs` on `runtime`, at most `concurrency` at once, and returns
     /// how the runs of this batch ended.
     pub async fn run(
@@ -138,6 +144,12 @@ impl Tally {
         self.endings
             .extend(batch(runtime, jobs, concurrency, batch_bound()).await);
         &self.endings[first..]
+    }
+
+    /// A run made elsewhere (by `maestro serve`) of `workflow`.
+    pub fn add(&mut self, workflow: &Arc<Workflow>, ending: Ending) {
+        self.know(workflow);
+        self.endings.push(ending);
     }
 
     fn know(&mut self, workflow: &Arc<Workflow>) {
