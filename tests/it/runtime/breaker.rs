@@ -1,7 +1,7 @@
 //! One service's circuit breaker seen from outside: it opens after the
 //! configured run of transient failures, rejects without reaching the
 //! service, lets one probe through after the reset timeout, and ignores
-//! permanent errors.
+//! permanent errors; a compensation it rejects waits for that probe.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use maestro::runtime::RunStatus;
 use serde_json::json;
 
 use super::{breaker, load, run, start};
+use crate::faults::Saga;
 use crate::support::{Fault, ServiceProcess};
 
 const RESET: Duration = Duration::from_millis(800);
@@ -104,41 +105,20 @@ async fn permanent_errors_do_not_open_the_breaker() {
 /// The `crm` breaker's reset timeout below.
 const UNDO_RESET: Duration = Duration::from_millis(500);
 
-/// The contact call fails with a 500 (outcome unknown), which opens the
-/// breaker of `crm` (threshold 1); its undo goes to that same service.
-const UNDO_BEHIND_OPEN_BREAKER: &str = r#"
-name: undo_behind_open_breaker
-services:
-  accounts:
-    type: http
-    endpoint: "${MAESTRO_WEB_HTTP}"
-  crm:
-    type: http
-    endpoint: "${MAESTRO_WEB_HTTP}"
-    retry: {attempts: 1}
-    circuit_breaker: {failure_threshold: 1, reset_timeout: 500ms}
-steps:
-  - id: create_account
-    service: accounts
-    method: "POST /accounts"
-    input: {email: "ada@example.com", name: Ada}
-    output: account
-    compensate:
-      method: "DELETE /accounts/{{ .account.account_id }}"
-  - id: crm_entry
-    service: crm
-    method: "POST /crm/contacts"
-    input: {account_id: "{{ .account.account_id }}", email: "ada@example.com"}
-    compensate:
-      method: "DELETE /crm/contacts"
-      input: {account_id: "{{ .account.account_id }}"}
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compensation_behind_an_open_breaker_waits_for_the_probe() {
     let web = ServiceProcess::spawn("web_http", &[]);
+    // The contact call fails with a 500 (outcome unknown), which opens the
+    // breaker of `crm` (threshold 1); its undo goes to that same service.
     web.set_fault(Fault::fail("POST /crm/contacts", 1, "500"));
-    let workflow = load(UNDO_BEHIND_OPEN_BREAKER, &[&web]);
+    let workflow = Saga {
+        name: "undo_behind_open_breaker",
+        crm: r#"endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 1}
+    circuit_breaker: {failure_threshold: 1, reset_timeout: 500ms}"#,
+        ..Saga::default()
+    }
+    .load(&[&web]);
     let runtime = start(&workflow).await;
     let report = run(&runtime, &workflow, json!({})).await;
     assert_eq!(report.status, RunStatus::Compensated, "{report:#?}");
