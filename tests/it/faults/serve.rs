@@ -122,6 +122,22 @@ impl Dice {
     }
 }
 
+/// Waits (at most 5 s) until the server counts `restarts` of `service`.
+async fn wait_for_restarts(server: &ServeProcess, service: &str, restarts: u32) {
+    for _ in 0..500 {
+        let (_, listed) = server.get("/v1/services").await;
+        let counted = listed["services"]
+            .as_array()
+            .and_then(|all| all.iter().find(|s| s["name"] == service))
+            .and_then(|s| s["restarts"].as_u64());
+        if counted >= Some(u64::from(restarts)) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the kill of `{service}` was never counted");
+}
+
 /// Kills a random service's actor every 10–60 ms until `stop` or `max`
 /// kills; returns the kills the server accepted, per service.
 async fn kill_at_random(
@@ -143,7 +159,10 @@ async fn kill_at_random(
         // 409: that actor is already down, restarting.
         assert!(status == 202 || status == 409, "{status} {body}");
         if status == 202 {
-            *kills.entry(service.clone()).or_default() += 1;
+            let killed = kills.entry(service.clone()).or_default();
+            *killed += 1;
+            // The next kill must find this actor dead, not kill it twice.
+            wait_for_restarts(server, service, *killed).await;
         }
         tokio::time::sleep(Duration::from_millis(10 + dice.below(50))).await;
     }

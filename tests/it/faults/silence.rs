@@ -72,8 +72,18 @@ async fn a_slow_service_is_cancelled_the_deadline_kept_and_the_step_compensated(
     let batch = tally.run(&runtime, jobs(&workflow, n), n).await;
     let (mut per_attempt, mut past_deadline) = (Vec::new(), Vec::new());
     for ending in batch {
-        // Three or so attempts of 300 ms, then the 1 s deadline.
-        assert_eq!(ending.status(), "timed_out", "{ending:#?}");
+        // Three or so attempts of 300 ms, then the 1 s deadline: timed out;
+        // or, when the next retry could not fit before the deadline, failed
+        // just before it (the report says which).
+        let report = ending.report().expect("final");
+        let deadline = report["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("deadline reached"));
+        let status = ending.status();
+        assert!(
+            status == "timed_out" || status == "compensated" && deadline,
+            "{report}"
+        );
         let step = ending.step("crm_entry");
         assert_eq!(step["outcome"], "compensated", "{step}");
         assert_eq!(step["outcome_unknown"], true, "{step}");
