@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test unit lint bench proto demo clean
+.PHONY: build test unit lint soak bench proto demo clean
 
 build:
 	$(CARGO) build --release --bin maestro
@@ -24,6 +24,17 @@ endif
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
+
+## The fault matrix (tests/it/faults) with larger batches and more kills
+## (MAESTRO_SOAK=1), one row at a time, its figures on stdout. Bounded: each
+## row in runs and kills, the whole in time.
+soak:
+	$(CARGO) build --examples --bins
+ifeq ($(NEXTEST),yes)
+	MAESTRO_SOAK=1 timeout 30m $(CARGO) nextest run --test it --no-capture faults::
+else
+	MAESTRO_SOAK=1 timeout 30m $(CARGO) test --test it faults:: -- --nocapture --test-threads 1
+endif
 
 bench:
 	$(CARGO) bench

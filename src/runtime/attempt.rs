@@ -18,6 +18,10 @@ use super::events::RunEvent;
 use super::log::RunLog;
 use super::{AttemptError, ServiceHandle};
 
+/// The least an undo refused by an open circuit waits before asking again:
+/// while half-open probes are out, the breaker names no later instant.
+const REJECTED_UNDO_PAUSE: Duration = Duration::from_millis(50);
+
 /// Whether the operation is a step or the undoing of one: they are logged
 /// under different events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -128,13 +132,29 @@ impl Operation {
                     };
                 }
                 Err(AttemptError::CircuitOpen { service, retry_in }) => {
-                    // Not sent; waiting out an open circuit would only spin.
+                    // Not sent, so not an attempt. A step gives up at once
+                    // rather than hold its run behind a service that is
+                    // down. An undo waits for the breaker's probe, within
+                    // its deadline: giving up would leave the effect it
+                    // exists to undo.
                     attempts -= 1;
-                    return self.give_up(
-                        OperationError::CircuitOpen { service, retry_in },
-                        attempts,
-                        unknown,
-                    );
+                    let wait = retry_in.max(REJECTED_UNDO_PAUSE);
+                    let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
+                    if self.kind == OperationKind::Step
+                        || !fits_before(Instant::now(), wait, deadline)
+                    {
+                        return self.give_up(
+                            OperationError::CircuitOpen { service, retry_in },
+                            attempts,
+                            unknown,
+                        );
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(wait) => continue,
+                        () = cancel.cancelled() => {
+                            return self.give_up(OperationError::Cancelled, attempts, unknown);
+                        }
+                    }
                 }
                 Err(e) => e,
             };

@@ -264,6 +264,13 @@ impl CallRecord {
     pub fn duration(&self) -> Duration {
         Duration::from_micros(self.end_us.saturating_sub(self.start_us))
     }
+
+    /// Whether the service's own logic ran: a success that was not a replay
+    /// of a stored answer, or a failure injected after applying the call.
+    /// A call cancelled during an injected delay never reached that logic.
+    pub fn took_effect(&self) -> bool {
+        (self.ok && !self.replayed) || (self.injected && self.response.is_some())
+    }
 }
 
 /// A fault for `POST /faults`: calls matching `method` (`*`, `Charge`, `PaymentService/Charge`, `POST /enrich`, a service name) fail or slow down.

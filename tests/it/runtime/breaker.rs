@@ -1,7 +1,7 @@
 //! One service's circuit breaker seen from outside: it opens after the
 //! configured run of transient failures, rejects without reaching the
 //! service, lets one probe through after the reset timeout, and ignores
-//! permanent errors.
+//! permanent errors; a compensation it rejects waits for that probe.
 
 use std::time::Duration;
 
@@ -9,6 +9,7 @@ use maestro::runtime::RunStatus;
 use serde_json::json;
 
 use super::{breaker, load, run, start};
+use crate::faults::Saga;
 use crate::support::{Fault, ServiceProcess};
 
 const RESET: Duration = Duration::from_millis(800);
@@ -99,4 +100,39 @@ async fn permanent_errors_do_not_open_the_breaker() {
     web.set_fault(Fault::fail("POST /enrich", 1, "503"));
     run(&runtime, &workflow, json!({})).await;
     assert_eq!(breaker(&runtime, "api").await, "open");
+}
+
+/// The `crm` breaker's reset timeout below.
+const UNDO_RESET: Duration = Duration::from_millis(500);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compensation_behind_an_open_breaker_waits_for_the_probe() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    // The contact call fails with a 500 (outcome unknown), which opens the
+    // breaker of `crm` (threshold 1); its undo goes to that same service.
+    web.set_fault(Fault::fail("POST /crm/contacts", 1, "500"));
+    let workflow = Saga {
+        name: "undo_behind_open_breaker",
+        crm: r#"endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 1}
+    circuit_breaker: {failure_threshold: 1, reset_timeout: 500ms}"#,
+        ..Saga::default()
+    }
+    .load(&[&web]);
+    let runtime = start(&workflow).await;
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Compensated, "{report:#?}");
+    let undone: Vec<(&str, bool)> = report
+        .compensations
+        .iter()
+        .map(|c| (c.step.as_str(), c.ok))
+        .collect();
+    assert_eq!(undone, [("crm_entry", true), ("create_account", true)]);
+    // The undo went out once the reset timeout had passed, as the probe
+    // that closed the circuit again.
+    let failed = &web.calls_to("POST /crm/contacts")[0];
+    let undo = web.calls_to("DELETE /crm/contacts");
+    assert_eq!(undo.len(), 1, "{undo:#?}");
+    assert!(undo[0].start_us >= failed.end_us + UNDO_RESET.as_micros() as u64);
+    assert_eq!(breaker(&runtime, "crm").await, "closed");
 }

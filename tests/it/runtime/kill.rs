@@ -6,11 +6,11 @@
 use std::time::Duration;
 
 use maestro::runtime::report::StepOutcome;
-use maestro::runtime::{RunEvent, RunOptions, RunReport, RunStatus, Runtime};
+use maestro::runtime::{RunEvent, RunOptions, RunReport, RunStatus};
 use maestro::transport::FailureClass;
 use serde_json::json;
 
-use super::{load, wait_until};
+use super::{load, restarts_once_alive, wait_until};
 use crate::support::{CallRecord, Fault, ServiceProcess};
 
 const WORKFLOW: &str = r#"
@@ -40,19 +40,6 @@ steps:
       method: "DELETE /crm/contacts"
       input: {account_id: "{{ .account.account_id }}"}
 "#;
-
-/// Restarts of `service`'s actor once it is alive again (bounded wait).
-async fn restarts_once_alive(runtime: &Runtime, service: &str) -> u32 {
-    for _ in 0..200 {
-        let health = runtime.health().await;
-        let h = health.iter().find(|h| h.name == service).expect("known");
-        if h.alive {
-            return h.restarts;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("`{service}` did not come back");
-}
 
 /// What a run with a killed actor left behind.
 struct Killed {

@@ -14,7 +14,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use maestro::runtime::{RunOptions, RunReport, Runtime};
+use maestro::runtime::{RunOptions, RunReport, Runtime, TransitionCounts};
 use maestro::workflow::Workflow;
 use serde_json::Value;
 
@@ -60,6 +60,16 @@ pub async fn breaker(runtime: &Runtime, service: &str) -> String {
     service.breaker.clone().expect("alive")
 }
 
+/// Breaker transitions of `service` since the runtime started.
+pub async fn transitions(runtime: &Runtime, service: &str) -> TransitionCounts {
+    let health = runtime.health().await;
+    health
+        .iter()
+        .find(|h| h.name == service)
+        .map(|h| h.transitions)
+        .unwrap_or_else(|| panic!("no service `{service}` in {health:#?}"))
+}
+
 /// `maestro execute` on an inline workflow (written to a file of its own).
 pub fn execute(yaml: &str, name: &str, args: &[&str], processes: &[&ServiceProcess]) -> Run {
     let file = workflow_file(name);
@@ -93,4 +103,17 @@ pub async fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("timed out waiting until {what}");
+}
+
+/// Restarts of `service`'s actor once it is alive again (bounded wait).
+pub async fn restarts_once_alive(runtime: &Runtime, service: &str) -> u32 {
+    for _ in 0..200 {
+        let health = runtime.health().await;
+        let h = health.iter().find(|h| h.name == service).expect("known");
+        if h.alive {
+            return h.restarts;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("`{service}` did not come back");
 }

@@ -1,19 +1,15 @@
 //! Many runs at once: 200 concurrent runs with parallel steps, cancellation
-//! that compensates, admission limits, actors killed under load, and a
-//! graceful shutdown that lets in-flight runs finish.
+//! that compensates, admission limits and eviction. Actors killed under
+//! load and SIGTERM with runs in flight are rows of the fault matrix
+//! (`faults::serve`, `faults::drain`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::process::{ServeProcess, fleet, process};
-use crate::support::{Fault, example_file};
-
-fn order_input() -> Value {
-    let text = std::fs::read_to_string(example_file("inputs/order.json")).expect("order input");
-    serde_json::from_str(&text).expect("JSON")
-}
+use super::process::{ServeProcess, fleet, order_input, process};
+use crate::support::Fault;
 
 /// Submit `n` runs of loan_processing at once, each waiting for its end.
 fn waiting_runs(
@@ -159,157 +155,6 @@ async fn past_the_run_and_queue_limits_submissions_get_429() {
     );
     let first = server.wait_final(&first, Duration::from_secs(30)).await;
     assert_eq!(first["status"], "succeeded");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killing_service_actors_under_load_loses_no_run() {
-    let fleet = fleet();
-    process(&fleet, "core_grpc").set_fault(Fault::delay("GetCreditScore", 100));
-    let server = ServeProcess::spawn(&fleet, &["--enable-fault-injection"]);
-    let mut ids = Vec::new();
-    for _ in 0..100 {
-        ids.push(server.submit("loan_processing", &json!({})).await);
-    }
-    let mut kills = BTreeMap::<&str, u32>::new();
-    for round in 0..6 {
-        let service = if round % 2 == 0 {
-            "credit_bureau"
-        } else {
-            "kyc_service"
-        };
-        let (status, body) = server
-            .post(&format!("/v1/admin/services/{service}/kill"), &json!({}))
-            .await;
-        assert!(status == 202 || status == 409, "{status} {body}");
-        if status == 202 {
-            *kills.entry(service).or_default() += 1;
-        }
-        tokio::time::sleep(Duration::from_millis(60)).await;
-    }
-    let mut runs = Vec::new();
-    for id in &ids {
-        runs.push(server.wait_final(id, Duration::from_secs(60)).await);
-    }
-    let tally = tally(&runs);
-    let finished: usize = tally
-        .iter()
-        .filter(|(s, _)| ["succeeded", "compensated"].contains(&s.as_str()))
-        .map(|(_, n)| n)
-        .sum();
-    assert_eq!(
-        finished, 100,
-        "every run ends succeeded or compensated: {tally:?}"
-    );
-    println!("fault: runs=100 {tally:?} lost=0 stuck=0 kills={kills:?}");
-
-    let (_, services) = server.get("/v1/services").await;
-    for (service, n) in &kills {
-        let health = services["services"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|s| s["name"] == *service)
-            .expect("listed")
-            .clone();
-        assert_eq!(health["restarts"], *n, "{health}");
-        assert_eq!(health["alive"], true, "{health}");
-    }
-    let text = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let restarts = text
-        .lines()
-        .find(|l| l.starts_with("maestro_service_actor_restarts_total{service=\"credit_bureau\""))
-        .expect("restart metric");
-    assert!(
-        restarts.ends_with(&format!(" {}", kills["credit_bureau"])),
-        "{restarts}"
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_lets_in_flight_runs_finish_then_exits_0() {
-    let fleet = fleet();
-    process(&fleet, "core_grpc").set_fault(Fault::delay("VerifyIdentity", 800));
-    let mut server = ServeProcess::spawn(&fleet, &["--grace", "20s"]);
-    let tasks = waiting_runs(&server, 20);
-    // Every run accepted and in flight before the signal.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let (_, list) = server.get("/v1/runs?status=running&limit=100").await;
-        if list["runs"].as_array().unwrap().len() == 20 {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "runs never all started: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let status = tokio::task::spawn_blocking(move || {
-        let status = server.terminate(Duration::from_secs(30));
-        (status, server)
-    });
-    let mut runs = Vec::new();
-    for task in tasks {
-        runs.push(
-            task.await
-                .expect("task")
-                .expect("each waiting client gets its run"),
-        );
-    }
-    assert_eq!(
-        tally(&runs),
-        BTreeMap::from([("succeeded".to_string(), 20)])
-    );
-    let (status, server) = status.await.unwrap();
-    assert_eq!(
-        status.and_then(|s| s.code()),
-        Some(0),
-        "stderr:\n{}",
-        server.stderr()
-    );
-    assert!(
-        server.stderr().contains("every run has ended"),
-        "{}",
-        server.stderr()
-    );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_grace_period_runs_are_cancelled_and_compensated() {
-    let fleet = fleet();
-    process(&fleet, "commerce_grpc").set_fault(Fault::delay("Commit", 5_000));
-    let mut server = ServeProcess::spawn(&fleet, &["--grace", "300ms"]);
-    let id = server.submit("order_checkout", &order_input()).await;
-    server
-        .wait_step(&id, "commit_inventory", "running", Duration::from_secs(20))
-        .await;
-    let status = tokio::task::spawn_blocking(move || server.terminate(Duration::from_secs(30)))
-        .await
-        .unwrap();
-    assert_eq!(status.and_then(|s| s.code()), Some(0));
-    let undone: Vec<String> = process(&fleet, "commerce_grpc")
-        .calls()
-        .into_iter()
-        .filter(|c| {
-            ["CancelShipment", "Refund", "Release"]
-                .iter()
-                .any(|m| c.is(m))
-        })
-        .map(|c| c.method)
-        .collect();
-    assert_eq!(
-        undone.len(),
-        3,
-        "the run was compensated before exit: {undone:?}"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::support::{EXAMPLES, ServiceProcess, env_for};
+use crate::support::{EXAMPLES, ServiceProcess, env_for, example_file};
 
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -19,6 +19,12 @@ pub fn fleet() -> Vec<ServiceProcess> {
         .iter()
         .map(|name| ServiceProcess::spawn(name, &[]))
         .collect()
+}
+
+/// `examples/inputs/order.json`: an order that goes through.
+pub fn order_input() -> Value {
+    let text = std::fs::read_to_string(example_file("inputs/order.json")).expect("order input");
+    serde_json::from_str(&text).expect("JSON")
 }
 
 pub fn process<'a>(fleet: &'a [ServiceProcess], name: &str) -> &'a ServiceProcess {
