@@ -182,7 +182,8 @@ async fn an_invalid_request_is_sent_once_and_compensated_at_once() {
             (Some(1), Some("failed"))
         );
         assert_eq!(ending.undone(), ["crm_entry", "create_account"]);
-        // At once: the very next event is the first compensation's attempt.
+        // At once: the run halts, and the very next event is the first
+        // compensation's attempt.
         let events = ending.events();
         let failed = events
             .iter()
@@ -190,7 +191,12 @@ async fn an_invalid_request_is_sent_once_and_compensated_at_once() {
                 |e| matches!(&e.event, RunEvent::StepFailed { step, .. } if step == "invalid"),
             )
             .expect("the step failed");
-        let next = &events[failed + 1];
+        assert!(
+            matches!(&events[failed + 1].event, RunEvent::RunHalted { .. }),
+            "{:?}",
+            events[failed + 1]
+        );
+        let next = &events[failed + 2];
         assert!(
             matches!(&next.event, RunEvent::CompensationStarted { step, attempt: 1 } if step == "crm_entry"),
             "{next:?}"
