@@ -6,6 +6,7 @@ mod graph;
 mod hostile;
 mod props;
 mod runtime;
+mod saga_model;
 mod serve;
 mod support;
 mod transport;
