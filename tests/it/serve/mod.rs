@@ -4,3 +4,4 @@
 mod api;
 mod load;
 mod process;
+mod raw;
