@@ -338,15 +338,7 @@ fn fuzzed_requests_get_json_answers_and_the_server_stays_up() {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let limit = BODY_LIMIT.to_string();
-    let args = [
-        "--workflows",
-        "tests/fixtures/unreachable.yaml",
-        "--max-body-bytes",
-        &limit,
-        "--enable-fault-injection",
-    ];
-    let mut server = ServeProcess::try_spawn(&[], &args).expect("maestro serve starts");
+    let mut server = ServeProcess::unreachable(BODY_LIMIT, &["--enable-fault-injection"]);
     let (doc, known) = tokio.block_on(async {
         let (_, doc) = server.get("/openapi.json").await;
         let run = server.submit("unreachable", &json!({})).await;

@@ -69,6 +69,20 @@ impl ServeProcess {
             .unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
     }
 
+    /// Serve only `tests/fixtures/unreachable.yaml`, whose runs end at once,
+    /// with bodies of at most `body_limit` bytes: no other process needed.
+    pub fn unreachable(body_limit: usize, args: &[&str]) -> ServeProcess {
+        let limit = body_limit.to_string();
+        let mut all = vec![
+            "--workflows",
+            "tests/fixtures/unreachable.yaml",
+            "--max-body-bytes",
+            &limit,
+        ];
+        all.extend_from_slice(args);
+        Self::try_spawn(&[], &all).unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
+    }
+
     /// Start with exactly `args` (beyond `--port 0`).
     pub fn try_spawn(fleet: &[ServiceProcess], args: &[&str]) -> Result<ServeProcess, Refused> {
         let mut child = command(fleet, args).spawn().expect("maestro runs");

@@ -79,14 +79,7 @@ fn status(answer: &str) -> Option<u16> {
 
 #[test]
 fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
-    let limit = BODY_LIMIT.to_string();
-    let args = [
-        "--workflows",
-        "tests/fixtures/unreachable.yaml",
-        "--max-body-bytes",
-        &limit,
-    ];
-    let mut server = ServeProcess::try_spawn(&[], &args).expect("maestro serve starts");
+    let mut server = ServeProcess::unreachable(BODY_LIMIT, &[]);
     let path = "/v1/workflows/unreachable/runs";
 
     let mut chunked = format!(
