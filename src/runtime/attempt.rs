@@ -92,6 +92,10 @@ impl Operation {
             return self.give_up(OperationError::Failed(error), attempts, unknown);
         }
         loop {
+            if cancel.is_cancelled() {
+                // Stopped between attempts: nothing is in flight.
+                return self.give_up(OperationError::Cancelled, attempts, unknown);
+            }
             let now = Instant::now();
             let budget = match self.deadline {
                 Some(d) if d <= now => {
@@ -116,12 +120,15 @@ impl Operation {
             }
             let attempt_cancel = cancel.child_token();
             let result = tokio::select! {
-                r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => r,
+                // The abandoned attempt fails as well (its reply is dropped),
+                // but the cancellation is what happened: it must win.
+                biased;
                 () = cancel.cancelled() => {
                     attempt_cancel.cancel();
                     // The request was handed over: it may have been applied.
                     return self.give_up(OperationError::Cancelled, attempts, true);
                 }
+                r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => r,
             };
             let error = match result {
                 Ok(value) => {

@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -56,9 +56,10 @@ pub type Shared = Arc<AppState>;
     responses(
         (status = 202, description = "Accepted; follow the Location", body = RunAccepted),
         (status = 200, description = "Finished (with `wait=true`)", body = RunView),
-        (status = 400, description = "Malformed body", body = ApiError),
+        (status = 400, description = "Malformed body, query or name", body = ApiError),
         (status = 404, description = "Unknown workflow", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
+        (status = 415, description = "Body not sent as `application/json`", body = ApiError),
         (status = 422, description = "Input is not a JSON object", body = ApiError),
         (status = 429, description = "Too many runs running or queued", body = ApiError),
         (status = 503, description = "Shutting down", body = ApiError),
@@ -66,10 +67,11 @@ pub type Shared = Arc<AppState>;
 )]
 pub async fn submit_run(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
     query: Result<Query<SubmitQuery>, QueryRejection>,
     body: Result<Json<SubmitRun>, JsonRejection>,
 ) -> Result<Response, Failure> {
+    let Path(name) = name?;
     let Query(query) = query?;
     let Some(workflow) = state.workflows.get(&name) else {
         let known: Vec<&str> = state.workflows.keys().map(String::as_str).collect();
@@ -164,13 +166,15 @@ fn run_not_found(id: &str) -> Failure {
     params(("id" = String, Path, description = "Run id")),
     responses(
         (status = 200, body = RunView),
+        (status = 400, description = "Malformed id", body = ApiError),
         (status = 404, description = "Unknown or evicted run", body = ApiError),
     )
 )]
 pub async fn get_run(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<RunView>, Failure> {
+    let Path(id) = id?;
     if let Some(entry) = state.runs.get(&id) {
         return Ok(Json(entry.view()));
     }
@@ -214,14 +218,16 @@ pub async fn list_runs(
     params(("id" = String, Path, description = "Run id")),
     responses(
         (status = 202, description = "Cancelling; follow the run", body = RunSummary),
+        (status = 400, description = "Malformed id", body = ApiError),
         (status = 404, body = ApiError),
         (status = 409, description = "Already finished", body = ApiError),
     )
 )]
 pub async fn cancel_run(
     State(state): State<Shared>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Failure> {
+    let Path(id) = id?;
     match state.runs.cancel(&id) {
         Ok(entry) => Ok((StatusCode::ACCEPTED, Json(entry.summary())).into_response()),
         Err(CancelError::NotFound) => Err(run_not_found(&id)),
@@ -324,12 +330,18 @@ pub async fn openapi(State(state): State<Shared>) -> Response {
     path = "/v1/admin/services/{name}/kill",
     tag = "admin",
     params(("name" = String, Path, description = "Service name")),
-    responses((status = 202, body = Killed), (status = 404, body = ApiError))
+    responses(
+        (status = 202, body = Killed),
+        (status = 400, description = "Malformed name", body = ApiError),
+        (status = 404, description = "Unknown service", body = ApiError),
+        (status = 409, description = "The actor is restarting", body = ApiError),
+    )
 )]
 pub async fn kill_service(
     State(state): State<Shared>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Failure> {
+    let Path(name) = name?;
     let runtime = state.runs.runtime();
     let health = runtime.health().await;
     let target = health.iter().find(|s| s.name == name).ok_or_else(|| {

@@ -2,11 +2,11 @@
 //! each described to utoipa so the OpenAPI document shows them as served.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::runtime::{RunStatus, ServiceHealth};
@@ -69,16 +69,45 @@ impl From<QueryRejection> for Failure {
     }
 }
 
+impl From<PathRejection> for Failure {
+    fn from(rejection: PathRejection) -> Self {
+        let status = rejection.status();
+        let code = if status.is_client_error() {
+            "bad_request"
+        } else {
+            "internal"
+        };
+        Failure::new(status, code, rejection.body_text())
+    }
+}
+
 /// The body of `POST /v1/workflows/{name}/runs`.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, try_from = "Map<String, Value>")]
 pub struct SubmitRun {
-    /// The run's input, a JSON object (`{}` when absent).
+    /// The run's input, a JSON object (`{}` when absent or null).
     #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
 }
 
+/// Read from a JSON object only: derived, a struct would also accept an
+/// array of its fields in order (`[{"a": 1}]` as `{"input": {"a": 1}}`).
+impl TryFrom<Map<String, Value>> for SubmitRun {
+    type Error = String;
+
+    fn try_from(mut fields: Map<String, Value>) -> Result<Self, String> {
+        let input = fields.remove("input").filter(|v| !v.is_null());
+        match fields.keys().next() {
+            Some(unknown) => Err(format!("unknown field `{unknown}`, expected `input`")),
+            None => Ok(SubmitRun { input }),
+        }
+    }
+}
+
+/// Unknown parameters are refused, as unknown body fields are: a misspelt
+/// `wait` must not be silently ignored.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct SubmitQuery {
     /// Answer with the finished run instead of 202, waiting at most the
@@ -96,6 +125,7 @@ pub struct RunAccepted {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only runs of this workflow.
@@ -103,7 +133,22 @@ pub struct ListQuery {
     /// Only runs in this state.
     pub status: Option<RunStatus>,
     /// At most this many (default 50, at most 1000).
+    #[serde(default, deserialize_with = "count")]
     pub limit: Option<usize>,
+}
+
+/// A whole number of any size: one beyond a machine word asks for "as many
+/// as allowed", like any other over the maximum, rather than being malformed.
+fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D::Error> {
+    let Some(text) = Option::<String>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(serde::de::Error::custom(format!(
+            "`{text}` is not a whole number"
+        )));
+    }
+    Ok(Some(text.parse().unwrap_or(usize::MAX)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -262,7 +262,62 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(middleware::from_fn_with_state(state, authorize))
+        .layer(middleware::from_fn_with_state(
+            config.max_body_bytes,
+            read_whole_body,
+        ))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
+}
+
+/// Read every request body before routing, whatever the route does with it.
+/// A body left unread (a 404, a GET with a body, a refusal) makes the HTTP
+/// layer close the connection after answering without saying so, and a
+/// client that sends its next request on it gets a broken pipe. A body over
+/// the limit is refused with `Connection: close`, which is then true.
+async fn read_whole_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    use tokio_stream::StreamExt;
+
+    let (parts, body) = request.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let refuse = |status, code, message: String| {
+        let mut response = bodies::Failure::new(status, code, message).into_response();
+        response.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+        response
+    };
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large();
+    }
+    let mut stream = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = match chunk {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                let message = format!("the request body could not be read: {e}");
+                return refuse(StatusCode::BAD_REQUEST, "bad_request", message);
+            }
+        };
+        if bytes.len() + chunk.len() > limit {
+            return too_large();
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    next.run(request).await
 }
 
 /// Every endpoint but the health checks wants `Authorization: Bearer TOKEN`

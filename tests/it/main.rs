@@ -8,6 +8,7 @@ mod hostile;
 mod journal;
 mod props;
 mod runtime;
+mod saga_model;
 mod serve;
 mod support;
 mod transport;

@@ -12,7 +12,7 @@ use serde_json::{Number, Value};
 
 /// `cases` unless `PROPTEST_CASES` asks for more (or fewer). Failures are
 /// saved under `proptest-regressions/` and replayed first on later runs.
-fn config(cases: u32) -> Config {
+pub fn config(cases: u32) -> Config {
     let mut config = Config::default();
     if std::env::var_os("PROPTEST_CASES").is_none() {
         config.cases = cases;
@@ -31,7 +31,7 @@ fn number() -> impl Strategy<Value = Value> {
 }
 
 /// Strings a template or a workflow might hold, and arbitrary ones.
-fn text() -> impl Strategy<Value = String> {
+pub fn text() -> impl Strategy<Value = String> {
     prop_oneof![
         "[a-z_]{0,8}",
         "[a-z{}. '\"\\[\\]0-9|&!?:=<>()-]{0,24}",
@@ -40,7 +40,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 /// Arbitrary JSON, a few levels deep.
-fn json() -> impl Strategy<Value = Value> {
+pub fn json() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),

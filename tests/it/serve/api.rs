@@ -240,6 +240,7 @@ async fn bad_requests_get_a_4xx_json_error_and_the_server_stays_up() {
         ("malformed JSON", "{\"input\":".into(), json, 400),
         ("input not an object", "{\"input\":[1,2]}".into(), json, 422),
         ("unknown field", "{\"inputs\":{}}".into(), json, 422),
+        ("fields as an array", "[{\"a\":1}]".into(), json, 422),
         ("deep nesting", deep, json, 400),
         ("body over the limit", huge, json, 413),
         ("no content type", "{}".into(), None, 415),
@@ -254,8 +255,11 @@ async fn bad_requests_get_a_4xx_json_error_and_the_server_stays_up() {
         ("/v1/runs/not-a-run", 404),
         ("/v1/runs?limit=lots", 400),
         ("/v1/runs?status=sleeping", 400),
+        ("/v1/runs?limt=3", 400),
+        ("/v1/runs/%FF%FE", 400),
+        ("/v1/workflows/loan_processing/runs?wiat=true", 400),
     ] {
-        let (status, body) = if path.ends_with("/runs") {
+        let (status, body) = if path.starts_with("/v1/workflows/") {
             server.post(path, &json!({})).await
         } else {
             server.get(path).await
@@ -263,6 +267,11 @@ async fn bad_requests_get_a_4xx_json_error_and_the_server_stays_up() {
         assert_eq!(status, expected, "{path}: {body}");
         assert!(body["error"]["message"].is_string(), "{path}: {body}");
     }
+    let (status, body) = server.get("/v1/runs?limit=99999999999999999999999").await;
+    assert_eq!(
+        status, 200,
+        "a limit past any integer means the most: {body}"
+    );
     let wrong_method = server
         .client
         .put(server.url("/v1/runs"))

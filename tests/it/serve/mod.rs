@@ -2,5 +2,7 @@
 //! running the example workflows against the example services.
 
 mod api;
+mod fuzz;
 mod load;
 pub mod process;
+mod raw;

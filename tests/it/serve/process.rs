@@ -75,6 +75,20 @@ impl ServeProcess {
             .unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
     }
 
+    /// Serve only `tests/fixtures/unreachable.yaml`, whose runs end at once,
+    /// with bodies of at most `body_limit` bytes: no other process needed.
+    pub fn unreachable(body_limit: usize, args: &[&str]) -> ServeProcess {
+        let limit = body_limit.to_string();
+        let mut all = vec![
+            "--workflows",
+            "tests/fixtures/unreachable.yaml",
+            "--max-body-bytes",
+            &limit,
+        ];
+        all.extend_from_slice(args);
+        Self::try_spawn(&[], &all).unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
+    }
+
     /// Start with exactly `args` (beyond `--port 0`).
     pub fn try_spawn(fleet: &[ServiceProcess], args: &[&str]) -> Result<ServeProcess, Refused> {
         let mut child = command(fleet, args).spawn().expect("maestro runs");
@@ -133,6 +147,22 @@ impl ServeProcess {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Resident memory of the process, from /proc (Linux), in KiB.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     pub fn stderr(&self) -> String {
