@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test unit lint soak bench proto demo clean
+.PHONY: build test unit lint soak schemathesis bench proto demo clean
 
 build:
 	$(CARGO) build --release --bin maestro
@@ -31,10 +31,16 @@ lint:
 soak:
 	$(CARGO) build --examples --bins
 ifeq ($(NEXTEST),yes)
-	MAESTRO_SOAK=1 timeout 30m $(CARGO) nextest run --test it --no-capture faults::
+	MAESTRO_SOAK=1 SAGA_MODEL_CASES=1000 PROPTEST_CASES=3000 timeout 30m \
+		$(CARGO) nextest run --test it --no-capture 'faults::' 'saga_model::' 'serve::fuzz::' 'journal::crash::'
 else
-	MAESTRO_SOAK=1 timeout 30m $(CARGO) test --test it faults:: -- --nocapture --test-threads 1
+	MAESTRO_SOAK=1 SAGA_MODEL_CASES=1000 PROPTEST_CASES=3000 timeout 30m \
+		$(CARGO) test --test it -- --nocapture --test-threads 1 faults:: saga_model:: serve::fuzz:: journal::crash::
 endif
+
+## Fuzz the HTTP API from its OpenAPI document (pip install schemathesis); bounded by MAX_TIME.
+schemathesis:
+	bash scripts/schemathesis.sh
 
 bench:
 	$(CARGO) bench
