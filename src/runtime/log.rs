@@ -53,11 +53,6 @@ impl RunLog {
         }
     }
 
-    /// Whether events are journaled.
-    pub fn is_durable(&self) -> bool {
-        self.inner.durable.is_some()
-    }
-
     /// Append an event. The returned [`Ack`] resolves once it is durable (at
     /// once for a log in memory); dropping it does not cancel the write.
     pub fn append(&self, event: RunEvent) -> Ack {
