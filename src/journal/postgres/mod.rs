@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS maestro_runs (
     lease_until timestamptz
 );
 CREATE INDEX IF NOT EXISTS maestro_runs_unfinished ON maestro_runs(lease_until) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS maestro_runs_owned ON maestro_runs(owner) WHERE status = 'running';
+CREATE INDEX IF NOT EXISTS maestro_runs_created ON maestro_runs(created_at);
+CREATE INDEX IF NOT EXISTS maestro_runs_finished ON maestro_runs(finished_at) WHERE finished_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS maestro_events (
     run_id text NOT NULL,
     seq    bigint NOT NULL,
@@ -52,23 +55,28 @@ CREATE TABLE IF NOT EXISTS maestro_events (
 );
 ";
 
-/// Takes runs whose lease expired. `FOR UPDATE` matters: the writer holds
-/// `FOR KEY SHARE` on the runs it writes to, so a run is never taken while
-/// its owner's write is in flight, and the taker reads every write its
-/// owner was told is durable.
+/// Takes runs whose lease expired, never this replica's own (it renews
+/// those). `FOR UPDATE` matters: the writer holds `FOR KEY SHARE` on the
+/// runs it writes to, so a run is never taken while its owner's write is
+/// in flight, and the taker reads every write its owner was told is durable.
 const CLAIM: &str = "
 WITH expired AS (
     SELECT run_id FROM maestro_runs
     WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
+      AND owner IS DISTINCT FROM $1
     ORDER BY run_id LIMIT $3 FOR UPDATE SKIP LOCKED)
 UPDATE maestro_runs r
 SET owner = $1, lease_until = now() + make_interval(secs => $2)
 FROM expired WHERE r.run_id = expired.run_id
 RETURNING r.run_id";
 
+/// Rows being finished or claimed right now are skipped rather than
+/// waited for: two updates of many rows in different orders could deadlock.
 const RENEW: &str = "
 UPDATE maestro_runs SET lease_until = now() + make_interval(secs => $2)
-WHERE owner = $1 AND status = 'running'";
+WHERE run_id IN (
+    SELECT run_id FROM maestro_runs WHERE owner = $1 AND status = 'running'
+    FOR NO KEY UPDATE SKIP LOCKED)";
 
 const RELEASE: &str = "
 UPDATE maestro_runs SET owner = NULL, lease_until = NULL
@@ -270,8 +278,22 @@ impl Journal for PostgresJournal {
                 .collect();
             let mut out = Vec::with_capacity(ids.len());
             for id in &ids {
-                if let Some(run) = self.load_run(id).await? {
-                    out.push(run);
+                match self.load_run(id).await {
+                    Ok(Some(run)) => out.push(run),
+                    Ok(None) => {}
+                    // Handing it on would only make every replica fail on
+                    // it in turn: it stays here, unresumed, for a person.
+                    Err(JournalError::Corrupt(e)) => {
+                        error!(run = %id, error = %e, "run cannot be read back; left unresumed");
+                    }
+                    Err(e) => {
+                        // Claimed runs this replica will not drive must not
+                        // stay with it, renewed and never resumed.
+                        if let Err(release) = self.release_runs(&ids).await {
+                            warn!(error = %release, "claimed runs could not be let go");
+                        }
+                        return Err(e);
+                    }
                 }
             }
             Ok(out)
