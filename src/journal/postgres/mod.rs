@@ -140,14 +140,21 @@ async fn connect(url: &str) -> Result<Client, JournalError> {
     Ok(client)
 }
 
-/// The connection reads, claims and renewals go through.
+/// A connection opened again once it is lost (the server restarted, the
+/// session was terminated), so a replica outlives its database's hiccups.
 struct Session {
+    url: String,
     client: Mutex<Arc<Client>>,
 }
 
 impl Session {
     async fn client(&self) -> Result<Arc<Client>, JournalError> {
-        Ok(self.client.lock().await.clone())
+        let mut client = self.client.lock().await;
+        if client.is_closed() {
+            warn!("journal connection lost; opening it again");
+            *client = Arc::new(connect(&self.url).await?);
+        }
+        Ok(client.clone())
     }
 }
 
@@ -170,6 +177,7 @@ impl PostgresJournal {
         tx.commit().await.map_err(open)?;
         let writer = writer::Writer::open(url, lease.clone()).await?;
         let reader = Arc::new(Session {
+            url: url.to_string(),
             client: Mutex::new(Arc::new(client)),
         });
         let (tx, rx) = mpsc::unbounded_channel();
@@ -187,6 +195,7 @@ impl PostgresJournal {
     pub async fn connect_reader(url: &str) -> Result<Self, JournalError> {
         Ok(Self {
             reader: Arc::new(Session {
+                url: url.to_string(),
                 client: Mutex::new(Arc::new(connect(url).await?)),
             }),
             writes: None,

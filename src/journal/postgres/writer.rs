@@ -1,12 +1,13 @@
 //! The writer task of the PostgreSQL journal: every write queued so far
 //! goes into one transaction (a group commit), so durability costs one
-//! commit per group, not per write. Events are fenced on ownership.
+//! commit per group, not per write. Events are fenced on ownership, and the
+//! connection is opened again when it was lost.
 
 use std::collections::{HashMap, HashSet};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{Client, Statement};
-use tracing::{debug, error};
+use tracing::{debug, error, warn};
 
 use super::{LeaseConfig, connect, pg_error};
 use crate::journal::{JournalError, Write};
@@ -76,6 +77,10 @@ impl Writer {
     }
 
     async fn live(&mut self) -> Result<&mut Live, JournalError> {
+        if self.live.as_ref().is_some_and(|l| l.client.is_closed()) {
+            warn!("journal writer connection lost; opening it again");
+            self.live = None;
+        }
         if self.live.is_none() {
             let client = connect(&self.url).await?;
             let prepare = async |sql: &str| {
@@ -114,7 +119,8 @@ impl Writer {
                         let _ = tx.send(result);
                     }
                 }
-                // One bad write must not fail its neighbours: commit each alone.
+                // One bad write must not fail its neighbours: commit each
+                // alone (after opening the connection again if it was lost).
                 Err(_) => self.one_by_one(group).await,
             }
         }
