@@ -14,6 +14,8 @@ use crate::journal::{JournalError, Write};
 
 /// Writes committed in one transaction at most.
 const MAX_GROUP: usize = 2048;
+/// Times the writer yields to let more writes join a group, while they come.
+const GATHER_ROUNDS: usize = 8;
 
 pub(super) type Queued = (Write, oneshot::Sender<Result<(), JournalError>>);
 
@@ -105,10 +107,20 @@ impl Writer {
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Queued>) {
         while let Some(first) = rx.recv().await {
             let mut group = vec![first];
-            while group.len() < MAX_GROUP {
-                match rx.try_recv() {
-                    Ok(queued) => group.push(queued),
-                    Err(_) => break,
+            // The runs acknowledged by the last commit queue their next
+            // writes a moment later: yielding lets them join this group
+            // instead of waiting a whole commit for the next one.
+            for _ in 0..GATHER_ROUNDS {
+                tokio::task::yield_now().await;
+                let before = group.len();
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(queued) => group.push(queued),
+                        Err(_) => break,
+                    }
+                }
+                if group.len() == before || group.len() == MAX_GROUP {
+                    break;
                 }
             }
             let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
