@@ -4,6 +4,7 @@
 mod execute;
 mod graph;
 mod hostile;
+mod postgres;
 mod props;
 mod runtime;
 mod serve;
