@@ -4,6 +4,7 @@
 
 mod journal;
 mod leases;
+mod takeover;
 mod throughput;
 
 use std::sync::Arc;

@@ -3,4 +3,4 @@
 
 mod api;
 mod load;
-mod process;
+pub(crate) mod process;
