@@ -6,6 +6,7 @@ mod faults;
 mod graph;
 mod hostile;
 mod journal;
+mod postgres;
 mod props;
 mod runtime;
 mod saga_model;

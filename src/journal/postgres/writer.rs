@@ -1,0 +1,322 @@
+//! The writer task of the PostgreSQL journal: every write queued so far
+//! goes into one transaction (a group commit), so durability costs one
+//! commit per group, not per write. Events are fenced on ownership, and the
+//! connection is opened again when it was lost.
+
+use std::collections::{HashMap, HashSet};
+
+use tokio::sync::mpsc;
+use tokio_postgres::{Client, Statement};
+use tracing::{debug, error, warn};
+
+use super::{LeaseConfig, connect, pg_error};
+use crate::journal::{JournalError, Queued, Write};
+
+/// Writes committed in one transaction at most.
+const MAX_GROUP: usize = 2048;
+/// Times the writer yields to let more writes join a group, while they come.
+const GATHER_ROUNDS: usize = 8;
+
+const INSERT_DEFINITIONS: &str = "
+INSERT INTO maestro_definitions (hash, name, path, text)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT DO NOTHING";
+
+const INSERT_RUNS: &str = "
+INSERT INTO maestro_runs (run_id, workflow, definition, input, created_at, owner, lease_until)
+SELECT r.run_id, r.workflow, r.definition, r.input::jsonb, r.created_at, $6,
+       now() + make_interval(secs => $7)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+     AS r(run_id, workflow, definition, input, created_at)";
+
+/// Held until commit: a claim (`FOR UPDATE`) of these runs waits out this
+/// transaction, so the new owner reads what it commits.
+const LOCK_RUNS: &str = "
+SELECT run_id, owner FROM maestro_runs WHERE run_id = ANY($1::text[]) FOR KEY SHARE";
+
+const INSERT_EVENTS: &str = "
+INSERT INTO maestro_events (run_id, seq, at, kind, body)
+SELECT e.run_id, e.seq, e.at, e.kind, e.body::jsonb
+FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[])
+     AS e(run_id, seq, at, kind, body)";
+
+const FINISH_RUNS: &str = "
+UPDATE maestro_runs r SET status = d.status, finished_at = d.at, lease_until = NULL
+FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS d(run_id, status, at)
+WHERE r.run_id = d.run_id AND r.owner = $4";
+
+struct Statements {
+    definitions: Statement,
+    runs: Statement,
+    lock: Statement,
+    events: Statement,
+    finish: Statement,
+}
+
+struct Live {
+    client: Client,
+    statements: Statements,
+}
+
+/// The writer's connection, its prepared statements, and who it writes as.
+pub(super) struct Writer {
+    url: String,
+    lease: LeaseConfig,
+    live: Option<Live>,
+}
+
+impl Writer {
+    pub async fn open(url: &str, lease: LeaseConfig) -> Result<Self, JournalError> {
+        let mut writer = Writer {
+            url: url.to_string(),
+            lease,
+            live: None,
+        };
+        writer.live().await?;
+        Ok(writer)
+    }
+
+    async fn live(&mut self) -> Result<&mut Live, JournalError> {
+        if self.live.as_ref().is_some_and(|l| l.client.is_closed()) {
+            warn!("journal writer connection lost; opening it again");
+            self.live = None;
+        }
+        if self.live.is_none() {
+            let client = connect(&self.url).await?;
+            let prepare = async |sql: &str| {
+                client
+                    .prepare(sql)
+                    .await
+                    .map_err(|e| JournalError::Write(pg_error(e)))
+            };
+            let statements = Statements {
+                definitions: prepare(INSERT_DEFINITIONS).await?,
+                runs: prepare(INSERT_RUNS).await?,
+                lock: prepare(LOCK_RUNS).await?,
+                events: prepare(INSERT_EVENTS).await?,
+                finish: prepare(FINISH_RUNS).await?,
+            };
+            self.live = Some(Live { client, statements });
+        }
+        Ok(self.live.as_mut().expect("opened above"))
+    }
+
+    /// Commit what is queued, group by group, until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Queued>) {
+        while let Some(first) = rx.recv().await {
+            let mut group = vec![first];
+            // The runs acknowledged by the last commit queue their next
+            // writes a moment later: yielding lets them join this group
+            // instead of waiting a whole commit for the next one.
+            for _ in 0..GATHER_ROUNDS {
+                tokio::task::yield_now().await;
+                let before = group.len();
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(queued) => group.push(queued),
+                        Err(_) => break,
+                    }
+                }
+                if group.len() == before || group.len() == MAX_GROUP {
+                    break;
+                }
+            }
+            let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
+            match self.commit(&writes).await {
+                Ok(results) => {
+                    debug!(writes = group.len(), "journal group committed");
+                    for ((_, tx), result) in group.into_iter().zip(results) {
+                        let _ = tx.send(result);
+                    }
+                }
+                // One bad write must not fail its neighbours: commit each
+                // alone (after opening the connection again if it was lost).
+                Err(_) => self.one_by_one(group).await,
+            }
+        }
+    }
+
+    async fn one_by_one(&mut self, group: Vec<Queued>) {
+        let mut unreachable: Option<JournalError> = None;
+        for (write, tx) in group {
+            let result = match &unreachable {
+                Some(e) => Err(e.clone()),
+                None => match self.commit(&[&write]).await {
+                    Ok(mut results) => results.pop().unwrap_or(Ok(())),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e @ JournalError::Open { .. }) = &result {
+                unreachable = Some(e.clone());
+            }
+            if let Err(e) = &result {
+                error!(error = %e, "journal write failed");
+            }
+            let _ = tx.send(result);
+        }
+    }
+
+    /// Commit one group in one transaction; returns each write's outcome
+    /// (an event of a run this replica does not own is refused).
+    async fn commit(
+        &mut self,
+        writes: &[&Write],
+    ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
+        let err = |e| JournalError::Write(pg_error(e));
+        let (owner, ttl) = (self.lease.owner.clone(), self.lease.ttl.as_secs_f64());
+        let live = self.live().await?;
+        let s = &live.statements;
+        let mut results = vec![Ok(()); writes.len()];
+        let tx = live.client.transaction().await.map_err(err)?;
+
+        let begins = Begins::of(writes);
+        if !begins.hashes.is_empty() {
+            let b = &begins;
+            tx.execute(&s.definitions, &[&b.hashes, &b.names, &b.paths, &b.texts])
+                .await
+                .map_err(err)?;
+            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+                &b.run_ids,
+                &b.workflows,
+                &b.definitions,
+                &b.inputs,
+                &b.created,
+                &owner,
+                &ttl,
+            ];
+            tx.execute(&s.runs, &params).await.map_err(err)?;
+        }
+
+        let touched: Vec<&str> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Event { run_id, .. } => Some(&**run_id),
+                Write::Begin(_) => None,
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        if !touched.is_empty() {
+            let owners: HashMap<String, Option<String>> = tx
+                .query(&s.lock, &[&touched])
+                .await
+                .map_err(err)?
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let mut events = Events::default();
+            for (i, write) in writes.iter().enumerate() {
+                let Write::Event { run_id, .. } = write else {
+                    continue;
+                };
+                match owners.get(&**run_id) {
+                    Some(Some(o)) if *o == owner => events.push(write),
+                    Some(_) => {
+                        results[i] = Err(JournalError::LeaseLost {
+                            run_id: run_id.to_string(),
+                        })
+                    }
+                    None => {
+                        results[i] = Err(JournalError::Write(format!(
+                            "run {run_id} has no row: its start was never journaled"
+                        )))
+                    }
+                }
+            }
+            let e = &events;
+            if !e.run_ids.is_empty() {
+                tx.execute(
+                    &s.events,
+                    &[&e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies],
+                )
+                .await
+                .map_err(err)?;
+            }
+            if !e.done_ids.is_empty() {
+                tx.execute(
+                    &s.finish,
+                    &[&e.done_ids, &e.done_status, &e.done_at, &owner],
+                )
+                .await
+                .map_err(err)?;
+            }
+        }
+        tx.commit().await.map_err(err)?;
+        Ok(results)
+    }
+}
+
+/// The runs a group begins, as columns; each definition once.
+#[derive(Default)]
+struct Begins {
+    hashes: Vec<String>,
+    names: Vec<String>,
+    paths: Vec<String>,
+    texts: Vec<String>,
+    run_ids: Vec<String>,
+    workflows: Vec<String>,
+    definitions: Vec<String>,
+    inputs: Vec<String>,
+    created: Vec<std::time::SystemTime>,
+}
+
+impl Begins {
+    fn of(writes: &[&Write]) -> Self {
+        let mut out = Begins::default();
+        for write in writes {
+            let Write::Begin(run) = write else { continue };
+            let d = &run.definition;
+            if !out.hashes.contains(&d.hash) {
+                out.hashes.push(d.hash.clone());
+                out.names.push(d.name.clone());
+                out.paths.push(d.path.clone());
+                out.texts.push(d.text.to_string());
+            }
+            out.run_ids.push(run.run_id.to_string());
+            out.workflows.push(d.name.clone());
+            out.definitions.push(d.hash.clone());
+            out.inputs.push(run.input.to_string());
+            out.created.push(run.created_at);
+        }
+        out
+    }
+}
+
+/// The events a group writes, as columns, and the runs they finish.
+#[derive(Default)]
+struct Events {
+    run_ids: Vec<String>,
+    seqs: Vec<i64>,
+    ats: Vec<std::time::SystemTime>,
+    kinds: Vec<String>,
+    bodies: Vec<String>,
+    done_ids: Vec<String>,
+    done_status: Vec<String>,
+    done_at: Vec<std::time::SystemTime>,
+}
+
+impl Events {
+    fn push(&mut self, write: &Write) {
+        let Write::Event {
+            run_id,
+            seq,
+            at,
+            kind,
+            body,
+            finished,
+        } = write
+        else {
+            return;
+        };
+        self.run_ids.push(run_id.to_string());
+        self.seqs.push(*seq as i64);
+        self.ats.push(*at);
+        self.kinds.push(kind.to_string());
+        self.bodies.push(body.clone());
+        if let Some(status) = finished {
+            self.done_ids.push(run_id.to_string());
+            self.done_status.push(status.label().to_string());
+            self.done_at.push(*at);
+        }
+    }
+}
