@@ -183,6 +183,13 @@ pub struct BoundWorkflow {
     services: Arc<HashMap<String, ServiceHandle>>,
 }
 
+impl BoundWorkflow {
+    /// How this workflow's runs reach the actor of service `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceHandle> {
+        self.services.get(name)
+    }
+}
+
 /// What makes two service definitions one actor: the same service name at
 /// the same endpoint, reached the same way (several workflows naming one
 /// service). Pool and breaker settings come from the first definition.

@@ -1,0 +1,245 @@
+//! One step, layer by layer, beside the same call made by hand (the glue:
+//! tonic with generated types, or reqwest): Maestro's transport alone
+//! (dynamic gRPC messages, JSON in and out), an attempt dispatched through
+//! the service actor, and a whole one-step run (run and saga actors, the
+//! event log, the report). Loopback services run in this process. Ends with
+//! each layer timed in turns with the glue, and their ratios.
+
+mod common;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use common::glue::Glue;
+use common::loopback::Loopback;
+use common::paired::{self, Mode, Rounds};
+use maestro::runtime::{BoundWorkflow, RunOptions, RunStatus, Runtime, ServiceHandle};
+use maestro::transport::{CallRequest, CallTarget, Transport};
+
+const PAYLOAD: &str = "Quarterly revenue grew strongly in every region";
+const CUSTOMER: &str = "proc_5d1c4a7f0b9e2c31";
+
+const GRPC_STEP: &str = r#"
+name: one_grpc_step
+services:
+  fast_service:
+    type: grpc
+    endpoint: "${MAESTRO_CORE_GRPC}"
+steps:
+  - id: normalise
+    service: fast_service
+    method: Process
+    input:
+      data: "{{ .input.payload }}"
+    output: processed
+"#;
+
+const HTTP_STEP: &str = r#"
+name: one_http_step
+services:
+  api_service:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+steps:
+  - id: enrich
+    service: api_service
+    method: "POST /enrich"
+    input:
+      id: "{{ .input.id }}"
+    output: enriched
+"#;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Grpc,
+    Http,
+}
+
+/// Everything one protocol's layers need, set up once.
+struct Layers {
+    protocol: Protocol,
+    glue: Glue,
+    transport: Mutex<Transport>,
+    actor: ServiceHandle,
+    bound: BoundWorkflow,
+    request: CallRequest,
+    input: Value,
+}
+
+impl Layers {
+    fn new(protocol: Protocol, glue: &Glue, bound: BoundWorkflow) -> Self {
+        let service = bound.workflow.services[0].clone();
+        let (target, body, input) = match protocol {
+            Protocol::Grpc => (
+                CallTarget::Grpc {
+                    method: "Process".into(),
+                },
+                json!({ "data": PAYLOAD }),
+                json!({ "payload": PAYLOAD }),
+            ),
+            Protocol::Http => (
+                CallTarget::Http {
+                    verb: http::Method::POST,
+                    path: "/enrich".into(),
+                },
+                json!({ "id": CUSTOMER }),
+                json!({ "id": CUSTOMER }),
+            ),
+        };
+        Self {
+            protocol,
+            glue: glue.clone(),
+            transport: Mutex::new(Transport::new(&service).expect("a transport")),
+            actor: bound.service(&service.name).expect("bound").clone(),
+            bound,
+            request: CallRequest {
+                target,
+                body,
+                headers: Vec::new(),
+                idempotency_key: "bench:step".into(),
+                run_id: "bench".into(),
+                step_id: "step".into(),
+                timeout: Duration::from_secs(30),
+            },
+            input,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Grpc => "grpc step",
+            Protocol::Http => "http step",
+        }
+    }
+
+    async fn glue(&self) {
+        match self.protocol {
+            Protocol::Grpc => drop(self.glue.process(PAYLOAD).await.expect("glue call")),
+            Protocol::Http => drop(self.glue.enrich(CUSTOMER).await.expect("glue call")),
+        }
+    }
+
+    async fn transport(&self) {
+        let call = self.transport.lock().unwrap().call(self.request.clone());
+        call.await.expect("transport call");
+    }
+
+    async fn actor(&self) {
+        let cancel = CancellationToken::new();
+        self.actor
+            .attempt(self.request.clone(), cancel)
+            .await
+            .expect("attempt through the service actor");
+    }
+
+    async fn run(&self, runtime: &Runtime) {
+        let handle = runtime
+            .spawn_run(&self.bound, self.input.clone(), RunOptions::default())
+            .await
+            .expect("run starts");
+        let report = handle.finished().await.expect("a report");
+        assert_eq!(report.status, RunStatus::Succeeded, "{:?}", report.error);
+    }
+}
+
+/// `iters` operations in a row, on the client runtime.
+fn time<F: Future<Output = ()>>(
+    rt: &tokio::runtime::Runtime,
+    iters: u64,
+    mut op: impl FnMut() -> F,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            op().await;
+        }
+        start.elapsed()
+    })
+}
+
+fn main() {
+    let loopback = Loopback::start();
+    // Two workers, as `maestro execute` has on this two-core machine.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    // The gRPC channel needs a runtime to be created in.
+    let _entered = rt.enter();
+    let grpc = loopback.load(GRPC_STEP, Path::new("benches/one_grpc_step.yaml"));
+    let http = loopback.load(HTTP_STEP, Path::new("benches/one_http_step.yaml"));
+    let glue = Glue::new(&loopback.grpc_url(), &loopback.http_url());
+    let (runtime, layers) = rt.block_on(async {
+        let services = [grpc.services.clone(), http.services.clone()].concat();
+        let runtime = Arc::new(Runtime::start(&services).await.expect("runtime"));
+        let layers = [
+            Layers::new(Protocol::Grpc, &glue, runtime.bind(grpc).unwrap()),
+            Layers::new(Protocol::Http, &glue, runtime.bind(http).unwrap()),
+        ];
+        // Connections opened and descriptors fetched before any timing.
+        for layer in &layers {
+            layer.glue().await;
+            layer.transport().await;
+            layer.actor().await;
+            layer.run(&runtime).await;
+        }
+        (runtime, layers)
+    });
+
+    let mut c = Criterion::default().configure_from_args();
+    for layer in &layers {
+        let mut group = c.benchmark_group(layer.name());
+        group.bench_function("glue", |b| b.iter_custom(|n| time(&rt, n, || layer.glue())));
+        group.bench_function("maestro transport", |b| {
+            b.iter_custom(|n| time(&rt, n, || layer.transport()))
+        });
+        group.bench_function("maestro service actor", |b| {
+            b.iter_custom(|n| time(&rt, n, || layer.actor()))
+        });
+        group.bench_function("maestro one-step run", |b| {
+            b.iter_custom(|n| time(&rt, n, || layer.run(&runtime)))
+        });
+        group.finish();
+    }
+    c.final_summary();
+
+    if paired::mode() != Mode::List {
+        let rounds = Rounds::new(3000, Duration::from_secs(6));
+        for layer in &layers {
+            let name = layer.name();
+            rt.block_on(async {
+                paired::timed(
+                    rounds,
+                    async || layer.glue().await,
+                    async || layer.transport().await,
+                )
+                .await
+                .print(&format!("{name}, transport"), 1);
+                paired::timed(
+                    rounds,
+                    async || layer.glue().await,
+                    async || layer.actor().await,
+                )
+                .await
+                .print(&format!("{name}, service actor"), 1);
+                paired::timed(
+                    rounds,
+                    async || layer.glue().await,
+                    async || layer.run(&runtime).await,
+                )
+                .await
+                .print(&format!("{name}, one-step run"), 1);
+            });
+        }
+    }
+    drop(layers);
+    if let Ok(runtime) = Arc::try_unwrap(runtime) {
+        rt.block_on(runtime.shutdown());
+    }
+}
