@@ -21,6 +21,11 @@ use common::paired::{self, Mode, Rounds};
 use maestro::runtime::{BoundWorkflow, RunOptions, RunStatus, Runtime, ServiceHandle};
 use maestro::transport::{CallRequest, CallTarget, Transport};
 
+// The allocator of the maestro binary, for glue and Maestro alike, so that
+// a ratio measures orchestration and not the allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const PAYLOAD: &str = "Quarterly revenue grew strongly in every region";
 const CUSTOMER: &str = "proc_5d1c4a7f0b9e2c31";
 

@@ -15,6 +15,11 @@ use common::loopback::Loopback;
 use common::paired::{self, Mode, Rounds};
 use maestro::runtime::{BoundWorkflow, RunOptions, RunStatus, Runtime};
 
+// The allocator of the maestro binary, for glue and Maestro alike, so that
+// a ratio measures orchestration and not the allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const PAYLOAD: &str = "Quarterly revenue grew strongly in every region";
 
 async fn maestro(runtime: &Runtime, bound: &BoundWorkflow) -> Value {

@@ -25,6 +25,11 @@ use common::paired::{Mode, mode};
 use load::{Load, Target};
 use procs::Proc;
 
+// The allocator of the maestro binary, for glue and Maestro alike, so that
+// a ratio measures orchestration and not the allocator.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// How much of everything: the full figures, or a quick pass as a test.
 struct Plan {
     /// Concurrency and runs per side at that concurrency.

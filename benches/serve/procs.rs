@@ -95,7 +95,19 @@ impl Proc {
 }
 
 impl Drop for Proc {
+    /// SIGTERM first, so a profiler wrapping the process writes its data;
+    /// SIGKILL after 20 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -153,9 +165,20 @@ pub fn endpoints(core: &Proc, web: &Proc) -> [(&'static str, String); 2] {
 
 /// `maestro serve` (the binary of this build profile) with the example
 /// `workflow`, its default log level, and `args`; its log goes to `log`.
+/// `MAESTRO_BENCH_WRAP_SERVE` (say `valgrind --tool=dhat`) is put in front
+/// of the command, to profile the server under load.
 pub fn serve(workflow: &Path, env: &[(&str, String)], args: &[String], log: &Path) -> Proc {
     let log = std::fs::File::create(log).expect("a log file for maestro serve");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_maestro"));
+    let wrapper = std::env::var("MAESTRO_BENCH_WRAP_SERVE").unwrap_or_default();
+    let mut words = wrapper.split_whitespace();
+    let mut command = match words.next() {
+        Some(program) => {
+            let mut command = Command::new(program);
+            command.args(words).arg(env!("CARGO_BIN_EXE_maestro"));
+            command
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_maestro")),
+    };
     command
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .arg("serve")
