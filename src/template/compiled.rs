@@ -124,7 +124,7 @@ impl Template {
         match &self.kind {
             Kind::Literal => Ok(Value::String(self.source.clone())),
             Kind::Whole(c) => {
-                let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+                let value = c.engine.value(&c.name, scope, &self.source)?;
                 let value = to_json(&value);
                 if !charge(&value, &mut { MAX_RENDERED_BYTES }) {
                     return Err(too_large(&self.source));
@@ -133,7 +133,7 @@ impl Template {
             }
             Kind::Text(c) => c
                 .engine
-                .text(&c.name, scope.context(), &self.source)
+                .text(&c.name, scope, &self.source)
                 .map(Value::String),
         }
     }
@@ -144,7 +144,7 @@ impl Template {
         match &self.kind {
             Kind::Literal => Ok(self.source.clone()),
             Kind::Whole(_) => self.render(scope).map(|v| text_of(&v)),
-            Kind::Text(c) => c.engine.text(&c.name, scope.context(), &self.source),
+            Kind::Text(c) => c.engine.text(&c.name, scope, &self.source),
         }
     }
 }
@@ -209,7 +209,7 @@ impl Condition {
 
     pub fn evaluate(&self, scope: &Scope) -> Result<bool, TemplateError> {
         let c = &self.compiled;
-        let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+        let value = c.engine.value(&c.name, scope, &self.source)?;
         match value.as_bool() {
             Some(b) if value.kind() == tera::value::ValueKind::Bool => Ok(b),
             _ => Err(TemplateError::NotBoolean {
