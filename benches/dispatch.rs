@@ -152,6 +152,10 @@ impl Layers {
     }
 }
 
+fn layer_name(which: &str) -> &str {
+    which.split_once(':').map_or(which, |(_, layer)| layer)
+}
+
 /// `iters` operations in a row, on the client runtime.
 fn time<F: Future<Output = ()>>(
     rt: &tokio::runtime::Runtime,
@@ -197,6 +201,22 @@ fn main() {
         (runtime, layers)
     });
 
+    // For a profiler: `MAESTRO_BENCH_PROFILE=grpc|http:glue|transport|actor|run
+    // MAESTRO_BENCH_RUNS=N` makes only N operations of one layer.
+    if let Ok(which) = std::env::var("MAESTRO_BENCH_PROFILE") {
+        let n = std::env::var("MAESTRO_BENCH_RUNS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1000);
+        let layer = &layers[usize::from(which.starts_with("http"))];
+        match layer_name(&which) {
+            "glue" => time(&rt, n, || layer.glue()),
+            "transport" => time(&rt, n, || layer.transport()),
+            "actor" => time(&rt, n, || layer.actor()),
+            _ => time(&rt, n, || layer.run(&runtime)),
+        };
+        return;
+    }
     let mut c = Criterion::default().configure_from_args();
     for layer in &layers {
         let mut group = c.benchmark_group(layer.name());
