@@ -325,11 +325,14 @@ impl Runtime {
             log: log.clone(),
             done,
         };
-        let (actor, _) = Actor::spawn(
+        // Boxed: starting the actors is a large future, and whoever awaits
+        // this one (a server's task per run) would otherwise keep room for
+        // it for the run's whole life.
+        let (actor, _) = Box::pin(Actor::spawn(
             Some(format!("{}/run/{run_id}", self.prefix)),
             RunActor,
             args,
-        )
+        ))
         .await
         .map_err(|e| RuntimeError::Run(e.to_string()))?;
         Ok(RunHandle::new(
