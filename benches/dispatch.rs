@@ -29,21 +29,6 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 const PAYLOAD: &str = "Quarterly revenue grew strongly in every region";
 const CUSTOMER: &str = "proc_5d1c4a7f0b9e2c31";
 
-const GRPC_STEP: &str = r#"
-name: one_grpc_step
-services:
-  fast_service:
-    type: grpc
-    endpoint: "${MAESTRO_CORE_GRPC}"
-steps:
-  - id: normalise
-    service: fast_service
-    method: Process
-    input:
-      data: "{{ .input.payload }}"
-    output: processed
-"#;
-
 const HTTP_STEP: &str = r#"
 name: one_http_step
 services:
@@ -173,15 +158,13 @@ fn time<F: Future<Output = ()>>(
 
 fn main() {
     let loopback = Loopback::start();
-    // Two workers, as `maestro execute` has on this two-core machine.
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let rt = common::client_runtime();
     // The gRPC channel needs a runtime to be created in.
     let _entered = rt.enter();
-    let grpc = loopback.load(GRPC_STEP, Path::new("benches/one_grpc_step.yaml"));
+    let grpc = loopback.load(
+        common::ONE_GRPC_STEP,
+        Path::new("benches/one_grpc_step.yaml"),
+    );
     let http = loopback.load(HTTP_STEP, Path::new("benches/one_http_step.yaml"));
     let glue = Glue::new(&loopback.grpc_url(), &loopback.http_url());
     let (runtime, layers) = rt.block_on(async {

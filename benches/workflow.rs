@@ -39,11 +39,7 @@ async fn glue(glue: &Glue) -> Value {
 
 fn main() {
     let loopback = Loopback::start();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("client runtime");
+    let rt = common::client_runtime();
     // The gRPC channel needs a runtime to be created in.
     let _entered = rt.enter();
     let workflow = loopback.example("fan_out.yaml");

@@ -35,21 +35,7 @@ steps:
     service: ping
     method: "POST /ping"
     input:
-      hello: "{{ .input.hello }}"
-"#;
-
-const GRPC_STEP: &str = r#"
-name: cold_grpc
-services:
-  fast_service:
-    type: grpc
-    endpoint: "${MAESTRO_CORE_GRPC}"
-steps:
-  - id: normalise
-    service: fast_service
-    method: Process
-    input:
-      data: "{{ .input.hello }}"
+      payload: "{{ .input.payload }}"
 "#;
 
 /// `maestro execute FILE` with `env`, to its exit; returns the spawn instant,
@@ -59,7 +45,7 @@ async fn execute(file: &Path, env: (&str, String)) -> (Instant, SystemTime, Dura
     command
         .arg("execute")
         .arg(file)
-        .args(["--input", r#"{"hello":"world"}"#])
+        .args(["--input", r#"{"payload":"hello world"}"#])
         .env(env.0, env.1)
         .env_remove("RUST_LOG")
         .stdin(std::process::Stdio::null())
@@ -104,7 +90,7 @@ pub async fn http(dir: &Path, runs: usize) -> Cold {
 
 /// `runs` cold starts against the `core_grpc` example process.
 pub async fn grpc(dir: &Path, runs: usize, core: &Proc, client: &reqwest::Client) -> Cold {
-    let file = write(dir, "cold_grpc.yaml", GRPC_STEP);
+    let file = write(dir, "cold_grpc.yaml", crate::common::ONE_GRPC_STEP);
     let mut cold = Cold::default();
     for _ in 0..runs {
         client
