@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test unit lint soak schemathesis bench proto demo clean
+.PHONY: build test unit lint soak schemathesis bench bench-serve proto demo clean
 
 build:
 	$(CARGO) build --release --bin maestro
@@ -42,8 +42,16 @@ endif
 schemathesis:
 	bash scripts/schemathesis.sh
 
+## Criterion benches, each beside hand-written glue measured in the same run
+## (templates, one step layer by layer, a whole workflow); a few minutes.
 bench:
-	$(CARGO) bench
+	$(CARGO) bench --bench templates --bench dispatch --bench workflow --bench journal -- --warm-up-time 1 --measurement-time 3
+
+## Load driver: maestro serve against the glue at concurrency 1, 16 and 64,
+## 10,000 runs in flight, cold start of maestro execute (release build).
+bench-serve:
+	$(CARGO) build --release --bin maestro --examples
+	$(CARGO) bench --bench serve
 
 ## Compile every file in proto/ (protox, no protoc) and print what it defines.
 proto:

@@ -201,6 +201,13 @@ impl BoundWorkflow {
     }
 }
 
+impl BoundWorkflow {
+    /// How this workflow's runs reach the actor of service `name`.
+    pub fn service(&self, name: &str) -> Option<&ServiceHandle> {
+        self.services.get(name)
+    }
+}
+
 /// What makes two service definitions one actor: the same service name at
 /// the same endpoint, reached the same way (several workflows naming one
 /// service). Pool and breaker settings come from the first definition.
@@ -462,11 +469,14 @@ impl Runtime {
             done,
             resume,
         };
-        let (actor, _) = Actor::spawn(
+        // Boxed: starting the actors is a large future, and whoever awaits
+        // this one (a server's task per run) would otherwise keep room for
+        // it for the run's whole life.
+        let (actor, _) = Box::pin(Actor::spawn(
             Some(format!("{}/run/{run_id}", self.prefix)),
             RunActor,
             args,
-        )
+        ))
         .await
         .map_err(|e| RuntimeError::Run(e.to_string()))?;
         Ok(RunHandle::new(

@@ -21,10 +21,21 @@ struct Compiled {
 enum Kind {
     /// No `{{ }}`: the text is the value.
     Literal,
+    /// Exactly one `{{ .path }}`: the value there, read without tera.
+    Path(PathRef),
+    /// Text around `{{ .path }}`s only: a string, built without tera.
+    Paths(Vec<Part>),
     /// Exactly one `{{ }}`: the expression's typed value.
     Whole(Compiled),
     /// Text around expressions: a string.
     Text(Compiled),
+}
+
+/// A piece of a template that reads paths only.
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Path(PathRef),
 }
 
 /// One string that may hold `{{ }}` templates. A string that is exactly one
@@ -41,9 +52,11 @@ pub struct Template {
 /// (several templates of one document share an engine).
 pub(crate) struct Pending {
     source: String,
-    /// The engine-side name; `None` for literal text.
+    /// The engine-side name; `None` for literal text and paths alone.
     name: Option<String>,
     whole: bool,
+    /// Set when the template only reads paths: it needs no engine.
+    direct: Option<Kind>,
     references: Vec<DataPath>,
 }
 
@@ -57,22 +70,39 @@ impl Pending {
             Piece::Expr(e) => Some(e),
             Piece::Text(_) => None,
         }));
-        let (name, whole) = match pieces.as_slice() {
-            [] | [Piece::Text(_)] => (None, false),
-            [Piece::Expr(expr)] => (Some(builder.add_whole(expr, source)), true),
-            _ => (Some(builder.add_interpolation(&pieces, source)), false),
+        let parts: Option<Vec<Part>> = pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(text) => Some(Part::Text(text.clone())),
+                Piece::Expr(Expr::Path(path)) => Some(Part::Path(path.clone())),
+                Piece::Expr(_) => None,
+            })
+            .collect();
+        // Most templates only read data: they are evaluated without tera.
+        let (name, whole, direct) = match pieces.as_slice() {
+            [] | [Piece::Text(_)] => (None, false, None),
+            [Piece::Expr(Expr::Path(path))] => (None, true, Some(Kind::Path(path.clone()))),
+            _ if parts.is_some() => (None, false, parts.map(Kind::Paths)),
+            [Piece::Expr(expr)] => (Some(builder.add_whole(expr, source)), true, None),
+            _ => (
+                Some(builder.add_interpolation(&pieces, source)),
+                false,
+                None,
+            ),
         };
         Ok(Pending {
             source: source.to_owned(),
             name,
             whole,
+            direct,
             references,
         })
     }
 
     pub(crate) fn finish(self, engine: Option<&Arc<Engine>>) -> Template {
-        let kind = match (self.name, engine) {
-            (Some(name), Some(engine)) => {
+        let kind = match (self.direct, self.name, engine) {
+            (Some(direct), _, _) => direct,
+            (None, Some(name), Some(engine)) => {
                 let compiled = Compiled {
                     engine: Arc::clone(engine),
                     name,
@@ -123,8 +153,16 @@ impl Template {
     pub fn render(&self, scope: &Scope) -> Result<Value, TemplateError> {
         match &self.kind {
             Kind::Literal => Ok(Value::String(self.source.clone())),
+            Kind::Path(path) => {
+                let value = scope.data().lookup(path)?;
+                if !charge(value, &mut { MAX_RENDERED_BYTES }) {
+                    return Err(too_large(&self.source));
+                }
+                Ok(value.clone())
+            }
+            Kind::Paths(pieces) => self.interpolate(pieces, scope).map(Value::String),
             Kind::Whole(c) => {
-                let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+                let value = c.engine.value(&c.name, scope, &self.source)?;
                 let value = to_json(&value);
                 if !charge(&value, &mut { MAX_RENDERED_BYTES }) {
                     return Err(too_large(&self.source));
@@ -133,7 +171,7 @@ impl Template {
             }
             Kind::Text(c) => c
                 .engine
-                .text(&c.name, scope.context(), &self.source)
+                .text(&c.name, scope, &self.source)
                 .map(Value::String),
         }
     }
@@ -143,9 +181,29 @@ impl Template {
     pub fn render_string(&self, scope: &Scope) -> Result<String, TemplateError> {
         match &self.kind {
             Kind::Literal => Ok(self.source.clone()),
-            Kind::Whole(_) => self.render(scope).map(|v| text_of(&v)),
-            Kind::Text(c) => c.engine.text(&c.name, scope.context(), &self.source),
+            Kind::Path(_) | Kind::Whole(_) => self.render(scope).map(|v| text_of(&v)),
+            Kind::Paths(pieces) => self.interpolate(pieces, scope),
+            Kind::Text(c) => c.engine.text(&c.name, scope, &self.source),
         }
+    }
+
+    /// Text and the values of paths, printed as interpolation promises:
+    /// strings as they are, anything else as compact JSON.
+    fn interpolate(&self, parts: &[Part], scope: &Scope) -> Result<String, TemplateError> {
+        let mut out = String::new();
+        for part in parts {
+            match part {
+                Part::Text(text) => out.push_str(text),
+                Part::Path(path) => match scope.data().lookup(path)? {
+                    Value::String(s) => out.push_str(s),
+                    other => out.push_str(&other.to_string()),
+                },
+            }
+            if out.len() > MAX_RENDERED_BYTES {
+                return Err(too_large(&self.source));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -209,7 +267,7 @@ impl Condition {
 
     pub fn evaluate(&self, scope: &Scope) -> Result<bool, TemplateError> {
         let c = &self.compiled;
-        let value = c.engine.value(&c.name, scope.context(), &self.source)?;
+        let value = c.engine.value(&c.name, scope, &self.source)?;
         match value.as_bool() {
             Some(b) if value.kind() == tera::value::ValueKind::Bool => Ok(b),
             _ => Err(TemplateError::NotBoolean {

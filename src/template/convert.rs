@@ -105,18 +105,15 @@ pub(crate) fn describe(value: &Json) -> String {
     format!("{cut}...")
 }
 
-/// The JSON name of a tera value's type, for messages.
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value.kind() {
-        ValueKind::Undefined | ValueKind::None => "null",
-        ValueKind::Bool => "a boolean",
-        ValueKind::U64 | ValueKind::I64 | ValueKind::U128 | ValueKind::I128 | ValueKind::F64 => {
-            "a number"
-        }
-        ValueKind::String | ValueKind::Bytes => "a string",
-        ValueKind::Array => "an array",
-        ValueKind::Map => "an object",
-        _ => "a value",
+/// The JSON name of a value's type, for messages.
+pub(crate) fn type_name(value: &Json) -> &'static str {
+    match value {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
     }
 }
 

@@ -2,20 +2,22 @@
 //! functions that read data paths and the filters that hand typed values back
 //! to Rust. tera renders to text only, so a whole-value template ends in a
 //! filter that stores its argument in a thread-local slot, read right after
-//! the (synchronous) render returns.
+//! the (synchronous) render returns. The path functions read the run's JSON
+//! data, lent to them in a thread-local for the render, and convert only
+//! the value they read: tera's own context stays empty.
 
 use std::cell::RefCell;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
-use tera::value::{Key, ValueKind};
+use tera::value::ValueKind;
 use tera::{ErrorKind, Kwargs, State, Tera, Value};
 
-use super::convert::{to_json, too_large, type_name};
-use super::scope::SKIPPED_KEY;
-use super::syntax::{Expr, PathRef, Piece, Segment, display_prefix, syntax};
+use super::convert::{to_json, to_tera, too_large};
+use super::scope::Data;
+use super::syntax::{Expr, PathRef, Piece, syntax};
 use super::translate::{self, CAPTURE_FILTER, PathTable, TEXT_FILTER};
-use super::{MAX_RENDERED_BYTES, TemplateError};
+use super::{MAX_RENDERED_BYTES, Scope, TemplateError};
 
 /// What a render left behind besides its text.
 struct Slot {
@@ -29,6 +31,28 @@ thread_local! {
     static SLOT: RefCell<Slot> = const {
         RefCell::new(Slot { captured: None, failure: None })
     };
+    /// The data of the render in progress on this thread.
+    static DATA: RefCell<Option<Arc<Data>>> = const { RefCell::new(None) };
+}
+
+/// Every render's tera context: data comes through the path functions.
+static EMPTY: LazyLock<tera::Context> = LazyLock::new(tera::Context::new);
+
+/// Lends a scope's data to the path functions for one render; taken back
+/// when dropped, so the scope's next insert does not have to copy it.
+struct Lent;
+
+impl Lent {
+    fn new(scope: &Scope) -> Self {
+        DATA.with(|data| *data.borrow_mut() = Some(Arc::clone(scope.data())));
+        Lent
+    }
+}
+
+impl Drop for Lent {
+    fn drop(&mut self) {
+        DATA.with(|data| data.borrow_mut().take());
+    }
 }
 
 fn take_slot() -> (Option<Value>, Option<TemplateError>) {
@@ -96,10 +120,9 @@ impl EngineBuilder {
             }
         });
         for (i, path) in self.paths.into_paths().into_iter().enumerate() {
-            tera.register_function(
-                translate::path_function(i),
-                move |_: Kwargs, state: &State| read_path(&path, state),
-            );
+            tera.register_function(translate::path_function(i), move |_: Kwargs, _: &State| {
+                read_path(&path)
+            });
         }
         let sources = self.templates.iter().map(|(name, src, _)| (name, src));
         if let Err(err) = tera.add_raw_templates(sources) {
@@ -127,11 +150,13 @@ impl Engine {
     pub(crate) fn value(
         &self,
         name: &str,
-        context: &tera::Context,
+        scope: &Scope,
         source: &str,
     ) -> Result<Value, TemplateError> {
         take_slot();
-        let rendered = self.tera.render_to(name, context, io::sink());
+        let lent = Lent::new(scope);
+        let rendered = self.tera.render_to(name, &EMPTY, io::sink());
+        drop(lent);
         let (captured, failure) = take_slot();
         match rendered {
             Ok(()) => captured.ok_or_else(|| TemplateError::Eval {
@@ -146,12 +171,14 @@ impl Engine {
     pub(crate) fn text(
         &self,
         name: &str,
-        context: &tera::Context,
+        scope: &Scope,
         source: &str,
     ) -> Result<String, TemplateError> {
         take_slot();
         let mut out = Capped::default();
-        let rendered = self.tera.render_to(name, context, &mut out);
+        let lent = Lent::new(scope);
+        let rendered = self.tera.render_to(name, &EMPTY, &mut out);
+        drop(lent);
         let (_, failure) = take_slot();
         if out.overflowed {
             return Err(too_large(source));
@@ -223,96 +250,17 @@ fn fail(error: TemplateError) -> tera::TeraResult<Value> {
     Err(tera::Error::message(message))
 }
 
-fn missing(path: &PathRef, hint: String) -> tera::TeraResult<Value> {
-    fail(TemplateError::Missing {
-        path: path.display(),
-        hint: Some(hint),
-    })
-}
-
-/// Read `path` from the run's data: a skipped root reads as null at any
-/// depth; anything else that is not there is an error naming the path.
-fn read_path(path: &PathRef, state: &State) -> tera::TeraResult<Value> {
-    let Some(root) = state.get::<Value>(&path.root)? else {
-        return missing(
-            path,
-            format!(
-                "nothing named `{}` has been produced at this point",
-                path.root
-            ),
-        );
-    };
-    if path.segments.is_empty() {
-        return Ok(root);
-    }
-    if root.is_none() && is_skipped(state, &path.root)? {
-        return Ok(Value::none());
-    }
-    let mut current = &root;
-    for (depth, segment) in path.segments.iter().enumerate() {
-        let next = match segment {
-            Segment::Field(name) => field(current, name),
-            Segment::Index(i) => match current.kind() {
-                ValueKind::Array => current.as_array().and_then(|items| items.get(*i)),
-                _ => field(current, &i.to_string()),
-            },
-        };
-        match next {
-            Some(value) => current = value,
-            None => {
-                let parent = display_prefix(&path.root, &path.segments[..depth]);
-                return missing(path, why_absent(current, &parent, segment));
-            }
-        }
-    }
-    Ok(current.clone())
-}
-
-fn field<'v>(value: &'v Value, name: &str) -> Option<&'v Value> {
-    let map = value.as_map()?;
-    // Scanning beats hashing for the small objects services return.
-    if map.len() <= 12 {
-        map.iter()
-            .find_map(|(k, v)| (k.as_str() == Some(name)).then_some(v))
-    } else {
-        let i = map.get_index_of(&Key::Str(name))?;
-        map.get_index(i).map(|(_, v)| v)
-    }
-}
-
-fn is_skipped(state: &State, root: &str) -> tera::TeraResult<bool> {
-    Ok(state
-        .get::<Value>(SKIPPED_KEY)?
-        .is_some_and(|skipped| field(&skipped, root).is_some()))
-}
-
-fn why_absent(parent_value: &Value, parent: &str, segment: &Segment) -> String {
-    match (segment, parent_value.kind()) {
-        (Segment::Index(i), ValueKind::Array) => {
-            let len = parent_value.as_array().map_or(0, <[Value]>::len);
-            format!("`{parent}` has {len} element(s), so there is no index {i}")
-        }
-        (_, ValueKind::Map) => {
-            let name = match segment {
-                Segment::Field(name) => name.clone(),
-                Segment::Index(i) => i.to_string(),
-            };
-            let keys: Vec<String> = parent_value
-                .as_map()
-                .map(|m| m.keys().take(10).map(|k| format!("`{k}`")).collect())
-                .unwrap_or_default();
-            if keys.is_empty() {
-                format!("`{parent}` is an empty object, with no field `{name}`")
-            } else {
-                format!(
-                    "`{parent}` has no field `{name}`; it has {}",
-                    keys.join(", ")
-                )
-            }
-        }
-        (_, _) => format!(
-            "`{parent}` is {}, which has no fields or elements",
-            type_name(parent_value)
-        ),
+/// Read `path` from the data lent for this render (see [`Data::lookup`]).
+fn read_path(path: &PathRef) -> tera::TeraResult<Value> {
+    let found = DATA.with(|data| match &*data.borrow() {
+        Some(data) => data.lookup(path).map(to_tera),
+        None => Err(TemplateError::Eval {
+            template: path.display(),
+            message: "no run data to read".to_owned(),
+        }),
+    });
+    match found {
+        Ok(value) => Ok(value),
+        Err(error) => fail(error),
     }
 }

@@ -1,26 +1,30 @@
-//! The run's data as templates see it. It keeps a tera context up to date as
-//! outputs arrive, so evaluating a template never rebuilds one.
+//! The run's data as templates see it, kept as JSON only: a template reads
+//! the paths it names straight from here, so an output is never copied into
+//! another representation, and only the values a template reads are.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::convert::to_tera;
-
-/// Context entry listing the skipped roots, for the path functions; no
-/// template can name it.
-pub(crate) const SKIPPED_KEY: &str = "\u{0}skipped";
+use super::TemplateError;
+use super::convert::type_name;
+use super::syntax::{PathRef, Segment, display_prefix};
 
 /// The data a run has produced so far, as templates see it: `input`, and one
 /// entry per step output name. An output whose step was skipped is present
 /// with the value null (see [`Scope::skip`]).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Shared so that cloning a scope (one per parallel branch) is cheap.
-    data: HashMap<String, Arc<Value>>,
+    /// Shared with a render in progress (see `engine`), so that reading it
+    /// there copies nothing; cloning a scope is cheap too.
+    data: Arc<Data>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Data {
+    values: HashMap<String, Arc<Value>>,
     skipped: BTreeSet<String>,
-    context: tera::Context,
 }
 
 impl Scope {
@@ -33,47 +37,98 @@ impl Scope {
 
     /// Record a step's output under its name.
     pub fn insert(&mut self, name: &str, value: Value) {
-        self.context.insert_value(name.to_owned(), to_tera(&value));
-        self.data.insert(name.to_owned(), Arc::new(value));
-        if self.skipped.remove(name) {
-            self.publish_skipped();
-        }
+        let data = Arc::make_mut(&mut self.data);
+        data.values.insert(name.to_owned(), Arc::new(value));
+        data.skipped.remove(name);
     }
 
     /// Record that the step producing `name` was skipped: its data reads as
     /// null, and so does any path below it.
     pub fn skip(&mut self, name: &str) {
-        self.context
-            .insert_value(name.to_owned(), tera::Value::none());
-        self.data.insert(name.to_owned(), Arc::new(Value::Null));
-        if self.skipped.insert(name.to_owned()) {
-            self.publish_skipped();
-        }
+        let data = Arc::make_mut(&mut self.data);
+        data.values.insert(name.to_owned(), Arc::new(Value::Null));
+        data.skipped.insert(name.to_owned());
     }
 
     /// The value stored under a root name.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        self.data.get(name).map(|value| &**value)
+        self.data.values.get(name).map(|value| &**value)
     }
 
     /// Whether `name` was recorded with [`Scope::skip`].
     pub fn is_skipped(&self, name: &str) -> bool {
-        self.skipped.contains(name)
+        self.data.skipped.contains(name)
     }
 
-    pub(crate) fn context(&self) -> &tera::Context {
-        &self.context
+    pub(crate) fn data(&self) -> &Arc<Data> {
+        &self.data
     }
+}
 
-    fn publish_skipped(&mut self) {
-        let mut map = tera::Map::with_capacity(self.skipped.len());
-        for name in &self.skipped {
-            map.insert(
-                tera::value::Key::String(Arc::from(name.as_str())),
-                tera::Value::from(true),
-            );
+impl Data {
+    /// The value at `path`: a skipped root reads as null at any depth;
+    /// anything else that is not there is an error naming the path.
+    pub(crate) fn lookup<'a>(&'a self, path: &PathRef) -> Result<&'a Value, TemplateError> {
+        static NULL: Value = Value::Null;
+        let missing = |hint: String| TemplateError::Missing {
+            path: path.display(),
+            hint: Some(hint),
+        };
+        let Some(root) = self.values.get(&path.root) else {
+            return Err(missing(format!(
+                "nothing named `{}` has been produced at this point",
+                path.root
+            )));
+        };
+        if root.is_null() && !path.segments.is_empty() && self.skipped.contains(&path.root) {
+            return Ok(&NULL);
         }
-        self.context
-            .insert_value(SKIPPED_KEY, tera::Value::from(map));
+        let mut current: &Value = root;
+        for (depth, segment) in path.segments.iter().enumerate() {
+            let next = match (segment, current) {
+                (Segment::Field(name), Value::Object(map)) => map.get(name),
+                (Segment::Index(i), Value::Array(items)) => items.get(*i),
+                (Segment::Index(i), Value::Object(map)) => map.get(&i.to_string()),
+                _ => None,
+            };
+            match next {
+                Some(value) => current = value,
+                None => {
+                    let parent = display_prefix(&path.root, &path.segments[..depth]);
+                    return Err(missing(why_absent(current, &parent, segment)));
+                }
+            }
+        }
+        Ok(current)
+    }
+}
+
+fn why_absent(parent_value: &Value, parent: &str, segment: &Segment) -> String {
+    match (segment, parent_value) {
+        (Segment::Index(i), Value::Array(items)) => {
+            format!(
+                "`{parent}` has {} element(s), so there is no index {i}",
+                items.len()
+            )
+        }
+        (_, Value::Object(map)) => {
+            let name = match segment {
+                Segment::Field(name) => name.clone(),
+                Segment::Index(i) => i.to_string(),
+            };
+            let keys: Vec<String> = map.keys().take(10).map(|k| format!("`{k}`")).collect();
+            if keys.is_empty() {
+                format!("`{parent}` is an empty object, with no field `{name}`")
+            } else {
+                format!(
+                    "`{parent}` has no field `{name}`; it has {}",
+                    keys.join(", ")
+                )
+            }
+        }
+        (_, other) => format!(
+            "`{parent}` is {}, which has no fields or elements",
+            type_name(other)
+        ),
     }
 }

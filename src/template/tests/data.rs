@@ -192,3 +192,46 @@ fn scope_is_shareable() {
     assert_eq!(scope.get("other"), None);
     assert_eq!(Scope::new(json!(1)).get("input"), Some(&json!(1)));
 }
+
+/// Templates that only read paths are evaluated without tera; the same
+/// reads through tera (inside an expression that keeps the value) agree.
+#[test]
+fn paths_read_without_tera_agree_with_tera() {
+    let paths = [
+        ".input",
+        ".input.id",
+        ".input.big",
+        ".input.neg",
+        ".input.ratio",
+        ".input.name",
+        ".input.nothing",
+        ".input.items",
+        ".input.items[1].id",
+        ".input.payload.b",
+        ".input['headers']['content-type']",
+        ".credit_score",
+        ".approval",
+        ".approval.x[2].y",
+    ];
+    for path in paths {
+        let direct = render(&format!("{{{{ {path} }}}}"));
+        let through_tera = render(&format!("{{{{ true ? {path} : 0 }}}}"));
+        assert_eq!(direct, through_tera, "{path}");
+        let text = render(&format!("<{{{{ {path} }}}}|{{{{ .input.name }}}}>"));
+        let text_tera = render(&format!(
+            "<{{{{ true ? {path} : 0 }}}}|{{{{ .input.name }}}}>"
+        ));
+        assert_eq!(text, text_tera, "{path}");
+    }
+    for path in [
+        ".nope",
+        ".input.payload.zz",
+        ".input.items[5]",
+        ".input.name.x",
+    ] {
+        let direct = render_err(&format!("{{{{ {path} }}}}"));
+        let through_tera = render_err(&format!("{{{{ true ? {path} : 0 }}}}"));
+        assert_eq!(direct.to_string(), through_tera.to_string(), "{path}");
+        assert_eq!(missing_path(&direct), path.trim_start_matches('.'));
+    }
+}

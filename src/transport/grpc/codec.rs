@@ -4,7 +4,19 @@
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use tonic::Status;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+/// Each call in flight holds an encode and a decode buffer of this size to
+/// start with (tonic's default is 8 KiB); they grow for larger messages.
+/// Step messages are mostly small, and 10,000 runs in flight hold
+/// thousands of them.
+const INITIAL_BUFFER: usize = 1024;
+/// tonic's default: how much a stream encodes before it yields.
+const YIELD_THRESHOLD: usize = 32 * 1024;
+
+fn buffer_settings() -> BufferSettings {
+    BufferSettings::new(INITIAL_BUFFER, YIELD_THRESHOLD)
+}
 
 /// Encodes any `DynamicMessage`; decodes the one type it was built for.
 #[derive(Debug, Clone)]
@@ -44,6 +56,10 @@ impl Encoder for DynamicEncoder {
         item.encode(dst)
             .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
     }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        buffer_settings()
+    }
 }
 
 #[derive(Debug)]
@@ -62,5 +78,9 @@ impl Decoder for DynamicDecoder {
                     self.0.full_name()
                 ))
             })
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        buffer_settings()
     }
 }

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
@@ -109,7 +110,24 @@ pub struct Descriptors {
 struct Loaded {
     pool: DescriptorPool,
     /// A std mutex: nothing awaits while it is held.
-    methods: std::sync::Mutex<HashMap<String, Result<MethodDescriptor, String>>>,
+    methods: std::sync::Mutex<HashMap<String, Result<Resolved, String>>>,
+}
+
+/// A method a step names, and the path its calls are sent to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub method: MethodDescriptor,
+    /// `/{package.Service}/{Method}`, built once rather than per call.
+    pub path: PathAndQuery,
+}
+
+impl Resolved {
+    fn new(method: MethodDescriptor) -> Result<Self, String> {
+        let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
+        let path = PathAndQuery::try_from(path.as_str())
+            .map_err(|e| format!("invalid method path `{path}`: {e}"))?;
+        Ok(Self { method, path })
+    }
 }
 
 impl Descriptors {
@@ -133,11 +151,7 @@ impl Descriptors {
 
     /// The method a step names, loading the pool through `channel` first if
     /// it is not known yet. An unknown method is permanent.
-    pub async fn method(
-        &self,
-        channel: &Channel,
-        spec: &str,
-    ) -> Result<MethodDescriptor, CallError> {
+    pub async fn method(&self, channel: &Channel, spec: &str) -> Result<Resolved, CallError> {
         let loaded = self
             .loaded
             .get_or_try_init(|| async { reflection::load(channel.clone()).await.map(Loaded::new) })
@@ -159,13 +173,13 @@ impl Loaded {
         }
     }
 
-    fn resolve(&self, spec: &str) -> Result<MethodDescriptor, String> {
+    fn resolve(&self, spec: &str) -> Result<Resolved, String> {
         let mut methods = self.methods.lock().unwrap_or_else(|p| p.into_inner());
         // Looked up before inserting, so the hot path allocates nothing.
         if let Some(found) = methods.get(spec) {
             return found.clone();
         }
-        let found = resolve_method(&self.pool, spec);
+        let found = resolve_method(&self.pool, spec).and_then(Resolved::new);
         methods.insert(spec.to_string(), found.clone());
         found
     }

@@ -25,11 +25,12 @@ pub fn to_message(descriptor: MessageDescriptor, input: &Value) -> Result<Dynami
     if input.is_null() {
         return Ok(DynamicMessage::new(descriptor));
     }
-    let name = descriptor.full_name().to_string();
+    // Kept for the error message; the name is not copied unless one is made.
+    let name = descriptor.clone();
     let mut track = serde_path_to_error::Track::new();
     let deserializer = serde_path_to_error::Deserializer::new(input, &mut track);
     DynamicMessage::deserialize_with_options(descriptor, deserializer, &DESERIALIZE).map_err(|e| {
-        let path = track.path().to_string();
+        let (name, path) = (name.full_name(), track.path().to_string());
         if path == "." || path.is_empty() {
             format!("input does not fit `{name}`: {e}")
         } else {

@@ -11,7 +11,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::http::uri::PathAndQuery;
 use prost_reflect::MethodDescriptor;
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
@@ -103,7 +102,7 @@ impl GrpcTransport {
             let timeout = req.timeout;
             let deadline = Instant::now() + timeout;
             let spec = method.trim_start_matches('/');
-            let method = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+            let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
                 .await
                 // Reflection changes nothing on the server.
                 .map_err(|_| {
@@ -112,8 +111,8 @@ impl GrpcTransport {
                         display_duration(timeout)
                     ))
                 })??;
+            let (method, path) = (resolved.method, resolved.path);
             let request = request(&method, &req, deadline)?;
-            let path = path(&method)?;
             let mut grpc = tonic::client::Grpc::new(channel);
             let call = async move {
                 grpc.ready()
@@ -164,13 +163,6 @@ impl GrpcTransport {
             .get_or_insert_with(|| self.endpoint.connect_lazy())
             .clone()
     }
-}
-
-/// `/{package.Service}/{Method}`.
-fn path(method: &MethodDescriptor) -> Result<PathAndQuery, CallError> {
-    let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
-    PathAndQuery::try_from(path.as_str())
-        .map_err(|e| CallError::permanent(format!("invalid method path `{path}`: {e}")))
 }
 
 fn request(
