@@ -3,7 +3,9 @@
 //! `examples/workflows/fan_out.yaml` (one call, then two in parallel), and
 //! that workflow written by hand as a server (the glue), then measures:
 //! runs at concurrency 1, 16 and 64 against both, in alternating rounds
-//! (runs/s, p50, p99, peak RSS); 10,000 runs in flight at once against
+//! (runs/s, p50, p99, peak RSS); the same load in memory and with each
+//! journal (SQLite, PostgreSQL when MAESTRO_BENCH_POSTGRES is set); 10,000
+//! runs in flight at once against
 //! services that answer after 1 s (peak RSS); and the cold start of
 //! `maestro execute`. Every stretch is bounded in count and time. Run as a
 //! test (without `--bench`), it does all of it on a small scale.
@@ -12,6 +14,7 @@ mod cold;
 #[path = "../common/mod.rs"]
 mod common;
 mod glue_server;
+mod journal;
 mod load;
 mod procs;
 mod report;
@@ -43,7 +46,9 @@ struct Plan {
     delay_ms: u64,
     scale_budget: Duration,
     cold_runs: usize,
-    /// `--only load|cold|scale`: one part instead of all three.
+    /// Journaled variants: concurrency and runs per variant.
+    journal_levels: [(usize, usize); 2],
+    /// `--only load|cold|scale|journal`: one part instead of all four.
     only: Option<String>,
 }
 
@@ -80,6 +85,7 @@ impl Plan {
                 delay_ms: 1000,
                 scale_budget: Duration::from_secs(180),
                 cold_runs: 20,
+                journal_levels: [(16, 4000), (64, 8000)],
                 only: None,
             },
             Mode::Test | Mode::List => Plan {
@@ -91,6 +97,7 @@ impl Plan {
                 delay_ms: 200,
                 scale_budget: Duration::from_secs(60),
                 cold_runs: 3,
+                journal_levels: [(16, 32), (64, 128)],
                 only: None,
             },
         }
@@ -142,11 +149,18 @@ async fn drive(plan: Plan) -> Vec<String> {
         .expect("an HTTP client");
     report::machine();
     let mut failures = Vec::new();
-    if plan.runs("load") || plan.runs("cold") {
+    if plan.runs("load") || plan.runs("cold") || plan.runs("journal") {
         let core = procs::example("core_grpc", &[]);
         let web = procs::example("web_http", &[]);
         if plan.runs("load") {
             failures.extend(throughput(&plan, &client, &scratch, &core, &web).await);
+        }
+        if plan.runs("journal") {
+            let levels = plan.journal_levels;
+            let budget = plan.level_budget;
+            failures.extend(
+                journal::compare(&client, &scratch, &core, &web, levels, plan.rounds, budget).await,
+            );
         }
         if plan.runs("cold") {
             let http = cold::http(&scratch, plan.cold_runs).await;
