@@ -64,7 +64,7 @@ impl RunWatch {
 
     /// The report as it stands now (status `running` until the run ends).
     pub fn progress(&self) -> RunReport {
-        RunReport::from_events(&self.workflow, &self.log.snapshot(), None)
+        self.log.report(&self.workflow)
     }
 
     pub fn events(&self) -> Vec<Recorded> {

@@ -11,7 +11,10 @@ use tracing::error;
 
 use crate::journal::{Ack, Journal, Write};
 
+use crate::workflow::Workflow;
+
 use super::events::{Recorded, RunEvent};
+use super::report::RunReport;
 
 /// A cheap-to-clone handle on one run's append-only log.
 #[derive(Clone, Default)]
@@ -82,6 +85,16 @@ impl RunLog {
         };
         events.push(recorded);
         ack
+    }
+
+    /// The run's report as its events stand, built without copying them.
+    pub fn report(&self, workflow: &Workflow) -> RunReport {
+        let events = self
+            .inner
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        RunReport::from_events(workflow, &events, None)
     }
 
     /// Every event so far, in order.

@@ -482,7 +482,7 @@ impl RunState {
             Ok(()) => {}
         }
         info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
-        let report = RunReport::from_events(&self.workflow, &self.log.snapshot(), None);
+        let report = self.log.report(&self.workflow);
         let _ = done.send(report);
         self.saga.stop(None);
         myself.stop(None);
