@@ -1,7 +1,7 @@
 //! The cost of durability: the same fan_out load through `maestro serve` in
 //! memory, with a SQLite journal (sync full, then normal) and, when
 //! MAESTRO_BENCH_POSTGRES names a database, a PostgreSQL one; all in the
-//! same run, in alternating rounds, at concurrency 16 and 64.
+//! same run, in alternating rounds, at concurrency 1, 16 and 64.
 
 use std::path::Path;
 use std::time::Duration;
@@ -46,13 +46,13 @@ fn variants(scratch: &Path) -> Vec<Variant> {
     out
 }
 
-/// Drive every variant at 16 and 64, `count` runs each, in `rounds`.
+/// Drive every variant at each level, `count` runs each, in `rounds`.
 pub async fn compare(
     client: &reqwest::Client,
     scratch: &Path,
     core: &Proc,
     web: &Proc,
-    levels: [(usize, usize); 2],
+    levels: [(usize, usize); 3],
     rounds: usize,
     budget: Duration,
 ) -> Vec<String> {

@@ -47,7 +47,7 @@ struct Plan {
     scale_budget: Duration,
     cold_runs: usize,
     /// Journaled variants: concurrency and runs per variant.
-    journal_levels: [(usize, usize); 2],
+    journal_levels: [(usize, usize); 3],
     /// `--only load|cold|scale|journal`: one part instead of all four.
     only: Option<String>,
 }
@@ -85,7 +85,7 @@ impl Plan {
                 delay_ms: 1000,
                 scale_budget: Duration::from_secs(180),
                 cold_runs: 20,
-                journal_levels: [(16, 4000), (64, 8000)],
+                journal_levels: [(1, 1000), (16, 4000), (64, 8000)],
                 only: None,
             },
             Mode::Test | Mode::List => Plan {
@@ -97,7 +97,7 @@ impl Plan {
                 delay_ms: 200,
                 scale_budget: Duration::from_secs(60),
                 cold_runs: 3,
-                journal_levels: [(16, 32), (64, 128)],
+                journal_levels: [(1, 8), (16, 32), (64, 128)],
                 only: None,
             },
         }
