@@ -4,6 +4,7 @@
 //! and with a journal they make the run resumable in another process.
 
 pub mod attempt;
+pub mod dispatch;
 pub mod events;
 pub mod handle;
 pub mod log;
@@ -20,138 +21,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ractor::rpc::CallResult as RpcResult;
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 use tracing::warn;
 
 use crate::journal::{Ack, Definition, Journal, NewRun, StoredRun, Write};
-use crate::transport::{CallError, CallRequest, FailureClass};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
+pub use dispatch::{AttemptError, ServiceHandle};
 pub use events::{Recorded, RunEvent, RunStatus};
 pub use handle::{RunCanceller, RunHandle, RunWatch};
 pub use report::RunReport;
 use run::{RunActor, RunArgs};
-use service::ServiceMsg;
 pub use service::TransitionCounts;
 pub use supervisor::ServiceHealth;
 use supervisor::{ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
 
-/// Extra time the caller of a service actor waits beyond the attempt's own
-/// timeout, so the transport's timeout (with its precise error) fires first.
-const REPLY_GRACE: Duration = Duration::from_secs(1);
-
-/// How long an attempt waits for a dead service actor's restart before it
-/// fails as not sent; restarts take milliseconds, unless throttled.
-const RESTART_PATIENCE: Duration = supervisor::THROTTLED_RESTART_DELAY;
-/// How often the registry is asked whether the restarted actor is there.
-const RESTART_POLL: Duration = Duration::from_millis(5);
-
 /// Durations in messages are for people: milliseconds are precise enough.
 pub(crate) fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis().try_into().unwrap_or(u64::MAX))
-}
-
-/// One attempt's failure as the runtime sees it: the transport's error, or
-/// something about the service actor itself.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum AttemptError {
-    #[error(transparent)]
-    Call(CallError),
-    #[error("{service}: circuit open, next probe in {}", humantime::format_duration(round_ms(*retry_in)))]
-    CircuitOpen { service: String, retry_in: Duration },
-    #[error("{service}: service actor restarted{}", if *sent { " during the call" } else { "" })]
-    ActorRestarted { service: String, sent: bool },
-}
-
-impl AttemptError {
-    pub fn class(&self) -> FailureClass {
-        match self {
-            AttemptError::Call(e) => e.class,
-            AttemptError::CircuitOpen { .. } => FailureClass::Retryable,
-            AttemptError::ActorRestarted { sent: true, .. } => FailureClass::Unknown,
-            AttemptError::ActorRestarted { sent: false, .. } => FailureClass::Retryable,
-        }
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            AttemptError::Call(e) => e.retry_after,
-            _ => None,
-        }
-    }
-}
-
-/// How a run reaches a service: by the registered name of its actor, looked
-/// up per attempt, because a restarted actor is a new actor.
-#[derive(Debug, Clone)]
-pub struct ServiceHandle {
-    service: Arc<str>,
-    registered: Arc<str>,
-}
-
-impl ServiceHandle {
-    pub fn name(&self) -> &str {
-        &self.service
-    }
-
-    /// The service's actor. A dead actor's name is unregistered until the
-    /// supervisor has respawned it; an attempt made in that window (a
-    /// compensation right after the kill that failed its step) waits for
-    /// the restart instead of failing without having been sent.
-    async fn actor(&self, patience: Duration) -> Option<ActorRef<ServiceMsg>> {
-        let give_up = tokio::time::Instant::now() + patience;
-        loop {
-            if let Some(cell) = ractor::registry::where_is(&self.registered) {
-                return Some(cell.into());
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return None;
-            }
-            tokio::time::sleep(RESTART_POLL).await;
-        }
-    }
-
-    /// Make one attempt through the service's actor.
-    pub async fn attempt(
-        &self,
-        request: CallRequest,
-        cancel: CancellationToken,
-    ) -> Result<Value, AttemptError> {
-        let restarted = |sent| AttemptError::ActorRestarted {
-            service: self.service.to_string(),
-            sent,
-        };
-        let Some(actor) = self.actor(request.timeout.min(RESTART_PATIENCE)).await else {
-            return Err(restarted(false));
-        };
-        let wait = request.timeout + REPLY_GRACE;
-        let call = actor.call(
-            |reply| ServiceMsg::Attempt {
-                request,
-                cancel,
-                reply,
-            },
-            Some(wait),
-        );
-        match call.await {
-            Ok(RpcResult::Success(result)) => result,
-            Ok(RpcResult::Timeout) => Err(AttemptError::Call(CallError::new(
-                FailureClass::Unknown,
-                format!(
-                    "{}: no answer within {}",
-                    self.service,
-                    humantime::format_duration(round_ms(wait))
-                ),
-            ))),
-            // The actor died holding our request: it may have gone out.
-            Ok(RpcResult::SenderError) => Err(restarted(true)),
-            Err(_) => Err(restarted(false)),
-        }
-    }
 }
 
 /// Options of one run.
@@ -345,10 +234,7 @@ impl Runtime {
                     service: service.name.clone(),
                 });
             }
-            let handle = ServiceHandle {
-                service: Arc::from(service.name.as_str()),
-                registered: Arc::from(registered),
-            };
+            let handle = ServiceHandle::new(&service.name, registered);
             services.insert(service.name.clone(), handle);
         }
         let definition = self

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, error, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
@@ -22,12 +22,14 @@ use crate::journal::JournalError;
 
 use super::ServiceHandle;
 use super::attempt::{Operation, OperationError, OperationKind, OperationOutcome};
-use super::events::{HaltReason, RunEvent, RunStatus};
+use super::events::{HaltReason, RunEvent};
 use super::log::RunLog;
 use super::render::{CallIdentity, CallSpec, render_request, step_key};
 use super::report::RunReport;
 use super::resume::Plan;
 use super::saga::{SagaActor, SagaArgs, SagaMsg, SagaOutcome, StepRef};
+
+mod ending;
 
 pub struct RunActor;
 
@@ -428,78 +430,5 @@ impl RunState {
         }
         self.stop_with(reason);
         self.after_step(myself).await;
-    }
-
-    /// Another replica owns the run now: stop driving it, undo nothing.
-    fn abandon(&mut self, myself: &ActorRef<RunMsg>, error: &JournalError) {
-        warn!(run = %self.run_id, error = %error, "run abandoned");
-        for token in self.in_flight.values() {
-            token.cancel();
-        }
-        // Dropping `done` tells the handle there is no report here.
-        self.done = None;
-        self.saga.stop(None);
-        myself.stop(None);
-    }
-
-    async fn finish(&mut self, myself: &ActorRef<RunMsg>, saga: Option<SagaOutcome>) {
-        let Some(done) = self.done.take() else {
-            return;
-        };
-        if saga.as_ref().is_some_and(|s| s.abandoned) {
-            warn!(run = %self.run_id, "run abandoned during compensation");
-            self.saga.stop(None);
-            myself.stop(None);
-            return;
-        }
-        let compensation_failed = saga.as_ref().is_some_and(|s| !s.failed.is_empty());
-        let status = match &self.stop {
-            None => RunStatus::Succeeded,
-            Some(reason) => reason.status(compensation_failed),
-        };
-        let mut error = None;
-        let mut output = None;
-        if status == RunStatus::Succeeded {
-            match self.render_output() {
-                Ok(value) => output = Some(value),
-                Err(e) => {
-                    error = Some(format!("workflow output could not be rendered: {e}"));
-                }
-            }
-        }
-        let finished = self.log.append(RunEvent::RunFinished {
-            status,
-            output,
-            error,
-        });
-        match finished.await {
-            Err(e @ JournalError::LeaseLost { .. }) => {
-                self.done = Some(done);
-                self.abandon(myself, &e);
-                return;
-            }
-            Err(e) => error!(run = %self.run_id, error = %e, "the run's end was not journaled"),
-            Ok(()) => {}
-        }
-        info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
-        let report = self.log.report(&self.workflow);
-        let _ = done.send(report);
-        self.saga.stop(None);
-        myself.stop(None);
-    }
-
-    /// The `output` block, or every named output when there is none.
-    fn render_output(&self) -> Result<Value, crate::template::TemplateError> {
-        if let Some(template) = &self.workflow.output {
-            return template.render(&self.scope);
-        }
-        let mut out = Map::new();
-        for step in self.workflow.all_steps() {
-            if let Some(name) = &step.output {
-                let value = self.scope.get(name).cloned().unwrap_or(Value::Null);
-                out.insert(name.clone(), value);
-            }
-        }
-        Ok(Value::Object(out))
     }
 }
