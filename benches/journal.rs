@@ -35,12 +35,12 @@ async fn drive(journal: Arc<dyn Journal>, writers: usize, tag: &str) -> Figures 
             tokio::spawn(async move {
                 let begin = Write::Begin(NewRun {
                     run_id: run_id.clone(),
-                    definition: Definition {
+                    definition: Arc::new(Definition {
                         hash: "bench".into(),
                         name: "bench".into(),
                         path: "bench.yaml".into(),
                         text: "name: bench".into(),
-                    },
+                    }),
                     input: json!({}),
                     created_at: SystemTime::now(),
                 });

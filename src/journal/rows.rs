@@ -26,7 +26,8 @@ pub struct Definition {
 #[derive(Debug, Clone)]
 pub struct NewRun {
     pub run_id: Arc<str>,
-    pub definition: Definition,
+    /// Shared by every run of one bound workflow: hashed once, never copied.
+    pub definition: Arc<Definition>,
     /// The run's input, so a run accepted but not yet started can start.
     pub input: Value,
     pub created_at: SystemTime,
@@ -68,6 +69,13 @@ impl Write {
             body,
             finished,
         })
+    }
+
+    /// Set an event's place in its run's log.
+    pub(crate) fn place(&mut self, at_seq: u64) {
+        if let Write::Event { seq, .. } = self {
+            *seq = at_seq;
+        }
     }
 }
 

@@ -67,20 +67,27 @@ impl RunLog {
             // A watcher that went away must not stop the run.
             let _ = observer.send(recorded.clone());
         }
+        // Serialized before the lock is taken: parallel steps append at once.
+        let write = self
+            .inner
+            .durable
+            .as_ref()
+            .map(|d| (d, Write::event(&d.run_id, 0, &recorded)));
         let mut events = self
             .inner
             .events
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Queued under the lock, so the journal's order is the log's order.
-        let ack = match &self.inner.durable {
-            Some(durable) => match Write::event(&durable.run_id, events.len() as u64, &recorded) {
-                Ok(write) => durable.journal.write(write),
-                Err(e) => {
-                    error!(run = %durable.run_id, error = %e, "event not journaled");
-                    Ack::failed(e)
-                }
-            },
+        let ack = match write {
+            Some((durable, Ok(mut write))) => {
+                write.place(events.len() as u64);
+                durable.journal.write(write)
+            }
+            Some((durable, Err(e))) => {
+                error!(run = %durable.run_id, error = %e, "event not journaled");
+                Ack::failed(e)
+            }
             None => Ack::done(),
         };
         events.push(recorded);

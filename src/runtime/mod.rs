@@ -290,7 +290,7 @@ impl Runtime {
         match (&self.journal, &bound.definition) {
             (Some(journal), Some(definition)) => journal.write(Write::Begin(NewRun {
                 run_id: Arc::from(run_id),
-                definition: (**definition).clone(),
+                definition: definition.clone(),
                 input: input.clone(),
                 created_at: std::time::SystemTime::now(),
             })),
@@ -318,11 +318,15 @@ impl Runtime {
                 )
                 .await;
         }
+        let refused = |error: String| RuntimeError::Resume {
+            run_id: stored.run_id.clone(),
+            error,
+        };
         let plan =
-            resume::plan(&bound.workflow, &stored.events).map_err(|e| RuntimeError::Resume {
-                run_id: stored.run_id.clone(),
-                error: e.to_string(),
-            })?;
+            resume::plan(&bound.workflow, &stored.events).map_err(|e| refused(e.to_string()))?;
+        if plan.finished {
+            return Err(refused("the journal says it has finished".into()));
+        }
         self.spawn_actor(
             bound,
             stored.run_id,

@@ -196,6 +196,20 @@ pub fn env_for(processes: &[&ServiceProcess]) -> Vec<(String, String)> {
 }
 
 /// The path of `examples/workflows/NAME` (or of any file under examples/ given as `inputs/order.json`).
+/// A run report's compensations, in order: step, whether it succeeded,
+/// and its attempts.
+pub fn compensations(report: &Value) -> Vec<(&str, bool, u64)> {
+    report["compensations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            let step = c["step"].as_str().unwrap_or_default();
+            (step, c["ok"] == true, c["attempts"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}
+
 pub fn example_file(name: &str) -> PathBuf {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     if name.contains('/') {

@@ -36,14 +36,10 @@ fn places(workflow: &Workflow) -> HashMap<&str, Place> {
 
 /// The compensations of a report: step and whether it succeeded.
 fn compensations(report: &Value) -> Vec<(&str, bool)> {
-    report["compensations"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .map(|c| (c["step"].as_str().unwrap_or_default(), c["ok"] == true))
-                .collect()
-        })
-        .unwrap_or_default()
+    crate::support::compensations(report)
+        .into_iter()
+        .map(|(step, ok, _)| (step, ok))
+        .collect()
 }
 
 /// One run's report against the saga rules.

@@ -82,15 +82,7 @@ async fn a_compensation_failing_once_is_retried_one_failing_always_is_reported()
     for ending in batch {
         assert_eq!(ending.status(), "compensation_failed", "{ending:#?}");
         let report = ending.report().expect("final");
-        let undone: Vec<(&str, bool, u64)> = report["compensations"]
-            .as_array()
-            .expect("compensations")
-            .iter()
-            .map(|c| {
-                let step = c["step"].as_str().unwrap_or_default();
-                (step, c["ok"] == true, c["attempts"].as_u64().unwrap_or(0))
-            })
-            .collect();
+        let undone = crate::support::compensations(report);
         assert_eq!(
             undone,
             [("charge", false, 3), ("reserve", true, 2)],

@@ -24,7 +24,7 @@ fn definition(text: &str) -> Definition {
 fn begin(run_id: &str, created_at: SystemTime) -> Write {
     Write::Begin(NewRun {
         run_id: run_id.into(),
-        definition: definition("name: wf"),
+        definition: Arc::new(definition("name: wf")),
         input: json!({"n": 1}),
         created_at,
     })

@@ -172,7 +172,7 @@ pub fn definition(variant: u32) -> Definition {
 pub fn begin(run_id: &str, definition: &Definition, created_at: SystemTime) -> Write {
     Write::Begin(NewRun {
         run_id: Arc::from(run_id),
-        definition: definition.clone(),
+        definition: Arc::new(definition.clone()),
         input: json!({"run": run_id}),
         created_at,
     })

@@ -281,15 +281,7 @@ fn a_compensation_that_keeps_failing_is_retried_reported_and_the_others_still_ru
     assert_eq!(run.code, 3, "stderr:\n{}", run.stderr);
     let report = run.json();
     assert_eq!(report["status"], "compensation_failed");
-    let undone: Vec<(&str, bool, u64)> = report["compensations"]
-        .as_array()
-        .expect("compensations")
-        .iter()
-        .map(|c| {
-            let step = c["step"].as_str().unwrap_or_default();
-            (step, c["ok"] == true, c["attempts"].as_u64().unwrap_or(0))
-        })
-        .collect();
+    let undone = crate::support::compensations(&report);
     assert_eq!(
         undone,
         [
