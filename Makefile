@@ -11,11 +11,13 @@ build:
 ## Formatting, lints, then every test (unit and integration, real servers on 127.0.0.1).
 test: lint unit
 
+# Failures print their message, not a backtrace: rerun one test with
+# RUST_BACKTRACE=1 for that.
 unit:
 	$(CARGO) build --examples --bins
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --doc
-	$(CARGO) nextest run --all-targets --no-fail-fast
+	RUST_BACKTRACE=0 $(CARGO) nextest run --all-targets --no-fail-fast
 else
 	$(CARGO) test --doc
 	$(CARGO) test --all-targets --no-fail-fast
