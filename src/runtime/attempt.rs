@@ -217,7 +217,9 @@ impl Operation {
 
     fn record_failure(&self, log: &RunLog, attempt: u32, class: FailureClass, error: &str) {
         info!(
+            run = %self.request.run_id,
             step = %self.step_id,
+            service = %self.service.name(),
             attempt,
             compensation = self.kind == OperationKind::Compensation,
             class = ?class,

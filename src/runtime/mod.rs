@@ -362,13 +362,10 @@ impl Runtime {
         // Boxed: starting the actors is a large future, and whoever awaits
         // this one (a server's task per run) would otherwise keep room for
         // it for the run's whole life.
-        let (actor, _) = Box::pin(Actor::spawn(
-            Some(format!("{}/run/{run_id}", self.prefix)),
-            RunActor,
-            args,
-        ))
-        .await
-        .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        // Unnamed: a run is reached through its handle, never looked up.
+        let (actor, _) = Box::pin(Actor::spawn(None, RunActor, args))
+            .await
+            .map_err(|e| RuntimeError::Run(e.to_string()))?;
         Ok(RunHandle::new(
             run_id,
             RunWatch::new(bound.workflow.clone(), log),

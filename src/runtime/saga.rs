@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug_span, info, warn};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
@@ -109,7 +109,7 @@ impl Actor for SagaActor {
                     failed_before: std::mem::take(&mut state.args.failed),
                 };
                 // Replays are slow: run them in a task, not in the handler.
-                let span = info_span!(
+                let span = debug_span!(
                     parent: None,
                     "compensation",
                     run = %replay.run_id,

@@ -1,7 +1,8 @@
 //! The service actor: one per configured service, owning its transport (the
 //! connection pool), its circuit breaker and the calls in flight. It never
-//! awaits a call in its handler: each attempt is spawned, and its outcome
-//! comes back as a message, so the mailbox and the breaker stay responsive.
+//! awaits a call in its handler: each attempt is spawned, answers its caller
+//! itself, and tells the actor its outcome for the breaker, so the mailbox
+//! stays responsive and an answer crosses no extra task.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,13 +15,16 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::resilience::breaker::{BreakerState, CircuitBreaker, Transition};
-use crate::transport::{CallRequest, CallResult, Transport};
+use crate::transport::{CallError, CallRequest, Transport};
 use crate::workflow::Service;
 
 use super::AttemptError;
 
 pub struct ServiceActor;
 
+// Nearly every message is an attempt: boxing its request would add an
+// allocation to each.
+#[allow(clippy::large_enum_variant)]
 pub enum ServiceMsg {
     /// Make one attempt of a call. `cancel` abandons it (the reply is then
     /// never sent and the in-flight call is dropped).
@@ -29,10 +33,11 @@ pub enum ServiceMsg {
         cancel: CancellationToken,
         reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     },
-    /// An attempt spawned by this actor has ended.
+    /// An attempt spawned by this actor has ended: how, for the breaker
+    /// (`None`: its caller abandoned it).
     Done {
         id: u64,
-        result: Option<CallResult>,
+        outcome: Option<Result<(), CallError>>,
     },
     Status(RpcReplyPort<ServiceStatus>),
 }
@@ -93,15 +98,11 @@ pub struct ServiceState {
     transport: Transport,
     breaker: CircuitBreaker,
     next_id: u64,
-    in_flight: HashMap<u64, InFlight>,
+    in_flight: HashMap<u64, AbortOnDrop>,
 }
 
-struct InFlight {
-    reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
-    // Dropping the state (the actor died) aborts every call it had spawned.
-    task: AbortOnDrop,
-}
-
+/// A call in flight. Dropping the state (the actor died) aborts every call
+/// it had spawned, and with it the reply its caller waits for.
 struct AbortOnDrop(AbortHandle);
 
 impl Drop for AbortOnDrop {
@@ -145,7 +146,7 @@ impl Actor for ServiceActor {
                 cancel,
                 reply,
             } => state.start(myself, request, cancel, reply),
-            ServiceMsg::Done { id, result } => state.finish(id, result),
+            ServiceMsg::Done { id, outcome } => state.finish(id, outcome),
             ServiceMsg::Status(reply) => {
                 let _ = reply.send(ServiceStatus {
                     name: state.service.name.clone(),
@@ -169,7 +170,7 @@ impl ServiceState {
         reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     ) {
         match self.breaker.acquire(Instant::now()) {
-            Ok(Some(transition)) => self.log_transition(&transition, None),
+            Ok(Some(transition)) => self.log_transition(&transition, ""),
             Ok(None) => {}
             Err(rejected) => {
                 let retry_in = rejected.retry_at.saturating_duration_since(Instant::now());
@@ -185,46 +186,49 @@ impl ServiceState {
         let call = self.transport.call(request);
         let task = tokio::spawn(async move {
             let result = tokio::select! {
-                result = call => Some(result),
-                () = cancel.cancelled() => None,
+                result = call => result,
+                () = cancel.cancelled() => {
+                    let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
+                    return;
+                }
             };
-            let _ = myself.cast(ServiceMsg::Done { id, result });
+            // The breaker first, so that a retry this answer prompts finds
+            // it up to date.
+            let outcome = match &result {
+                Ok(_) => Ok(()),
+                Err(e) => Err(e.clone()),
+            };
+            let _ = myself.cast(ServiceMsg::Done {
+                id,
+                outcome: Some(outcome),
+            });
+            let _ = reply.send(result.map_err(AttemptError::Call));
         });
-        self.in_flight.insert(
-            id,
-            InFlight {
-                reply,
-                task: AbortOnDrop(task.abort_handle()),
-            },
-        );
+        self.in_flight.insert(id, AbortOnDrop(task.abort_handle()));
     }
 
-    fn finish(&mut self, id: u64, result: Option<CallResult>) {
-        let Some(in_flight) = self.in_flight.remove(&id) else {
+    fn finish(&mut self, id: u64, outcome: Option<Result<(), CallError>>) {
+        if self.in_flight.remove(&id).is_none() {
             return;
-        };
+        }
         let now = Instant::now();
-        let transition = match &result {
-            Some(Ok(_)) => self.breaker.on_success(now),
+        let transition = match &outcome {
+            Some(Ok(())) => self.breaker.on_success(now),
             Some(Err(e)) => self.breaker.on_failure(e.class, now),
             // Abandoned by the caller: it says nothing about the service.
             None => self.breaker.on_abandoned(now),
         };
         if let Some(transition) = transition {
-            self.log_transition(&transition, result.as_ref());
+            let cause = match &outcome {
+                Some(Err(e)) => e.message.as_str(),
+                _ => "",
+            };
+            self.log_transition(&transition, cause);
         }
-        if let Some(result) = result {
-            let _ = in_flight.reply.send(result.map_err(AttemptError::Call));
-        }
-        drop(in_flight.task);
     }
 
     /// Breaker changes are what a person tailing the log needs to see.
-    fn log_transition(&self, transition: &Transition, result: Option<&CallResult>) {
-        let cause = match result {
-            Some(Err(e)) => e.message.as_str(),
-            _ => "",
-        };
+    fn log_transition(&self, transition: &Transition, cause: &str) {
         let (service, from, to) = (
             &self.service.name,
             transition.from_label(),

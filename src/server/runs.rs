@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::journal::StoredRun;
 use crate::runtime::{
@@ -228,7 +228,7 @@ impl Runs {
             return Err(Refused::Journal(e.to_string()));
         }
         let entry = self.track(id, bound, SystemTime::now());
-        info!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
+        debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
         let (runs, driven) = (self.clone(), entry.clone());
         tokio::spawn(async move { runs.drive(driven, Start::Fresh(input)).await });
         Ok(entry)

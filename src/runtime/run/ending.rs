@@ -21,7 +21,9 @@ impl RunState {
         }
         // Dropping `done` tells the handle there is no report here.
         self.done = None;
-        self.saga.stop(None);
+        if let Some(saga) = &self.saga {
+            saga.stop(None);
+        }
         myself.stop(None);
     }
 
@@ -31,7 +33,9 @@ impl RunState {
         };
         if saga.as_ref().is_some_and(|s| s.abandoned) {
             warn!(run = %self.run_id, "run abandoned during compensation");
-            self.saga.stop(None);
+            if let Some(saga) = &self.saga {
+                saga.stop(None);
+            }
             myself.stop(None);
             return;
         }
@@ -67,7 +71,9 @@ impl RunState {
         info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
         let report = self.log.report(&self.workflow);
         let _ = done.send(report);
-        self.saga.stop(None);
+        if let Some(saga) = &self.saga {
+            saga.stop(None);
+        }
         myself.stop(None);
     }
 

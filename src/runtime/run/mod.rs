@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, debug, info, info_span};
+use tracing::{Instrument, debug, debug_span, info};
 
 use crate::template::Scope;
 use crate::workflow::{Node, Step, Workflow};
@@ -78,7 +78,8 @@ pub struct RunState {
     stop: Option<HaltReason>,
     compensating: bool,
     deadline: Option<Instant>,
-    saga: ActorRef<SagaMsg>,
+    /// Spawned once there is something to undo: most runs never need it.
+    saga: Option<ActorRef<SagaMsg>>,
 }
 
 impl Actor for RunActor {
@@ -109,7 +110,7 @@ impl Actor for RunActor {
             let _queued = args.log.append(RunEvent::RunResumed);
             info!(run = %args.run_id, workflow = %args.workflow.name, "run resumed");
         } else {
-            info!(run = %args.run_id, workflow = %args.workflow.name, "run started");
+            debug!(run = %args.run_id, workflow = %args.workflow.name, "run started");
         }
         let mut undo = plan.undo;
         let mut interrupted = HashMap::new();
@@ -128,20 +129,19 @@ impl Actor for RunActor {
                 interrupted.insert(step.id.clone(), attempts);
             }
         }
-        let (saga, _) = Actor::spawn_linked(
-            None,
-            SagaActor,
-            SagaArgs {
+        let saga = if undo.is_empty() && plan.compensation_failed.is_empty() {
+            None
+        } else {
+            let saga = SagaArgs {
                 run_id: args.run_id.clone(),
                 workflow: args.workflow.clone(),
                 services: args.services.clone(),
                 log: args.log.clone(),
                 undo,
                 failed: plan.compensation_failed,
-            },
-            myself.get_cell(),
-        )
-        .await?;
+            };
+            Some(spawn_saga(&myself, saga).await?)
+        };
         // The timeout counts from the run's first start, restarts included.
         let elapsed = SystemTime::now()
             .duration_since(plan.started_at)
@@ -185,7 +185,9 @@ impl Actor for RunActor {
                     state.abandon(&myself, e);
                     return Ok(());
                 }
-                state.step_done(at, outcome);
+                if let Some(undo) = state.step_done(at, outcome) {
+                    state.record(&myself, undo).await?;
+                }
                 state.after_step(&myself).await;
             }
             RunMsg::Timeout => {
@@ -302,8 +304,10 @@ impl RunState {
         let cancel = CancellationToken::new();
         self.in_flight.insert(step.id.clone(), cancel.clone());
         let (log, myself) = (self.log.clone(), myself.clone());
-        // Every log line of the step's attempts carries who and what.
-        let span = info_span!(
+        // At debug, every line of the step's attempts carries who and what;
+        // the lines logged at info name their run and step themselves, so
+        // that a server at info creates no span per step.
+        let span = debug_span!(
             parent: None,
             "step",
             run = %self.run_id,
@@ -334,7 +338,8 @@ impl RunState {
         });
     }
 
-    fn step_done(&mut self, at: StepRef, outcome: OperationOutcome) {
+    /// Journal how a step ended; the step, if the saga must remember it.
+    fn step_done(&mut self, at: StepRef, outcome: OperationOutcome) -> Option<StepRef> {
         let step = at.resolve(&self.workflow);
         let (id, has_compensation) = (step.id.clone(), step.compensate.is_some());
         let output_name = step.output.clone();
@@ -350,18 +355,14 @@ impl RunState {
                 if let Some(name) = output_name {
                     self.scope.insert(&name, value);
                 }
-                if has_compensation {
-                    self.saga.cast(SagaMsg::Record(at)).ok();
-                }
+                has_compensation.then_some(at)
             }
             Err(OperationError::Cancelled) => {
                 let _queued = self.log.append(RunEvent::StepCancelled {
                     step: id,
                     outcome_unknown: unknown,
                 });
-                if unknown && has_compensation {
-                    self.saga.cast(SagaMsg::Record(at)).ok();
-                }
+                (unknown && has_compensation).then_some(at)
             }
             Err(error) => {
                 let _queued = self.log.append(RunEvent::StepFailed {
@@ -370,10 +371,6 @@ impl RunState {
                     error: error.to_string(),
                     outcome_unknown: unknown,
                 });
-                // Applied or not, we cannot tell: undo it to be safe.
-                if unknown && has_compensation {
-                    self.saga.cast(SagaMsg::Record(at)).ok();
-                }
                 let timed_out = self.deadline.is_some_and(|d| Instant::now() >= d);
                 self.stop_with(if timed_out {
                     HaltReason::TimedOut {
@@ -385,8 +382,33 @@ impl RunState {
                         error: error.to_string(),
                     }
                 });
+                // Applied or not, we cannot tell: undo it to be safe.
+                (unknown && has_compensation).then_some(at)
             }
         }
+    }
+
+    /// Hand a step that may need undoing to the saga, spawning it first.
+    async fn record(
+        &mut self,
+        myself: &ActorRef<RunMsg>,
+        at: StepRef,
+    ) -> Result<(), ActorProcessingErr> {
+        match &self.saga {
+            Some(saga) => saga.cast(SagaMsg::Record(at))?,
+            None => {
+                let args = SagaArgs {
+                    run_id: self.run_id.clone(),
+                    workflow: self.workflow.clone(),
+                    services: self.services.clone(),
+                    log: self.log.clone(),
+                    undo: vec![at],
+                    failed: Vec::new(),
+                };
+                self.saga = Some(spawn_saga(myself, args).await?);
+            }
+        }
+        Ok(())
     }
 
     /// Once nothing is in flight: go on, compensate, or finish.
@@ -396,10 +418,16 @@ impl RunState {
         }
         if self.stop.is_some() {
             self.compensating = true;
-            let _ = self.saga.cast(SagaMsg::Compensate {
-                scope: self.scope.clone(),
-                reply: myself.clone(),
-            });
+            match &self.saga {
+                Some(saga) => {
+                    let _ = saga.cast(SagaMsg::Compensate {
+                        scope: self.scope.clone(),
+                        reply: myself.clone(),
+                    });
+                }
+                // Nothing was recorded: nothing to undo.
+                None => self.finish(myself, Some(SagaOutcome::default())).await,
+            }
         } else if self.cursor < self.workflow.steps.len() {
             // The node under the cursor is done.
             self.cursor += 1;
@@ -431,4 +459,13 @@ impl RunState {
         self.stop_with(reason);
         self.after_step(myself).await;
     }
+}
+
+/// The run's saga actor, linked to it, unnamed: nothing looks it up.
+async fn spawn_saga(
+    run: &ActorRef<RunMsg>,
+    args: SagaArgs,
+) -> Result<ActorRef<SagaMsg>, ActorProcessingErr> {
+    let (saga, _) = Actor::spawn_linked(None, SagaActor, args, run.get_cell()).await?;
+    Ok(saga)
 }

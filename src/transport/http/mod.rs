@@ -125,11 +125,19 @@ fn build_request(
 }
 
 /// The endpoint with the step's path appended: `http://h/api` and
-/// `/orders/1` give `http://h/api/orders/1`.
+/// `/orders/1` give `http://h/api/orders/1`. Only the path is parsed (the
+/// endpoint was, once): this runs for every request.
 fn join(endpoint: &Url, path: &str) -> Result<Url, String> {
     let base = endpoint.as_str().trim_end_matches('/');
     let path = path.trim_start_matches('/');
-    Url::parse(&format!("{base}/{path}")).map_err(|e| format!("invalid URL for path `{path}`: {e}"))
+    if path.contains(['?', '#']) || endpoint.query().is_some() || endpoint.cannot_be_a_base() {
+        return Url::parse(&format!("{base}/{path}"))
+            .map_err(|e| format!("invalid URL for path `{path}`: {e}"));
+    }
+    let mut url = endpoint.clone();
+    let prefix = endpoint.path().trim_end_matches('/');
+    url.set_path(&format!("{prefix}/{path}"));
+    Ok(url)
 }
 
 /// Maestro's headers, then the request's own; a request header with the
@@ -242,5 +250,36 @@ mod tests {
             join(&root, "orders?x=1").unwrap().as_str(),
             "http://127.0.0.1:8080/orders?x=1"
         );
+    }
+
+    #[test]
+    fn appending_only_the_path_gives_what_parsing_the_whole_url_gives() {
+        for endpoint in [
+            "http://127.0.0.1:8080",
+            "http://h:1/api",
+            "http://h/api/v1/",
+        ] {
+            let base = Url::parse(endpoint).unwrap();
+            for path in [
+                "/a",
+                "a/b",
+                "/o rders/\u{e9}/1",
+                "/%41/x y",
+                "//twice",
+                "/a/../b",
+                "",
+            ] {
+                let whole = format!(
+                    "{}/{}",
+                    endpoint.trim_end_matches('/'),
+                    path.trim_start_matches('/')
+                );
+                assert_eq!(
+                    join(&base, path).unwrap(),
+                    Url::parse(&whole).unwrap(),
+                    "{endpoint} + {path}"
+                );
+            }
+        }
     }
 }

@@ -128,7 +128,9 @@ async fn cancelling_a_run_stops_it_and_compensates_newest_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn past_the_run_and_queue_limits_submissions_get_429() {
     let fleet = fleet();
-    process(&fleet, "core_grpc").set_fault(Fault::delay("VerifyIdentity", 1_500));
+    // Long enough that the first run still holds the only slot when the
+    // second is looked at, on a loaded machine too.
+    process(&fleet, "core_grpc").set_fault(Fault::delay("VerifyIdentity", 4_000));
     let server = ServeProcess::spawn(&fleet, &["--max-running", "1", "--max-queued", "1"]);
     let first = server.submit("loan_processing", &json!({})).await;
     let second = server.submit("loan_processing", &json!({})).await;
