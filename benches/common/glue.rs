@@ -3,6 +3,9 @@
 //! client sends them) and reqwest, composed with `tokio::join!`. This is the
 //! code a user would write instead of a workflow.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use http::uri::PathAndQuery;
 use serde_json::{Value, json};
 use tonic::transport::{Channel, Endpoint};
@@ -14,39 +17,75 @@ pub type GlueError = Box<dyn std::error::Error + Send + Sync>;
 const PROCESS: &str = "/maestro.examples.quickstart.FastService/Process";
 const ANALYZE: &str = "/maestro.examples.quickstart.MlService/Analyze";
 
-/// One gRPC channel and one HTTP client, shared by every call.
+/// HTTP/2 connections per gRPC service, taken in turn: what Maestro keeps
+/// by default (`pool: {size: 5}`). One connection alone is refused by the
+/// server once ten thousand calls share it.
+const POOL_SIZE: usize = 5;
+
+/// A pool of gRPC connections per service and one HTTP client, shared by
+/// every call.
 #[derive(Clone)]
 pub struct Glue {
-    grpc: Channel,
+    fast: Pool,
+    ml: Pool,
     http: reqwest::Client,
     enrich: String,
+}
+
+#[derive(Clone)]
+struct Pool {
+    channels: Arc<[Channel]>,
+    next: Arc<AtomicUsize>,
+}
+
+impl Pool {
+    fn new(endpoint: &str) -> Self {
+        let channels = (0..POOL_SIZE)
+            .map(|_| {
+                Endpoint::from_shared(endpoint.to_owned())
+                    .expect("a gRPC endpoint URL")
+                    .tcp_nodelay(true)
+                    .connect_lazy()
+            })
+            .collect();
+        Self {
+            channels,
+            next: Arc::default(),
+        }
+    }
+
+    fn channel(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[i].clone()
+    }
 }
 
 impl Glue {
     /// `grpc` as `http://127.0.0.1:PORT`, `http` as the HTTP service's base URL.
     pub fn new(grpc: &str, http: &str) -> Self {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let grpc = Endpoint::from_shared(grpc.to_owned())
-            .expect("a gRPC endpoint URL")
-            .tcp_nodelay(true)
-            .connect_lazy();
         let http_client = reqwest::Client::builder()
             .tcp_nodelay(true)
             .build()
             .expect("an HTTP client");
         Self {
-            grpc,
+            fast: Pool::new(grpc),
+            ml: Pool::new(grpc),
             http: http_client,
             enrich: format!("{}/enrich", http.trim_end_matches('/')),
         }
     }
 
-    async fn unary<Req, Resp>(&self, path: &'static str, request: Req) -> Result<Resp, GlueError>
+    async fn unary<Req, Resp>(
+        pool: &Pool,
+        path: &'static str,
+        request: Req,
+    ) -> Result<Resp, GlueError>
     where
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        let mut grpc = tonic::client::Grpc::new(self.grpc.clone());
+        let mut grpc = tonic::client::Grpc::new(pool.channel());
         grpc.ready().await?;
         let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
         let response = grpc
@@ -64,7 +103,7 @@ impl Glue {
             data: data.to_owned(),
             ..Default::default()
         };
-        self.unary(PROCESS, request).await
+        Self::unary(&self.fast, PROCESS, request).await
     }
 
     pub async fn analyze(&self, content: &str) -> Result<AnalyzeResponse, GlueError> {
@@ -72,7 +111,7 @@ impl Glue {
             content: content.to_owned(),
             ..Default::default()
         };
-        self.unary(ANALYZE, request).await
+        Self::unary(&self.ml, ANALYZE, request).await
     }
 
     pub async fn enrich(&self, id: &str) -> Result<Value, GlueError> {

@@ -276,16 +276,42 @@ async fn scale(plan: &Plan, client: &reqwest::Client, scratch: &Path) -> Vec<Str
         &scratch.join("serve-scale.log"),
     );
     println!("maestro serve pid {}", serve.pid());
-    let scale = scale::run(client, &serve, plan.in_flight, plan.scale_budget).await;
-    report::scale(&scale, plan.delay_ms);
-    if scale.drained && scale.succeeded == plan.in_flight as u64 {
-        Vec::new()
-    } else {
-        vec![format!(
-            "scale: {} of {} runs succeeded (drained: {})",
-            scale.succeeded, plan.in_flight, scale.drained
-        )]
+    let mut failures = Vec::new();
+    let maestro = scale::run(
+        client,
+        scale::Server::Maestro,
+        &serve,
+        plan.in_flight,
+        plan.scale_budget,
+    )
+    .await;
+    drop(serve);
+    report::scale("maestro serve", &maestro, plan.delay_ms);
+    // The glue server, on the same services, after maestro serve has gone.
+    let glue = procs::glue_server(&core, &web);
+    println!("glue server pid {}", glue.pid());
+    let by_hand = scale::run(
+        client,
+        scale::Server::Glue,
+        &glue,
+        plan.in_flight,
+        plan.scale_budget,
+    )
+    .await;
+    report::scale("glue server", &by_hand, plan.delay_ms);
+    println!(
+        "scale: peak RSS maestro/glue = {:.2}",
+        maestro.end.peak_mb() / by_hand.end.peak_mb().max(0.001)
+    );
+    for (name, scale) in [("maestro serve", &maestro), ("glue server", &by_hand)] {
+        if !scale.drained || scale.succeeded != plan.in_flight as u64 {
+            failures.push(format!(
+                "scale, {name}: {} of {} runs succeeded (drained: {})",
+                scale.succeeded, plan.in_flight, scale.drained
+            ));
+        }
     }
+    failures
 }
 
 async fn forget_calls(client: &reqwest::Client, processes: &[&Proc]) {

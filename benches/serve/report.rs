@@ -98,16 +98,16 @@ pub fn cold(http: &Cold, grpc: &Cold) {
     line("maestro execute, one gRPC step (reflection first)", grpc);
 }
 
-pub fn scale(scale: &Scale, delay_ms: u64) {
+pub fn scale(server: &str, scale: &Scale, delay_ms: u64) {
     println!();
     println!(
-        "scale: {} runs of fan_out submitted ({} accepted) in {}, services delaying every call {delay_ms} ms",
+        "scale, {server}: {} runs of fan_out submitted ({} accepted) in {}, services delaying every call {delay_ms} ms",
         scale.submitted,
         scale.accepted,
         show(scale.submit_time),
     );
     println!(
-        "scale: peak runs in flight {} | maestro serve RSS idle {:.1} MB, peak {:.1} MB | {} succeeded | all ended after {}{}",
+        "scale, {server}: peak runs in flight {} | RSS idle {:.1} MB, peak {:.1} MB | {} succeeded | all ended after {}{}",
         scale.peak_in_flight,
         scale.idle.rss_mb(),
         scale.end.peak_mb(),

@@ -1,7 +1,8 @@
 //! Many runs in flight at once: services that answer after a delay, runs
 //! submitted without waiting (202) as fast as the server takes them, and
-//! `maestro serve`'s memory and runs-in-flight gauge sampled until every
-//! run has ended or the time budget is spent.
+//! the server's memory and runs in flight sampled until every run has ended
+//! or the time budget is spent. The same for `maestro serve` and for the
+//! glue server, whose `/submit` makes the same calls by hand.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,14 +45,66 @@ fn metric(text: &str, name: &str) -> u64 {
         .sum::<f64>() as u64
 }
 
-async fn metrics(client: &reqwest::Client, serve: &Proc) -> Option<String> {
-    let response = client.get(serve.url("/metrics")).send().await.ok()?;
-    response.text().await.ok()
+/// Which server takes the runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Server {
+    Maestro,
+    Glue,
 }
 
-/// Submit `runs` runs of fan_out to `serve` and watch them to the end.
-pub async fn run(client: &reqwest::Client, serve: &Proc, runs: usize, budget: Duration) -> Scale {
-    let pid = serve.pid();
+/// Runs in flight (running or queued) and runs succeeded so far.
+struct Counts {
+    in_flight: u64,
+    running: u64,
+    succeeded: u64,
+}
+
+impl Server {
+    fn submit_path(self) -> &'static str {
+        match self {
+            Server::Maestro => "/v1/workflows/fan_out/runs",
+            Server::Glue => "/submit",
+        }
+    }
+
+    async fn counts(self, client: &reqwest::Client, server: &Proc) -> Option<Counts> {
+        match self {
+            Server::Maestro => {
+                let response = client.get(server.url("/metrics")).send().await.ok()?;
+                let text = response.text().await.ok()?;
+                let running = metric(&text, "maestro_runs_in_flight");
+                Some(Counts {
+                    in_flight: running + metric(&text, "maestro_runs_queued"),
+                    running,
+                    succeeded: succeeded(&text),
+                })
+            }
+            Server::Glue => {
+                let response = client.get(server.url("/stats")).send().await.ok()?;
+                let stats: serde_json::Value = response.json().await.ok()?;
+                if let Some(error) = stats["first_error"].as_str() {
+                    eprintln!("glue server: a run failed: {error}");
+                }
+                let in_flight = stats["in_flight"].as_u64()?;
+                Some(Counts {
+                    in_flight,
+                    running: in_flight,
+                    succeeded: stats["succeeded"].as_u64()?,
+                })
+            }
+        }
+    }
+}
+
+/// Submit `runs` runs of fan_out to `server` and watch them to the end.
+pub async fn run(
+    client: &reqwest::Client,
+    kind: Server,
+    server: &Proc,
+    runs: usize,
+    budget: Duration,
+) -> Scale {
+    let pid = server.pid();
     let mut scale = Scale {
         idle: memory(pid),
         submitted: runs,
@@ -61,7 +114,7 @@ pub async fn run(client: &reqwest::Client, serve: &Proc, runs: usize, budget: Du
     let deadline = start + budget;
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
-    let url = serve.url("/v1/workflows/fan_out/runs");
+    let url = server.url(kind.submit_path());
     let submitters: Vec<_> = (0..SUBMITTERS)
         .map(|_| {
             let (client, url) = (client.clone(), url.clone());
@@ -86,13 +139,11 @@ pub async fn run(client: &reqwest::Client, serve: &Proc, runs: usize, budget: Du
             submitting = false;
             scale.submit_time = start.elapsed();
         }
-        if let Some(text) = metrics(client, serve).await {
-            let running = metric(&text, "maestro_runs_in_flight");
-            let queued = metric(&text, "maestro_runs_queued");
-            scale.peak_in_flight = scale.peak_in_flight.max(running);
-            if !submitting && running + queued == 0 {
+        if let Some(counts) = kind.counts(client, server).await {
+            scale.peak_in_flight = scale.peak_in_flight.max(counts.running);
+            if !submitting && counts.in_flight == 0 {
                 scale.drained = true;
-                scale.succeeded = succeeded(&text);
+                scale.succeeded = counts.succeeded;
                 break;
             }
         }
