@@ -74,7 +74,8 @@ pub enum OperationError {
 impl Operation {
     /// Run every attempt the policy allows; never returns later than the
     /// deadline (plus the time to notice it), nor after `cancel` fires.
-    pub async fn run(mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
+    /// By reference, so that a task owning the operation holds it once.
+    pub async fn run(&mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
         let mut backoff = Backoff::new(self.policy.clone());
         // An earlier process used up some of the policy's calls.
         for _ in 0..self.resumed_after {

@@ -177,7 +177,7 @@ impl Replay {
                     continue;
                 }
             };
-            let operation = Operation {
+            let mut operation = Operation {
                 kind: OperationKind::Compensation,
                 step_id: step.id.clone(),
                 service: self.services[&compensation.service].clone(),

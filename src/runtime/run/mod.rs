@@ -292,7 +292,7 @@ impl RunState {
                 return;
             }
         };
-        let operation = Operation {
+        let mut operation = Operation {
             kind: OperationKind::Step,
             step_id: step.id.clone(),
             service: self.services[&step.service].clone(),
@@ -466,6 +466,8 @@ async fn spawn_saga(
     run: &ActorRef<RunMsg>,
     args: SagaArgs,
 ) -> Result<ActorRef<SagaMsg>, ActorProcessingErr> {
-    let (saga, _) = Actor::spawn_linked(None, SagaActor, args, run.get_cell()).await?;
+    // Boxed: spawning is a large future, and the run actor's message loop
+    // would otherwise keep room for it all the run long.
+    let (saga, _) = Box::pin(Actor::spawn_linked(None, SagaActor, args, run.get_cell())).await?;
     Ok(saga)
 }
