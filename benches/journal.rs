@@ -56,6 +56,7 @@ async fn drive(journal: Arc<dyn Journal>, writers: usize, tag: &str) -> Figures 
                             step: "charge".into(),
                             attempt: 1,
                             idempotency_key: format!("{run_id}:charge"),
+                            request: Some("POST /charges".into()),
                         },
                     };
                     let write = Write::event(&run_id, seq, &recorded).expect("event");

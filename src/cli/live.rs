@@ -237,6 +237,7 @@ steps:
                 step: "reserve".into(),
                 attempt: 1,
                 idempotency_key: "k".into(),
+                request: None,
             },
         ));
         let first = live.frame(at(1500));
@@ -287,6 +288,7 @@ steps:
             RunEvent::CompensationStarted {
                 step: "reserve".into(),
                 attempt: 1,
+                request: None,
             },
         ));
         live.apply(&event(

@@ -206,13 +206,19 @@ impl Operation {
             "attempt started"
         );
         let step = self.step_id.clone();
+        let request = Some(self.request.target.to_string());
         log.append(match self.kind {
             OperationKind::Step => RunEvent::AttemptStarted {
                 step,
                 attempt,
                 idempotency_key: self.request.idempotency_key.clone(),
+                request,
             },
-            OperationKind::Compensation => RunEvent::CompensationStarted { step, attempt },
+            OperationKind::Compensation => RunEvent::CompensationStarted {
+                step,
+                attempt,
+                request,
+            },
         })
     }
 

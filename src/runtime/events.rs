@@ -24,11 +24,14 @@ pub enum RunEvent {
     StepSkipped {
         step: String,
     },
-    /// Announced before the request leaves, with the key the service sees.
+    /// Announced before the request leaves, with the key the service sees
+    /// and the request as it is sent (`POST /orders/A%2F1`, a gRPC method).
     AttemptStarted {
         step: String,
         attempt: u32,
         idempotency_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
     },
     AttemptFailed {
         step: String,
@@ -62,6 +65,8 @@ pub enum RunEvent {
     CompensationStarted {
         step: String,
         attempt: u32,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request: Option<String>,
     },
     CompensationCompleted {
         step: String,

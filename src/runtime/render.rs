@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::resilience::deadline;
 use crate::template::{Scope, TemplateError, ValueTemplate};
+use crate::transport::http::path::render_path;
 use crate::transport::{CallRequest, CallTarget};
 use crate::workflow::{Call, DEFAULT_CALL_TIMEOUT, Header, Service, ServiceKind};
 
@@ -26,21 +27,38 @@ pub struct CallIdentity<'a> {
     pub idempotency_key: String,
 }
 
+/// Which part of a request could not be rendered, and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{part} could not be rendered: {error}")]
+pub struct RenderError {
+    /// `path`, `input` or ``header `name` ``.
+    pub part: String,
+    #[source]
+    pub error: TemplateError,
+}
+
+fn part(name: &str) -> impl FnOnce(TemplateError) -> RenderError + '_ {
+    move |error| RenderError {
+        part: name.to_owned(),
+        error,
+    }
+}
+
 pub fn render_request(
     spec: &CallSpec<'_>,
     id: CallIdentity<'_>,
     scope: &Scope,
-) -> Result<CallRequest, TemplateError> {
+) -> Result<CallRequest, RenderError> {
     let target = match spec.call {
         Call::Grpc { method } => CallTarget::Grpc {
             method: method.clone(),
         },
         Call::Http { verb, path } => CallTarget::Http {
             verb: verb.clone(),
-            path: path.render_string(scope)?,
+            path: render_path(path, scope).map_err(part("path"))?,
         },
     };
-    let body = spec.input.render(scope)?;
+    let body = spec.input.render(scope).map_err(part("input"))?;
     let service_headers: &[Header] = match &spec.service.kind {
         ServiceKind::Http(http) => &http.headers,
         ServiceKind::Grpc(_) => &[],
@@ -52,7 +70,9 @@ pub fn render_request(
         .filter(|h| !spec.headers.iter().any(|s| s.name == h.name))
         .chain(spec.headers)
     {
-        headers.push((header.name.clone(), header.value.render_string(scope)?));
+        let value = header.value.render_string(scope);
+        let value = value.map_err(|e| part(&format!("header `{}`", header.name))(e))?;
+        headers.push((header.name.clone(), value));
     }
     Ok(CallRequest {
         target,

@@ -50,6 +50,11 @@ pub struct StepRecord {
     pub method: String,
     pub outcome: StepOutcome,
     pub attempts: u32,
+    /// The last attempt's request as sent, data encoded:
+    /// `POST /orders/A%2F1`, or the gRPC method.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "POST /orders/A%2F1")]
+    pub request: Option<String>,
     #[serde(serialize_with = "as_millis")]
     #[schema(value_type = String, example = "120ms")]
     pub duration: Duration,
@@ -60,6 +65,10 @@ pub struct StepRecord {
     #[serde(skip)]
     #[schema(ignore)]
     started: Option<SystemTime>,
+    /// The undo's request as last sent, until its record is made.
+    #[serde(skip)]
+    #[schema(ignore)]
+    undo_request: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -67,6 +76,9 @@ pub struct CompensationRecord {
     pub step: String,
     pub ok: bool,
     pub attempts: u32,
+    /// The undo's last request as sent: `POST /release/r1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
@@ -102,10 +114,12 @@ impl RunReport {
                     method: method_label(&s.call),
                     outcome: StepOutcome::NotRun,
                     attempts: 0,
+                    request: None,
                     duration: Duration::ZERO,
                     error: None,
                     outcome_unknown: false,
                     started: None,
+                    undo_request: None,
                 })
                 .collect(),
             compensations: Vec::new(),
@@ -142,10 +156,16 @@ impl RunReport {
                     rec.outcome = StepOutcome::Skipped;
                 }
             }
-            RunEvent::AttemptStarted { step, attempt, .. } => {
+            RunEvent::AttemptStarted {
+                step,
+                attempt,
+                request,
+                ..
+            } => {
                 if let Some(rec) = self.step_mut(step) {
                     rec.outcome = StepOutcome::Running;
                     rec.attempts = *attempt;
+                    rec.request.clone_from(request);
                     rec.started.get_or_insert(at);
                 }
             }
@@ -186,15 +206,21 @@ impl RunReport {
                     rec.outcome_unknown = *outcome_unknown;
                 }
             }
-            RunEvent::CompensationStarted { .. } => {}
-            RunEvent::CompensationCompleted { step, attempts } => {
+            RunEvent::CompensationStarted { step, request, .. } => {
                 if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Compensated;
+                    rec.undo_request.clone_from(request);
                 }
+            }
+            RunEvent::CompensationCompleted { step, attempts } => {
+                let request = self.step_mut(step).and_then(|rec| {
+                    rec.outcome = StepOutcome::Compensated;
+                    rec.undo_request.take()
+                });
                 self.compensations.push(CompensationRecord {
                     step: step.clone(),
                     ok: true,
                     attempts: *attempts,
+                    request,
                     error: None,
                 });
             }
@@ -203,13 +229,15 @@ impl RunReport {
                 attempts,
                 error,
             } => {
-                if let Some(rec) = self.step_mut(step) {
+                let request = self.step_mut(step).and_then(|rec| {
                     rec.outcome = StepOutcome::CompensationFailed;
-                }
+                    rec.undo_request.take()
+                });
                 self.compensations.push(CompensationRecord {
                     step: step.clone(),
                     ok: false,
                     attempts: *attempts,
+                    request,
                     error: Some(error.clone()),
                 });
             }

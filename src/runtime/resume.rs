@@ -236,6 +236,7 @@ steps:
             step: step.into(),
             attempt,
             idempotency_key: format!("r1:{step}"),
+            request: None,
         }
     }
 
@@ -310,6 +311,7 @@ steps:
             RunEvent::CompensationStarted {
                 step: "ship".into(),
                 attempt: 1,
+                request: None,
             },
             RunEvent::CompensationCompleted {
                 step: "ship".into(),
@@ -318,6 +320,7 @@ steps:
             RunEvent::CompensationStarted {
                 step: "charge".into(),
                 attempt: 1,
+                request: None,
             },
         ]);
         let plan = plan(&wf, &events).expect("plan");

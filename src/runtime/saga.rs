@@ -172,7 +172,7 @@ impl Replay {
             let request = match render_request(&spec, identity, &scope) {
                 Ok(request) => request,
                 Err(e) => {
-                    let error = format!("compensation input could not be rendered: {e}");
+                    let error = format!("compensation {e}");
                     self.failed(&mut outcome, &step.id, 0, error);
                     continue;
                 }

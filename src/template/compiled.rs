@@ -23,7 +23,9 @@ enum Kind {
     Literal,
     /// Exactly one `{{ .path }}`: the value there, read without tera.
     Path(PathRef),
-    /// Text around `{{ .path }}`s only: a string, built without tera.
+    /// Text around `{{ .path }}`s only, or text around expressions kept
+    /// apart from it ([`Template::parse_separated`]): a string, built piece
+    /// by piece.
     Paths(Vec<Part>),
     /// Exactly one `{{ }}`: the expression's typed value.
     Whole(Compiled),
@@ -31,11 +33,22 @@ enum Kind {
     Text(Compiled),
 }
 
-/// A piece of a template that reads paths only.
+/// A piece of a template built without an interpolating engine.
 #[derive(Debug, Clone)]
 enum Part {
     Text(String),
     Path(PathRef),
+    /// An expression, compiled alone into the template's engine.
+    Expr(Compiled),
+}
+
+/// One piece of a rendered template: text the workflow's author wrote, or
+/// the text of a value from the run's data, which a caller escapes for
+/// where it lands (a URL path, a query string).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fragment<'a> {
+    Literal(&'a str),
+    Data(&'a str),
 }
 
 /// One string that may hold `{{ }}` templates. A string that is exactly one
@@ -135,6 +148,51 @@ impl Template {
         Ok(pending.finish(engine.as_ref()))
     }
 
+    /// Compile keeping each `{{ }}` apart from the text around it, so that
+    /// [`Template::render_fragments`] can tell the author's text from the
+    /// run's data. A template that is one `{{ }}` and nothing else is a
+    /// fragment of data too.
+    pub fn parse_separated(source: &str) -> Result<Self, TemplateError> {
+        let pieces = parse_pieces(source)?;
+        if !pieces.iter().any(|p| matches!(p, Piece::Expr(_))) {
+            return Template::parse(source);
+        }
+        let references = references_of(pieces.iter().filter_map(|p| match p {
+            Piece::Expr(e) => Some(e),
+            Piece::Text(_) => None,
+        }));
+        let mut builder = EngineBuilder::default();
+        let mut names = Vec::new();
+        for piece in &pieces {
+            if let Piece::Expr(expr) = piece
+                && !matches!(expr, Expr::Path(_))
+            {
+                names.push(builder.add_whole(expr, source));
+            }
+        }
+        let engine = match names.is_empty() {
+            true => None,
+            false => Some(builder.build()?),
+        };
+        let mut names = names.into_iter();
+        let parts = pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => Part::Text(text),
+                Piece::Expr(Expr::Path(path)) => Part::Path(path),
+                Piece::Expr(_) => Part::Expr(Compiled {
+                    engine: Arc::clone(engine.as_ref().expect("built for expressions")),
+                    name: names.next().expect("one name per expression"),
+                }),
+            })
+            .collect();
+        Ok(Template {
+            source: source.to_owned(),
+            kind: Kind::Paths(parts),
+            references,
+        })
+    }
+
     /// The original text.
     pub fn source(&self) -> &str {
         &self.source
@@ -191,19 +249,56 @@ impl Template {
     /// strings as they are, anything else as compact JSON.
     fn interpolate(&self, parts: &[Part], scope: &Scope) -> Result<String, TemplateError> {
         let mut out = String::new();
-        for part in parts {
-            match part {
-                Part::Text(text) => out.push_str(text),
-                Part::Path(path) => match scope.data().lookup(path)? {
-                    Value::String(s) => out.push_str(s),
-                    other => out.push_str(&other.to_string()),
-                },
+        self.each_fragment(parts, scope, &mut |fragment| {
+            match fragment {
+                Fragment::Literal(text) | Fragment::Data(text) => out.push_str(text),
             }
             if out.len() > MAX_RENDERED_BYTES {
                 return Err(too_large(&self.source));
             }
-        }
+            Ok(())
+        })?;
         Ok(out)
+    }
+
+    /// Render piece by piece: `write` hears each literal text and each
+    /// value's text (as [`Template::render_string`] would print it) in
+    /// order, and may refuse one. A template compiled whole by an engine is
+    /// one fragment of data.
+    pub fn render_fragments(
+        &self,
+        scope: &Scope,
+        write: &mut dyn FnMut(Fragment<'_>) -> Result<(), TemplateError>,
+    ) -> Result<(), TemplateError> {
+        match &self.kind {
+            Kind::Literal => write(Fragment::Literal(&self.source)),
+            Kind::Paths(parts) => self.each_fragment(parts, scope, write),
+            Kind::Path(_) | Kind::Whole(_) | Kind::Text(_) => {
+                write(Fragment::Data(&self.render_string(scope)?))
+            }
+        }
+    }
+
+    fn each_fragment(
+        &self,
+        parts: &[Part],
+        scope: &Scope,
+        write: &mut dyn FnMut(Fragment<'_>) -> Result<(), TemplateError>,
+    ) -> Result<(), TemplateError> {
+        for part in parts {
+            match part {
+                Part::Text(text) => write(Fragment::Literal(text))?,
+                Part::Path(path) => match scope.data().lookup(path)? {
+                    Value::String(s) => write(Fragment::Data(s))?,
+                    other => write(Fragment::Data(&other.to_string()))?,
+                },
+                Part::Expr(c) => {
+                    let value = to_json(&c.engine.value(&c.name, scope, &self.source)?);
+                    write(Fragment::Data(&text_of(&value)))?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -20,7 +20,7 @@ mod tests;
 
 use std::fmt;
 
-pub use compiled::{Condition, Template};
+pub use compiled::{Condition, Fragment, Template};
 pub use scope::Scope;
 pub use value::ValueTemplate;
 

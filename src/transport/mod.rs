@@ -123,6 +123,16 @@ pub enum CallTarget {
     Http { verb: ::http::Method, path: String },
 }
 
+impl std::fmt::Display for CallTarget {
+    /// As sent: `POST /orders/A%2F1`, or the gRPC method as written.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallTarget::Grpc { method } => f.write_str(method),
+            CallTarget::Http { verb, path } => write!(f, "{verb} {path}"),
+        }
+    }
+}
+
 /// The result of one attempt.
 pub type CallResult = Result<Value, CallError>;
 

@@ -39,7 +39,7 @@ impl RunState {
             Ok(request) => request,
             Err(e) => {
                 let id = step.id.clone();
-                self.fail_before_sending(&id, format!("input could not be rendered: {e}"));
+                self.fail_before_sending(&id, e.to_string());
                 return;
             }
         };

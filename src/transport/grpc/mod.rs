@@ -206,9 +206,11 @@ fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     Ok(map)
 }
 
+/// The value is not echoed in the error: metadata carries credentials.
 fn ascii_value(name: &str, value: &str) -> Result<AsciiMetadataValue, String> {
-    AsciiMetadataValue::try_from(value)
-        .map_err(|_| format!("metadata `{name}` has a value that cannot be sent: {value:?}"))
+    AsciiMetadataValue::try_from(value).map_err(|_| {
+        format!("metadata `{name}` has a value that is not visible ASCII, which cannot be sent")
+    })
 }
 
 #[cfg(test)]

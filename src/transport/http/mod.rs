@@ -2,6 +2,7 @@
 //! for GET/DELETE, status codes classified for retry and compensation.
 
 pub mod classify;
+pub mod path;
 pub mod query;
 
 use std::collections::HashSet;
@@ -163,9 +164,11 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     Ok(map)
 }
 
+/// The value is not echoed in the error: headers carry credentials.
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
-    HeaderValue::from_str(value)
-        .map_err(|_| format!("header `{name}` has a value that cannot be sent: {value:?}"))
+    HeaderValue::from_str(value).map_err(|_| {
+        format!("header `{name}` has a value with a control character (such as CR or LF), which cannot be sent")
+    })
 }
 
 async fn send(client: &Client, request: reqwest::Request) -> CallResult {
@@ -235,6 +238,16 @@ mod tests {
         assert_eq!(
             output(&with_type("application/problem+json"), br#"{"a":1}"#),
             json!({"a": 1})
+        );
+    }
+
+    #[test]
+    fn a_header_value_cannot_add_a_header_and_is_not_echoed() {
+        let err = header_value("authorization", "Bearer sk_live\r\nX-Admin: 1").unwrap_err();
+        assert!(err.contains("`authorization`"), "{err}");
+        assert!(
+            !err.contains("sk_live") && !err.contains("X-Admin"),
+            "{err}"
         );
     }
 

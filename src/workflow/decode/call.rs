@@ -78,7 +78,7 @@ fn http(
         return None;
     }
     let verb = http::Method::from_bytes(verb.as_bytes()).ok()?;
-    let (template, reads) = scalar::template_text(cx, target, node.pos(), path)?;
+    let (template, reads) = scalar::path_template(cx, target, node.pos(), path)?;
     Some((
         Call::Http {
             verb,

@@ -171,18 +171,29 @@ pub fn template(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Template, V
     compile(cx, text, node.pos(), path)
 }
 
-/// Compile text that is not a whole YAML string (an HTTP path).
-pub fn template_text(
+/// Compile an HTTP path, which is not a whole YAML string: each `{{ }}`
+/// kept apart from the text, so its value can be encoded where it lands.
+pub fn path_template(
     cx: &mut Cx<'_>,
     text: &str,
     at: Pos,
     path: &str,
 ) -> Option<(Template, Vec<Read>)> {
-    compile(cx, text, at, path)
+    compile_with(cx, text, at, path, Template::parse_separated)
 }
 
 fn compile(cx: &mut Cx<'_>, text: &str, at: Pos, path: &str) -> Option<(Template, Vec<Read>)> {
-    match Template::parse(text) {
+    compile_with(cx, text, at, path, Template::parse)
+}
+
+fn compile_with(
+    cx: &mut Cx<'_>,
+    text: &str,
+    at: Pos,
+    path: &str,
+    parse: fn(&str) -> Result<Template, crate::template::TemplateError>,
+) -> Option<(Template, Vec<Read>)> {
+    match parse(text) {
         Ok(t) => {
             let reads = t
                 .references()

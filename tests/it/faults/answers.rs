@@ -198,7 +198,7 @@ async fn an_invalid_request_is_sent_once_and_compensated_at_once() {
         );
         let next = &events[failed + 2];
         assert!(
-            matches!(&next.event, RunEvent::CompensationStarted { step, attempt: 1 } if step == "crm_entry"),
+            matches!(&next.event, RunEvent::CompensationStarted { step, attempt: 1, .. } if step == "crm_entry"),
             "{next:?}"
         );
         to_undo.push(

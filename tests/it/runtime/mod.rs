@@ -5,6 +5,7 @@
 mod breaker;
 mod calls;
 mod kill;
+mod paths;
 mod saga;
 mod timeouts;
 
