@@ -21,8 +21,11 @@
 //! - [`server`]: `maestro serve`: concurrent runs behind an HTTP API, with
 //!   metrics, health and an OpenAPI document.
 //! - [`cli`]: the `maestro` command line.
+//! - [`escape`]: text made safe for a terminal; imports nothing, used by any
+//!   layer that prints.
 
 pub mod cli;
+pub mod escape;
 pub mod graph;
 pub mod journal;
 pub mod resilience;

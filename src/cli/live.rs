@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
+use crate::escape;
 use crate::runtime::report::method_label;
 use crate::runtime::{Recorded, RunEvent};
 use crate::workflow::Workflow;
@@ -197,7 +198,9 @@ impl LiveTimeline {
         if !row.note.is_empty() {
             let _ = write!(text, "  {}", row.note.replace('\n', " "));
         }
-        text
+        // Between the frame's own escape sequences, nothing from a service
+        // or an input may move the cursor.
+        escape::line(&text).into_owned()
     }
 }
 

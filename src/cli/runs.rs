@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use crate::escape;
 use crate::journal::{self, StoredRun};
 use crate::runtime::{RunEvent, RunReport};
 use crate::workflow;
@@ -133,6 +134,7 @@ fn show(run: &StoredRun, as_json: bool) -> Result<(), String> {
             writeln!(out, "{line}").map_err(io)?;
         }
         if let RunEvent::StepCompleted { step, output, .. } = &recorded.event {
+            let output = escape::line(&output.to_string()).into_owned();
             writeln!(out, "    output: {output}").map_err(|e| format!("{step}: {e}"))?;
         }
     }
@@ -140,7 +142,7 @@ fn show(run: &StoredRun, as_json: bool) -> Result<(), String> {
         write_failure_summary(&mut out, &report).map_err(io)?;
     }
     if let Some(output) = &report.output {
-        writeln!(out, "output: {output}").map_err(io)?;
+        writeln!(out, "output: {}", escape::line(&output.to_string())).map_err(io)?;
     }
     Ok(())
 }

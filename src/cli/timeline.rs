@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::SystemTime;
 
+use crate::escape;
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
 use crate::runtime::{Recorded, RunEvent};
 use crate::workflow::Workflow;
@@ -36,8 +37,14 @@ impl Timeline {
         }
     }
 
-    /// The line for one event, if it deserves one.
+    /// The line for one event, if it deserves one; what services and
+    /// inputs put in it is escaped for a terminal.
     pub fn line(&mut self, recorded: &Recorded) -> Option<String> {
+        let line = self.raw_line(recorded)?;
+        Some(escape::lines(&line).into_owned())
+    }
+
+    fn raw_line(&mut self, recorded: &Recorded) -> Option<String> {
         let took = |started: Option<&SystemTime>| {
             started
                 .and_then(|s| recorded.at.duration_since(*s).ok())
@@ -150,7 +157,7 @@ pub(super) fn attempts_text(attempts: u32) -> String {
 /// After a failed run: what ran, what was undone, and what could not be.
 pub fn write_failure_summary(out: &mut impl Write, report: &RunReport) -> std::io::Result<()> {
     if let Some(error) = &report.error {
-        writeln!(out, "error: {error}")?;
+        writeln!(out, "error: {}", escape::lines(error))?;
     }
     let ran: Vec<&str> = report
         .steps
@@ -171,7 +178,7 @@ pub fn write_failure_summary(out: &mut impl Write, report: &RunReport) -> std::i
             out,
             "NOT undone: {}: {}",
             c.step,
-            c.error.as_deref().unwrap_or("unknown error")
+            escape::lines(c.error.as_deref().unwrap_or("unknown error"))
         )?;
     }
     Ok(())

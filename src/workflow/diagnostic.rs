@@ -4,6 +4,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use crate::escape;
+
 /// One problem, at the line and column where the user can fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
@@ -20,19 +22,22 @@ pub struct Diagnostic {
     pub hint: Option<String>,
 }
 
+/// Printed for a terminal: what the file holds is quoted in messages, and
+/// its control characters are shown escaped, never obeyed.
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
+        let file = self.file.display().to_string();
+        f.write_str(&escape::line(&file))?;
         if self.line > 0 {
             write!(f, ":{}:{}", self.line, self.column)?;
         }
         f.write_str(": ")?;
         if !self.path.is_empty() {
-            write!(f, "{}: ", self.path)?;
+            write!(f, "{}: ", escape::line(&self.path))?;
         }
-        f.write_str(&self.message)?;
+        f.write_str(&escape::lines(&self.message))?;
         if let Some(hint) = &self.hint {
-            write!(f, "\n  hint: {hint}")?;
+            write!(f, "\n  hint: {}", escape::lines(hint))?;
         }
         Ok(())
     }

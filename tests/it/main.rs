@@ -12,5 +12,6 @@ mod runtime;
 mod saga_model;
 mod serve;
 mod support;
+mod terminal;
 mod transport;
 mod validate;
