@@ -12,13 +12,16 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::journal::{self, Journal, StateSpec};
-use crate::runtime::{Recorded, RunOptions, RunStatus, Runtime};
+use crate::runtime::{Recorded, RunOptions, RunReport, RunStatus, Runtime};
 use crate::workflow;
 
+use super::interrupt::{self, Interrupts};
 use super::live::LiveTimeline;
 use super::state::StateArgs;
 use super::timeline::{Timeline, write_failure_summary};
-use super::{EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT};
+use super::{
+    EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct ExecuteArgs {
@@ -76,21 +79,22 @@ async fn execute(
     format: OutputFormat,
     state: Option<StateSpec>,
 ) -> ExitCode {
+    // Watched from the start: a signal must never kill a run half done.
+    let mut interrupts = match Interrupts::watch() {
+        Ok(interrupts) => interrupts,
+        Err(e) => return failed(format!("cannot watch SIGINT and SIGTERM: {e}")),
+    };
     let mut actors = match Runtime::start(&workflow.services).await {
         Ok(actors) => actors,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failed(e),
     };
+    let mut place = None;
     if let Some(spec) = state {
         let journal = match journal::open(&spec).await {
             Ok(journal) => journal,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::FAILURE;
-            }
+            Err(e) => return failed(e),
         };
+        place = Some(journal.describe());
         actors = actors.with_journal(journal.clone());
         finish_unfinished(&actors, journal.as_ref()).await;
     }
@@ -104,32 +108,26 @@ async fn execute(
         observer: Some(tx),
         ..RunOptions::default()
     };
-    let report = actors.execute(workflow, input, options).await;
+    let started = match actors.bind(workflow.clone()) {
+        Ok(bound) => actors.spawn_run(&bound, input, options).await,
+        Err(e) => Err(e),
+    };
+    let (report, interrupted) = match started {
+        Ok(handle) => interrupt::drive(handle, &mut interrupts, &workflow, place.as_deref()).await,
+        Err(e) => (Err(e), None),
+    };
     actors.shutdown().await;
     let _ = printer.await;
     let report = match report {
         Ok(report) => report,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return failed(e),
     };
-    let mut stdout = std::io::stdout().lock();
-    let printed = match format {
-        OutputFormat::Json => {
-            serde_json::to_writer_pretty(&mut stdout, &report).map_err(Into::into)
-        }
-        OutputFormat::Output => match &report.output {
-            Some(output) => serde_json::to_writer_pretty(&mut stdout, output).map_err(Into::into),
-            None => Ok(()),
-        },
-    }
-    .and_then(|()| writeln!(stdout));
-    if let Err(e) = printed {
-        eprintln!("error: cannot write the output: {e}");
-    }
+    print_report(&report, format);
     if report.status != RunStatus::Succeeded {
         let _ = write_failure_summary(&mut std::io::stderr().lock(), &report);
+    }
+    if let Some(signal) = interrupted {
+        return ExitCode::from(signal.exit_code());
     }
     ExitCode::from(match report.status {
         RunStatus::Succeeded => EXIT_OK,
@@ -139,6 +137,31 @@ async fn execute(
         RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
         RunStatus::TimedOut => EXIT_TIMED_OUT,
     })
+}
+
+/// Maestro itself could not do its work: said on stderr, with its own code.
+fn failed(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {error}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// The output (or the whole report) on stdout; nothing for a run without
+/// output.
+fn print_report(report: &RunReport, format: OutputFormat) {
+    let value = match format {
+        OutputFormat::Json => serde_json::to_value(report).ok(),
+        OutputFormat::Output => report.output.clone(),
+    };
+    let Some(value) = value else {
+        return;
+    };
+    let mut stdout = std::io::stdout().lock();
+    let printed = serde_json::to_writer_pretty(&mut stdout, &value)
+        .map_err(std::io::Error::from)
+        .and_then(|()| writeln!(stdout));
+    if let Err(e) = printed {
+        eprintln!("error: cannot write the output: {e}");
+    }
 }
 
 /// Resume every unfinished run the journal holds (a crash or kill cut it

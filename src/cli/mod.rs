@@ -3,6 +3,7 @@
 
 mod execute;
 mod graph;
+mod interrupt;
 mod live;
 mod runs;
 mod serve;
@@ -29,6 +30,12 @@ pub const EXIT_INVALID: u8 = 2;
 pub const EXIT_COMPENSATION_FAILED: u8 = 3;
 /// The workflow's `timeout` expired; the completed steps were compensated.
 pub const EXIT_TIMED_OUT: u8 = 4;
+/// Maestro itself could not do its work (a journal that cannot be opened or
+/// is locked by another process, a port in use, an I/O error); stderr says
+/// which, on a line starting with `error:`.
+pub const EXIT_ERROR: u8 = 5;
+// `execute` stopped by a signal exits 128 + its number: 130 for SIGINT,
+// 143 for SIGTERM (see `interrupt`).
 
 /// Glue your services into workflows that survive failure.
 #[derive(Debug, Parser)]
@@ -89,7 +96,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .build()
         .map_err(|e| {
             eprintln!("error: cannot start the async runtime: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(EXIT_ERROR)
         })
 }
 

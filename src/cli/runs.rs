@@ -13,10 +13,20 @@ use crate::workflow;
 
 use super::state::StateArgs;
 use super::timeline::{Timeline, write_failure_summary};
-use super::{EXIT_INVALID, EXIT_OK};
+use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
 
-/// A run id that the journal does not hold, or a journal that cannot be read.
-const EXIT_NOT_FOUND: u8 = 1;
+/// Why `runs` could not answer: a run the journal does not hold is the
+/// caller's mistake (exit 2), anything else is Maestro's (exit 5).
+enum Failure {
+    NotFound(String),
+    Error(String),
+}
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Error(e.to_string())
+    }
+}
 
 #[derive(Debug, clap::Subcommand)]
 pub enum RunsCommand {
@@ -66,12 +76,10 @@ pub fn run(command: RunsCommand) -> ExitCode {
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
-        let journal = journal::open_read_only(&spec)
-            .await
-            .map_err(|e| e.to_string())?;
+        let journal = journal::open_read_only(&spec).await?;
         match command {
             RunsCommand::List(args) => {
-                let rows = journal.list(args.limit).await.map_err(|e| e.to_string())?;
+                let rows = journal.list(args.limit).await?;
                 let mut out = std::io::stdout().lock();
                 for row in rows {
                     let line = if args.json {
@@ -85,22 +93,29 @@ pub fn run(command: RunsCommand) -> ExitCode {
                             row.created_at
                         )
                     };
-                    writeln!(out, "{line}").map_err(|e| e.to_string())?;
+                    writeln!(out, "{line}")?;
                 }
                 Ok(())
             }
-            RunsCommand::Show(args) => match journal.load(&args.run_id).await {
-                Ok(Some(run)) => show(&run, args.json),
-                Ok(None) => Err(format!("no run {} in {}", args.run_id, journal.describe())),
-                Err(e) => Err(e.to_string()),
+            RunsCommand::Show(args) => match journal.load(&args.run_id).await? {
+                Some(run) => show(&run, args.json).map_err(Failure::Error),
+                None => Err(Failure::NotFound(format!(
+                    "no run {} in {}",
+                    args.run_id,
+                    journal.describe()
+                ))),
             },
         }
     });
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(message) => {
+        Err(Failure::NotFound(message)) => {
             eprintln!("error: {message}");
-            ExitCode::from(EXIT_NOT_FOUND)
+            ExitCode::from(EXIT_INVALID)
+        }
+        Err(Failure::Error(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `maestro serve`: flags to [`ServeConfig`], a ready line on stdout once
 //! the socket listens (`{"listening": "127.0.0.1:8080", ...}`), and the
-//! exit status: 0 after a clean drain, 2 when the configuration is invalid.
+//! exit status: 0 after a clean drain, 2 when the configuration is invalid,
+//! 5 when the server cannot run (the port is taken, the journal is locked).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -11,10 +12,7 @@ use crate::server::runs::Limits;
 use crate::server::{ServeConfig, ServeError, serve};
 
 use super::state::StateArgs;
-use super::{EXIT_INVALID, EXIT_OK};
-
-/// The server could not run (the port is taken, ...).
-const EXIT_SERVER_FAILED: u8 = 1;
+use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -107,7 +105,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("error: {e}");
-            ExitCode::from(EXIT_SERVER_FAILED)
+            ExitCode::from(EXIT_ERROR)
         }
     }
 }

@@ -351,20 +351,27 @@ async fn authorize(State(state): State<Shared>, request: Request, next: Next) ->
     response
 }
 
+/// SIGTERM, SIGINT and SIGHUP (a closed terminal, a supervisor's reload)
+/// all drain: a server never dies with runs in flight on a signal it can
+/// catch.
 async fn watch_signals(stop: CancellationToken) {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(mut term), Ok(mut hangup)) => {
                 tokio::select! {
                     _ = interrupt => info!("SIGINT received"),
                     _ = term.recv() => info!("SIGTERM received"),
+                    _ = hangup.recv() => info!("SIGHUP received"),
                 }
             }
-            Err(e) => {
-                warn!(error = %e, "cannot watch SIGTERM; only SIGINT stops the server");
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(error = %e, "cannot watch SIGTERM and SIGHUP; only SIGINT stops the server");
                 let _ = interrupt.await;
             }
         }

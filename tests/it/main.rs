@@ -11,6 +11,7 @@ mod props;
 mod runtime;
 mod saga_model;
 mod serve;
+mod signals;
 mod support;
 mod terminal;
 mod transport;
