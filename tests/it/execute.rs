@@ -251,3 +251,62 @@ fn parallel_branches_are_in_the_services_at_the_same_time() {
         (enrich[0].start_us, enrich[0].end_us)
     );
 }
+
+/// `maestro ARGS` in the crate's folder, with no example service.
+fn maestro(args: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("maestro runs");
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maestros_own_failures_exit_5_and_say_which() {
+    use maestro::journal::{StateSpec, SyncMode};
+
+    // A state directory another process holds.
+    let dir = crate::journal::StateDir::new("exit-codes");
+    let spec = StateSpec::Dir {
+        path: dir.path().to_path_buf(),
+        sync: SyncMode::Normal,
+    };
+    let held = maestro::journal::open(&spec)
+        .await
+        .expect("the journal opens");
+    let workflow = example_file("workflows/seed_000_my_workflow.yaml");
+    let workflow = workflow.to_str().expect("UTF-8");
+    let run = maestro(&[
+        "execute",
+        workflow,
+        "--input",
+        SEED_INPUT,
+        "--state-dir",
+        dir.arg(),
+    ]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.starts_with("error: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("in use by another maestro process"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stdout, "", "nothing on stdout");
+
+    // A run the journal does not hold is the caller's mistake.
+    drop(held);
+    let run = maestro(&["runs", "show", "no-such-run", "--state-dir", dir.arg()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+
+    // A port another socket holds.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let port = taken.local_addr().expect("bound").port().to_string();
+    let run = maestro(&["serve", "--port", &port, "--workflows", workflow]);
+    assert_eq!(run.code, 5, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot listen"), "{}", run.stderr);
+}
