@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod bodies;
+pub mod json;
 pub mod metrics;
 pub mod recovery;
 pub mod runs;
