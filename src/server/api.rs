@@ -38,7 +38,6 @@ pub struct AppState {
     pub runs: Arc<Runs>,
     pub metrics: Arc<Metrics>,
     pub workflows: BTreeMap<String, LoadedWorkflow>,
-    pub token: Option<String>,
     /// How long `?wait=true` waits for a workflow without a timeout.
     pub max_wait: Duration,
     pub openapi: OnceLock<String>,
