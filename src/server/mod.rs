@@ -1,7 +1,6 @@
 //! `maestro serve`: many concurrent runs of the workflows given at start,
-//! behind an HTTP API (axum), over one shared set of supervised service
-//! actors. Safe by default: loopback only, a bearer token when asked, and
-//! no endpoint that accepts a workflow definition.
+//! behind an HTTP API (axum). Safe by default: loopback only unless a token
+//! is given, bounded connections and reads, no workflow accepted over HTTP.
 
 pub mod api;
 pub mod auth;
