@@ -74,36 +74,30 @@ pub async fn serve(
             },
             () = stop.cancelled() => break,
         };
+        let (permit, app, timeout, keep_alive) =
+            if let Ok(permit) = slots.clone().try_acquire_owned() {
+                (permit, app.clone(), limits.header_timeout, true)
+            } else {
+                refused += 1;
+                if refused % 1000 == 1 {
+                    warn!(
+                        max_connections = limits.max_connections,
+                        "connections past the cap are refused with 503"
+                    );
+                }
+                let Ok(permit) = spare.clone().try_acquire_owned() else {
+                    refuse_unread(stream);
+                    continue;
+                };
+                let timeout = limits.header_timeout.min(OVERFLOW_HEADER_TIMEOUT);
+                (permit, overflow.clone(), timeout, false)
+            };
         let connection = Connection {
-            permit: None,
+            permit,
             stop: stop.clone(),
             open: open_rx.clone(),
         };
-        if let Ok(permit) = slots.clone().try_acquire_owned() {
-            let connection = Connection {
-                permit: Some(permit),
-                ..connection
-            };
-            tokio::spawn(connection.serve(stream, app.clone(), limits.header_timeout, true));
-            continue;
-        }
-        refused += 1;
-        if refused % 1000 == 1 {
-            warn!(
-                max_connections = limits.max_connections,
-                "connections past the cap are refused with 503"
-            );
-        }
-        if let Ok(permit) = spare.clone().try_acquire_owned() {
-            let connection = Connection {
-                permit: Some(permit),
-                ..connection
-            };
-            let timeout = limits.header_timeout.min(OVERFLOW_HEADER_TIMEOUT);
-            tokio::spawn(connection.serve(stream, overflow.clone(), timeout, false));
-        } else {
-            refuse_unread(stream);
-        }
+        tokio::spawn(connection.serve(stream, app, timeout, keep_alive));
     }
     drop(listener);
     drop(open_rx);
@@ -113,7 +107,7 @@ pub async fn serve(
 /// One accepted connection and what it holds while open.
 struct Connection {
     /// Its place under the cap, given back when it closes.
-    permit: Option<OwnedSemaphorePermit>,
+    permit: OwnedSemaphorePermit,
     stop: CancellationToken,
     /// Dropped when the connection closes: the drain waits for all.
     open: watch::Receiver<()>,
