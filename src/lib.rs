@@ -19,7 +19,8 @@
 //! - [`journal`]: durable runs: each run's definition and events in SQLite
 //!   (a state directory) or PostgreSQL (replicas sharing runs by lease).
 //! - [`server`]: `maestro serve`: concurrent runs behind an HTTP API, with
-//!   metrics, health and an OpenAPI document.
+//!   metrics, health and an OpenAPI document; bounded connections and reads,
+//!   and the strict reading of run inputs the CLI shares.
 //! - [`cli`]: the `maestro` command line.
 //! - [`escape`]: text made safe for a terminal; imports nothing, used by any
 //!   layer that prints.

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use crate::journal::{self, Journal, StateSpec};
 use crate::runtime::{Recorded, RunOptions, RunReport, RunStatus, Runtime};
+use crate::server::json;
 use crate::workflow;
 
 use super::interrupt::{self, Interrupts};
@@ -246,17 +247,11 @@ fn read_input(args: &ExecuteArgs) -> Result<Value, String> {
         ),
         (None, None) => return Ok(Value::Object(Default::default())),
     };
-    let value: Value = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{origin}: not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        )
-    })?;
-    if !value.is_object() {
-        return Err(format!(
-            "{origin}: the input must be a JSON object, like {{\"payload\": 1}}"
-        ));
+    // Strict: a key given twice or an integer beyond 64 bits is refused,
+    // as the API refuses them.
+    let value = json::parse(text.as_bytes(), "input").map_err(|e| format!("{origin}: {e}"))?;
+    match json::require_object(value, "the input") {
+        Ok(input) => Ok(Value::Object(input)),
+        Err(e) => Err(format!("{origin}: {e}, like {{\"payload\": 1}}")),
     }
-    Ok(value)
 }

@@ -8,6 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::server::auth::Token;
+use crate::server::listen::ConnectionLimits;
 use crate::server::runs::Limits;
 use crate::server::{ServeConfig, ServeError, serve};
 
@@ -25,9 +27,13 @@ pub struct ServeArgs {
     /// Workflow files, or directories of `*.yaml` files. Only these run.
     #[arg(long, required = true, num_args = 1..)]
     pub workflows: Vec<PathBuf>,
-    /// Bearer token every endpoint but /healthz and /readyz requires.
+    /// Bearer token every endpoint but /healthz and /readyz requires (at
+    /// least 16 bytes). Shows in `ps`: prefer --token-file.
     #[arg(long, env = "MAESTRO_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// Read the token from FILE (its trailing newline dropped).
+    #[arg(long, env = "MAESTRO_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
     /// Runs executing at once; more are queued.
     #[arg(long, default_value_t = 1024)]
     pub max_running: usize,
@@ -43,6 +49,16 @@ pub struct ServeArgs {
     /// Largest request body, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// Connections open at once; past them, 503 (health checks answered).
+    #[arg(long, default_value_t = 1024, value_parser = at_least_one)]
+    pub max_connections: usize,
+    /// How long a request's head may take to arrive, and an idle
+    /// connection stay open.
+    #[arg(long, default_value = "30s", value_parser = some_time)]
+    pub header_timeout: Duration,
+    /// How long a request's body may take to arrive, in all.
+    #[arg(long, default_value = "30s", value_parser = some_time)]
+    pub body_timeout: Duration,
     /// Longest `?wait=true` for a workflow without a timeout.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_wait: Duration,
@@ -61,6 +77,13 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
+    let token = match token(&args) {
+        Ok(token) => token,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
     let state = match args.state.spec_or_exit() {
         Ok(state) => state,
         Err(code) => return code,
@@ -69,14 +92,19 @@ pub fn run(args: ServeArgs) -> ExitCode {
         bind: args.bind,
         port: args.port,
         workflows: args.workflows,
-        token: args.token.filter(|t| !t.is_empty()),
+        token,
         limits: Limits {
             max_running: args.max_running,
             max_queued: args.max_queued,
             keep_finished: args.keep_finished,
             keep_for: args.keep_for,
         },
+        connections: ConnectionLimits {
+            max_connections: args.max_connections,
+            header_timeout: args.header_timeout,
+        },
         max_body_bytes: args.max_body_bytes,
+        body_timeout: args.body_timeout,
         max_wait: args.max_wait,
         grace: args.grace,
         fault_injection: args.enable_fault_injection,
@@ -107,5 +135,42 @@ pub fn run(args: ServeArgs) -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(EXIT_ERROR)
         }
+    }
+}
+
+/// The token from `--token`, `MAESTRO_TOKEN` or `--token-file`, refused
+/// when empty or short (never echoed: it may be a secret typed wrong).
+fn token(args: &ServeArgs) -> Result<Option<Token>, String> {
+    let (text, origin) = match (&args.token, &args.token_file) {
+        (Some(_), Some(_)) => {
+            return Err("give the token once: --token (or MAESTRO_TOKEN) or --token-file".into());
+        }
+        (Some(text), None) => (text.clone(), "--token (or MAESTRO_TOKEN)".to_string()),
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("--token-file {}: {e}", path.display()))?;
+            let text = text.trim_end_matches(['\n', '\r']).to_string();
+            (text, format!("--token-file {}", path.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    Token::new(text)
+        .map(Some)
+        .map_err(|e| format!("{origin}: {e}"))
+}
+
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(0) => Err("must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn some_time(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if d.is_zero() => Err("must be longer than 0s".into()),
+        Ok(d) => Ok(d),
+        Err(e) => Err(e.to_string()),
     }
 }

@@ -7,17 +7,17 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 
 use crate::runtime::BoundWorkflow;
 
 use super::bodies::{
     ApiError, Failure, HealthStatus, Killed, ListQuery, RunAccepted, RunList, ServiceList,
-    SubmitQuery, SubmitRun, WorkflowInfo, WorkflowList,
+    SubmitQuery, SubmitRun, WorkflowInfo, WorkflowList, read_submission,
 };
 use super::metrics::Metrics;
 use super::recovery;
@@ -38,7 +38,6 @@ pub struct AppState {
     pub runs: Arc<Runs>,
     pub metrics: Arc<Metrics>,
     pub workflows: BTreeMap<String, LoadedWorkflow>,
-    pub token: Option<String>,
     /// How long `?wait=true` waits for a workflow without a timeout.
     pub max_wait: Duration,
     pub openapi: OnceLock<String>,
@@ -60,7 +59,7 @@ pub type Shared = Arc<AppState>;
         (status = 404, description = "Unknown workflow", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Body not sent as `application/json`", body = ApiError),
-        (status = 422, description = "Input is not a JSON object", body = ApiError),
+        (status = 422, description = "Input not a JSON object (null included), a key given twice, an integer beyond 64 bits, an unknown field", body = ApiError),
         (status = 429, description = "Too many runs running or queued", body = ApiError),
         (status = 503, description = "Shutting down", body = ApiError),
     )
@@ -69,7 +68,8 @@ pub async fn submit_run(
     State(state): State<Shared>,
     name: Result<Path<String>, PathRejection>,
     query: Result<Query<SubmitQuery>, QueryRejection>,
-    body: Result<Json<SubmitRun>, JsonRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure> {
     let Path(name) = name?;
     let Query(query) = query?;
@@ -84,18 +84,7 @@ pub async fn submit_run(
             ),
         ));
     };
-    let Json(body) = body?;
-    let input = match body.input {
-        None => Value::Object(Default::default()),
-        Some(input @ Value::Object(_)) => input,
-        Some(other) => {
-            return Err(Failure::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_input",
-                format!("`input` must be a JSON object, not {}", kind_of(&other)),
-            ));
-        }
-    };
+    let input = read_submission(&headers, &body?)?;
     let entry = state
         .runs
         .submit(workflow.bound.clone(), input)
@@ -137,17 +126,6 @@ pub async fn submit_run(
         headers.insert(header::LOCATION, value);
     }
     Ok((StatusCode::ACCEPTED, headers, Json(accepted)).into_response())
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn run_not_found(id: &str) -> Failure {

@@ -2,8 +2,8 @@
 //! each described to utoipa so the OpenAPI document shows them as served.
 
 use axum::Json;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use crate::runtime::{RunStatus, ServiceHealth};
 
+use super::json::{self, JsonError};
 use super::runs::RunSummary;
 
 /// Every error body: `{"error": {"code": ..., "message": ...}}`.
@@ -33,6 +34,10 @@ impl Failure {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self(status, code, message.into())
     }
+
+    pub fn status(&self) -> StatusCode {
+        self.0
+    }
 }
 
 impl IntoResponse for Failure {
@@ -47,12 +52,11 @@ impl IntoResponse for Failure {
     }
 }
 
-impl From<JsonRejection> for Failure {
-    fn from(rejection: JsonRejection) -> Self {
+impl From<BytesRejection> for Failure {
+    fn from(rejection: BytesRejection) -> Self {
         let status = rejection.status();
         let code = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
             _ => "bad_request",
         };
         Failure::new(status, code, rejection.body_text())
@@ -81,26 +85,75 @@ impl From<PathRejection> for Failure {
     }
 }
 
-/// The body of `POST /v1/workflows/{name}/runs`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields, try_from = "Map<String, Value>")]
+/// The body of `POST /v1/workflows/{name}/runs`, read by
+/// [`read_submission`]; described here for the OpenAPI document.
+#[derive(Debug, ToSchema)]
 pub struct SubmitRun {
-    /// The run's input, a JSON object (`{}` when absent or null).
+    /// The run's input, a JSON object (`{}` when absent; null is refused).
     #[schema(value_type = Option<Object>)]
     pub input: Option<Value>,
 }
 
-/// Read from a JSON object only: derived, a struct would also accept an
-/// array of its fields in order (`[{"a": 1}]` as `{"input": {"a": 1}}`).
-impl TryFrom<Map<String, Value>> for SubmitRun {
-    type Error = String;
+/// The input of a submission: `{"input": {...}}`, or `{}` for an empty one.
+/// Anything else is named: a body that is not an object, an unknown field,
+/// an input that is not an object (null included: it is no input).
+fn submission(body: Value) -> Result<Value, String> {
+    let Value::Object(mut fields) = body else {
+        return Err(format!(
+            "the body must be a JSON object like {{\"input\": {{...}}}}, not {}",
+            json::kind_of(&body)
+        ));
+    };
+    let input = fields.remove("input");
+    if let Some(unknown) = fields.keys().next() {
+        return Err(format!("unknown field `{unknown}`, expected `input`"));
+    }
+    match input {
+        None => Ok(Value::Object(Map::new())),
+        Some(input) => json::require_object(input, "`input`")
+            .map(Value::Object)
+            .map_err(|e| e.to_string()),
+    }
+}
 
-    fn try_from(mut fields: Map<String, Value>) -> Result<Self, String> {
-        let input = fields.remove("input").filter(|v| !v.is_null());
-        match fields.keys().next() {
-            Some(unknown) => Err(format!("unknown field `{unknown}`, expected `input`")),
-            None => Ok(SubmitRun { input }),
-        }
+/// The run's input from a submission's body: JSON (by its content type),
+/// parsed strictly, of the documented shape.
+pub fn read_submission(headers: &HeaderMap, body: &[u8]) -> Result<Value, Failure> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !is_json(content_type) {
+        return Err(Failure::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "Expected request with `Content-Type: application/json`",
+        ));
+    }
+    let invalid =
+        |message: String| Failure::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", message);
+    match json::parse(body, "") {
+        Ok(body) => submission(body).map_err(invalid),
+        Err(e @ JsonError::Syntax { .. }) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("the body is {e}"),
+        )),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+/// `application/json`, or a `+json` type, whatever its parameters.
+fn is_json(content_type: &str) -> bool {
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.split_once('/') {
+        Some(("application", subtype)) => subtype == "json" || subtype.ends_with("+json"),
+        _ => false,
     }
 }
 

@@ -1,10 +1,13 @@
 //! `maestro serve`: many concurrent runs of the workflows given at start,
-//! behind an HTTP API (axum), over one shared set of supervised service
-//! actors. Safe by default: loopback only, a bearer token when asked, and
-//! no endpoint that accepts a workflow definition.
+//! behind an HTTP API (axum). Safe by default: loopback only unless a token
+//! is given, bounded connections and reads, no workflow accepted over HTTP.
 
 pub mod api;
+pub mod auth;
 pub mod bodies;
+pub mod guard;
+pub mod json;
+pub mod listen;
 pub mod metrics;
 pub mod recovery;
 pub mod runs;
@@ -15,11 +18,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use subtle::ConstantTimeEq;
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -33,7 +33,10 @@ use crate::runtime::Runtime;
 use crate::workflow::{self, Diagnostics, Workflow};
 
 use api::{AppState, LoadedWorkflow, Shared};
+use auth::Token;
 use bodies::WorkflowInfo;
+use guard::Gate;
+use listen::ConnectionLimits;
 use metrics::Metrics;
 use runs::{Limits, Runs};
 
@@ -44,9 +47,12 @@ pub struct ServeConfig {
     pub port: u16,
     /// Workflow files, or directories whose `*.yaml` / `*.yml` files are read.
     pub workflows: Vec<PathBuf>,
-    pub token: Option<String>,
+    pub token: Option<Token>,
     pub limits: Limits,
+    pub connections: ConnectionLimits,
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive, in all.
+    pub body_timeout: Duration,
     pub max_wait: Duration,
     /// How long in-flight runs may go on after SIGTERM / SIGINT.
     pub grace: Duration,
@@ -70,8 +76,13 @@ pub enum ServeError {
         first: PathBuf,
         second: PathBuf,
     },
-    #[error("refusing to listen on {0} without a token: pass --token or set MAESTRO_TOKEN")]
+    #[error(
+        "refusing to listen on {0} without a token: pass --token-file FILE (or --token, \
+         or set MAESTRO_TOKEN)"
+    )]
     UnprotectedBind(std::net::IpAddr),
+    #[error(transparent)]
+    OpenFiles(#[from] listen::TooFewFiles),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -176,12 +187,15 @@ pub async fn serve(
         runs: runs.clone(),
         metrics,
         workflows: loaded,
-        token: config.token.clone(),
         max_wait: config.max_wait,
         openapi: OnceLock::new(),
     });
     let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
     let app = router(state, &config);
+    let connections = ConnectionLimits {
+        max_connections: listen::fit_open_files(config.connections.max_connections)?,
+        ..config.connections
+    };
 
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(addr)
@@ -205,10 +219,7 @@ pub async fn serve(
     ready(local, &workflows);
     tokio::spawn(watch_signals(stop.clone()));
     tokio::spawn(sweep(runs.clone(), config.limits.keep_for, stop.clone()));
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.clone().cancelled_owned())
-        .into_future();
-    let server = tokio::spawn(server);
+    let server = tokio::spawn(listen::serve(listener, app, connections, stop.clone()));
 
     stop.cancelled().await;
     info!(grace = %humantime::format_duration(config.grace), "stopping: no new runs; waiting for those in flight");
@@ -258,97 +269,17 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     let _ = state
         .openapi
         .set(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));
+    let gate = Arc::new(Gate {
+        token: config.token.clone(),
+        bound: config.bind,
+        max_body_bytes: config.max_body_bytes,
+        body_timeout: config.body_timeout,
+    });
     router
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
-        .layer(middleware::from_fn_with_state(state, authorize))
-        .layer(middleware::from_fn_with_state(
-            config.max_body_bytes,
-            read_whole_body,
-        ))
+        .layer(middleware::from_fn_with_state(gate, guard::admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
-}
-
-/// Read every request body before routing, whatever the route does with it.
-/// A body left unread (a 404, a GET with a body, a refusal) makes the HTTP
-/// layer close the connection after answering without saying so, and a
-/// client that sends its next request on it gets a broken pipe. A body over
-/// the limit is refused with `Connection: close`, which is then true.
-async fn read_whole_body(State(limit): State<usize>, request: Request, next: Next) -> Response {
-    use tokio_stream::StreamExt;
-
-    let (parts, body) = request.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let refuse = |status, code, message: String| {
-        let mut response = bodies::Failure::new(status, code, message).into_response();
-        response.headers_mut().insert(
-            header::CONNECTION,
-            header::HeaderValue::from_static("close"),
-        );
-        response
-    };
-    let too_large = || {
-        refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is larger than {limit} bytes"),
-        )
-    };
-    if declared.is_some_and(|n| n > limit as u64) {
-        return too_large();
-    }
-    let mut stream = body.into_data_stream();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = match chunk {
-            Ok(chunk) => chunk,
-            Err(e) => {
-                let message = format!("the request body could not be read: {e}");
-                return refuse(StatusCode::BAD_REQUEST, "bad_request", message);
-            }
-        };
-        if bytes.len() + chunk.len() > limit {
-            return too_large();
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
-    next.run(request).await
-}
-
-/// Every endpoint but the health checks wants `Authorization: Bearer TOKEN`
-/// when the server has a token. Compared in constant time.
-async fn authorize(State(state): State<Shared>, request: Request, next: Next) -> Response {
-    let Some(token) = &state.token else {
-        return next.run(request).await;
-    };
-    if matches!(request.uri().path(), "/healthz" | "/readyz") {
-        return next.run(request).await;
-    }
-    let given = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-        return next.run(request).await;
-    }
-    let mut response = bodies::Failure::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "missing or wrong bearer token",
-    )
-    .into_response();
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
 }
 
 /// SIGTERM, SIGINT and SIGHUP (a closed terminal, a supervisor's reload)

@@ -5,6 +5,7 @@ mod execute;
 mod faults;
 mod graph;
 mod hostile;
+mod input;
 mod journal;
 mod postgres;
 mod props;

@@ -295,12 +295,12 @@ async fn bad_requests_get_a_4xx_json_error_and_the_server_stays_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_token_guards_every_endpoint_but_health() {
     let fleet = fleet();
-    let server = ServeProcess::spawn(&fleet, &["--token", "s3cret-token"]);
+    let server = ServeProcess::spawn(&fleet, &["--token", "s3cret-token-of-16+"]);
     for auth in [
         None,
         Some("Bearer wrong"),
-        Some("s3cret-token"),
-        Some("Bearer s3cret-tokenX"),
+        Some("s3cret-token-of-16+"),
+        Some("Bearer s3cret-token-of-16+X"),
     ] {
         let mut request = server.client.get(server.url("/v1/workflows"));
         if let Some(auth) = auth {
@@ -314,7 +314,7 @@ async fn the_token_guards_every_endpoint_but_health() {
         let response = server
             .client
             .get(server.url(path))
-            .bearer_auth("s3cret-token")
+            .bearer_auth("s3cret-token-of-16+")
             .send()
             .await
             .unwrap();

@@ -3,6 +3,8 @@
 
 mod api;
 mod fuzz;
+mod guard;
+mod limits;
 mod load;
 pub mod process;
 mod raw;

@@ -49,9 +49,27 @@ pub struct Refused {
     pub stderr: String,
 }
 
-fn command(fleet: &[ServiceProcess], args: &[&str]) -> Command {
+/// How to start the process beyond its arguments.
+#[derive(Debug, Default)]
+pub struct Launch<'a> {
+    /// Environment variables set for it.
+    pub env: Vec<(&'a str, &'a str)>,
+    /// Its open-file limit (soft and hard), set by the shell that execs it.
+    pub open_files: Option<u64>,
+}
+
+fn command(fleet: &[ServiceProcess], args: &[&str], launch: &Launch) -> Command {
     let processes: Vec<&ServiceProcess> = fleet.iter().collect();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_maestro"));
+    let maestro = env!("CARGO_BIN_EXE_maestro");
+    let mut command = match launch.open_files {
+        Some(limit) => {
+            let mut shell = Command::new("sh");
+            let script = r#"ulimit -n "$0" && exec "$@""#;
+            shell.args(["-c", script, &limit.to_string(), maestro]);
+            shell
+        }
+        None => Command::new(maestro),
+    };
     command
         .arg("serve")
         .args(["--port", "0"])
@@ -62,7 +80,8 @@ fn command(fleet: &[ServiceProcess], args: &[&str]) -> Command {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .envs(launch.env.iter().copied());
     command
 }
 
@@ -91,7 +110,16 @@ impl ServeProcess {
 
     /// Start with exactly `args` (beyond `--port 0`).
     pub fn try_spawn(fleet: &[ServiceProcess], args: &[&str]) -> Result<ServeProcess, Refused> {
-        let mut child = command(fleet, args).spawn().expect("maestro runs");
+        Self::try_spawn_with(fleet, args, &Launch::default())
+    }
+
+    /// Start with exactly `args`, launched as `launch` says.
+    pub fn try_spawn_with(
+        fleet: &[ServiceProcess],
+        args: &[&str],
+        launch: &Launch,
+    ) -> Result<ServeProcess, Refused> {
+        let mut child = command(fleet, args, launch).spawn().expect("maestro runs");
         let stderr = Arc::new(Mutex::new(String::new()));
         let mut pipe = child.stderr.take().expect("stderr is piped");
         let sink = stderr.clone();

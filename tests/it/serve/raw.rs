@@ -15,7 +15,7 @@ const BODY_LIMIT: usize = 256 * 1024;
 /// No answer may take longer: a hang fails the test.
 const ANSWER_LIMIT: Duration = Duration::from_secs(10);
 
-fn connect(server: &ServeProcess) -> TcpStream {
+pub(super) fn connect(server: &ServeProcess) -> TcpStream {
     let stream = TcpStream::connect(server.addr).expect("connects");
     stream.set_read_timeout(Some(ANSWER_LIMIT)).unwrap();
     stream
@@ -23,7 +23,7 @@ fn connect(server: &ServeProcess) -> TcpStream {
 
 /// Write `request` on a new connection (then half-close if `close`), read
 /// the answer.
-fn exchange(server: &ServeProcess, request: &[u8], close: bool) -> String {
+pub(super) fn exchange(server: &ServeProcess, request: &[u8], close: bool) -> String {
     let mut stream = connect(server);
     // The server may stop reading early and reset: what it answered first
     // is what counts.
@@ -35,7 +35,7 @@ fn exchange(server: &ServeProcess, request: &[u8], close: bool) -> String {
 }
 
 /// One answer, or what came before the server closed.
-fn read_answer(stream: &mut TcpStream) -> String {
+pub(super) fn read_answer(stream: &mut TcpStream) -> String {
     let mut answer = Vec::new();
     let mut buf = [0u8; 8192];
     loop {
@@ -73,7 +73,7 @@ fn content_length(head: &[u8]) -> usize {
 }
 
 /// The status of an answer, `None` when the server closed without one.
-fn status(answer: &str) -> Option<u16> {
+pub(super) fn status(answer: &str) -> Option<u16> {
     answer.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
@@ -83,7 +83,7 @@ fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
     let path = "/v1/workflows/unreachable/runs";
 
     let mut chunked = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
          transfer-encoding: chunked\r\n\r\n"
     )
     .into_bytes();
@@ -101,7 +101,7 @@ fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
     );
 
     let short = format!(
-        "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+        "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
          content-length: 100\r\n\r\n{{\"input\":{{}}}}"
     );
     let answer = exchange(&server, short.as_bytes(), true);
@@ -118,7 +118,7 @@ fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
         "{answer}"
     );
 
-    let mut flood = String::from("GET /healthz HTTP/1.1\r\nhost: x\r\n");
+    let mut flood = String::from("GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n");
     for n in 0..2000 {
         flood.push_str(&format!("x-flood-{n}: {}\r\n", "y".repeat(64)));
     }
@@ -134,7 +134,7 @@ fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
     // the connection stays usable for the next request.
     let mut stream = connect(&server);
     let unread = format!(
-        "POST /nowhere HTTP/1.1\r\nhost: x\r\ncontent-length: {0}\r\n\r\n{1}",
+        "POST /nowhere HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: {0}\r\n\r\n{1}",
         BODY_LIMIT - 1,
         "z".repeat(BODY_LIMIT - 1)
     );
@@ -142,7 +142,7 @@ fn requests_no_client_sends_get_a_4xx_or_a_closed_connection() {
     let answer = read_answer(&mut stream);
     assert_eq!(status(&answer), Some(404), "{answer}");
     stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
         .expect("the connection is still open");
     let healthy = read_answer(&mut stream);
     assert_eq!(status(&healthy), Some(200), "{healthy}");
