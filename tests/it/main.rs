@@ -12,5 +12,6 @@ mod runtime;
 mod saga_model;
 mod serve;
 mod support;
+mod threats;
 mod transport;
 mod validate;

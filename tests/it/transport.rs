@@ -3,7 +3,7 @@
 
 mod examples;
 mod grpc;
-mod grpc_server;
+pub(crate) mod grpc_server;
 
 use std::collections::HashMap;
 use std::time::Duration;
