@@ -104,8 +104,9 @@ fn describe(err: &protox::Error) -> ProtoError {
     } else if err.is_parse() && position.is_some() {
         "not valid protobuf syntax".to_string()
     } else if position.is_some() {
-        "invalid definitions: an unknown type, a duplicate name, a bad field number or option"
-            .to_string()
+        // The file parsed; the checker's messages quote names and numbers
+        // from it, always between single quotes.
+        without_quotes(&err.to_string())
     } else {
         err.to_string()
     };
@@ -116,6 +117,17 @@ fn describe(err: &protox::Error) -> ProtoError {
         column,
         message,
     }
+}
+
+/// `name 'Missing' is not defined` as `name '…' is not defined`.
+fn without_quotes(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for (i, part) in message.split('\'').enumerate() {
+        out.push_str(if i % 2 == 1 { "…" } else { part });
+        out.push('\'');
+    }
+    out.pop();
+    out
 }
 
 /// 1-based line and column of the error's first label.
@@ -223,6 +235,12 @@ mod tests {
         let base = scratch.0.join("inside");
         let err = compile_files(&base, &[PathBuf::from("a.proto")], &[]).unwrap_err();
         assert_eq!(err.to_string(), "a.proto:2:1: not valid protobuf syntax");
+        scratch.write(
+            "inside/b.proto",
+            "syntax = \"proto3\";\nmessage B { Secret s = 1; }\n",
+        );
+        let err = compile_files(&base, &[PathBuf::from("b.proto")], &[]).unwrap_err();
+        assert_eq!(err.to_string(), "b.proto:2:13: name '…' is not defined");
     }
 
     #[test]
