@@ -42,6 +42,7 @@ pub enum SupervisorMsg {
 pub struct ServiceHealth {
     /// The service's name in the workflows.
     pub name: String,
+    /// As configured, its user name and password hidden.
     pub endpoint: String,
     pub alive: bool,
     /// Restarts since the runtime started.

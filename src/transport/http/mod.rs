@@ -169,7 +169,10 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     }
     let mut seen = HashSet::new();
     for (name, value) in &req.headers {
-        let value = header_value(name.as_str(), value)?;
+        let mut value = header_value(name.as_str(), value)?;
+        // Kept out of the HTTP stack's own debug output: headers often
+        // carry credentials.
+        value.set_sensitive(true);
         if seen.insert(name) {
             map.insert(name.clone(), value);
         } else {

@@ -10,8 +10,8 @@ use super::policy::{breaker, retry};
 use super::{Cx, Fields, endpoint, headers, join, proto, scalar};
 use crate::resilience::{BreakerConfig, RetryPolicy};
 use crate::workflow::model::{
-    DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_SIZE, DescriptorSource, GrpcService, HttpService,
-    MAX_RESPONSE_BYTES_CEILING, Service, ServiceKind,
+    ByteSize, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_SIZE, DescriptorSource, GrpcService,
+    HttpService, MAX_RESPONSE_BYTES_CEILING, Service, ServiceKind,
 };
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Key, Kind, Node};
@@ -133,16 +133,7 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
         Some(n) => breaker(cx, n, &f.path("circuit_breaker")).unwrap_or_default(),
         None => BreakerConfig::default(),
     };
-    let max_response_bytes = match f.get("max_response_bytes") {
-        Some(n) => scalar::byte_size(
-            cx,
-            n,
-            &f.path("max_response_bytes"),
-            MAX_RESPONSE_BYTES_CEILING,
-        )
-        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
-        None => DEFAULT_MAX_RESPONSE_BYTES,
-    };
+    let max_response_bytes = response_limit(cx, &f);
     let kind = match protocol {
         Some(Protocol::Grpc) => grpc(cx, &f, endpoint, &mut declared.pool),
         Some(Protocol::Http) => http(cx, &f, endpoint, header_uses),
@@ -161,6 +152,14 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
         });
     }
     declared
+}
+
+/// `max_response_bytes`, or the default.
+fn response_limit(cx: &mut Cx<'_>, f: &Fields<'_>) -> ByteSize {
+    let path = f.path("max_response_bytes");
+    f.get("max_response_bytes")
+        .and_then(|n| scalar::byte_size(cx, n, &path, MAX_RESPONSE_BYTES_CEILING))
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 fn protocol(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Protocol> {
