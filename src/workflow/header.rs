@@ -29,14 +29,6 @@ impl HeaderTemplate {
         }
     }
 
-    /// A value without `${NAME}`: one template.
-    pub fn from_template(template: Template) -> Self {
-        Self {
-            source: template.source().to_string(),
-            pieces: vec![Piece::Template(template)],
-        }
-    }
-
     /// The value as written in the file, environment references unexpanded.
     pub fn source(&self) -> &str {
         &self.source

@@ -9,10 +9,15 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::Value;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::IntervalStream;
+
+use maestro::resilience::{BreakerConfig, RetryPolicy};
+use maestro::transport::{CallRequest, CallTarget, FailureClass, Transport};
+use maestro::workflow::{DEFAULT_MAX_RESPONSE_BYTES, HttpService, Service, ServiceKind};
 
 use super::{Scratch, contains, maestro_async, serve};
 use crate::transport::grpc_server::{self, Reflection};
@@ -46,6 +51,18 @@ fn greedy_app(stream: Arc<Stream>) -> Router {
     let big = MARKER.repeat(6 * 1024 * 1024 / MARKER.len());
     Router::new()
         .route("/big", post(move || async move { big }))
+        .route(
+            "/failing",
+            post(|| async {
+                let ticks = IntervalStream::new(tokio::time::interval(Duration::from_millis(5)));
+                let body = ticks.take(10_000).map(|_| {
+                    Ok::<_, std::convert::Infallible>(Bytes::from(
+                        MARKER.repeat(CHUNK / MARKER.len()),
+                    ))
+                });
+                (StatusCode::INTERNAL_SERVER_ERROR, Body::from_stream(body))
+            }),
+        )
         .route(
             "/endless",
             post(move || async move {
@@ -195,5 +212,43 @@ async fn a_grpc_message_over_the_limit_fails_permanently() {
         &report,
         &events,
         "response larger than max_response_bytes (64 KiB) of service `orders`",
+    );
+}
+
+#[tokio::test]
+async fn an_endless_error_body_is_cut_and_its_status_still_decides() {
+    let url = serve(greedy_app(Arc::default())).await;
+    let service = Service {
+        name: "flaky".into(),
+        kind: ServiceKind::Http(HttpService {
+            endpoint: url.parse().unwrap(),
+            headers: vec![],
+        }),
+        timeout: None,
+        retry: RetryPolicy::default(),
+        circuit_breaker: BreakerConfig::default(),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+    };
+    let mut transport = Transport::new(&service).unwrap();
+    let call = CallRequest {
+        target: CallTarget::Http {
+            verb: http::Method::POST,
+            path: "/failing".into(),
+        },
+        body: serde_json::json!({}),
+        headers: vec![],
+        idempotency_key: "run:fetch".into(),
+        run_id: "run".into(),
+        step_id: "fetch".into(),
+        timeout: Duration::from_secs(5),
+    };
+    let err = transport.call(call).await.unwrap_err();
+    // Read until the timeout before; now 16 KiB are enough for the message.
+    assert_eq!(err.class, FailureClass::Unknown, "{}", err.message);
+    assert!(
+        err.message
+            .starts_with("HTTP 500 Internal Server Error: GREEDY-ANSWER-"),
+        "{}",
+        err.message
     );
 }
