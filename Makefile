@@ -55,10 +55,10 @@ bench-serve:
 	$(CARGO) build --release --bin maestro --examples
 	$(CARGO) bench --bench serve
 
-## Compile every file in proto/ (protox, no protoc) and print what it defines.
+## Compile every file in examples/workflows/proto/ (protox, no protoc) and print what it defines.
 proto:
 	$(CARGO) build --examples
-	$(CARGO) run --quiet --example proto_check -- proto/*.proto
+	$(CARGO) run --quiet --example proto_check -- examples/workflows/proto/*.proto
 
 demo:
 	bash scripts/demo.sh

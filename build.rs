@@ -1,16 +1,20 @@
-//! Compiles proto/ for the example services: protox parses the files (no
+//! Compiles examples/workflows/proto/ for the example services: protox parses the files (no
 //! protoc), tonic-prost-build writes the server stubs, and the encoded
 //! descriptor set is saved for their reflection service and call log.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
+/// Beside the example workflows that name these files in `proto:`, since a
+/// workflow reads `.proto` files from its own folder only.
+const PROTO_DIR: &str = "examples/workflows/proto";
+
 fn main() -> Result<(), Box<dyn Error>> {
     // The directory, not each file: a new .proto must trigger a rebuild too.
-    println!("cargo::rerun-if-changed=proto");
+    println!("cargo::rerun-if-changed={PROTO_DIR}");
     println!("cargo::rerun-if-changed=build.rs");
 
-    let mut files: Vec<PathBuf> = std::fs::read_dir("proto")?
+    let mut files: Vec<PathBuf> = std::fs::read_dir(PROTO_DIR)?
         .map(|entry| entry.map(|e| e.path()))
         .collect::<Result<_, _>>()?;
     files.retain(|path| path.extension().is_some_and(|ext| ext == "proto"));
@@ -18,7 +22,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     // directory's order.
     files.sort();
 
-    let mut compiler = protox::Compiler::new(["proto"])?;
+    let mut compiler = protox::Compiler::new([PROTO_DIR])?;
     compiler.include_imports(true).include_source_info(false);
     compiler.open_files(&files)?;
 

@@ -69,7 +69,7 @@ impl Services {
     }
 
     /// The finished router, with reflection as asked. Reflection lists only
-    /// this process's services but can describe every type of proto/.
+    /// this process's services but can describe every type of examples/workflows/proto/.
     pub fn into_router(self, reflection: Reflection) -> Result<Router, String> {
         let builder = |reflection_service: &str| {
             let mut builder = tonic_reflection::server::Builder::configure()

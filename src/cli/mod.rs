@@ -11,6 +11,7 @@ mod state;
 mod timeline;
 mod validate;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -48,6 +49,10 @@ pub struct Cli {
     /// line) for log collectors.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Pretty)]
     pub log_format: LogFormat,
+    /// A folder a workflow's `proto` and `import_paths` may also read from;
+    /// without it, only the workflow file's own folder and below.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub proto_root: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -78,6 +83,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
     init_logging(cli.debug, cli.log_format, serving);
+    if let Some(dir) = &cli.proto_root
+        && let Err(message) = crate::workflow::allow_proto_root(dir)
+    {
+        eprintln!("error: {message}");
+        return ExitCode::from(EXIT_INVALID);
+    }
     let status = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Graph(args) => graph::run(&args),
@@ -140,5 +151,19 @@ mod tests {
     fn debug_is_accepted_after_the_subcommand() {
         let cli = Cli::try_parse_from(["maestro", "validate", "a.yaml", "--debug"]).unwrap();
         assert!(cli.debug);
+    }
+
+    #[test]
+    fn proto_root_is_accepted_by_every_command_that_loads_workflows() {
+        for args in [
+            &["validate", "a.yaml"][..],
+            &["graph", "a.yaml"],
+            &["execute", "a.yaml"],
+            &["serve", "--workflows", "a.yaml"],
+        ] {
+            let line = [&["maestro"], args, &["--proto-root", "protos"]].concat();
+            let cli = Cli::try_parse_from(line).unwrap();
+            assert_eq!(cli.proto_root, Some(PathBuf::from("protos")), "{args:?}");
+        }
     }
 }

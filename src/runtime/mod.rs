@@ -151,7 +151,7 @@ impl Runtime {
                     {
                         warn!(
                             service = %service.name,
-                            endpoint = %service.endpoint(),
+                            endpoint = %service.endpoint_for_display(),
                             "service is defined again with other pool or circuit breaker \
                              settings; the first definition's are used"
                         );

@@ -2,15 +2,17 @@
 //! restarts a dead one under the same name with the same configuration,
 //! limits how fast it does so, and never respawns while shutting down.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::{BuildHasher, RandomState};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
-use crate::workflow::Service;
+use crate::workflow::{Service, redact_userinfo};
 
 use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
 
@@ -40,6 +42,7 @@ pub enum SupervisorMsg {
 pub struct ServiceHealth {
     /// The service's name in the workflows.
     pub name: String,
+    /// As configured, its user name and password hidden.
     pub endpoint: String,
     pub alive: bool,
     /// Restarts since the runtime started.
@@ -80,9 +83,19 @@ struct Child {
     recent: Vec<Instant>,
 }
 
-/// The registered name of a service actor.
+/// The registered name of a service actor. Names show in errors and debug
+/// output, so an endpoint's user name and password are left out; a hash of
+/// the whole key, keyed per process, keeps apart two keys that differ only
+/// there.
 pub fn actor_name(prefix: &str, key: &str) -> String {
-    format!("{prefix}/service/{key}")
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    match redact_userinfo(key) {
+        Cow::Borrowed(key) => format!("{prefix}/service/{key}"),
+        Cow::Owned(shown) => {
+            let hash = KEYS.get_or_init(RandomState::new).hash_one(key);
+            format!("{prefix}/service/{shown}#{hash:016x}")
+        }
+    }
 }
 
 impl Actor for ServiceSupervisor {
@@ -167,7 +180,7 @@ impl SupervisorState {
     fn display_name(&self, key: &str) -> String {
         self.children
             .get(key)
-            .map_or_else(|| key.to_string(), |c| c.spec.service.name.clone())
+            .map_or_else(|| actor_name("", key), |c| c.spec.service.name.clone())
     }
 
     async fn add(
@@ -255,7 +268,7 @@ impl SupervisorState {
             let service = &child.spec.service;
             out.push(ServiceHealth {
                 name: service.name.clone(),
-                endpoint: service.endpoint(),
+                endpoint: service.endpoint_for_display(),
                 alive: status.is_some(),
                 restarts: child.restarts,
                 in_flight: status.as_ref().map_or(0, |s| s.in_flight),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::workflow::{Service, ServiceKind};
+use crate::workflow::{ByteSize, Service, ServiceKind};
 
 pub use grpc::GrpcTransport;
 pub use http::HttpTransport;
@@ -169,9 +169,14 @@ impl Transport {
     /// Set up the transport for `service`. Nothing is contacted here:
     /// connections are made on first use.
     pub fn new(service: &Service) -> Result<Transport, TransportError> {
+        let limit = service.max_response_bytes;
         Ok(match &service.kind {
-            ServiceKind::Http(http) => Transport::Http(HttpTransport::new(&service.name, http)?),
-            ServiceKind::Grpc(grpc) => Transport::Grpc(GrpcTransport::new(&service.name, grpc)?),
+            ServiceKind::Http(http) => {
+                Transport::Http(HttpTransport::new(&service.name, http, limit)?)
+            }
+            ServiceKind::Grpc(grpc) => {
+                Transport::Grpc(GrpcTransport::new(&service.name, grpc, limit)?)
+            }
         })
     }
 
@@ -184,7 +189,8 @@ impl Transport {
         }
     }
 
-    /// Protocol, endpoint and pool, for logs and status.
+    /// Protocol, endpoint (user name and password hidden) and pool, for
+    /// logs and status.
     pub fn describe(&self) -> String {
         match self {
             Transport::Http(http) => http.describe(),
@@ -200,6 +206,15 @@ impl Transport {
             Transport::Grpc(grpc) => grpc.pool_size(),
         }
     }
+}
+
+/// The error of a response over the service's `max_response_bytes`:
+/// permanent, since the service answers the same request the same way, and
+/// nothing of it is kept.
+pub(crate) fn too_large(limit: ByteSize, service: &str) -> CallError {
+    CallError::permanent(format!(
+        "response larger than max_response_bytes ({limit}) of service `{service}`"
+    ))
 }
 
 /// The error of an attempt that ran out of time after it may have reached

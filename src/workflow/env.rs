@@ -1,5 +1,6 @@
-//! `${NAME}` and `${NAME:-default}` in endpoints, resolved when the workflow
-//! loads, so one file runs against services on other hosts and ports.
+//! `${NAME}` and `${NAME:-default}` in endpoints and header values, resolved
+//! when the workflow loads, so one file runs against services on other hosts
+//! and ports, and credentials stay out of the file.
 
 /// Why an endpoint's environment references could not be resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,13 +11,29 @@ pub enum EnvProblem {
     Malformed(String),
 }
 
-/// Expand every `${...}` in `text`; an empty variable counts as set.
-pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvProblem> {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
+/// A piece of a text that may hold `${...}` references.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece<'t> {
+    /// Text as written.
+    Text(&'t str),
+    /// `${name}` or `${name:-default}`, starting at byte `at` of the text.
+    Var {
+        name: &'t str,
+        default: Option<&'t str>,
+        at: usize,
+    },
+}
+
+/// Split `text` into literal text and references, in order.
+pub fn split(text: &str) -> Result<Vec<Piece<'_>>, EnvProblem> {
+    let mut pieces = Vec::new();
+    let mut offset = 0;
+    while let Some(found) = text[offset..].find("${") {
+        let start = offset + found;
+        if start > offset {
+            pieces.push(Piece::Text(&text[offset..start]));
+        }
+        let after = &text[start + 2..];
         let end = after
             .find('}')
             .ok_or_else(|| EnvProblem::Malformed(format!("`${{` without `}}` in `{text}`")))?;
@@ -30,14 +47,42 @@ pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String
                 "`${{{inner}}}` does not name an environment variable"
             )));
         }
-        match (env(name), default) {
-            (Some(value), _) => out.push_str(&value),
-            (None, Some(default)) => out.push_str(default),
-            (None, None) => return Err(EnvProblem::Unset(name.to_string())),
-        }
-        rest = &after[end + 1..];
+        pieces.push(Piece::Var {
+            name,
+            default,
+            at: start,
+        });
+        offset = start + 2 + end + 1;
     }
-    out.push_str(rest);
+    if offset < text.len() {
+        pieces.push(Piece::Text(&text[offset..]));
+    }
+    Ok(pieces)
+}
+
+/// The value of one reference: the variable, else its default. An empty
+/// variable counts as set.
+pub fn resolve(
+    name: &str,
+    default: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, EnvProblem> {
+    match (env(name), default) {
+        (Some(value), _) => Ok(value),
+        (None, Some(default)) => Ok(default.to_string()),
+        (None, None) => Err(EnvProblem::Unset(name.to_string())),
+    }
+}
+
+/// Expand every `${...}` in `text`.
+pub fn expand(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<String, EnvProblem> {
+    let mut out = String::with_capacity(text.len());
+    for piece in split(text)? {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Var { name, default, .. } => out.push_str(&resolve(name, default, env)?),
+        }
+    }
     Ok(out)
 }
 
@@ -68,6 +113,29 @@ mod tests {
         );
         assert_eq!(expand("a${EMPTY:-x}b", &env).unwrap(), "ab");
         assert_eq!(expand("no variables", &env).unwrap(), "no variables");
+    }
+
+    #[test]
+    fn splits_text_and_references_in_order() {
+        assert_eq!(
+            split("Bearer ${TOKEN}, ${A:-x}!").unwrap(),
+            [
+                Piece::Text("Bearer "),
+                Piece::Var {
+                    name: "TOKEN",
+                    default: None,
+                    at: 7
+                },
+                Piece::Text(", "),
+                Piece::Var {
+                    name: "A",
+                    default: Some("x"),
+                    at: 17
+                },
+                Piece::Text("!"),
+            ]
+        );
+        assert_eq!(split("").unwrap(), []);
     }
 
     #[test]

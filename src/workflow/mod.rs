@@ -4,13 +4,14 @@
 mod decode;
 mod diagnostic;
 mod env;
+mod header;
 mod limits;
 pub mod model;
 pub mod suggest;
 mod yaml;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::*;
@@ -19,8 +20,27 @@ pub use model::*;
 /// text is held in memory while it is parsed.
 pub const MAX_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Load and validate a workflow file; `${NAME}` in endpoints reads the
-/// process environment.
+/// A folder beyond each workflow's own that `proto` and `import_paths` may
+/// read from: the command line's `--proto-root`, set once per process so
+/// that runs resumed from a journal load under the same rule.
+static PROTO_ROOT: OnceLock<PathBuf> = OnceLock::new();
+
+/// Let every workflow loaded from now on read `.proto` files under `dir`
+/// too. Once per process.
+pub fn allow_proto_root(dir: &Path) -> Result<(), String> {
+    let real = dir
+        .canonicalize()
+        .map_err(|e| format!("--proto-root `{}`: {e}", dir.display()))?;
+    if !real.is_dir() {
+        return Err(format!("--proto-root `{}` is not a folder", dir.display()));
+    }
+    PROTO_ROOT
+        .set(real)
+        .map_err(|_| "--proto-root is already set".to_string())
+}
+
+/// Load and validate a workflow file; `${NAME}` in endpoints and headers
+/// reads the process environment.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
     let source = read(path).map_err(|message| whole_file(path, message))?;
@@ -28,13 +48,24 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
 }
 
 /// Validate workflow text; `path` is where it came from (for messages and
-/// relative `proto:` paths) and `env` resolves `${NAME}` in endpoints.
+/// relative `proto:` paths) and `env` resolves `${NAME}` in endpoints and
+/// headers.
 pub fn load_str(
     source: &str,
     path: impl AsRef<Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Workflow, Diagnostics> {
-    let path = path.as_ref();
+    let root = PROTO_ROOT.get().map(PathBuf::as_path);
+    load_within(source, path.as_ref(), root, env)
+}
+
+/// [`load_str`], with `proto` files allowed under `proto_root` too.
+pub(crate) fn load_within(
+    source: &str,
+    path: &Path,
+    proto_root: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Workflow, Diagnostics> {
     if source.len() as u64 > MAX_FILE_BYTES {
         return Err(whole_file(path, too_large(source.len() as u64)));
     }
@@ -44,7 +75,7 @@ pub fn load_str(
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => Path::new("."),
             };
-            match decode::decode(&root, path, base, env) {
+            match decode::decode(&root, path, base, proto_root, env) {
                 Ok(mut workflow) => {
                     workflow.text = Arc::from(source);
                     return Ok(workflow);

@@ -15,5 +15,6 @@ mod serve;
 mod signals;
 mod support;
 mod terminal;
+mod threats;
 mod transport;
 mod validate;

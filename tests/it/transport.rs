@@ -3,7 +3,7 @@
 
 mod examples;
 mod grpc;
-mod grpc_server;
+pub(crate) mod grpc_server;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use maestro::resilience::{BreakerConfig, RetryPolicy};
 use maestro::transport::{CallRequest, CallTarget, FailureClass, Transport};
-use maestro::workflow::{HttpService, Service, ServiceKind};
+use maestro::workflow::{DEFAULT_MAX_RESPONSE_BYTES, HttpService, Service, ServiceKind};
 use serde_json::{Value, json};
 
 /// An axum app served on an ephemeral port for the rest of the test.
@@ -77,6 +77,7 @@ fn http_service(endpoint: &str) -> Service {
         timeout: None,
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
     }
 }
 

@@ -170,7 +170,7 @@ const FIXTURES: &[(&str, usize, &str)] = &[
     (
         "proto_does_not_compile.yaml",
         6,
-        "do not compile: name 'Missing' is not defined",
+        "do not compile: broken.proto:6:31: name '…' is not defined",
     ),
     (
         "proto_file_missing.yaml",

@@ -1,42 +1,16 @@
-//! Message descriptors: compiling `.proto` files with protox (no protoc), and
-//! resolving a step's `method` against what a server offers.
+//! Message descriptors: from `.proto` files (see [`super::compile`]) or
+//! server reflection, and a step's `method` resolved against what a server
+//! offers.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
+pub use super::compile::{ProtoError, compile_files, compile_within};
 use super::reflection;
 use crate::transport::CallError;
-
-/// Compile `.proto` files (paths as given, relative ones resolved against
-/// `base`) into a descriptor pool. Each file's own folder is an import path.
-pub fn compile_files(
-    base: &Path,
-    files: &[PathBuf],
-    import_paths: &[PathBuf],
-) -> Result<DescriptorPool, String> {
-    let abs = |p: &PathBuf| {
-        if p.is_absolute() {
-            p.clone()
-        } else {
-            base.join(p)
-        }
-    };
-    let files: Vec<PathBuf> = files.iter().map(abs).collect();
-    let mut includes: Vec<PathBuf> = import_paths.iter().map(abs).collect();
-    for file in &files {
-        if let Some(dir) = file.parent()
-            && !includes.iter().any(|i| i == dir)
-        {
-            includes.push(dir.to_path_buf());
-        }
-    }
-    let set = protox::compile(&files, &includes).map_err(|e| e.to_string())?;
-    DescriptorPool::from_file_descriptor_set(set).map_err(|e| e.to_string())
-}
 
 /// Find the method a step names: `pkg.Service/Method` exactly, or a bare
 /// `Method` offered by exactly one service in the pool.

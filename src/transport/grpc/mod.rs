@@ -2,6 +2,7 @@
 //! `.proto` files, a `DynamicMessage` codec, and a pool of channels.
 
 pub mod codec;
+pub mod compile;
 pub mod descriptors;
 pub mod json;
 pub mod reflection;
@@ -21,7 +22,7 @@ use self::descriptors::Descriptors;
 use super::{
     CallError, CallFuture, CallRequest, CallTarget, TransportError, display_duration, timed_out,
 };
-use crate::workflow::{DescriptorSource, GrpcService};
+use crate::workflow::{ByteSize, DescriptorSource, GrpcService, redact_userinfo};
 
 /// Time to establish one connection: a refused or unreachable server fails
 /// fast and retryably, long before a typical call timeout.
@@ -51,14 +52,20 @@ pub struct GrpcTransport {
     /// Round-robin position; plain state, since the owner calls with `&mut`.
     cursor: usize,
     descriptors: Arc<Descriptors>,
+    /// The largest response message decoded.
+    limit: ByteSize,
 }
 
 impl GrpcTransport {
-    pub fn new(service: &str, config: &GrpcService) -> Result<Self, TransportError> {
+    pub fn new(
+        service: &str,
+        config: &GrpcService,
+        limit: ByteSize,
+    ) -> Result<Self, TransportError> {
         let uri = &config.endpoint;
         let unusable = |reason: &str| TransportError::GrpcEndpoint {
             service: service.to_string(),
-            endpoint: uri.to_string(),
+            endpoint: redact_userinfo(&uri.to_string()).into_owned(),
             reason: reason.to_string(),
         };
         match uri.scheme_str() {
@@ -84,6 +91,7 @@ impl GrpcTransport {
             channels: vec![None; config.pool_size.max(1)],
             cursor: 0,
             descriptors: Arc::new(descriptors),
+            limit,
         })
     }
 
@@ -93,6 +101,7 @@ impl GrpcTransport {
     pub fn call(&mut self, req: CallRequest) -> CallFuture {
         let channel = self.next_channel();
         let descriptors = Arc::clone(&self.descriptors);
+        let (limit, service) = (self.limit, self.service.clone());
         Box::pin(async move {
             let CallTarget::Grpc { method } = &req.target else {
                 return Err(CallError::permanent(
@@ -113,14 +122,20 @@ impl GrpcTransport {
                 })??;
             let (method, path) = (resolved.method, resolved.path);
             let request = request(&method, &req, deadline)?;
-            let mut grpc = tonic::client::Grpc::new(channel);
+            // tonic checks each message's declared length before reading
+            // it, so a larger one is never buffered.
+            let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
+            let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max);
             let call = async move {
                 grpc.ready()
                     .await
                     .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
                 grpc.unary(request, path, DynamicCodec::new(method.output()))
                     .await
-                    .map_err(|s| status::classify(&s))
+                    .map_err(|s| match status::is_too_large(&s) {
+                        true => super::too_large(limit, &service),
+                        false => status::classify(&s),
+                    })
             };
             let response = tokio::time::timeout_at(deadline, call)
                 .await
@@ -138,7 +153,7 @@ impl GrpcTransport {
         };
         format!(
             "grpc {} ({} connections, descriptors from {source})",
-            self.endpoint.uri(),
+            redact_userinfo(&self.endpoint.uri().to_string()),
             self.channels.len()
         )
     }
@@ -219,6 +234,7 @@ mod tests {
 
     use super::*;
     use crate::transport::FailureClass;
+    use crate::workflow::DEFAULT_MAX_RESPONSE_BYTES as LIMIT;
 
     fn config(endpoint: &str, pool_size: usize) -> GrpcService {
         GrpcService {
@@ -247,17 +263,18 @@ mod tests {
 
     #[test]
     fn endpoints_are_checked_without_connecting() {
-        let t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3)).unwrap();
+        let t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3), LIMIT).unwrap();
         assert_eq!(t.pool_size(), 3);
         assert_eq!(t.connections_opened(), 0);
         assert!(t.describe().contains("3 connections"), "{}", t.describe());
-        let err = GrpcTransport::new("orders", &config("https://127.0.0.1:1", 1)).unwrap_err();
+        let err =
+            GrpcTransport::new("orders", &config("https://127.0.0.1:1", 1), LIMIT).unwrap_err();
         assert!(err.to_string().contains("TLS"), "{err}");
     }
 
     #[tokio::test]
     async fn round_robin_opens_one_connection_per_slot() {
-        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3)).unwrap();
+        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 3), LIMIT).unwrap();
         for _ in 0..2 {
             drop(t.call(call_request("Place", vec![])));
         }
@@ -291,7 +308,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_methods_and_bad_input_are_permanent() {
-        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 1)).unwrap();
+        let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 1), LIMIT).unwrap();
         let err = t.call(call_request("Cancel", vec![])).await.unwrap_err();
         assert_eq!(err.class, FailureClass::Permanent);
         assert!(
@@ -313,7 +330,7 @@ mod tests {
             listener.local_addr().unwrap().port()
         };
         let url = format!("http://127.0.0.1:{port}");
-        let mut t = GrpcTransport::new("orders", &config(&url, 1)).unwrap();
+        let mut t = GrpcTransport::new("orders", &config(&url, 1), LIMIT).unwrap();
         let err = t.call(call_request("Place", vec![])).await.unwrap_err();
         assert_eq!(err.class, FailureClass::Retryable, "{}", err.message);
     }

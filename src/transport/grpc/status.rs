@@ -47,6 +47,15 @@ pub fn classify(status: &Status) -> CallError {
     CallError::new(class, message(status)).with_retry_after(retry_after)
 }
 
+/// Whether tonic refused a response message longer than the client's
+/// `max_decoding_message_size` (it reads the declared length first).
+pub fn is_too_large(status: &Status) -> bool {
+    status.code() == Code::OutOfRange
+        && status
+            .message()
+            .starts_with("Error, decoded message length too large")
+}
+
 /// `UNAVAILABLE: <status message>`, followed for a status raised locally by
 /// its causes (tonic's own message, "transport error", names none).
 pub fn message(status: &Status) -> String {

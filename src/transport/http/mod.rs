@@ -6,6 +6,7 @@ pub mod path;
 pub mod query;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -15,7 +16,7 @@ use serde_json::Value;
 use super::{
     CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, timed_out,
 };
-use crate::workflow::HttpService;
+use crate::workflow::{ByteSize, HttpService, redact_userinfo};
 
 /// Idle keep-alive connections kept per host. reqwest keeps every one it
 /// ever opened (one per concurrent HTTP/1.1 request); a burst of parallel
@@ -35,17 +36,26 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const RUN_ID: &str = "x-maestro-run-id";
 pub const STEP_ID: &str = "x-maestro-step-id";
 
+/// Bytes of an error response's body read for its message: the message
+/// quotes the start of it only, so the rest is not worth holding.
+const ERROR_BODY_BYTES: u64 = 16 * 1024;
+
 /// Calls to one HTTP service. The client is a cheap handle on a shared
 /// connection pool, cloned into each call's future.
 #[derive(Debug)]
 pub struct HttpTransport {
-    service: String,
+    service: Arc<str>,
     endpoint: Url,
     client: Client,
+    limit: ByteSize,
 }
 
 impl HttpTransport {
-    pub fn new(service: &str, config: &HttpService) -> Result<Self, TransportError> {
+    pub fn new(
+        service: &str,
+        config: &HttpService,
+        limit: ByteSize,
+    ) -> Result<Self, TransportError> {
         // reqwest is built without a bundled crypto provider; ring is the
         // lighter one. Installing twice is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -61,9 +71,10 @@ impl HttpTransport {
                 source,
             })?;
         Ok(Self {
-            service: service.to_string(),
+            service: Arc::from(service),
             endpoint: config.endpoint.clone(),
             client,
+            limit,
         })
     }
 
@@ -71,10 +82,14 @@ impl HttpTransport {
     pub fn call(&mut self, req: CallRequest) -> CallFuture {
         let client = self.client.clone();
         let endpoint = self.endpoint.clone();
+        let cap = Cap {
+            limit: self.limit,
+            service: Arc::clone(&self.service),
+        };
         Box::pin(async move {
             let timeout = req.timeout;
             let request = build_request(&client, &endpoint, req)?;
-            tokio::time::timeout(timeout, send(&client, request))
+            tokio::time::timeout(timeout, send(&client, request, &cap))
                 .await
                 .unwrap_or_else(|_| Err(timed_out(timeout)))
         })
@@ -83,7 +98,8 @@ impl HttpTransport {
     pub fn describe(&self) -> String {
         format!(
             "http {} (up to {} idle connections)",
-            self.endpoint, DEFAULT_MAX_IDLE_PER_HOST
+            redact_userinfo(self.endpoint.as_str()),
+            DEFAULT_MAX_IDLE_PER_HOST
         )
     }
 
@@ -154,7 +170,10 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     }
     let mut seen = HashSet::new();
     for (name, value) in &req.headers {
-        let value = header_value(name.as_str(), value)?;
+        let mut value = header_value(name.as_str(), value)?;
+        // Kept out of the HTTP stack's own debug output: headers often
+        // carry credentials.
+        value.set_sensitive(true);
         if seen.insert(name) {
             map.insert(name.clone(), value);
         } else {
@@ -164,32 +183,84 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     Ok(map)
 }
 
-/// The value is not echoed in the error: headers carry credentials.
+/// The value is not quoted in the message: it may hold a credential.
 fn header_value(name: &str, value: &str) -> Result<HeaderValue, String> {
     HeaderValue::from_str(value).map_err(|_| {
-        format!("header `{name}` has a value with a control character (such as CR or LF), which cannot be sent")
+        format!("header `{name}` has a value that cannot be sent: it holds control characters")
     })
 }
 
-async fn send(client: &Client, request: reqwest::Request) -> CallResult {
-    let response = client
+/// The service's limit on a response, and its name for the message.
+struct Cap {
+    limit: ByteSize,
+    service: Arc<str>,
+}
+
+async fn send(client: &Client, request: reqwest::Request, cap: &Cap) -> CallResult {
+    let mut response = client
         .execute(request)
         .await
         .map_err(|e| classify::classify_send_error(&e))?;
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| {
-        // The status line arrived, so the server has the request.
-        CallError::unknown(format!("HTTP {status}: reading the body failed: {e}"))
-    })?;
     if status.is_success() {
-        return Ok(output(&headers, &body));
+        return match read_body(&mut response, cap.limit.bytes()).await {
+            Ok(Some(body)) => Ok(output(&headers, &body)),
+            Ok(None) => Err(super::too_large(cap.limit, &cap.service)),
+            // The status line arrived, so the server has the request.
+            Err(e) => Err(body_failed(status, &e)),
+        };
     }
+    // An error's body only gives the message its excerpt.
+    let limit = cap.limit.bytes().min(ERROR_BODY_BYTES);
+    let body = read_prefix(&mut response, limit)
+        .await
+        .map_err(|e| body_failed(status, &e))?;
     let retry_after = headers
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| classify::parse_retry_after(v, SystemTime::now()));
     Err(classify::classify_status(status, retry_after, &body))
+}
+
+fn body_failed(status: reqwest::StatusCode, e: &reqwest::Error) -> CallError {
+    CallError::unknown(format!("HTTP {status}: reading the body failed: {e}"))
+}
+
+/// The whole body, or `None` if it is longer than `limit`: a declared
+/// length over the limit is refused before reading, an undeclared one as
+/// soon as the limit is passed, so an endless stream ends there too.
+async fn read_body(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Option<Vec<u8>>, reqwest::Error> {
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Ok(None);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}
+
+/// The first `limit` bytes of the body; the rest is never read.
+async fn read_prefix(
+    response: &mut reqwest::Response,
+    limit: u64,
+) -> Result<Vec<u8>, reqwest::Error> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    while body.len() < limit
+        && let Some(chunk) = response.chunk().await?
+    {
+        let room = limit - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+    }
+    Ok(body)
 }
 
 /// A 2xx body as the step's output: JSON as is, anything else as a string,

@@ -3,6 +3,7 @@
 
 use super::{Cx, scalar};
 use crate::workflow::env::{self, EnvProblem};
+use crate::workflow::model::redact_userinfo;
 use crate::workflow::yaml::Node;
 
 /// The gRPC endpoint at `node`, reported there if it is not usable.
@@ -49,10 +50,13 @@ fn expanded(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<String> {
     }
 }
 
+/// A message and a hint; the endpoint is quoted without its user name and
+/// password, which may come from the environment.
 type Problem = (String, String);
 
 /// `host:port`, or `http(s)://host[:port]`; a bare address gets `http://`.
 pub fn grpc_endpoint(text: &str) -> Result<http::Uri, Problem> {
+    let shown = redact_userinfo(text);
     let hint = || "write `host:port` or `http://host:port`, e.g. `localhost:50051`".to_string();
     let with_scheme = if text.contains("://") {
         text.to_string()
@@ -61,52 +65,53 @@ pub fn grpc_endpoint(text: &str) -> Result<http::Uri, Problem> {
     };
     let uri: http::Uri = with_scheme
         .parse()
-        .map_err(|e| (format!("`{text}` is not a valid address: {e}"), hint()))?;
+        .map_err(|e| (format!("`{shown}` is not a valid address: {e}"), hint()))?;
     match uri.scheme_str() {
         Some("http" | "https") => {}
         other => {
             let scheme = other.unwrap_or_default();
             return Err((
-                format!("`{text}`: scheme `{scheme}` is not http or https"),
+                format!("`{shown}`: scheme `{scheme}` is not http or https"),
                 hint(),
             ));
         }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err((format!("`{text}` has no host"), hint()));
+        return Err((format!("`{shown}` has no host"), hint()));
     }
     if !text.contains("://") && uri.port().is_none() {
-        return Err((format!("`{text}` has no port"), hint()));
+        return Err((format!("`{shown}` has no port"), hint()));
     }
     if uri.path_and_query().is_some_and(|p| p.as_str() != "/") {
-        return Err((format!("`{text}`: a gRPC endpoint has no path"), hint()));
+        return Err((format!("`{shown}`: a gRPC endpoint has no path"), hint()));
     }
     Ok(uri)
 }
 
 /// `http(s)://host[:port][/base/path]`.
 pub fn http_endpoint(text: &str) -> Result<reqwest::Url, Problem> {
+    let shown = redact_userinfo(text);
     let hint = || "write `http://host:port`, e.g. `http://localhost:8080`".to_string();
     if !text.contains("://") {
         return Err((
-            format!("`{text}` has no scheme"),
-            format!("write `http://{text}`"),
+            format!("`{shown}` has no scheme"),
+            format!("write `http://{shown}`"),
         ));
     }
     let url = reqwest::Url::parse(text)
-        .map_err(|e| (format!("`{text}` is not a valid URL: {e}"), hint()))?;
+        .map_err(|e| (format!("`{shown}` is not a valid URL: {e}"), hint()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err((
-            format!("`{text}`: scheme `{}` is not http or https", url.scheme()),
+            format!("`{shown}`: scheme `{}` is not http or https", url.scheme()),
             hint(),
         ));
     }
     if url.host_str().is_none_or(str::is_empty) {
-        return Err((format!("`{text}` has no host"), hint()));
+        return Err((format!("`{shown}` has no host"), hint()));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err((
-            format!("`{text}`: an endpoint has no query or fragment"),
+            format!("`{shown}`: an endpoint has no query or fragment"),
             "put query parameters in the step's `method` path".into(),
         ));
     }
@@ -168,5 +173,7 @@ mod tests {
                 .contains("query")
         );
         assert!(http_endpoint("http://:80").is_err());
+        let (message, _) = http_endpoint("http://u:s3cret@h:99999").unwrap_err();
+        assert!(!message.contains("s3cret"), "{message}");
     }
 }

@@ -5,12 +5,16 @@ mod call;
 mod compensate;
 mod dataflow;
 mod endpoint;
+mod headers;
 mod policy;
+mod proto;
 mod scalar;
 mod service;
 mod step;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_guards;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -51,8 +55,11 @@ pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
 /// What the decoders share: where diagnostics go, and the file's context.
 pub(super) struct Cx<'a> {
     file: &'a Path,
-    /// Folder that relative `proto:` paths start from.
+    /// Folder that relative `proto:` paths start from, and that they must
+    /// stay inside.
     pub base: &'a Path,
+    /// Another folder `proto:` files may be read from (`--proto-root`).
+    pub proto_root: Option<&'a Path>,
     pub env: EnvLookup<'a>,
     diagnostics: Vec<Diagnostic>,
     /// Summaries close the list, after the located problems in file order.
@@ -225,11 +232,13 @@ pub(super) fn decode(
     root: &Node,
     file: &Path,
     base: &Path,
+    proto_root: Option<&Path>,
     env: EnvLookup<'_>,
 ) -> Result<Workflow, Vec<Diagnostic>> {
     let mut cx = Cx {
         file,
         base,
+        proto_root,
         env,
         diagnostics: Vec::new(),
         summaries: Vec::new(),

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::dataflow::Read;
 use super::{Cx, Pos, index, join};
 use crate::template::{Condition, Template, ValueTemplate};
+use crate::workflow::model::ByteSize;
 use crate::workflow::yaml::{Kind, Node};
 
 fn wrong_type(cx: &mut Cx<'_>, node: &Node, path: &str, expected: &str, hint: Option<String>) {
@@ -134,6 +135,67 @@ pub fn count(cx: &mut Cx<'_>, node: &Node, path: &str, min: u64, why: &str) -> O
     }
 }
 
+/// A size: a whole number of bytes, or a number and a binary unit
+/// (`B`, `KiB`, `MiB`, `GiB`: `512KiB`, `8 MiB`), from 1 byte to `max`.
+pub fn byte_size(cx: &mut Cx<'_>, node: &Node, path: &str, max: ByteSize) -> Option<ByteSize> {
+    let hint = || {
+        Some(format!(
+            "write bytes or a size with a unit: `8MiB`, `512KiB`; at most {max}"
+        ))
+    };
+    let parsed = match &node.kind {
+        Kind::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| format!("`{n}` is not a whole number of bytes")),
+        Kind::Str(text) => parse_byte_size(text),
+        _ => {
+            wrong_type(cx, node, path, "a size such as `8MiB`", hint());
+            return None;
+        }
+    };
+    match parsed {
+        Ok(0) => cx.report(node.pos(), path, "must be at least 1 byte", hint()),
+        Ok(n) if n > max.bytes() => cx.report(
+            node.pos(),
+            path,
+            format!("{} is more than {max}", ByteSize(n)),
+            hint(),
+        ),
+        Ok(n) => return Some(ByteSize(n)),
+        Err(message) => cx.report(node.pos(), path, message, hint()),
+    }
+    None
+}
+
+/// `4096`, `512KiB`, `8 MiB`, `1GiB`. Decimal units (`MB`) are refused
+/// rather than guessed at: `8MB` is read as 8,000,000 by some and 8 MiB by
+/// others.
+pub fn parse_byte_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = (&text[..digits], text[digits..].trim_start());
+    let scale: u64 = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" | "MB" | "GB" => {
+            let binary = format!("{}iB", unit[..1].to_ascii_uppercase());
+            return Err(format!(
+                "`{text}`: write `{number}{binary}`; sizes use binary units"
+            ));
+        }
+        _ => return Err(format!("`{text}` is not a size")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("`{text}` is not a size"))
+}
+
 pub fn number(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<f64> {
     match &node.kind {
         Kind::Number(n) => n.as_f64(),
@@ -165,12 +227,6 @@ pub fn string_list<'n>(cx: &mut Cx<'_>, node: &'n Node, path: &str) -> Option<Ve
     }
 }
 
-/// A string that may hold `{{ }}`, and the data it reads.
-pub fn template(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Template, Vec<Read>)> {
-    let text = string(cx, node, path)?;
-    compile(cx, text, node.pos(), path)
-}
-
 /// Compile an HTTP path, which is not a whole YAML string: each `{{ }}`
 /// kept apart from the text, so its value can be encoded where it lands.
 pub fn path_template(
@@ -180,6 +236,17 @@ pub fn path_template(
     path: &str,
 ) -> Option<(Template, Vec<Read>)> {
     compile_with(cx, text, at, path, Template::parse_separated)
+}
+
+/// Compile text that is not a whole YAML string and whose values land as
+/// text (a part of a header value).
+pub fn template_text(
+    cx: &mut Cx<'_>,
+    text: &str,
+    at: Pos,
+    path: &str,
+) -> Option<(Template, Vec<Read>)> {
+    compile(cx, text, at, path)
 }
 
 fn compile(cx: &mut Cx<'_>, text: &str, at: Pos, path: &str) -> Option<(Template, Vec<Read>)> {

@@ -1,18 +1,17 @@
 //! The `services:` block: protocol, endpoint, timeouts, retry, circuit
 //! breaker, gRPC pool and `.proto` files, HTTP headers.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use prost_reflect::DescriptorPool;
 
-use super::dataflow::{Read, Scope, Use};
+use super::dataflow::{Scope, Use};
 use super::policy::{breaker, retry};
-use super::{Cx, Fields, endpoint, index, join, scalar};
+use super::{Cx, Fields, endpoint, headers, join, proto, scalar};
 use crate::resilience::{BreakerConfig, RetryPolicy};
-use crate::transport::grpc::descriptors;
 use crate::workflow::model::{
-    DEFAULT_POOL_SIZE, DescriptorSource, GrpcService, Header, HttpService, Service, ServiceKind,
+    ByteSize, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_SIZE, DescriptorSource, GrpcService,
+    HttpService, MAX_RESPONSE_BYTES_CEILING, Service, ServiceKind,
 };
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Key, Kind, Node};
@@ -27,6 +26,7 @@ const SERVICE_FIELDS: &[&str] = &[
     "proto",
     "import_paths",
     "headers",
+    "max_response_bytes",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +133,7 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
         Some(n) => breaker(cx, n, &f.path("circuit_breaker")).unwrap_or_default(),
         None => BreakerConfig::default(),
     };
+    let max_response_bytes = response_limit(cx, &f);
     let kind = match protocol {
         Some(Protocol::Grpc) => grpc(cx, &f, endpoint, &mut declared.pool),
         Some(Protocol::Http) => http(cx, &f, endpoint, header_uses),
@@ -146,10 +147,19 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
                 timeout,
                 retry: declared.retry.clone(),
                 circuit_breaker,
+                max_response_bytes,
             })
         });
     }
     declared
+}
+
+/// `max_response_bytes`, or the default.
+fn response_limit(cx: &mut Cx<'_>, f: &Fields<'_>) -> ByteSize {
+    let path = f.path("max_response_bytes");
+    f.get("max_response_bytes")
+        .and_then(|n| scalar::byte_size(cx, n, &path, MAX_RESPONSE_BYTES_CEILING))
+        .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
 }
 
 fn protocol(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Protocol> {
@@ -195,7 +205,7 @@ fn grpc(
         Some(n) => pool_size(cx, n, &f.path("pool")),
         None => Some(DEFAULT_POOL_SIZE),
     };
-    let descriptors = descriptors_of(cx, f);
+    let descriptors = proto::descriptors(cx, f);
     if let Some(DescriptorSource::Files { pool, .. }) = &descriptors {
         *pool_out = Some(pool.clone());
     }
@@ -225,68 +235,6 @@ fn pool_size(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<usize> {
     .map(|n| n as usize)
 }
 
-/// `proto:` compiled now, so that a typo in a method is found before a run.
-fn descriptors_of(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<DescriptorSource> {
-    let imports = match f.get("import_paths") {
-        Some(n) => scalar::string_list(cx, n, &f.path("import_paths"))?,
-        None => Vec::new(),
-    };
-    let Some(node) = f.get("proto") else {
-        if let Some((key, _)) = f.entry("import_paths") {
-            cx.error(
-                key.pos(),
-                &f.path("import_paths"),
-                "`import_paths` without `proto` has no effect",
-            );
-            return None;
-        }
-        return Some(DescriptorSource::Reflection);
-    };
-    let listed = scalar::string_list(cx, node, &f.path("proto"))?;
-    let before = cx.count();
-    for (i, (file, at)) in listed.iter().enumerate() {
-        let full = cx.base.join(file);
-        if !full.is_file() {
-            let path = match &node.kind {
-                Kind::Seq(_) => index(&f.path("proto"), i),
-                _ => f.path("proto"),
-            };
-            cx.report(
-                *at,
-                &path,
-                format!("`{file}` does not exist (looked for `{}`)", full.display()),
-                Some("`proto` paths are relative to the workflow file's folder".into()),
-            );
-        }
-    }
-    if cx.count() != before {
-        return None;
-    }
-    let files: Vec<PathBuf> = listed.into_iter().map(|(s, _)| PathBuf::from(s)).collect();
-    if files.is_empty() {
-        cx.report(
-            node.pos(),
-            &f.path("proto"),
-            "`proto` lists no files",
-            Some("leave `proto` out to ask the server by reflection".into()),
-        );
-        return None;
-    }
-    let imports: Vec<PathBuf> = imports.into_iter().map(|(s, _)| PathBuf::from(s)).collect();
-    match descriptors::compile_files(cx.base, &files, &imports) {
-        Ok(pool) => Some(DescriptorSource::Files { files, pool }),
-        Err(err) => {
-            cx.report(
-                node.pos(),
-                &f.path("proto"),
-                format!("the .proto files do not compile: {err}"),
-                None,
-            );
-            None
-        }
-    }
-}
-
 fn http(
     cx: &mut Cx<'_>,
     f: &Fields<'_>,
@@ -297,7 +245,7 @@ fn http(
     let endpoint = endpoint.and_then(|n| endpoint::http(cx, n, &f.path("endpoint")));
     let headers = match f.get("headers") {
         Some(n) => {
-            let (headers, reads) = headers(cx, n, &f.path("headers"))?;
+            let (headers, reads) = headers::decode(cx, n, &f.path("headers"))?;
             header_uses.extend(reads.into_iter().map(|r| r.at_scope(Scope::ServiceHeaders)));
             headers
         }
@@ -307,43 +255,4 @@ fn http(
         endpoint: endpoint?,
         headers,
     }))
-}
-
-/// A `headers:` block: header names to templated values.
-pub fn headers(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<(Vec<Header>, Vec<Read>)> {
-    let Kind::Map(entries) = &node.kind else {
-        cx.error(
-            node.pos(),
-            path,
-            format!(
-                "expected a mapping of header names to values, found {}",
-                node.kind.describe()
-            ),
-        );
-        return None;
-    };
-    let before = cx.count();
-    let mut headers = Vec::new();
-    let mut reads = Vec::new();
-    for (key, value) in entries {
-        let at = join(path, &key.name);
-        let name = match http::HeaderName::from_bytes(key.name.as_bytes()) {
-            Ok(name) => Some(name),
-            Err(_) => {
-                cx.error(
-                    key.pos(),
-                    &at,
-                    format!("`{}` is not a valid header name", key.name),
-                );
-                None
-            }
-        };
-        if let Some((value, found)) = scalar::template(cx, value, &at) {
-            reads.extend(found);
-            if let Some(name) = name {
-                headers.push(Header { name, value });
-            }
-        }
-    }
-    (cx.count() == before).then_some((headers, reads))
 }

@@ -7,7 +7,7 @@ use super::call::call;
 use super::compensate;
 use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
 use super::policy::retry;
-use super::service::{self, Declared, Protocol, Services};
+use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
@@ -362,7 +362,7 @@ pub(super) fn headers(
         );
         return None;
     }
-    let (headers, found) = service::headers(cx, node, path)?;
+    let (headers, found) = super::headers::decode(cx, node, path)?;
     reads.extend(found);
     Some(headers)
 }

@@ -1,5 +1,5 @@
 //! JSON to protobuf and back, against every message of the `.proto` files
-//! in proto/ (compiled with protox as a workflow's `proto:` would be):
+//! in examples/workflows/proto/ (compiled with protox as a workflow's `proto:` would be):
 //! random JSON is accepted or refused with the message named, and valid
 //! messages survive JSON -> wire -> JSON exactly, 64-bit integers included.
 
@@ -18,7 +18,7 @@ use super::{config, json};
 fn pool() -> &'static DescriptorPool {
     static POOL: OnceLock<DescriptorPool> = OnceLock::new();
     POOL.get_or_init(|| {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("proto");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/workflows/proto");
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .expect("proto/")
             .map(|e| e.expect("entry").path())

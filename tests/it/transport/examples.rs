@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use maestro::resilience::{BreakerConfig, RetryPolicy};
 use maestro::transport::grpc::descriptors::compile_files;
 use maestro::transport::{CallError, CallRequest, CallTarget, FailureClass, Transport};
-use maestro::workflow::{DescriptorSource, GrpcService, HttpService, Service, ServiceKind};
+use maestro::workflow::{
+    DEFAULT_MAX_RESPONSE_BYTES, DescriptorSource, GrpcService, HttpService, Service, ServiceKind,
+};
 use serde_json::{Value, json};
 
 use super::Relay;
@@ -21,6 +23,7 @@ fn service(name: &str, kind: ServiceKind) -> Service {
         timeout: None,
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
     }
 }
 
@@ -52,7 +55,10 @@ fn reflection(process: &ServiceProcess, pool_size: usize) -> Transport {
 
 fn proto_files(names: &[&str]) -> DescriptorSource {
     let base = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let files: Vec<PathBuf> = names.iter().map(|n| Path::new("proto").join(n)).collect();
+    let files: Vec<PathBuf> = names
+        .iter()
+        .map(|n| Path::new("examples/workflows/proto").join(n))
+        .collect();
     DescriptorSource::Files {
         pool: compile_files(base, &files, &[]).unwrap(),
         files,

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use maestro::resilience::{BreakerConfig, RetryPolicy};
 use maestro::transport::{CallRequest, CallTarget, FailureClass, Transport};
-use maestro::workflow::{DescriptorSource, GrpcService, Service, ServiceKind};
+use maestro::workflow::{
+    DEFAULT_MAX_RESPONSE_BYTES, DescriptorSource, GrpcService, Service, ServiceKind,
+};
 use serde_json::{Value, json};
 
 use super::grpc_server::{self, Reflection};
@@ -22,6 +24,7 @@ fn grpc_service(url: &str, pool_size: usize, descriptors: DescriptorSource) -> S
         timeout: None,
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
+        max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
     }
 }
 
