@@ -175,6 +175,57 @@ fn closing(failure: Failure) -> Response {
     response
 }
 
+/// Write the guard's refusals into every operation of the OpenAPI document,
+/// so a client generated from it knows them: the body's limits everywhere,
+/// the token (or, without one, the Host rule), and the connection cap
+/// everywhere but the health checks.
+pub fn document_refusals(doc: &mut utoipa::openapi::OpenApi, with_token: bool) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+
+    let refusal = |description: &str| {
+        let json = ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("ApiError")))
+            .build();
+        ResponseBuilder::new()
+            .description(description)
+            .content("application/json", json)
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let health = matches!(path.as_str(), "/healthz" | "/readyz");
+        let mut refusals = vec![
+            ("400", "bad_request: the request body could not be read"),
+            (
+                "408",
+                "body_timeout: the body did not arrive within --body-timeout",
+            ),
+            ("413", "body_too_large: the body is over --max-body-bytes"),
+        ];
+        if with_token && !health {
+            refusals.push(("401", "unauthorized: missing or wrong bearer token"));
+        }
+        if !with_token {
+            refusals.push((
+                "403",
+                "host_not_allowed: a Host that is not loopback, without a token",
+            ));
+        }
+        if !health {
+            refusals.push(("503", "too_many_connections: past --max-connections"));
+        }
+        let operations = [&mut item.get, &mut item.post, &mut item.delete];
+        for operation in operations.into_iter().flatten() {
+            for (status, description) in &refusals {
+                operation
+                    .responses
+                    .responses
+                    .entry((*status).to_string())
+                    .or_insert_with(|| refusal(description).into());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -266,6 +266,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
+    guard::document_refusals(&mut doc, config.token.is_some());
     let _ = state
         .openapi
         .set(doc.to_pretty_json().unwrap_or_else(|_| "{}".into()));

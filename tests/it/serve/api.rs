@@ -47,6 +47,23 @@ async fn every_documented_endpoint_is_served_and_nothing_else() {
     .map(|(m, p)| (m.to_string(), p.to_string()))
     .collect();
     assert_eq!(documented, expected);
+    // The guard's refusals are documented where they can happen.
+    for (method, path) in &documented {
+        let responses = &doc["paths"][path][method.to_lowercase()]["responses"];
+        let health = path == "/healthz" || path == "/readyz";
+        for status in ["403", "408", "413"] {
+            assert!(responses[status].is_object(), "{method} {path}: {status}");
+        }
+        assert_eq!(
+            responses["503"].is_object(),
+            !health || path == "/readyz",
+            "{method} {path}"
+        );
+        assert!(
+            responses["401"].is_null(),
+            "no token, no 401: {method} {path}"
+        );
+    }
 
     // Each documented operation is routed: it never gets the router's own
     // "no such endpoint" or "method not allowed".

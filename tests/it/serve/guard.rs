@@ -92,6 +92,24 @@ async fn a_token_from_a_file_guards_the_api_and_stays_out_of_ps() {
         200,
         "the file's newline is not part of the token"
     );
+    let doc: serde_json::Value = server
+        .client
+        .get(server.url("/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let submit = &doc["paths"]["/v1/workflows/{name}/runs"]["post"]["responses"];
+    assert!(submit["401"].is_object(), "401 documented: {submit}");
+    assert!(
+        submit["403"].is_null(),
+        "no Host rule with a token: {submit}"
+    );
+    let health = &doc["paths"]["/healthz"]["get"]["responses"];
+    assert!(health["401"].is_null(), "health is open: {health}");
 }
 
 fn get_with_host(server: &ServeProcess, path: &str, host: &str, auth: Option<&str>) -> String {
