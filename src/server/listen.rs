@@ -14,6 +14,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use super::metrics::Metrics;
+
 /// Connections accepted past the cap, each answering one request: a
 /// health check as usual, anything else 503. Past these too, a connection
 /// gets a 503 written at once and is closed unread.
@@ -56,6 +58,7 @@ pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     stop: CancellationToken,
 ) {
     let overflow = app.clone().layer(axum::Extension(OverCapacity));
@@ -76,8 +79,10 @@ pub async fn serve(
         };
         let (permit, app, timeout, keep_alive) =
             if let Ok(permit) = slots.clone().try_acquire_owned() {
+                metrics.connection_opened();
                 (permit, app.clone(), limits.header_timeout, true)
             } else {
+                metrics.connection_refused();
                 refused += 1;
                 if refused % 1000 == 1 {
                     warn!(
@@ -94,6 +99,7 @@ pub async fn serve(
             };
         let connection = Connection {
             permit,
+            counted: keep_alive.then(|| metrics.clone()),
             stop: stop.clone(),
             open: open_rx.clone(),
         };
@@ -108,6 +114,8 @@ pub async fn serve(
 struct Connection {
     /// Its place under the cap, given back when it closes.
     permit: OwnedSemaphorePermit,
+    /// Where a connection under the cap says it closed.
+    counted: Option<Arc<Metrics>>,
     stop: CancellationToken,
     /// Dropped when the connection closes: the drain waits for all.
     open: watch::Receiver<()>,
@@ -139,6 +147,9 @@ impl Connection {
             debug!(error = %e, "connection closed");
         }
         drop(self.permit);
+        if let Some(metrics) = self.counted {
+            metrics.connection_closed();
+        }
         drop(self.open);
     }
 }

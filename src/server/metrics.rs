@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::runtime::{RunReport, RunStatus, ServiceHealth, report::StepOutcome};
@@ -67,6 +68,10 @@ struct Counts {
 #[derive(Debug, Default)]
 pub struct Metrics {
     counts: Mutex<Counts>,
+    /// Client connections: opened under the cap, closed, refused past it.
+    connections_opened: AtomicU64,
+    connections_closed: AtomicU64,
+    connections_refused: AtomicU64,
 }
 
 /// Gauges read at scrape time.
@@ -77,6 +82,45 @@ pub struct RunGauges {
 }
 
 impl Metrics {
+    /// A client connection was taken under `--max-connections`.
+    pub fn connection_opened(&self) {
+        self.connections_opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection taken under the cap closed.
+    pub fn connection_closed(&self) {
+        self.connections_closed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connection past the cap was answered 503 (or closed unread).
+    pub fn connection_refused(&self) {
+        self.connections_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn render_connections(&self, out: &mut String) {
+        let opened = self.connections_opened.load(Ordering::Relaxed);
+        let closed = self.connections_closed.load(Ordering::Relaxed);
+        header(
+            out,
+            "maestro_http_connections_open",
+            "gauge",
+            "Client connections open under --max-connections.",
+        );
+        let _ = writeln!(
+            out,
+            "maestro_http_connections_open {}",
+            opened.saturating_sub(closed)
+        );
+        header(
+            out,
+            "maestro_http_connections_refused_total",
+            "counter",
+            "Client connections past --max-connections, answered 503 or closed.",
+        );
+        let refused = self.connections_refused.load(Ordering::Relaxed);
+        let _ = writeln!(out, "maestro_http_connections_refused_total {refused}");
+    }
+
     /// Count a finished run: its status, latency, and each step's figures.
     pub fn run_finished(&self, report: &RunReport) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,6 +255,7 @@ impl Metrics {
             );
         }
         drop(c);
+        self.render_connections(&mut out);
         render_services(&mut out, services);
         out
     }

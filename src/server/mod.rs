@@ -185,7 +185,7 @@ pub async fn serve(
     let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
     let state = Arc::new(AppState {
         runs: runs.clone(),
-        metrics,
+        metrics: metrics.clone(),
         workflows: loaded,
         max_wait: config.max_wait,
         openapi: OnceLock::new(),
@@ -219,7 +219,13 @@ pub async fn serve(
     ready(local, &workflows);
     tokio::spawn(watch_signals(stop.clone()));
     tokio::spawn(sweep(runs.clone(), config.limits.keep_for, stop.clone()));
-    let server = tokio::spawn(listen::serve(listener, app, connections, stop.clone()));
+    let server = tokio::spawn(listen::serve(
+        listener,
+        app,
+        connections,
+        metrics.clone(),
+        stop.clone(),
+    ));
 
     stop.cancelled().await;
     info!(grace = %humantime::format_duration(config.grace), "stopping: no new runs; waiting for those in flight");

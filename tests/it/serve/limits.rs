@@ -182,6 +182,21 @@ fn connections_past_the_cap_get_503_and_health_checks_still_answer() {
         status(&exchange(&server, WORKFLOWS, false)) == Some(200)
     });
     assert!(served, "a freed place was never given to a new connection");
+
+    // The refusals are counted, and the connections still held are open.
+    let scrape = &mut open[0];
+    scrape
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n")
+        .unwrap();
+    let metrics = read_answer(scrape);
+    let figure = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} ")));
+        let line = line.unwrap_or_else(|| panic!("{name} missing: {metrics}"));
+        line[name.len() + 1..].trim().parse().unwrap()
+    };
+    assert!(figure("maestro_http_connections_refused_total") >= 3, "{metrics}");
+    let held = figure("maestro_http_connections_open");
+    assert!((2..=3).contains(&held), "{held} open: {metrics}");
 }
 
 #[test]
