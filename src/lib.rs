@@ -6,8 +6,8 @@
 //!
 //! - [`workflow`]: the workflow language: YAML loading, validation with
 //!   located diagnostics, and the validated model the runtime executes.
-//! - [`template`]: `{{ .path }}` templates and `when` conditions, translated to
-//!   tera once at load time and evaluated against a run's data.
+//! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once at
+//!   load time and evaluated against a run's data (text rendered by tera).
 //! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart.
 //! - [`resilience`]: pure policy: exponential backoff, circuit breaker state,
 //!   deadlines. No I/O, tested with an injected clock.

@@ -5,32 +5,34 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::convert::{charge, describe, text_of, to_json, too_large};
+use super::convert::{charge, describe, text_of, too_large};
 use super::engine::{Engine, EngineBuilder};
+use super::eval::evaluate;
 use super::syntax::{self, Expr, PathRef, Piece, Segment, parse_bare, parse_pieces};
 use super::{DataPath, MAX_RENDERED_BYTES, Scope, TemplateError};
 
-/// A template compiled into an engine, under a name.
+/// Text around expressions, rendered by tera from the expressions' values.
 #[derive(Debug, Clone)]
-struct Compiled {
+struct Text {
     engine: Arc<Engine>,
     name: String,
+    exprs: Vec<Expr>,
 }
 
 #[derive(Debug, Clone)]
 enum Kind {
     /// No `{{ }}`: the text is the value.
     Literal,
-    /// Exactly one `{{ .path }}`: the value there, read without tera.
+    /// Exactly one `{{ .path }}`: the value there.
     Path(PathRef),
     /// Text around `{{ .path }}`s only, or text around expressions kept
     /// apart from it ([`Template::parse_separated`]): a string, built piece
     /// by piece.
     Paths(Vec<Part>),
     /// Exactly one `{{ }}`: the expression's typed value.
-    Whole(Compiled),
+    Whole(Expr),
     /// Text around expressions: a string.
-    Text(Compiled),
+    Text(Text),
 }
 
 /// A piece of a template built without an interpolating engine.
@@ -38,8 +40,7 @@ enum Kind {
 enum Part {
     Text(String),
     Path(PathRef),
-    /// An expression, compiled alone into the template's engine.
-    Expr(Compiled),
+    Expr(Expr),
 }
 
 /// One piece of a rendered template: text the workflow's author wrote, or
@@ -61,15 +62,14 @@ pub struct Template {
     references: Vec<DataPath>,
 }
 
-/// A template parsed and translated, waiting for its engine to be built
-/// (several templates of one document share an engine).
+/// A template parsed, waiting for the engine that renders its text to be
+/// built (several templates of one document share an engine).
 pub(crate) struct Pending {
     source: String,
-    /// The engine-side name; `None` for literal text and paths alone.
-    name: Option<String>,
-    whole: bool,
-    /// Set when the template only reads paths: it needs no engine.
-    direct: Option<Kind>,
+    /// Everything but text around expressions, ready as it is.
+    ready: Option<Kind>,
+    /// Text around expressions: its name in the engine, and the expressions.
+    text: Option<(String, Vec<Expr>)>,
     references: Vec<DataPath>,
 }
 
@@ -91,41 +91,36 @@ impl Pending {
                 Piece::Expr(_) => None,
             })
             .collect();
-        // Most templates only read data: they are evaluated without tera.
-        let (name, whole, direct) = match pieces.as_slice() {
-            [] | [Piece::Text(_)] => (None, false, None),
-            [Piece::Expr(Expr::Path(path))] => (None, true, Some(Kind::Path(path.clone()))),
-            _ if parts.is_some() => (None, false, parts.map(Kind::Paths)),
-            [Piece::Expr(expr)] => (Some(builder.add_whole(expr, source)), true, None),
-            _ => (
-                Some(builder.add_interpolation(&pieces, source)),
-                false,
-                None,
-            ),
+        let (ready, text) = match pieces.as_slice() {
+            [] | [Piece::Text(_)] => (Some(Kind::Literal), None),
+            [Piece::Expr(Expr::Path(path))] => (Some(Kind::Path(path.clone())), None),
+            _ if parts.is_some() => (parts.map(Kind::Paths), None),
+            [Piece::Expr(expr)] => (Some(Kind::Whole(expr.clone())), None),
+            _ => {
+                let name = builder.add_interpolation(&pieces, source);
+                let exprs = pieces.into_iter().filter_map(|p| match p {
+                    Piece::Expr(e) => Some(e),
+                    Piece::Text(_) => None,
+                });
+                (None, Some((name, exprs.collect())))
+            }
         };
         Ok(Pending {
             source: source.to_owned(),
-            name,
-            whole,
-            direct,
+            ready,
+            text,
             references,
         })
     }
 
     pub(crate) fn finish(self, engine: Option<&Arc<Engine>>) -> Template {
-        let kind = match (self.direct, self.name, engine) {
-            (Some(direct), _, _) => direct,
-            (None, Some(name), Some(engine)) => {
-                let compiled = Compiled {
-                    engine: Arc::clone(engine),
-                    name,
-                };
-                if self.whole {
-                    Kind::Whole(compiled)
-                } else {
-                    Kind::Text(compiled)
-                }
-            }
+        let kind = match (self.ready, self.text, engine) {
+            (Some(ready), _, _) => ready,
+            (None, Some((name, exprs)), Some(engine)) => Kind::Text(Text {
+                engine: Arc::clone(engine),
+                name,
+                exprs,
+            }),
             _ => Kind::Literal,
         };
         Template {
@@ -141,9 +136,9 @@ impl Template {
     pub fn parse(source: &str) -> Result<Self, TemplateError> {
         let mut builder = EngineBuilder::default();
         let pending = Pending::prepare(source, &mut builder)?;
-        let engine = match pending.name {
-            Some(_) => Some(builder.build()?),
-            None => None,
+        let engine = match builder.is_empty() {
+            true => None,
+            false => Some(builder.build()?),
         };
         Ok(pending.finish(engine.as_ref()))
     }
@@ -161,29 +156,12 @@ impl Template {
             Piece::Expr(e) => Some(e),
             Piece::Text(_) => None,
         }));
-        let mut builder = EngineBuilder::default();
-        let mut names = Vec::new();
-        for piece in &pieces {
-            if let Piece::Expr(expr) = piece
-                && !matches!(expr, Expr::Path(_))
-            {
-                names.push(builder.add_whole(expr, source));
-            }
-        }
-        let engine = match names.is_empty() {
-            true => None,
-            false => Some(builder.build()?),
-        };
-        let mut names = names.into_iter();
         let parts = pieces
             .into_iter()
             .map(|piece| match piece {
                 Piece::Text(text) => Part::Text(text),
                 Piece::Expr(Expr::Path(path)) => Part::Path(path),
-                Piece::Expr(_) => Part::Expr(Compiled {
-                    engine: Arc::clone(engine.as_ref().expect("built for expressions")),
-                    name: names.next().expect("one name per expression"),
-                }),
+                Piece::Expr(expr) => Part::Expr(expr),
             })
             .collect();
         Ok(Template {
@@ -219,18 +197,14 @@ impl Template {
                 Ok(value.clone())
             }
             Kind::Paths(pieces) => self.interpolate(pieces, scope).map(Value::String),
-            Kind::Whole(c) => {
-                let value = c.engine.value(&c.name, scope, &self.source)?;
-                let value = to_json(&value);
+            Kind::Whole(expr) => {
+                let value = evaluate(expr, scope.data(), &self.source)?;
                 if !charge(&value, &mut { MAX_RENDERED_BYTES }) {
                     return Err(too_large(&self.source));
                 }
-                Ok(value)
+                Ok(value.into_owned())
             }
-            Kind::Text(c) => c
-                .engine
-                .text(&c.name, scope, &self.source)
-                .map(Value::String),
+            Kind::Text(text) => self.text(text, scope).map(Value::String),
         }
     }
 
@@ -241,8 +215,18 @@ impl Template {
             Kind::Literal => Ok(self.source.clone()),
             Kind::Path(_) | Kind::Whole(_) => self.render(scope).map(|v| text_of(&v)),
             Kind::Paths(pieces) => self.interpolate(pieces, scope),
-            Kind::Text(c) => c.engine.text(&c.name, scope, &self.source),
+            Kind::Text(text) => self.text(text, scope),
         }
+    }
+
+    /// Evaluate each expression, then let tera print the text around them.
+    fn text(&self, text: &Text, scope: &Scope) -> Result<String, TemplateError> {
+        let values = text
+            .exprs
+            .iter()
+            .map(|expr| evaluate(expr, scope.data(), &self.source).map(|v| text_of(&v)))
+            .collect::<Result<Vec<_>, _>>()?;
+        text.engine.text(&text.name, values, &self.source)
     }
 
     /// Text and the values of paths, printed as interpolation promises:
@@ -292,8 +276,8 @@ impl Template {
                     Value::String(s) => write(Fragment::Data(s))?,
                     other => write(Fragment::Data(&other.to_string()))?,
                 },
-                Part::Expr(c) => {
-                    let value = to_json(&c.engine.value(&c.name, scope, &self.source)?);
+                Part::Expr(expr) => {
+                    let value = evaluate(expr, scope.data(), &self.source)?;
                     write(Fragment::Data(&text_of(&value)))?;
                 }
             }
@@ -306,7 +290,7 @@ impl Template {
 #[derive(Debug, Clone)]
 pub struct Condition {
     source: String,
-    compiled: Compiled,
+    expr: Expr,
     references: Vec<DataPath>,
 }
 
@@ -342,13 +326,10 @@ impl Condition {
         } else {
             parse_bare(source)?
         };
-        let mut builder = EngineBuilder::default();
-        let name = builder.add_whole(&expr, source);
-        let engine = builder.build()?;
         Ok(Condition {
             source: source.to_owned(),
-            compiled: Compiled { engine, name },
             references: references_of(std::iter::once(&expr)),
+            expr,
         })
     }
 
@@ -361,13 +342,11 @@ impl Condition {
     }
 
     pub fn evaluate(&self, scope: &Scope) -> Result<bool, TemplateError> {
-        let c = &self.compiled;
-        let value = c.engine.value(&c.name, scope, &self.source)?;
-        match value.as_bool() {
-            Some(b) if value.kind() == tera::value::ValueKind::Bool => Ok(b),
-            _ => Err(TemplateError::NotBoolean {
+        match evaluate(&self.expr, scope.data(), &self.source)?.as_ref() {
+            Value::Bool(b) => Ok(*b),
+            other => Err(TemplateError::NotBoolean {
                 template: self.source.clone(),
-                got: describe(&to_json(&value)),
+                got: describe(other),
             }),
         }
     }

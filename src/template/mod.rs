@@ -1,14 +1,16 @@
 //! Templates in the seeds' syntax (`{{ .input.payload }}`, `&&`, `? :`):
-//! parsed and translated to tera once when a workflow loads, then evaluated
-//! per run against the run's data, with typed results and errors that name
-//! the data path involved.
+//! parsed once when a workflow loads, then evaluated per run against the
+//! run's data, with typed results and errors that name the data path
+//! involved.
 //!
-//! Layout: `lexer` and `syntax` parse, `translate` writes tera source,
-//! `engine` compiles and runs it, [`Scope`] holds the run's data.
+//! Layout: `lexer` and `syntax` parse; `eval` evaluates an expression to its
+//! typed value over [`Scope`], the run's data; text around expressions is
+//! written as tera source by `translate` and rendered by tera in `engine`.
 
 mod compiled;
 mod convert;
 mod engine;
+mod eval;
 mod lexer;
 mod scope;
 mod syntax;

@@ -16,8 +16,8 @@ use super::syntax::{PathRef, Segment, display_prefix};
 /// with the value null (see [`Scope::skip`]).
 #[derive(Debug, Clone, Default)]
 pub struct Scope {
-    /// Shared with a render in progress (see `engine`), so that reading it
-    /// there copies nothing; cloning a scope is cheap too.
+    /// Shared, so that cloning a scope (a run's data handed to a task)
+    /// copies nothing.
     data: Arc<Data>,
 }
 

@@ -1,6 +1,6 @@
 //! The language inside `{{ }}`: a string is split into literal text and
 //! expressions, and each expression is tokenized and parsed into a small tree
-//! that the translator turns into tera and static validation walks for paths.
+//! that `eval` evaluates and static validation walks for paths.
 
 use super::TemplateError;
 pub(crate) use super::lexer::syntax;
@@ -156,11 +156,11 @@ fn parse_expression_at(
 }
 
 /// Deepest nesting of parentheses, `!` and `? :` in one expression. The
-/// parser, the translation and tera's own parser all recurse once per level,
-/// so without a bound a long enough `((((` overflows the stack.
+/// parser and the evaluator both recurse once per level, so without a
+/// bound a long enough `((((` overflows the stack.
 pub(crate) const MAX_NESTING: usize = 16;
 /// Values and operators in one expression. `a || b || c ...` nests without
-/// parentheses, and tera refuses more than 256 operations anyway.
+/// parentheses; the bound keeps one evaluation short.
 pub(crate) const MAX_TOKENS: usize = 256;
 
 struct Parser<'a> {

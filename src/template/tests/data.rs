@@ -193,10 +193,10 @@ fn scope_is_shareable() {
     assert_eq!(Scope::new(json!(1)).get("input"), Some(&json!(1)));
 }
 
-/// Templates that only read paths are evaluated without tera; the same
-/// reads through tera (inside an expression that keeps the value) agree.
+/// A path read alone, and the same path read inside an expression that
+/// keeps its value (and in text rendered by tera), agree.
 #[test]
-fn paths_read_without_tera_agree_with_tera() {
+fn paths_read_alone_agree_with_paths_in_expressions() {
     let paths = [
         ".input",
         ".input.id",

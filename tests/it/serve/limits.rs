@@ -194,7 +194,10 @@ fn connections_past_the_cap_get_503_and_health_checks_still_answer() {
         let line = line.unwrap_or_else(|| panic!("{name} missing: {metrics}"));
         line[name.len() + 1..].trim().parse().unwrap()
     };
-    assert!(figure("maestro_http_connections_refused_total") >= 3, "{metrics}");
+    assert!(
+        figure("maestro_http_connections_refused_total") >= 3,
+        "{metrics}"
+    );
     let held = figure("maestro_http_connections_open");
     assert!((2..=3).contains(&held), "{held} open: {metrics}");
 }
