@@ -255,10 +255,10 @@ async fn http_timeout_after_sending_is_unknown() {
     let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
     let mut call = http_call("POST", "/slow", json!({}));
     call.timeout = Duration::from_millis(200);
-    let started = std::time::Instant::now();
     let err = transport.call(call).await.unwrap_err();
     assert_eq!(err.class, FailureClass::Unknown);
-    assert!(started.elapsed() < Duration::from_secs(2));
+    // The call's own timeout ended it, not the slow answer.
+    assert_eq!(err.message, "no answer within 200ms");
 }
 
 #[tokio::test]
