@@ -4,32 +4,48 @@
 //!
 //! # Layout
 //!
+//! Layers from the bottom up; each imports only those named after "uses"
+//! (checked by the `layers` integration test).
+//!
+//! - [`escape`]: text made safe for a terminal. Uses nothing.
+//! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once
+//!   at load time and evaluated against a run's data (text rendered by
+//!   tera). Uses nothing.
+//! - [`resilience`]: pure policy: exponential backoff, circuit breaker
+//!   state, deadlines, and the class of a failure they act on. No I/O, tested
+//!   with an injected clock. Uses nothing.
+//! - [`proto`]: protobuf schemas: `.proto` files compiled within allowed
+//!   folders, methods resolved in a descriptor pool. Uses nothing.
+//! - [`run`]: a run's lifecycle as data: the events it records and its
+//!   status. Uses resilience.
 //! - [`workflow`]: the workflow language: YAML loading, validation with
-//!   located diagnostics, and the validated model the runtime executes.
-//! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once at
-//!   load time and evaluated against a run's data (text rendered by tera).
-//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart.
-//! - [`resilience`]: pure policy: exponential backoff, circuit breaker state,
-//!   deadlines. No I/O, tested with an injected clock.
+//!   located diagnostics, and the validated model the runtime executes. Uses
+//!   escape, proto, resilience, template.
+//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart. Uses
+//!   workflow.
 //! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with
-//!   descriptors from server reflection or `.proto` files, and the
-//!   classification of every failure as retryable, permanent or unknown.
-//! - [`runtime`]: the actors: a supervisor with one actor per service, a
-//!   workflow-run actor per run, a saga actor per run, and the run's event log.
+//!   descriptors from server reflection or `.proto` files, and every failure
+//!   classified as retryable, permanent or unknown. Uses proto, resilience,
+//!   template, workflow.
 //! - [`journal`]: durable runs: each run's definition and events in SQLite
 //!   (a state directory) or PostgreSQL (replicas sharing runs by lease).
+//!   Uses run, workflow.
+//! - [`runtime`]: the actors: a supervisor with one actor per service, a
+//!   workflow-run actor per run, a saga actor per run, and the run's event
+//!   log. Uses journal, resilience, run, template, transport, workflow.
 //! - [`server`]: `maestro serve`: concurrent runs behind an HTTP API, with
 //!   metrics, health and an OpenAPI document; bounded connections and reads,
-//!   and the strict reading of run inputs the CLI shares.
-//! - [`cli`]: the `maestro` command line.
-//! - [`escape`]: text made safe for a terminal; imports nothing, used by any
-//!   layer that prints.
+//!   and the strict reading of run inputs the CLI shares. Uses any layer
+//!   below.
+//! - [`cli`]: the `maestro` command line. Uses any layer.
 
 pub mod cli;
 pub mod escape;
 pub mod graph;
 pub mod journal;
+pub mod proto;
 pub mod resilience;
+pub mod run;
 pub mod runtime;
 pub mod server;
 pub mod template;

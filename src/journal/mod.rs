@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
-use crate::runtime::{Recorded, RunStatus};
+use crate::run::{Recorded, RunStatus};
 use crate::workflow::Workflow;
 
 pub use ack::Ack;

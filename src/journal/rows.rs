@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::runtime::{Recorded, RunStatus};
+use crate::run::{Recorded, RunStatus};
 
 use super::{JournalError, timestamp};
 
@@ -58,7 +58,7 @@ impl Write {
         let body =
             serde_json::to_string(recorded).map_err(|e| JournalError::Write(e.to_string()))?;
         let finished = match &recorded.event {
-            crate::runtime::RunEvent::RunFinished { status, .. } => Some(*status),
+            crate::run::RunEvent::RunFinished { status, .. } => Some(*status),
             _ => None,
         };
         Ok(Write::Event {

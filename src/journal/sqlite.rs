@@ -12,7 +12,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use tokio::sync::mpsc;
 use tracing::{debug, error};
 
-use crate::runtime::RunStatus;
+use crate::run::RunStatus;
 
 use super::{
     Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, SyncMode,

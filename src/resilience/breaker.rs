@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::PolicyError;
-use crate::transport::FailureClass;
+use super::{FailureClass, PolicyError};
 
 /// Consecutive transient failures that open the circuit.
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 5;

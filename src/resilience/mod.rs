@@ -5,6 +5,7 @@
 pub mod backoff;
 pub mod breaker;
 pub mod deadline;
+pub mod failure;
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ pub use breaker::{
     BreakerConfig, BreakerState, CircuitBreaker, Rejected, Transition, TransitionReason,
 };
 pub use deadline::{Deadline, attempt_timeout, min_timeout};
+pub use failure::FailureClass;
 
 /// A retry policy or breaker configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -1,11 +1,10 @@
 //! The actors that run workflows: a supervisor with one actor per service,
 //! one workflow-run actor and one saga actor per run. A run's progress is an
-//! append-only list of [`events::RunEvent`]s; its report is derived from them,
+//! append-only list of [`crate::run::RunEvent`]s; its report is derived from them,
 //! and with a journal they make the run resumable in another process.
 
 pub mod attempt;
 pub mod dispatch;
-pub mod events;
 pub mod handle;
 pub mod log;
 pub mod render;
@@ -29,8 +28,10 @@ use tracing::warn;
 use crate::journal::{Ack, Definition, Journal, NewRun, StoredRun, Write};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
+/// The run's events live beneath the runtime, where the journal reads them.
+pub use crate::run::events;
+pub use crate::run::{Recorded, RunEvent, RunStatus};
 pub use dispatch::{AttemptError, ServiceHandle};
-pub use events::{Recorded, RunEvent, RunStatus};
 pub use handle::{RunCanceller, RunHandle, RunWatch};
 pub use report::RunReport;
 use run::{RunActor, RunArgs};

@@ -7,6 +7,7 @@ mod graph;
 mod hostile;
 mod input;
 mod journal;
+mod layers;
 mod postgres;
 mod props;
 mod runtime;

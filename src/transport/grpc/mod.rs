@@ -2,7 +2,6 @@
 //! `.proto` files, a `DynamicMessage` codec, and a pool of channels.
 
 pub mod codec;
-pub mod compile;
 pub mod descriptors;
 pub mod json;
 pub mod reflection;

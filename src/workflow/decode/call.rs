@@ -5,7 +5,7 @@
 use super::dataflow::Read;
 use super::service::{Declared, Protocol};
 use super::{Cx, scalar};
-use crate::transport::grpc::descriptors;
+use crate::proto;
 use crate::workflow::model::Call;
 use crate::workflow::suggest;
 use crate::workflow::yaml::Node;
@@ -110,7 +110,7 @@ fn grpc(cx: &mut Cx<'_>, node: &Node, path: &str, text: &str, service: &Declared
         return None;
     }
     if let Some(pool) = &service.pool
-        && let Err(message) = descriptors::resolve_method(pool, text)
+        && let Err(message) = proto::resolve_method(pool, text)
     {
         cx.report(
             node.pos(),

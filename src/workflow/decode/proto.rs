@@ -5,7 +5,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use super::{Cx, Fields, Pos, index, scalar};
-use crate::transport::grpc::descriptors;
+use crate::proto;
 use crate::workflow::model::DescriptorSource;
 use crate::workflow::yaml::{Kind, Node};
 
@@ -56,7 +56,7 @@ pub fn descriptors(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<DescriptorSource> 
         .map(|(_, dirs)| dirs.into_iter().map(|(s, _)| PathBuf::from(s)).collect())
         .unwrap_or_default();
     let allowed: Vec<PathBuf> = roots.iter().map(|r| r.real.clone()).collect();
-    match descriptors::compile_within(&allowed, cx.base, &files, &imports) {
+    match proto::compile_within(&allowed, cx.base, &files, &imports) {
         Ok(pool) => Some(DescriptorSource::Files { files, pool }),
         Err(err) => {
             cx.report(

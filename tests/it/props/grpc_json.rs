@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use maestro::transport::grpc::descriptors::compile_files;
+use maestro::proto::compile_files;
 use maestro::transport::grpc::json::{to_json, to_message};
 use proptest::prelude::*;
 use prost::Message;

@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use maestro::proto::compile_files;
 use maestro::resilience::{BreakerConfig, RetryPolicy};
-use maestro::transport::grpc::descriptors::compile_files;
 use maestro::transport::{CallError, CallRequest, CallTarget, FailureClass, Transport};
 use maestro::workflow::{
     DEFAULT_MAX_RESPONSE_BYTES, DescriptorSource, GrpcService, HttpService, Service, ServiceKind,

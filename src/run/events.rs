@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::transport::FailureClass;
+use crate::resilience::FailureClass;
 
 /// One fact about a run, in the order it happened.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
