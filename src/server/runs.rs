@@ -3,13 +3,16 @@
 //! and finished runs kept in memory up to a count and an age.
 
 use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -147,6 +150,9 @@ impl RunEntry {
     }
 }
 
+/// A run's wait for a slot, in line since it was accepted.
+type SlotWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
 /// How a run begins: afresh with its input, or where its journal left it.
 enum Start {
     Fresh(Value),
@@ -229,8 +235,8 @@ impl Runs {
         }
         let entry = self.track(id, bound, SystemTime::now());
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        let (runs, driven) = (self.clone(), entry.clone());
-        tokio::spawn(async move { runs.drive(driven, Start::Fresh(input)).await });
+        let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
+        tokio::spawn(async move { runs.drive(driven, slot, Start::Fresh(input)).await });
         Ok(entry)
     }
 
@@ -240,9 +246,9 @@ impl Runs {
         self.pending.fetch_add(1, Ordering::AcqRel);
         let entry = self.track(stored.run_id.clone(), bound, stored.created_at);
         info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
-        let (runs, driven) = (self.clone(), entry.clone());
+        let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
         let start = Start::Resume(Box::new(stored));
-        tokio::spawn(async move { runs.drive(driven, start).await });
+        tokio::spawn(async move { runs.drive(driven, slot, start).await });
         entry
     }
 
@@ -263,9 +269,23 @@ impl Runs {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start) {
+    /// A place in the line for a run slot, taken now rather than when the
+    /// run's task first runs: the semaphore serves waiters in the order they
+    /// first asked, so runs start in the order they were accepted.
+    fn queue_for_slot(&self) -> SlotWait {
+        let mut wait: SlotWait = Box::pin(self.slots.clone().acquire_owned());
+        let mut cx = Context::from_waker(Waker::noop());
+        match wait.as_mut().poll(&mut cx) {
+            Poll::Ready(permit) => Box::pin(std::future::ready(permit)),
+            // Its place is kept while the future lives; the run's task
+            // polls it again with a waker of its own.
+            Poll::Pending => wait,
+        }
+    }
+
+    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, slot: SlotWait, start: Start) {
         let report = tokio::select! {
-            permit = self.slots.clone().acquire_owned() => match permit {
+            permit = slot => match permit {
                 Ok(permit) => {
                     self.running.fetch_add(1, Ordering::Relaxed);
                     let report = self.run(&entry, start).await;
