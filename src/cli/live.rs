@@ -5,146 +5,43 @@ use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
 use crate::escape;
+use crate::run::{Phase, Recorded, RunState, StepState, Undo};
 use crate::runtime::report::method_label;
-use crate::runtime::{Recorded, RunEvent};
 use crate::workflow::Workflow;
 
 use super::timeline::attempts_text;
-
-/// Where a step stands, as its live row shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RowState {
-    Pending,
-    Running,
-    Ok,
-    Skipped,
-    Failed,
-    Cancelled,
-    Compensating,
-    Compensated,
-    CompensationFailed,
-}
-
-struct Row {
-    id: String,
-    label: String,
-    state: RowState,
-    started: Option<SystemTime>,
-    /// When the step stopped running; its row then shows a fixed duration.
-    ended: Option<SystemTime>,
-    attempts: u32,
-    /// The last failed attempt or the outcome's error, on one line.
-    note: String,
-    outcome_unknown: bool,
-}
 
 /// The timeline for a terminal: one row per step, in workflow order, and a
 /// last row for the run, all redrawn in place (ANSI cursor movement) on
 /// every event and tick, so running steps show their time as it grows.
 pub struct LiveTimeline {
-    rows: Vec<Row>,
+    /// `service METHOD` of each step, in the order of the state's steps.
+    labels: Vec<String>,
+    state: RunState,
     width: usize,
-    run: String,
     /// Lines of the previous frame, to move back over.
     drawn: usize,
 }
 
 impl LiveTimeline {
     pub fn new(workflow: &Workflow) -> Self {
-        let rows: Vec<Row> = workflow
+        let labels = workflow
             .all_steps()
-            .map(|s| Row {
-                id: s.id.clone(),
-                label: format!("{} {}", s.service, method_label(&s.call)),
-                state: RowState::Pending,
-                started: None,
-                ended: None,
-                attempts: 0,
-                note: String::new(),
-                outcome_unknown: false,
-            })
+            .map(|s| format!("{} {}", s.service, method_label(&s.call)))
             .collect();
-        let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0);
+        let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
         Self {
-            rows,
+            labels,
+            state: RunState::new(workflow),
             width,
-            run: "running".into(),
             drawn: 0,
         }
     }
 
     /// Takes one event into the rows.
     pub fn apply(&mut self, recorded: &Recorded) {
-        let at = recorded.at;
-        let row = |rows: &[Row], step: &str| -> Option<usize> {
-            let step = step.strip_suffix(".compensate").unwrap_or(step);
-            rows.iter().position(|r| r.id == step)
-        };
-        let Some(i) = (match &recorded.event {
-            RunEvent::RunFinished { status, .. } => {
-                self.run = serde_json::to_value(status)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default();
-                return;
-            }
-            RunEvent::RunStarted { .. } | RunEvent::RunResumed | RunEvent::RunHalted { .. } => {
-                return;
-            }
-            RunEvent::StepSkipped { step }
-            | RunEvent::AttemptStarted { step, .. }
-            | RunEvent::AttemptFailed { step, .. }
-            | RunEvent::StepCompleted { step, .. }
-            | RunEvent::StepFailed { step, .. }
-            | RunEvent::StepCancelled { step, .. }
-            | RunEvent::CompensationStarted { step, .. }
-            | RunEvent::CompensationCompleted { step, .. }
-            | RunEvent::CompensationFailed { step, .. } => row(&self.rows, step),
-        }) else {
-            return;
-        };
-        let row = &mut self.rows[i];
-        match &recorded.event {
-            RunEvent::StepSkipped { .. } => row.state = RowState::Skipped,
-            RunEvent::AttemptStarted { attempt, .. } => {
-                row.state = RowState::Running;
-                row.attempts = *attempt;
-                row.started.get_or_insert(at);
-            }
-            RunEvent::AttemptFailed { attempt, error, .. } => {
-                row.note = format!("attempt {attempt} failed: {error}");
-            }
-            RunEvent::StepCompleted { attempts, .. } => {
-                (row.state, row.attempts, row.ended) = (RowState::Ok, *attempts, Some(at));
-                row.note.clear();
-            }
-            RunEvent::StepFailed {
-                attempts,
-                error,
-                outcome_unknown,
-                ..
-            } => {
-                (row.state, row.attempts, row.ended) = (RowState::Failed, *attempts, Some(at));
-                row.note = error.clone();
-                row.outcome_unknown = *outcome_unknown;
-            }
-            RunEvent::StepCancelled {
-                outcome_unknown, ..
-            } => {
-                (row.state, row.ended) = (RowState::Cancelled, Some(at));
-                row.outcome_unknown = *outcome_unknown;
-            }
-            RunEvent::CompensationStarted { .. } => row.state = RowState::Compensating,
-            RunEvent::CompensationCompleted { .. } => row.state = RowState::Compensated,
-            RunEvent::CompensationFailed { error, .. } => {
-                row.state = RowState::CompensationFailed;
-                row.note = error.clone();
-            }
-            RunEvent::RunStarted { .. }
-            | RunEvent::RunResumed
-            | RunEvent::RunHalted { .. }
-            | RunEvent::RunFinished { .. } => {}
-        }
+        // An event of a step the workflow does not have has no row.
+        let _ = self.state.apply(recorded);
     }
 
     /// The next frame: back over the previous one, then every row again.
@@ -156,47 +53,46 @@ impl LiveTimeline {
         if self.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", self.drawn);
         }
-        for row in &self.rows {
-            let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(row, now));
+        for (step, label) in self.state.steps.iter().zip(&self.labels) {
+            let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(step, label, now));
         }
-        let _ = writeln!(out, "\r\x1b[2Krun {}", self.run);
+        let run = self
+            .state
+            .finished
+            .as_ref()
+            .map_or("running", |f| f.status.label());
+        let _ = writeln!(out, "\r\x1b[2Krun {run}");
         out.push_str("\x1b[?7h");
-        self.drawn = self.rows.len() + 1;
+        self.drawn = self.state.steps.len() + 1;
         out
     }
 
-    fn row_text(&self, row: &Row, now: SystemTime) -> String {
-        let (mark, state) = match row.state {
-            RowState::Pending => (" ", "pending"),
-            RowState::Running => ("…", "running"),
-            RowState::Ok => ("✓", "ok"),
-            RowState::Skipped => ("-", "skipped"),
-            RowState::Failed => ("✗", "failed"),
-            RowState::Cancelled => ("✗", "cancelled"),
-            RowState::Compensating => ("↺", "compensating"),
-            RowState::Compensated => ("↺", "compensated"),
-            RowState::CompensationFailed => ("✗", "compensation failed"),
+    fn row_text(&self, step: &StepState, label: &str, now: SystemTime) -> String {
+        let (mark, state) = match (&step.undo, step.phase) {
+            (Undo::Running { .. }, _) => ("↺", "compensating"),
+            (Undo::Completed { .. }, _) => ("↺", "compensated"),
+            (Undo::Failed { .. }, _) => ("✗", "compensation failed"),
+            (_, Phase::NotRun) => (" ", "pending"),
+            (_, Phase::Running) => ("…", "running"),
+            (_, Phase::Completed) => ("✓", "ok"),
+            (_, Phase::Skipped) => ("-", "skipped"),
+            (_, Phase::Failed) => ("✗", "failed"),
+            (_, Phase::Cancelled) => ("✗", "cancelled"),
         };
-        let mut text = format!(
-            "{mark} {:<w$}  {}  {state}",
-            row.id,
-            row.label,
-            w = self.width
-        );
-        if let Some(started) = row.started {
-            let took = row
-                .ended
-                .unwrap_or(now)
-                .duration_since(started)
-                .unwrap_or_default();
+        let mut text = format!("{mark} {:<w$}  {label}  {state}", step.id, w = self.width);
+        if let Some(started) = step.started {
+            let took = match step.phase.is_settled() {
+                true => step.duration,
+                false => now.duration_since(started).unwrap_or_default(),
+            };
             let took = Duration::from_millis(took.as_millis().try_into().unwrap_or(u64::MAX));
-            let _ = write!(text, "  {}  {took:.1?}", attempts_text(row.attempts));
+            let _ = write!(text, "  {}  {took:.1?}", attempts_text(step.attempts));
         }
-        if row.outcome_unknown {
+        if step.outcome_unknown {
             text.push_str("  (outcome unknown)");
         }
-        if !row.note.is_empty() {
-            let _ = write!(text, "  {}", row.note.replace('\n', " "));
+        if let Some(note) = note(step) {
+            let _ = write!(text, "  {}", note.replace('\n', " "));
         }
         // Between the frame's own escape sequences, nothing from a service
         // or an input may move the cursor.
@@ -204,9 +100,21 @@ impl LiveTimeline {
     }
 }
 
+/// The row's last error: its compensation's, else its own.
+fn note(step: &StepState) -> Option<String> {
+    let attempt_failed = |(n, error): &(u32, String)| format!("attempt {n} failed: {error}");
+    match (&step.undo, step.phase) {
+        (Undo::Failed { error, .. }, _) => Some(error.clone()),
+        (_, _) if step.undo_failure.is_some() => step.undo_failure.as_ref().map(attempt_failed),
+        (_, Phase::Failed) => step.error.clone(),
+        _ => step.last_failure.as_ref().map(attempt_failed),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::RunEvent;
     use crate::workflow::load_str;
 
     const WORKFLOW: &str = r#"

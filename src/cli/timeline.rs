@@ -4,17 +4,17 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::time::SystemTime;
 
 use crate::escape;
+use crate::run::{Recorded, RunEvent, RunState};
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
-use crate::runtime::{Recorded, RunEvent};
 use crate::workflow::Workflow;
 
-/// Turns events into lines, remembering when each step started.
+/// Turns events into lines, reading each step's timing from the run's
+/// state as the events leave it.
 pub struct Timeline {
     labels: HashMap<String, String>,
-    started: HashMap<String, SystemTime>,
+    state: RunState,
     width: usize,
 }
 
@@ -32,7 +32,7 @@ impl Timeline {
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
         Self {
             labels,
-            started: HashMap::new(),
+            state: RunState::new(workflow),
             width,
         }
     }
@@ -40,15 +40,18 @@ impl Timeline {
     /// The line for one event, if it deserves one; what services and
     /// inputs put in it is escaped for a terminal.
     pub fn line(&mut self, recorded: &Recorded) -> Option<String> {
+        // A step the workflow does not have is still printed, untimed.
+        let _ = self.state.apply(recorded);
         let line = self.raw_line(recorded)?;
         Some(escape::lines(&line).into_owned())
     }
 
-    fn raw_line(&mut self, recorded: &Recorded) -> Option<String> {
-        let took = |started: Option<&SystemTime>| {
-            started
-                .and_then(|s| recorded.at.duration_since(*s).ok())
-                .map(|d| format!("{:.1?}", d))
+    fn raw_line(&self, recorded: &Recorded) -> Option<String> {
+        let took = |step: &str| {
+            self.state
+                .step(step)
+                .filter(|s| s.started.is_some())
+                .map(|s| format!("{:.1?}", s.duration))
                 .unwrap_or_default()
         };
         let row = |mark: &str, step: &str, outcome: &str, detail: String| {
@@ -59,19 +62,12 @@ impl Timeline {
             )
         };
         Some(match &recorded.event {
-            RunEvent::AttemptStarted { step, .. } => {
-                self.started.entry(step.clone()).or_insert(recorded.at);
-                return None;
-            }
+            RunEvent::AttemptStarted { .. } => return None,
             RunEvent::StepCompleted { step, attempts, .. } => row(
                 "✓",
                 step,
                 "ok",
-                format!(
-                    "  {}  {}",
-                    attempts_text(*attempts),
-                    took(self.started.get(step))
-                ),
+                format!("  {}  {}", attempts_text(*attempts), took(step)),
             ),
             RunEvent::StepSkipped { step } => row("-", step, "skipped", String::new()),
             RunEvent::AttemptFailed {
@@ -98,7 +94,7 @@ impl Timeline {
                 format!(
                     "  {}  {}{}\n    error: {error}",
                     attempts_text(*attempts),
-                    took(self.started.get(step)),
+                    took(step),
                     if *outcome_unknown {
                         "  (outcome unknown)"
                     } else {

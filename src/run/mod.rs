@@ -1,7 +1,14 @@
 //! A run's lifecycle as data, beneath the actors and the journal: the
-//! events a run records and the status they lead to. Everything that tells
-//! or resumes where a run stood reads these.
+//! events a run records, the status they lead to, and the state they fold
+//! into. Everything that tells or resumes where a run stood reads these.
 
+mod apply;
 pub mod events;
+pub mod state;
 
+#[cfg(test)]
+mod tests;
+
+pub use apply::COMPENSATION_SUFFIX;
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};
+pub use state::{Finished, Phase, RunState, StepRef, StepState, Undo, UnknownStep};

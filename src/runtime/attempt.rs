@@ -12,6 +12,7 @@ use tracing::{debug, info};
 use crate::journal::{Ack, JournalError};
 use crate::resilience::backoff::{fits_before, honour_retry_after};
 use crate::resilience::{Backoff, Deadline, RetryPolicy};
+use crate::run::COMPENSATION_SUFFIX;
 use crate::transport::{CallRequest, FailureClass};
 
 use super::events::RunEvent;
@@ -236,7 +237,7 @@ impl Operation {
         let _queued = log.append(RunEvent::AttemptFailed {
             step: match self.kind {
                 OperationKind::Step => self.step_id.clone(),
-                OperationKind::Compensation => format!("{}.compensate", self.step_id),
+                OperationKind::Compensation => format!("{}{COMPENSATION_SUFFIX}", self.step_id),
             },
             attempt,
             class,

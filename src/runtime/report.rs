@@ -1,14 +1,14 @@
-//! What a run did, derived from its event log alone: each step's outcome,
-//! attempts, duration and error, each compensation, and the run's status.
+//! What a run did, as its events left it (see [`RunState`]): each step's
+//! outcome, attempts, duration and error, each compensation, and the run's
+//! status.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::workflow::{Call, Workflow};
-
-use super::events::{Recorded, RunEvent, RunStatus};
+use crate::run::{HaltReason, Phase, Recorded, RunState, RunStatus, StepState, Undo};
+use crate::workflow::{Call, Step, Workflow};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
@@ -62,13 +62,6 @@ pub struct StepRecord {
     pub error: Option<String>,
     /// An attempt may have been applied without its answer arriving.
     pub outcome_unknown: bool,
-    #[serde(skip)]
-    #[schema(ignore)]
-    started: Option<SystemTime>,
-    /// The undo's request as last sent, until its record is made.
-    #[serde(skip)]
-    #[schema(ignore)]
-    undo_request: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -99,159 +92,89 @@ pub fn method_label(call: &Call) -> String {
 
 impl RunReport {
     pub fn from_events(workflow: &Workflow, events: &[Recorded], error: Option<String>) -> Self {
-        let mut report = RunReport {
-            run_id: String::new(),
+        let mut state = RunState::new(workflow);
+        for recorded in events {
+            // A report shows what it can of a log naming unknown steps.
+            let _ = state.apply(recorded);
+        }
+        Self::from_state(workflow, &state, error)
+    }
+
+    /// The report of a run as its events left it; `error` unless the
+    /// events say otherwise.
+    pub fn from_state(workflow: &Workflow, state: &RunState, error: Option<String>) -> Self {
+        let duration = match (state.started_at, state.last_at) {
+            (Some(first), Some(last)) => last.duration_since(first).unwrap_or_default(),
+            _ => Duration::ZERO,
+        };
+        let finished = state.finished.as_ref();
+        let error = match finished.and_then(|f| f.error.clone()) {
+            Some(error) => Some(error),
+            None => error.or_else(|| state.halt.as_ref().map(HaltReason::message)),
+        };
+        RunReport {
+            run_id: state.run_id.clone(),
             workflow: workflow.name.clone(),
-            status: RunStatus::Running,
-            output: None,
+            status: finished.map_or(RunStatus::Running, |f| f.status),
+            output: finished.and_then(|f| f.output.clone()),
             error,
-            duration: Duration::ZERO,
+            duration,
             steps: workflow
                 .all_steps()
-                .map(|s| StepRecord {
-                    id: s.id.clone(),
-                    service: s.service.clone(),
-                    method: method_label(&s.call),
-                    outcome: StepOutcome::NotRun,
-                    attempts: 0,
-                    request: None,
-                    duration: Duration::ZERO,
-                    error: None,
-                    outcome_unknown: false,
-                    started: None,
-                    undo_request: None,
-                })
+                .zip(&state.steps)
+                .map(|(step, s)| StepRecord::of(step, s))
                 .collect(),
-            compensations: Vec::new(),
-        };
-        let started = events.first().map(|e| e.at);
-        for recorded in events {
-            report.apply(recorded);
+            compensations: state
+                .compensations()
+                .filter_map(CompensationRecord::of)
+                .collect(),
         }
-        if let (Some(first), Some(last)) = (started, events.last()) {
-            report.duration = last.at.duration_since(first).unwrap_or_default();
-        }
-        report
     }
+}
 
-    fn step_mut(&mut self, id: &str) -> Option<&mut StepRecord> {
-        self.steps.iter_mut().find(|s| s.id == id)
-    }
-
-    fn apply(&mut self, recorded: &Recorded) {
-        let at = recorded.at;
-        let elapsed = |rec: &StepRecord| {
-            rec.started
-                .and_then(|s| at.duration_since(s).ok())
-                .unwrap_or_default()
+impl StepRecord {
+    fn of(step: &Step, s: &StepState) -> Self {
+        let outcome = match (&s.undo, s.phase) {
+            (Undo::Completed { .. }, _) => StepOutcome::Compensated,
+            (Undo::Failed { .. }, _) => StepOutcome::CompensationFailed,
+            (_, Phase::NotRun) => StepOutcome::NotRun,
+            (_, Phase::Running) => StepOutcome::Running,
+            (_, Phase::Completed) => StepOutcome::Ok,
+            (_, Phase::Skipped) => StepOutcome::Skipped,
+            (_, Phase::Failed) => StepOutcome::Failed,
+            (_, Phase::Cancelled) => StepOutcome::Cancelled,
         };
-        match &recorded.event {
-            RunEvent::RunStarted { run_id, .. } => self.run_id = run_id.clone(),
-            RunEvent::RunResumed => {}
-            RunEvent::RunHalted { reason } => {
-                self.error.get_or_insert_with(|| reason.message());
-            }
-            RunEvent::StepSkipped { step } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Skipped;
-                }
-            }
-            RunEvent::AttemptStarted {
-                step,
-                attempt,
+        StepRecord {
+            id: s.id.clone(),
+            service: step.service.clone(),
+            method: method_label(&step.call),
+            outcome,
+            attempts: s.attempts,
+            request: s.request.clone(),
+            duration: s.duration,
+            error: s.error.clone(),
+            outcome_unknown: s.outcome_unknown,
+        }
+    }
+}
+
+impl CompensationRecord {
+    fn of(s: &StepState) -> Option<Self> {
+        let (ok, attempts, request, error) = match &s.undo {
+            Undo::Completed { attempts, request } => (true, *attempts, request, None),
+            Undo::Failed {
+                attempts,
                 request,
-                ..
-            } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Running;
-                    rec.attempts = *attempt;
-                    rec.request.clone_from(request);
-                    rec.started.get_or_insert(at);
-                }
-            }
-            RunEvent::AttemptFailed { step, error, .. } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.error = Some(error.clone());
-                }
-            }
-            RunEvent::StepCompleted { step, attempts, .. } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Ok;
-                    rec.attempts = *attempts;
-                    rec.duration = elapsed(rec);
-                    rec.error = None;
-                }
-            }
-            RunEvent::StepFailed {
-                step,
-                attempts,
                 error,
-                outcome_unknown,
-            } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Failed;
-                    rec.attempts = *attempts;
-                    rec.duration = elapsed(rec);
-                    rec.error = Some(error.clone());
-                    rec.outcome_unknown = *outcome_unknown;
-                }
-            }
-            RunEvent::StepCancelled {
-                step,
-                outcome_unknown,
-            } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.outcome = StepOutcome::Cancelled;
-                    rec.duration = elapsed(rec);
-                    rec.outcome_unknown = *outcome_unknown;
-                }
-            }
-            RunEvent::CompensationStarted { step, request, .. } => {
-                if let Some(rec) = self.step_mut(step) {
-                    rec.undo_request.clone_from(request);
-                }
-            }
-            RunEvent::CompensationCompleted { step, attempts } => {
-                let request = self.step_mut(step).and_then(|rec| {
-                    rec.outcome = StepOutcome::Compensated;
-                    rec.undo_request.take()
-                });
-                self.compensations.push(CompensationRecord {
-                    step: step.clone(),
-                    ok: true,
-                    attempts: *attempts,
-                    request,
-                    error: None,
-                });
-            }
-            RunEvent::CompensationFailed {
-                step,
-                attempts,
-                error,
-            } => {
-                let request = self.step_mut(step).and_then(|rec| {
-                    rec.outcome = StepOutcome::CompensationFailed;
-                    rec.undo_request.take()
-                });
-                self.compensations.push(CompensationRecord {
-                    step: step.clone(),
-                    ok: false,
-                    attempts: *attempts,
-                    request,
-                    error: Some(error.clone()),
-                });
-            }
-            RunEvent::RunFinished {
-                status,
-                output,
-                error,
-            } => {
-                self.status = *status;
-                self.output = output.clone();
-                if error.is_some() {
-                    self.error = error.clone();
-                }
-            }
-        }
+            } => (false, *attempts, request, Some(error.clone())),
+            Undo::NotStarted | Undo::Running { .. } => return None,
+        };
+        Some(CompensationRecord {
+            step: s.id.clone(),
+            ok,
+            attempts,
+            request: request.clone(),
+            error,
+        })
     }
 }

@@ -1,16 +1,14 @@
-//! Where a journaled run stood, rebuilt from its events alone so that a new
-//! process can go on with it: the data produced so far, the steps settled,
-//! the attempts that were in flight, and what is left to undo. Pure: no
-//! actors, no I/O.
+//! Where a journaled run stood, read from the state its events fold into
+//! ([`RunState`]) so that a new process can go on with it: the data
+//! produced so far, the steps settled, the attempts that were in flight, and
+//! what is left to undo. Pure: no actors, no I/O.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::time::SystemTime;
 
+use crate::run::{HaltReason, Phase, Recorded, RunEvent, RunState, StepRef, Undo};
 use crate::template::Scope;
-use crate::workflow::{Node, Workflow};
-
-use super::events::{HaltReason, Recorded, RunEvent};
-use super::saga::StepRef;
+use crate::workflow::Workflow;
 
 /// A run's state at the end of its journaled events.
 #[derive(Debug, Clone)]
@@ -63,115 +61,42 @@ pub enum ResumeError {
 
 /// Rebuild a run's state from its events.
 pub fn plan(workflow: &Workflow, events: &[Recorded]) -> Result<Plan, ResumeError> {
-    let refs = step_refs(workflow);
-    let find = |id: &str| {
-        refs.get(id)
-            .copied()
-            .ok_or_else(|| ResumeError::UnknownStep(id.to_string()))
-    };
-    let has_compensation = |at: StepRef| at.resolve(workflow).compensate.is_some();
-    let output_name = |at: StepRef| at.resolve(workflow).output.clone();
-
     let first = events.first().ok_or(ResumeError::NotStarted)?;
-    let RunEvent::RunStarted { input, .. } = &first.event else {
+    if !matches!(first.event, RunEvent::RunStarted { .. }) {
         return Err(ResumeError::NotStarted);
-    };
-    let mut plan = Plan::fresh(input.clone());
+    }
+    let state = RunState::fold(workflow, events).map_err(|e| ResumeError::UnknownStep(e.0))?;
+    let mut plan = Plan::fresh(state.input.clone().unwrap_or_default());
     plan.started_at = first.at;
-    let mut announced: Vec<(StepRef, u32)> = Vec::new();
-    let mut undone: HashSet<String> = HashSet::new();
-    for recorded in &events[1..] {
-        match &recorded.event {
-            RunEvent::RunStarted { .. } | RunEvent::RunResumed => {}
-            RunEvent::StepSkipped { step } => {
-                let at = find(step)?;
-                if let Some(name) = output_name(at) {
-                    plan.scope.skip(&name);
-                }
-                plan.settled.insert(step.clone());
+    for s in &state.steps {
+        let output = &s.at.resolve(workflow).output;
+        match (s.phase, output) {
+            (Phase::Completed, Some(name)) => {
+                plan.scope
+                    .insert(name, s.output.clone().unwrap_or_default());
             }
-            RunEvent::AttemptStarted { step, attempt, .. } => {
-                let at = find(step)?;
-                match announced.iter_mut().find(|(a, _)| *a == at) {
-                    Some((_, n)) => *n = *attempt,
-                    None => announced.push((at, *attempt)),
-                }
-            }
-            RunEvent::AttemptFailed { .. } | RunEvent::CompensationStarted { .. } => {}
-            RunEvent::StepCompleted { step, output, .. } => {
-                let at = find(step)?;
-                if let Some(name) = output_name(at) {
-                    plan.scope.insert(&name, output.clone());
-                }
-                plan.settled.insert(step.clone());
-                if has_compensation(at) {
-                    plan.undo.push(at);
-                }
-            }
-            RunEvent::StepFailed {
-                step,
-                outcome_unknown,
-                ..
-            }
-            | RunEvent::StepCancelled {
-                step,
-                outcome_unknown,
-            } => {
-                let at = find(step)?;
-                plan.settled.insert(step.clone());
-                if *outcome_unknown && has_compensation(at) {
-                    plan.undo.push(at);
-                }
-            }
-            RunEvent::RunHalted { reason } => {
-                plan.halt.get_or_insert_with(|| reason.clone());
-            }
-            RunEvent::CompensationCompleted { step, .. } => {
-                undone.insert(step.clone());
-            }
-            RunEvent::CompensationFailed { step, error, .. } => {
-                undone.insert(step.clone());
-                plan.compensation_failed.push((step.clone(), error.clone()));
-            }
-            RunEvent::RunFinished { .. } => plan.finished = true,
+            (Phase::Skipped, Some(name)) => plan.scope.skip(name),
+            _ => {}
+        }
+        if s.phase.is_settled() {
+            plan.settled.insert(s.id.clone());
         }
     }
-    plan.interrupted = announced
-        .into_iter()
-        .filter(|(at, _)| !plan.settled.contains(&at.resolve(workflow).id))
+    plan.interrupted = state.interrupted().map(|s| (s.at, s.attempts)).collect();
+    plan.halt.clone_from(&state.halt);
+    plan.undo = state.to_undo(workflow).map(|s| s.at).collect();
+    plan.compensation_failed = state
+        .compensations()
+        .filter_map(|s| match &s.undo {
+            Undo::Failed { error, .. } => Some((s.id.clone(), error.clone())),
+            _ => None,
+        })
         .collect();
-    plan.undo
-        .retain(|at| !undone.contains(&at.resolve(workflow).id));
-    plan.cursor = workflow
-        .steps
-        .iter()
-        .position(|node| !node_settled(node, &plan.settled))
+    plan.cursor = (0..workflow.steps.len())
+        .find(|&node| !state.node_settled(workflow, node))
         .unwrap_or(workflow.steps.len());
+    plan.finished = state.finished.is_some();
     Ok(plan)
-}
-
-fn node_settled(node: &Node, settled: &HashSet<String>) -> bool {
-    match node {
-        Node::Step(step) => settled.contains(&step.id),
-        Node::Parallel(group) => group.branches.iter().all(|b| settled.contains(&b.id)),
-    }
-}
-
-fn step_refs(workflow: &Workflow) -> HashMap<&str, StepRef> {
-    let mut refs = HashMap::new();
-    for (node, entry) in workflow.steps.iter().enumerate() {
-        match entry {
-            Node::Step(step) => {
-                refs.insert(step.id.as_str(), StepRef { node, branch: 0 });
-            }
-            Node::Parallel(group) => {
-                for (branch, step) in group.branches.iter().enumerate() {
-                    refs.insert(step.id.as_str(), StepRef { node, branch });
-                }
-            }
-        }
-    }
-    refs
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, debug_span, info, warn};
 
 use crate::template::Scope;
-use crate::workflow::{Node, Step, Workflow};
+use crate::workflow::Workflow;
 
 use super::ServiceHandle;
 use crate::journal::JournalError;
@@ -23,22 +23,7 @@ use super::log::RunLog;
 use super::render::{CallIdentity, CallSpec, compensation_key, render_request};
 use super::run::RunMsg;
 
-/// Where a step stands in the workflow: its node, and its branch within a
-/// parallel group (0 for a plain step).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct StepRef {
-    pub node: usize,
-    pub branch: usize,
-}
-
-impl StepRef {
-    pub fn resolve(self, workflow: &Workflow) -> &Step {
-        match &workflow.steps[self.node] {
-            Node::Step(step) => step,
-            Node::Parallel(group) => &group.branches[self.branch],
-        }
-    }
-}
+pub use crate::run::StepRef;
 
 pub struct SagaActor;
 

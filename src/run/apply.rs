@@ -1,0 +1,147 @@
+//! The one fold of a run's events: [`RunState::apply`].
+
+use super::events::{Recorded, RunEvent};
+use super::state::{Finished, Phase, RunState, Undo, UnknownStep};
+
+/// What a compensation's attempt events add to its step's id.
+pub const COMPENSATION_SUFFIX: &str = ".compensate";
+
+impl RunState {
+    /// Take one event into account. An event naming a step the workflow
+    /// does not have changes nothing and is refused.
+    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
+        let at = recorded.at;
+        self.started_at.get_or_insert(at);
+        self.last_at = Some(at);
+        match &recorded.event {
+            RunEvent::RunStarted { run_id, input, .. } => {
+                self.run_id.clone_from(run_id);
+                self.input = Some(input.clone());
+            }
+            RunEvent::RunResumed => {}
+            RunEvent::RunHalted { reason } => {
+                self.halt.get_or_insert_with(|| reason.clone());
+            }
+            RunEvent::RunFinished {
+                status,
+                output,
+                error,
+            } => {
+                self.finished = Some(Finished {
+                    status: *status,
+                    output: output.clone(),
+                    error: error.clone(),
+                });
+            }
+            RunEvent::StepSkipped { step } => self.step_mut(step)?.1.phase = Phase::Skipped,
+            RunEvent::AttemptStarted {
+                step,
+                attempt,
+                request,
+                ..
+            } => {
+                let (i, s) = self.step_mut(step)?;
+                let first = s.started.is_none();
+                s.phase = Phase::Running;
+                s.attempts = *attempt;
+                s.request.clone_from(request);
+                s.started.get_or_insert(at);
+                if first {
+                    self.announced.push(i);
+                }
+            }
+            RunEvent::AttemptFailed {
+                step,
+                attempt,
+                error,
+                ..
+            } => {
+                let failure = Some((*attempt, error.clone()));
+                // A compensation's attempts are named after their step.
+                if let Some(undone) = step.strip_suffix(COMPENSATION_SUFFIX)
+                    && let Ok((_, s)) = self.step_mut(undone)
+                {
+                    s.undo_failure = failure;
+                    return Ok(());
+                }
+                let (_, s) = self.step_mut(step)?;
+                s.error = Some(error.clone());
+                s.last_failure = failure;
+            }
+            RunEvent::StepCompleted {
+                step,
+                attempts,
+                output,
+            } => {
+                let (i, s) = self.step_mut(step)?;
+                s.end(Phase::Completed, at);
+                s.attempts = *attempts;
+                s.error = None;
+                s.last_failure = None;
+                s.output = Some(output.clone());
+                self.effects.push(i);
+            }
+            RunEvent::StepFailed {
+                step,
+                attempts,
+                error,
+                outcome_unknown,
+            } => {
+                let (i, s) = self.step_mut(step)?;
+                s.end(Phase::Failed, at);
+                s.attempts = *attempts;
+                s.error = Some(error.clone());
+                s.outcome_unknown = *outcome_unknown;
+                if *outcome_unknown {
+                    self.effects.push(i);
+                }
+            }
+            RunEvent::StepCancelled {
+                step,
+                outcome_unknown,
+            } => {
+                let (i, s) = self.step_mut(step)?;
+                s.end(Phase::Cancelled, at);
+                s.outcome_unknown = *outcome_unknown;
+                if *outcome_unknown {
+                    self.effects.push(i);
+                }
+            }
+            RunEvent::CompensationStarted { step, request, .. } => {
+                self.step_mut(step)?.1.undo = Undo::Running {
+                    request: request.clone(),
+                };
+            }
+            RunEvent::CompensationCompleted { step, attempts } => {
+                let (i, s) = self.step_mut(step)?;
+                s.undo = Undo::Completed {
+                    attempts: *attempts,
+                    request: undo_request(&s.undo),
+                };
+                self.undone.push(i);
+            }
+            RunEvent::CompensationFailed {
+                step,
+                attempts,
+                error,
+            } => {
+                let (i, s) = self.step_mut(step)?;
+                s.undo = Undo::Failed {
+                    attempts: *attempts,
+                    request: undo_request(&s.undo),
+                    error: error.clone(),
+                };
+                self.undone.push(i);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The request of the compensation attempt in flight, if one was announced.
+fn undo_request(undo: &Undo) -> Option<String> {
+    match undo {
+        Undo::Running { request } => request.clone(),
+        _ => None,
+    }
+}
