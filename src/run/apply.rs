@@ -1,5 +1,7 @@
 //! The one fold of a run's events: [`RunState::apply`].
 
+use std::time::SystemTime;
+
 use super::events::{Recorded, RunEvent};
 use super::state::{Finished, Phase, RunState, Undo, UnknownStep};
 
@@ -8,7 +10,7 @@ pub const COMPENSATION_SUFFIX: &str = ".compensate";
 
 impl RunState {
     /// Take one event into account. An event naming a step the workflow
-    /// does not have changes nothing and is refused.
+    /// does not have changes no step and is refused.
     pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
         let at = recorded.at;
         self.started_at.get_or_insert(at);
@@ -33,6 +35,17 @@ impl RunState {
                     error: error.clone(),
                 });
             }
+            RunEvent::CompensationStarted { .. }
+            | RunEvent::CompensationCompleted { .. }
+            | RunEvent::CompensationFailed { .. } => self.apply_undo(&recorded.event)?,
+            _ => self.apply_step(&recorded.event, at)?,
+        }
+        Ok(())
+    }
+
+    /// An event of a step going forward.
+    fn apply_step(&mut self, event: &RunEvent, at: SystemTime) -> Result<(), UnknownStep> {
+        match event {
             RunEvent::StepSkipped { step } => self.step_mut(step)?.1.phase = Phase::Skipped,
             RunEvent::AttemptStarted {
                 step,
@@ -55,19 +68,7 @@ impl RunState {
                 attempt,
                 error,
                 ..
-            } => {
-                let failure = Some((*attempt, error.clone()));
-                // A compensation's attempts are named after their step.
-                if let Some(undone) = step.strip_suffix(COMPENSATION_SUFFIX)
-                    && let Ok((_, s)) = self.step_mut(undone)
-                {
-                    s.undo_failure = failure;
-                    return Ok(());
-                }
-                let (_, s) = self.step_mut(step)?;
-                s.error = Some(error.clone());
-                s.last_failure = failure;
-            }
+            } => self.attempt_failed(step, *attempt, error)?,
             RunEvent::StepCompleted {
                 step,
                 attempts,
@@ -75,9 +76,7 @@ impl RunState {
             } => {
                 let (i, s) = self.step_mut(step)?;
                 s.end(Phase::Completed, at);
-                s.attempts = *attempts;
-                s.error = None;
-                s.last_failure = None;
+                (s.attempts, s.error, s.last_failure) = (*attempts, None, None);
                 s.output = Some(output.clone());
                 self.effects.push(i);
             }
@@ -89,8 +88,7 @@ impl RunState {
             } => {
                 let (i, s) = self.step_mut(step)?;
                 s.end(Phase::Failed, at);
-                s.attempts = *attempts;
-                s.error = Some(error.clone());
+                (s.attempts, s.error) = (*attempts, Some(error.clone()));
                 s.outcome_unknown = *outcome_unknown;
                 if *outcome_unknown {
                     self.effects.push(i);
@@ -107,6 +105,30 @@ impl RunState {
                     self.effects.push(i);
                 }
             }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A failed attempt, going forward or (named with
+    /// [`COMPENSATION_SUFFIX`]) undoing.
+    fn attempt_failed(&mut self, step: &str, attempt: u32, error: &str) -> Result<(), UnknownStep> {
+        let failure = Some((attempt, error.to_owned()));
+        if let Some(undone) = step.strip_suffix(COMPENSATION_SUFFIX)
+            && let Ok((_, s)) = self.step_mut(undone)
+        {
+            s.undo_failure = failure;
+            return Ok(());
+        }
+        let (_, s) = self.step_mut(step)?;
+        s.error = Some(error.to_owned());
+        s.last_failure = failure;
+        Ok(())
+    }
+
+    /// An event of a step's compensation.
+    fn apply_undo(&mut self, event: &RunEvent) -> Result<(), UnknownStep> {
+        match event {
             RunEvent::CompensationStarted { step, request, .. } => {
                 self.step_mut(step)?.1.undo = Undo::Running {
                     request: request.clone(),
@@ -114,9 +136,10 @@ impl RunState {
             }
             RunEvent::CompensationCompleted { step, attempts } => {
                 let (i, s) = self.step_mut(step)?;
+                let request = undo_request(&s.undo);
                 s.undo = Undo::Completed {
                     attempts: *attempts,
-                    request: undo_request(&s.undo),
+                    request,
                 };
                 self.undone.push(i);
             }
@@ -126,13 +149,15 @@ impl RunState {
                 error,
             } => {
                 let (i, s) = self.step_mut(step)?;
+                let request = undo_request(&s.undo);
                 s.undo = Undo::Failed {
                     attempts: *attempts,
-                    request: undo_request(&s.undo),
+                    request,
                     error: error.clone(),
                 };
                 self.undone.push(i);
             }
+            _ => {}
         }
         Ok(())
     }

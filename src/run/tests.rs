@@ -57,10 +57,10 @@ fn failed(step: &str, n: u32, error: &str) -> RunEvent {
     }
 }
 
-#[test]
-fn a_failed_saga_folds_into_steps_effects_and_compensations() {
-    let wf = workflow();
-    let events = [
+/// reserve completes; charge fails with its outcome unknown while notify
+/// is cancelled; charge's undo succeeds on its second attempt.
+fn failed_saga() -> Vec<Recorded> {
+    vec![
         at(
             0,
             RunEvent::RunStarted {
@@ -123,8 +123,13 @@ fn a_failed_saga_folds_into_steps_effects_and_compensations() {
                 attempts: 2,
             },
         ),
-    ];
-    let state = RunState::fold(&wf, &events).expect("every step is known");
+    ]
+}
+
+#[test]
+fn a_failed_saga_folds_into_steps_effects_and_compensations() {
+    let wf = workflow();
+    let state = RunState::fold(&wf, &failed_saga()).expect("every step is known");
     let reserve = state.step("reserve").unwrap();
     assert_eq!(
         (reserve.phase, reserve.duration),

@@ -100,25 +100,25 @@ impl Metrics {
     fn render_connections(&self, out: &mut String) {
         let opened = self.connections_opened.load(Ordering::Relaxed);
         let closed = self.connections_closed.load(Ordering::Relaxed);
-        header(
+        let open = opened.saturating_sub(closed);
+        let help = "Client connections open under --max-connections.";
+        family(
             out,
             "maestro_http_connections_open",
             "gauge",
-            "Client connections open under --max-connections.",
+            help,
+            [(String::new(), open)],
         );
-        let _ = writeln!(
-            out,
-            "maestro_http_connections_open {}",
-            opened.saturating_sub(closed)
-        );
-        header(
+        let refused = self.connections_refused.load(Ordering::Relaxed);
+        let help = "Client connections past --max-connections, answered 503 or closed.";
+        let samples = [(String::new(), refused)];
+        family(
             out,
             "maestro_http_connections_refused_total",
             "counter",
-            "Client connections past --max-connections, answered 503 or closed.",
+            help,
+            samples,
         );
-        let refused = self.connections_refused.load(Ordering::Relaxed);
-        let _ = writeln!(out, "maestro_http_connections_refused_total {refused}");
     }
 
     /// Count a finished run: its status, latency, and each step's figures.
@@ -157,108 +157,98 @@ impl Metrics {
 
     /// The whole exposition.
     pub fn render(&self, runs: RunGauges, services: &[ServiceHealth]) -> String {
-        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = String::with_capacity(4096);
-        header(
-            &mut out,
-            "maestro_runs_total",
-            "counter",
-            "Finished runs by workflow and final status.",
-        );
-        for ((workflow, status), n) in &c.runs {
-            let _ = writeln!(
-                out,
-                "maestro_runs_total{{workflow=\"{}\",status=\"{}\"}} {n}",
-                escape(workflow),
-                status.label()
-            );
-        }
-        header(
-            &mut out,
-            "maestro_runs_in_flight",
-            "gauge",
-            "Runs executing now.",
-        );
-        let _ = writeln!(out, "maestro_runs_in_flight {}", runs.running);
-        header(
-            &mut out,
-            "maestro_runs_queued",
-            "gauge",
-            "Runs accepted and waiting for a slot.",
-        );
-        let _ = writeln!(out, "maestro_runs_queued {}", runs.queued);
-        header(
-            &mut out,
-            "maestro_run_duration_seconds",
-            "histogram",
-            "Run latency, from start to final state.",
-        );
-        for (workflow, h) in &c.run_seconds {
-            h.write(
-                &mut out,
-                "maestro_run_duration_seconds",
-                &format!("workflow=\"{}\"", escape(workflow)),
-            );
-        }
-        header(
-            &mut out,
-            "maestro_step_duration_seconds",
-            "histogram",
-            "Step latency over all its attempts, for steps that completed.",
-        );
-        for ((workflow, step), h) in &c.step_seconds {
-            let labels = format!(
-                "workflow=\"{}\",step=\"{}\"",
-                escape(workflow),
-                escape(step)
-            );
-            h.write(&mut out, "maestro_step_duration_seconds", &labels);
-        }
-        header(
-            &mut out,
-            "maestro_attempts_total",
-            "counter",
-            "Calls made to a service by steps of finished runs.",
-        );
-        for (service, n) in &c.attempts {
-            let _ = writeln!(
-                out,
-                "maestro_attempts_total{{service=\"{}\"}} {n}",
-                escape(service)
-            );
-        }
-        header(
-            &mut out,
-            "maestro_retries_total",
-            "counter",
-            "Calls that were retries of an earlier attempt.",
-        );
-        for (service, n) in &c.retries {
-            let _ = writeln!(
-                out,
-                "maestro_retries_total{{service=\"{}\"}} {n}",
-                escape(service)
-            );
-        }
-        header(
-            &mut out,
-            "maestro_compensations_total",
-            "counter",
-            "Compensations replayed, by outcome.",
-        );
-        for ((workflow, ok), n) in &c.compensations {
-            let outcome = if *ok { "ok" } else { "failed" };
-            let _ = writeln!(
-                out,
-                "maestro_compensations_total{{workflow=\"{}\",outcome=\"{outcome}\"}} {n}",
-                escape(workflow)
-            );
-        }
+        let c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        render_runs(&mut out, &c, runs);
+        render_calls(&mut out, &c);
         drop(c);
         self.render_connections(&mut out);
         render_services(&mut out, services);
         out
     }
+}
+
+fn render_runs(out: &mut String, c: &Counts, runs: RunGauges) {
+    let by_status = c.runs.iter().map(|((workflow, status), n)| {
+        let labels = format!(
+            "workflow=\"{}\",status=\"{}\"",
+            escape(workflow),
+            status.label()
+        );
+        (labels, *n)
+    });
+    let help = "Finished runs by workflow and final status.";
+    family(out, "maestro_runs_total", "counter", help, by_status);
+    let running = [(String::new(), runs.running)];
+    family(
+        out,
+        "maestro_runs_in_flight",
+        "gauge",
+        "Runs executing now.",
+        running,
+    );
+    let queued = [(String::new(), runs.queued)];
+    let help = "Runs accepted and waiting for a slot.";
+    family(out, "maestro_runs_queued", "gauge", help, queued);
+    let name = "maestro_run_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Run latency, from start to final state.",
+    );
+    for (workflow, h) in &c.run_seconds {
+        h.write(out, name, &format!("workflow=\"{}\"", escape(workflow)));
+    }
+    let name = "maestro_step_duration_seconds";
+    let help = "Step latency over all its attempts, for steps that completed.";
+    header(out, name, "histogram", help);
+    for ((workflow, step), h) in &c.step_seconds {
+        let labels = format!(
+            "workflow=\"{}\",step=\"{}\"",
+            escape(workflow),
+            escape(step)
+        );
+        h.write(out, name, &labels);
+    }
+}
+
+fn render_calls(out: &mut String, c: &Counts) {
+    let by_service = |counts: &BTreeMap<String, u64>| -> Vec<(String, u64)> {
+        let label = |s: &String| format!("service=\"{}\"", escape(s));
+        counts.iter().map(|(s, n)| (label(s), *n)).collect()
+    };
+    let help = "Calls made to a service by steps of finished runs.";
+    family(
+        out,
+        "maestro_attempts_total",
+        "counter",
+        help,
+        by_service(&c.attempts),
+    );
+    let help = "Calls that were retries of an earlier attempt.";
+    family(
+        out,
+        "maestro_retries_total",
+        "counter",
+        help,
+        by_service(&c.retries),
+    );
+    let by_outcome = c.compensations.iter().map(|((workflow, ok), n)| {
+        let outcome = if *ok { "ok" } else { "failed" };
+        (
+            format!("workflow=\"{}\",outcome=\"{outcome}\"", escape(workflow)),
+            *n,
+        )
+    });
+    let help = "Compensations replayed, by outcome.";
+    family(
+        out,
+        "maestro_compensations_total",
+        "counter",
+        help,
+        by_outcome,
+    );
 }
 
 fn render_services(out: &mut String, services: &[ServiceHealth]) {
@@ -269,81 +259,74 @@ fn render_services(out: &mut String, services: &[ServiceHealth]) {
             escape(&s.endpoint)
         )
     };
-    header(
+    let each =
+        |value: fn(&ServiceHealth) -> u64| services.iter().map(move |s| (label(s), value(s)));
+    let help = "1 while the service actor is alive.";
+    family(
         out,
         "maestro_service_actor_up",
         "gauge",
-        "1 while the service actor is alive.",
+        help,
+        each(|s| u64::from(s.alive)),
     );
-    for s in services {
-        let _ = writeln!(
-            out,
-            "maestro_service_actor_up{{{}}} {}",
-            label(s),
-            u8::from(s.alive)
-        );
-    }
-    header(
+    let help = "Restarts of the service actor by its supervisor.";
+    let restarts = each(|s| u64::from(s.restarts));
+    family(
         out,
         "maestro_service_actor_restarts_total",
         "counter",
-        "Restarts of the service actor by its supervisor.",
+        help,
+        restarts,
     );
-    for s in services {
-        let _ = writeln!(
-            out,
-            "maestro_service_actor_restarts_total{{{}}} {}",
-            label(s),
-            s.restarts
-        );
-    }
-    header(
+    let help = "Calls the service actor has in flight.";
+    let in_flight = each(|s| s.in_flight as u64);
+    family(
         out,
         "maestro_service_calls_in_flight",
         "gauge",
-        "Calls the service actor has in flight.",
+        help,
+        in_flight,
     );
-    for s in services {
-        let _ = writeln!(
-            out,
-            "maestro_service_calls_in_flight{{{}}} {}",
-            label(s),
-            s.in_flight
-        );
-    }
-    header(
-        out,
-        "maestro_breaker_state",
-        "gauge",
-        "Circuit breaker state: 0 closed, 1 half-open, 2 open.",
-    );
-    for s in services {
-        let value = match s.breaker.as_deref() {
-            Some("open") => 2,
-            Some("half_open") => 1,
-            _ => 0,
-        };
-        let _ = writeln!(out, "maestro_breaker_state{{{}}} {value}", label(s));
-    }
-    header(
-        out,
-        "maestro_breaker_transitions_total",
-        "counter",
-        "Circuit breaker transitions, by the state entered.",
-    );
-    for s in services {
+    let help = "Circuit breaker state: 0 closed, 1 half-open, 2 open.";
+    let state = each(|s| match s.breaker.as_deref() {
+        Some("open") => 2,
+        Some("half_open") => 1,
+        _ => 0,
+    });
+    family(out, "maestro_breaker_state", "gauge", help, state);
+    let transitions = services.iter().flat_map(|s| {
         let t = s.transitions;
-        for (to, n) in [
+        [
             ("open", t.opened),
             ("half_open", t.half_opened),
             ("closed", t.closed),
-        ] {
-            let _ = writeln!(
-                out,
-                "maestro_breaker_transitions_total{{{},to=\"{to}\"}} {n}",
-                label(s)
-            );
-        }
+        ]
+        .map(|(to, n)| (format!("{},to=\"{to}\"", label(s)), n))
+    });
+    let help = "Circuit breaker transitions, by the state entered.";
+    family(
+        out,
+        "maestro_breaker_transitions_total",
+        "counter",
+        help,
+        transitions,
+    );
+}
+
+/// One metric: its header, then a sample per label set (none: no braces).
+fn family<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, V)>,
+) {
+    header(out, name, kind, help);
+    for (labels, value) in samples {
+        let _ = match labels.is_empty() {
+            true => writeln!(out, "{name} {value}"),
+            false => writeln!(out, "{name}{{{labels}}} {value}"),
+        };
     }
 }
 
