@@ -5,6 +5,7 @@
 
 mod ack;
 pub mod postgres;
+mod private;
 mod rows;
 pub mod sqlite;
 

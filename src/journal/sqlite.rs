@@ -14,6 +14,7 @@ use tracing::{debug, error};
 
 use crate::run::RunStatus;
 
+use super::private;
 use super::{
     Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, SyncMode,
     Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp, timestamp,
@@ -84,12 +85,19 @@ impl SqliteJournal {
     /// Open (creating if need be) the journal in `dir`, and lock the
     /// directory against a second writer.
     pub fn open(dir: &Path, sync: SyncMode) -> Result<Self, JournalError> {
-        std::fs::create_dir_all(dir).map_err(|e| open_error(dir, e))?;
-        let lock = File::create(dir.join(LOCK_NAME)).map_err(|e| open_error(dir, e))?;
+        private::create_dir(dir).map_err(|e| open_error(dir, e))?;
+        let lock = private::open(&dir.join(LOCK_NAME)).map_err(|e| open_error(dir, e))?;
         lock.try_lock().map_err(|_| JournalError::Locked {
             path: dir.to_path_buf(),
         })?;
         let path = dir.join(FILE_NAME);
+        // SQLite gives its -wal and -shm files the mode of the database
+        // file, so that one is made 0600 before SQLite opens it.
+        private::open(&path).map_err(|e| open_error(&path, e))?;
+        for suffix in ["-wal", "-shm"] {
+            let side = dir.join(format!("{FILE_NAME}{suffix}"));
+            private::tighten(&side).map_err(|e| open_error(&side, e))?;
+        }
         let writer = connect(&path, OpenFlags::default())?;
         // WAL: readers never block the writer. FULL: a commit is on disk
         // before its writes are acknowledged, even across a power cut.

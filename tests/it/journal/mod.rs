@@ -3,6 +3,7 @@
 //! `maestro execute` mid-run and check that every run ends, once.
 
 mod crash;
+mod modes;
 mod sqlite;
 
 use std::path::{Path, PathBuf};

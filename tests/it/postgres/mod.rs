@@ -1,9 +1,11 @@
 //! The PostgreSQL journal against a real server: writes, group commit,
 //! leases and fencing through the `Journal` trait, and a replica taking over
-//! the runs of a killed one. Each test makes its own database and drops it.
+//! the runs of a killed one. Each test process starts its own throwaway
+//! server (`server`); each test makes its own database there and drops it.
 
 mod journal;
 mod leases;
+mod server;
 mod takeover;
 mod throughput;
 
@@ -17,17 +19,13 @@ use maestro::runtime::{Recorded, RunEvent, RunStatus};
 use serde_json::json;
 use tokio_postgres::{Client, NoTls};
 
-/// The server `scripts/postgres-setup.sh` starts, with a role that may
-/// create databases.
-const DEFAULT_SERVER: &str = "postgres://maestro:maestro@127.0.0.1:5432/postgres";
-
-/// Where the tests' databases are made: `MAESTRO_TEST_POSTGRES`, or the
-/// server the setup script starts.
+/// Where the tests' databases are made: `MAESTRO_TEST_POSTGRES` (a server
+/// whose role may create databases), or this process's own throwaway server.
 pub fn server_url() -> String {
     std::env::var("MAESTRO_TEST_POSTGRES")
         .ok()
         .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| DEFAULT_SERVER.to_string())
+        .unwrap_or_else(|| server::admin_url().to_string())
 }
 
 /// `url` naming database `name` instead of its own.
@@ -48,9 +46,7 @@ async fn connect(url: &str) -> Client {
         .await
         .unwrap_or_else(|e| {
             panic!(
-                "PostgreSQL is not reachable at {} ({e}). Start it with \
-                 `sudo scripts/postgres-setup.sh`, or point MAESTRO_TEST_POSTGRES \
-                 at a server whose role may create databases.",
+                "PostgreSQL is not reachable at {} ({e})",
                 url.split('@').next_back().unwrap_or(url)
             )
         });
@@ -74,7 +70,10 @@ impl TestDb {
             std::process::id(),
             COUNT.fetch_add(1, Ordering::Relaxed)
         );
-        let server = server_url();
+        // Starting the server blocks for a moment: not on a runtime thread.
+        let server = tokio::task::spawn_blocking(server_url)
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         let admin = connect(&server).await;
         // A database left by an earlier process with the same pid.
         let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
