@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use crate::escape;
+use crate::resilience::FailureClass;
 use crate::run::{Recorded, RunEvent, RunState};
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
 use crate::workflow::Workflow;
@@ -47,29 +48,12 @@ impl Timeline {
     }
 
     fn raw_line(&self, recorded: &Recorded) -> Option<String> {
-        let took = |step: &str| {
-            self.state
-                .step(step)
-                .filter(|s| s.started.is_some())
-                .map(|s| format!("{:.1?}", s.duration))
-                .unwrap_or_default()
-        };
-        let row = |mark: &str, step: &str, outcome: &str, detail: String| {
-            let label = self.labels.get(step).map(String::as_str).unwrap_or("");
-            format!(
-                "{mark} {step:<w$}  {label}  {outcome}{detail}",
-                w = self.width
-            )
-        };
         Some(match &recorded.event {
-            RunEvent::AttemptStarted { .. } => return None,
-            RunEvent::StepCompleted { step, attempts, .. } => row(
-                "✓",
-                step,
-                "ok",
-                format!("  {}  {}", attempts_text(*attempts), took(step)),
-            ),
-            RunEvent::StepSkipped { step } => row("-", step, "skipped", String::new()),
+            RunEvent::StepCompleted { step, attempts, .. } => {
+                let detail = format!("  {}  {}", attempts_text(*attempts), self.took(step));
+                self.row("✓", step, "ok", &detail)
+            }
+            RunEvent::StepSkipped { step } => self.row("-", step, "skipped", ""),
             RunEvent::AttemptFailed {
                 step,
                 attempt,
@@ -77,69 +61,79 @@ impl Timeline {
                 error,
             } => format!(
                 "  ! {step} attempt {attempt} failed ({}): {error}",
-                serde_json::to_value(class)
-                    .ok()
-                    .and_then(|v| v.as_str().map(String::from))
-                    .unwrap_or_default()
+                class_label(*class)
             ),
             RunEvent::StepFailed {
                 step,
                 attempts,
                 error,
                 outcome_unknown,
-            } => row(
-                "✗",
-                step,
-                "failed",
-                format!(
+            } => {
+                let detail = format!(
                     "  {}  {}{}\n    error: {error}",
                     attempts_text(*attempts),
-                    took(step),
-                    if *outcome_unknown {
-                        "  (outcome unknown)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
+                    self.took(step),
+                    unknown_text(*outcome_unknown)
+                );
+                self.row("✗", step, "failed", &detail)
+            }
             RunEvent::StepCancelled {
                 step,
                 outcome_unknown,
-            } => row(
-                "✗",
-                step,
-                "cancelled",
-                if *outcome_unknown {
-                    "  (outcome unknown)".into()
-                } else {
-                    String::new()
-                },
-            ),
-            RunEvent::CompensationCompleted { step, attempts } => row(
-                "↺",
-                step,
-                "compensated",
-                format!("  {}", attempts_text(*attempts)),
-            ),
+            } => self.row("✗", step, "cancelled", unknown_text(*outcome_unknown)),
+            RunEvent::CompensationCompleted { step, attempts } => {
+                let detail = format!("  {}", attempts_text(*attempts));
+                self.row("↺", step, "compensated", &detail)
+            }
             RunEvent::CompensationFailed {
                 step,
                 attempts,
                 error,
-            } => row(
-                "✗",
-                step,
-                "compensation failed",
-                format!("  {}\n    error: {error}", attempts_text(*attempts)),
-            ),
+            } => {
+                let detail = format!("  {}\n    error: {error}", attempts_text(*attempts));
+                self.row("✗", step, "compensation failed", &detail)
+            }
             // The failure summary says why a run halted.
             RunEvent::RunStarted { .. }
+            | RunEvent::AttemptStarted { .. }
             | RunEvent::CompensationStarted { .. }
             | RunEvent::RunHalted { .. } => return None,
             RunEvent::RunResumed => "  resumed from the journal".into(),
-            RunEvent::RunFinished { status, .. } => {
-                format!("run {}", serde_json::to_value(status).ok()?.as_str()?)
-            }
+            RunEvent::RunFinished { status, .. } => format!("run {}", status.label()),
         })
+    }
+
+    fn row(&self, mark: &str, step: &str, outcome: &str, detail: &str) -> String {
+        let label = self.labels.get(step).map(String::as_str).unwrap_or("");
+        format!(
+            "{mark} {step:<w$}  {label}  {outcome}{detail}",
+            w = self.width
+        )
+    }
+
+    /// How long the step ran, from its first attempt to its outcome.
+    fn took(&self, step: &str) -> String {
+        self.state
+            .step(step)
+            .filter(|s| s.started.is_some())
+            .map(|s| format!("{:.1?}", s.duration))
+            .unwrap_or_default()
+    }
+}
+
+fn class_label(class: FailureClass) -> &'static str {
+    match class {
+        FailureClass::Retryable => "retryable",
+        FailureClass::Permanent => "permanent",
+        FailureClass::Unknown => "unknown",
+    }
+}
+
+fn unknown_text(outcome_unknown: bool) -> &'static str {
+    if outcome_unknown {
+        "  (outcome unknown)"
+    } else {
+        ""
     }
 }
 
