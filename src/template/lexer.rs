@@ -96,83 +96,45 @@ impl<'a> Lexer<'a> {
             }
             let start = self.pos;
             let Some(c) = self.peek_at(0) else {
-                return match self.open {
-                    Some(open) => Err(syntax(
-                        self.src,
-                        format!(
-                            "the `{{{{` at column {} is never closed with `}}}}`",
-                            column(self.src, open)
-                        ),
-                    )),
-                    None => Ok((tokens, start)),
-                };
+                return self.at_end(tokens, start);
             };
             let next = self.peek_at(1);
             if self.open.is_some() && c == b'}' && next == Some(b'}') {
                 return Ok((tokens, start));
             }
-            let (tok, len) = match (c, next) {
-                (b'=', Some(b'=')) => (Tok::Cmp(CmpOp::Eq), 2),
-                (b'!', Some(b'=')) => (Tok::Cmp(CmpOp::Ne), 2),
-                (b'<', Some(b'=')) => (Tok::Cmp(CmpOp::Le), 2),
-                (b'>', Some(b'=')) => (Tok::Cmp(CmpOp::Ge), 2),
-                (b'&', Some(b'&')) => (Tok::AndAnd, 2),
-                (b'|', Some(b'|')) => (Tok::OrOr, 2),
-                (b'<', _) => (Tok::Cmp(CmpOp::Lt), 1),
-                (b'>', _) => (Tok::Cmp(CmpOp::Gt), 1),
-                (b'!', _) => (Tok::Bang, 1),
-                (b'?', _) => (Tok::Question, 1),
-                (b':', _) => (Tok::Colon, 1),
-                (b'(', _) => (Tok::LParen, 1),
-                (b')', _) => (Tok::RParen, 1),
-                (b'-', _) => (Tok::Minus, 1),
-                (b'}', _) => {
-                    return Err(
-                        self.err(start, "a single `}` does not close a template; write `}}`")
-                    );
+            let tok = match operator(c, next) {
+                Some((tok, len)) => {
+                    self.pos += len;
+                    tok
                 }
-                (b'=', _) => {
-                    return Err(self.err(start, "unknown operator `=`; use `==` to compare"));
-                }
-                (b'&', _) => return Err(self.err(start, "unknown operator `&`; use `&&`")),
-                (b'|', _) => {
-                    return Err(self.err(
-                        start,
-                        "unknown operator `|`; use `||` (filters are not supported)",
-                    ));
-                }
-                (b'+' | b'*' | b'/' | b'%' | b'~', _) => {
-                    return Err(self.err(
-                        start,
-                        format!(
-                            "unknown operator `{}`; arithmetic is not supported",
-                            c as char
-                        ),
-                    ));
-                }
-                (b'.', _) => {
-                    tokens.push((Tok::Path(self.path()?), start));
-                    continue;
-                }
-                (b'\'' | b'"', _) => {
-                    tokens.push((Tok::Lit(Lit::Str(self.string()?)), start));
-                    continue;
-                }
-                (b'0'..=b'9', _) => {
-                    tokens.push((Tok::Lit(self.number(false)?), start));
-                    continue;
-                }
-                (c, _) if c.is_ascii_alphabetic() || c == b'_' => {
-                    tokens.push((self.word()?, start));
-                    continue;
-                }
-                _ => {
-                    let ch = self.src[start..].chars().next().unwrap_or('?');
-                    return Err(self.err(start, format!("unexpected character `{ch}`")));
-                }
+                None => self.scan(c, start)?,
             };
-            self.pos += len;
             tokens.push((tok, start));
+        }
+    }
+
+    /// The text ended: fine for a bare expression, not inside `{{`.
+    fn at_end(&self, tokens: Tokens, end: usize) -> Result<(Tokens, usize), TemplateError> {
+        match self.open {
+            Some(open) => Err(syntax(
+                self.src,
+                format!(
+                    "the `{{{{` at column {} is never closed with `}}}}`",
+                    column(self.src, open)
+                ),
+            )),
+            None => Ok((tokens, end)),
+        }
+    }
+
+    /// A path, a literal or a word, or why `c` cannot start a token.
+    fn scan(&mut self, c: u8, start: usize) -> Result<Tok, TemplateError> {
+        match c {
+            b'.' => Ok(Tok::Path(self.path()?)),
+            b'\'' | b'"' => Ok(Tok::Lit(Lit::Str(self.string()?))),
+            b'0'..=b'9' => Ok(Tok::Lit(self.number(false)?)),
+            c if c.is_ascii_alphabetic() || c == b'_' => self.word(),
+            _ => Err(self.err(start, refusal(c, &self.src[start..]))),
         }
     }
 
@@ -363,5 +325,46 @@ impl<'a> Lexer<'a> {
                 ));
             }
         })
+    }
+}
+
+/// The operators of one or two characters, and their length.
+fn operator(c: u8, next: Option<u8>) -> Option<(Tok, usize)> {
+    Some(match (c, next) {
+        (b'=', Some(b'=')) => (Tok::Cmp(CmpOp::Eq), 2),
+        (b'!', Some(b'=')) => (Tok::Cmp(CmpOp::Ne), 2),
+        (b'<', Some(b'=')) => (Tok::Cmp(CmpOp::Le), 2),
+        (b'>', Some(b'=')) => (Tok::Cmp(CmpOp::Ge), 2),
+        (b'&', Some(b'&')) => (Tok::AndAnd, 2),
+        (b'|', Some(b'|')) => (Tok::OrOr, 2),
+        (b'<', _) => (Tok::Cmp(CmpOp::Lt), 1),
+        (b'>', _) => (Tok::Cmp(CmpOp::Gt), 1),
+        (b'!', _) => (Tok::Bang, 1),
+        (b'?', _) => (Tok::Question, 1),
+        (b':', _) => (Tok::Colon, 1),
+        (b'(', _) => (Tok::LParen, 1),
+        (b')', _) => (Tok::RParen, 1),
+        (b'-', _) => (Tok::Minus, 1),
+        _ => return None,
+    })
+}
+
+/// Why the character `c` (the start of `rest`) cannot start a token.
+fn refusal(c: u8, rest: &str) -> String {
+    match c {
+        b'}' => "a single `}` does not close a template; write `}}`".into(),
+        b'=' => "unknown operator `=`; use `==` to compare".into(),
+        b'&' => "unknown operator `&`; use `&&`".into(),
+        b'|' => "unknown operator `|`; use `||` (filters are not supported)".into(),
+        b'+' | b'*' | b'/' | b'%' | b'~' => {
+            format!(
+                "unknown operator `{}`; arithmetic is not supported",
+                c as char
+            )
+        }
+        _ => format!(
+            "unexpected character `{}`",
+            rest.chars().next().unwrap_or('?')
+        ),
     }
 }
