@@ -11,7 +11,7 @@ use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
-use crate::workflow::model::{self, Call, Header, ParallelGroup, Step};
+use crate::workflow::model::{self, Call, Compensation, Header, ParallelGroup, Step};
 use crate::workflow::yaml::{Kind, Node};
 
 const STEP_FIELDS: &[&str] = &[
@@ -124,19 +124,7 @@ fn group(
 
 fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize) -> Option<Step> {
     let f = Fields::open(cx, node, path, "a step", STEP_FIELDS)?;
-    let id_node = f.required(cx, "id", Some("give each step a unique `id`".into()));
-    let id = id_node.and_then(|n| scalar::nonempty_string(cx, n, &f.path("id")));
-    if let (Some(id), Some(n)) = (&id, id_node) {
-        match st.ids.iter().find(|(seen, _)| seen == id) {
-            Some((_, line)) => cx.report(
-                n.pos(),
-                &f.path("id"),
-                format!("duplicate step id `{id}`"),
-                Some(format!("the first step with this id is on line {line}")),
-            ),
-            None => st.ids.push((id.clone(), n.line)),
-        }
-    }
+    let id = step_id(cx, st, &f);
     // Scopes need a name even for a step whose id is missing.
     let scope_id = id.clone().unwrap_or_else(|| path.to_string());
     let step_scope = Scope::Step {
@@ -194,18 +182,8 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
         .uses
         .extend(reads.into_iter().map(|r| r.at_scope(step_scope.clone())));
 
-    let compensate = match f.get("compensate") {
-        Some(n) => {
-            let scope = Scope::Compensation {
-                node: at,
-                id: scope_id,
-            };
-            let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
-            compensate::compensation(cx, st, n, &f.path("compensate"), default_service, scope)
-                .map(Some)
-        }
-        None => Some(None),
-    };
+    let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
+    let compensate = step_compensation(cx, st, &f, at, scope_id, default_service);
 
     Some(Step {
         id: id?,
@@ -219,6 +197,40 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
         retry: retry_policy?,
         compensate: compensate?,
     })
+}
+
+/// The step's `id`, unique in the workflow.
+fn step_id(cx: &mut Cx<'_>, st: &mut State<'_>, f: &Fields<'_>) -> Option<String> {
+    let id_node = f.required(cx, "id", Some("give each step a unique `id`".into()));
+    let id = id_node.and_then(|n| scalar::nonempty_string(cx, n, &f.path("id")));
+    if let (Some(id), Some(n)) = (&id, id_node) {
+        match st.ids.iter().find(|(seen, _)| seen == id) {
+            Some((_, line)) => cx.report(
+                n.pos(),
+                &f.path("id"),
+                format!("duplicate step id `{id}`"),
+                Some(format!("the first step with this id is on line {line}")),
+            ),
+            None => st.ids.push((id.clone(), n.line)),
+        }
+    }
+    id
+}
+
+/// The step's `compensate`: `Some(None)` without one, `None` when invalid.
+fn step_compensation(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    f: &Fields<'_>,
+    at: usize,
+    id: String,
+    default_service: Option<&str>,
+) -> Option<Option<Compensation>> {
+    let Some(n) = f.get("compensate") else {
+        return Some(None);
+    };
+    let scope = Scope::Compensation { node: at, id };
+    compensate::compensation(cx, st, n, &f.path("compensate"), default_service, scope).map(Some)
 }
 
 /// A `service:` reference; unknown names are collected for one report.
