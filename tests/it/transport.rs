@@ -149,6 +149,22 @@ fn echo_app() -> Router {
             }),
         )
         .route(
+            "/api/moved",
+            post(|| async {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [("location", "/api/orders")],
+                )
+            }),
+        )
+        .route(
+            "/api/secure",
+            post(|| async {
+                let to = "https://127.0.0.1:9/api/orders";
+                (StatusCode::PERMANENT_REDIRECT, [("location", to)])
+            }),
+        )
+        .route(
             "/api/slow",
             post(|| async {
                 tokio::time::sleep(Duration::from_secs(5)).await;
@@ -247,6 +263,28 @@ async fn http_connection_refused_is_retryable() {
         .await
         .unwrap_err();
     assert_eq!(err.class, FailureClass::Retryable, "{}", err.message);
+}
+
+#[tokio::test]
+async fn a_plain_http_service_is_followed_on_http_and_not_to_https() {
+    let base = serve(echo_app()).await;
+    let mut transport = Transport::new(&http_service(&format!("{base}/api"))).unwrap();
+    let out = transport
+        .call(http_call("POST", "/moved", json!({"sku": "A1"})))
+        .await
+        .unwrap();
+    assert_eq!(out["body"], json!({"sku": "A1"}), "a 307 keeps the body");
+    let err = transport
+        .call(http_call("POST", "/secure", json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, FailureClass::Permanent, "{}", err.message);
+    assert!(
+        err.message
+            .contains("redirects to https://127.0.0.1:9/api/orders; write its https endpoint"),
+        "{}",
+        err.message
+    );
 }
 
 #[tokio::test]

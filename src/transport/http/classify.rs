@@ -37,6 +37,9 @@ pub fn classify_send_error(error: &reqwest::Error) -> CallError {
     let message = error_chain(error);
     if error.is_builder() {
         CallError::permanent(format!("invalid request: {message}"))
+    } else if error.is_redirect() {
+        // The service answered with a redirect Maestro does not follow.
+        CallError::permanent(message)
     } else if error.is_connect() {
         CallError::retryable(format!("cannot connect: {message}"))
     } else {

@@ -50,6 +50,25 @@ pub struct HttpTransport {
     limit: ByteSize,
 }
 
+/// How many redirects a call follows, as reqwest's default policy.
+const MAX_REDIRECTS: usize = 10;
+
+/// Redirects of a service on plain HTTP: followed while they stay on
+/// `http`; one to `https` would need the certificates such a client does
+/// not load, so it stops with a message naming the endpoint to write.
+fn plain_http_redirects(attempt: reqwest::redirect::Attempt<'_>) -> reqwest::redirect::Action {
+    if attempt.url().scheme() != "http" {
+        let to = redact_userinfo(attempt.url().as_str()).into_owned();
+        return attempt.error(format!(
+            "the service redirects to {to}; write its https endpoint in the workflow"
+        ));
+    }
+    if attempt.previous().len() >= MAX_REDIRECTS {
+        return attempt.error(format!("more than {MAX_REDIRECTS} redirects"));
+    }
+    attempt.follow()
+}
+
 impl HttpTransport {
     pub fn new(
         service: &str,
@@ -59,7 +78,16 @@ impl HttpTransport {
         // reqwest is built without a bundled crypto provider; ring is the
         // lighter one. Installing twice is refused harmlessly.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = Client::builder()
+        let mut builder = Client::builder();
+        if config.endpoint.scheme() == "http" {
+            // The system's root certificates take milliseconds to load and
+            // parse, per client: a service on plain HTTP never needs them,
+            // and a redirect to https is refused with a message that says so.
+            builder = builder
+                .tls_certs_only([])
+                .redirect(reqwest::redirect::Policy::custom(plain_http_redirects));
+        }
+        let client = builder
             .pool_max_idle_per_host(DEFAULT_MAX_IDLE_PER_HOST)
             .pool_idle_timeout(DEFAULT_IDLE_TIMEOUT)
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
