@@ -2,6 +2,7 @@
 //! leases and fencing through the `Journal` trait, and a replica taking over
 //! the runs of a killed one. Each test makes its own database and drops it.
 
+mod freeze;
 mod journal;
 mod leases;
 mod takeover;
