@@ -103,8 +103,11 @@ const QUIET: Duration = Duration::from_millis(40);
 /// Wait until A's writer is in a slowed statement of announcements and has
 /// been for `QUIET`: the moment to freeze A.
 async fn wait_for_a_slow_write(db: &TestDb) {
+    // Replicas of tests running at once have the same names: this
+    // test's database tells them apart.
     const SLEEPING: &str = "SELECT xact_start FROM pg_stat_activity
-        WHERE application_name = 'replica-a' AND wait_event = 'PgSleep'";
+        WHERE datname = current_database() AND application_name = 'replica-a'
+          AND wait_event = 'PgSleep'";
     let client = db.client().await;
     let deadline = Instant::now() + LIMIT;
     loop {
