@@ -25,7 +25,8 @@ pub struct StateArgs {
     )]
     pub state: Option<String>,
     /// With --state: how long this process's claim on a run lasts without
-    /// renewal; a run whose owner died is taken over after this.
+    /// renewal; a run whose owner died is taken over after this. A process
+    /// sends no call for a run once three quarters of it passed unrenewed.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease: Duration,
     /// With --state-dir: `full` syncs every commit to disk (survives a power

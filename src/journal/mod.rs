@@ -4,6 +4,7 @@
 //! several `maestro serve` replicas that own runs through leases.
 
 mod ack;
+mod lease;
 pub mod postgres;
 mod private;
 mod rows;
@@ -22,6 +23,7 @@ use crate::workflow::Workflow;
 
 pub use ack::Ack;
 pub(crate) use ack::{Queued, Waiters, WriteQueue, group};
+pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
 
 /// How long finished runs are kept before they are pruned, unless told.
@@ -96,6 +98,18 @@ pub trait Journal: Send + Sync + 'static {
     /// Let go of `run_id` so another replica may claim it at once (a run
     /// this process stopped driving without finishing it).
     fn release(&self, run_id: &str) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// Whether this process still certainly holds `run_id` under the claim
+    /// `epoch`, and so may call services for it. Always, for a state
+    /// directory; on PostgreSQL, while the lease is held with a margin.
+    fn holds(&self, _run_id: &str, _epoch: Epoch) -> bool {
+        true
+    }
+
+    /// This process stops driving `run_id`, held under `epoch`, without
+    /// ending it, because it no longer certainly holds it: forget the claim,
+    /// and let the run go if the database still gives it to this process.
+    fn abandon(&self, _run_id: &str, _epoch: Epoch) {}
 
     /// For logs: which backend, where.
     fn describe(&self) -> String;

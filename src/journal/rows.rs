@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::run::{Recorded, RunStatus};
 
-use super::{JournalError, timestamp};
+use super::{Epoch, JournalError, timestamp};
 
 /// A workflow definition as a run started with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,11 +49,15 @@ pub enum Write {
         body: String,
         /// Set with the run's last event: its final status.
         finished: Option<RunStatus>,
+        /// The claim the writer holds the run under; a write under an
+        /// older claim than the run's latest is refused.
+        epoch: Epoch,
     },
 }
 
 impl Write {
-    /// The event write for `recorded`, the `seq`th of `run_id`.
+    /// The event write for `recorded`, the `seq`th of `run_id`, by the
+    /// process that began the run (claim 0; see [`Write::with_epoch`]).
     pub fn event(run_id: &Arc<str>, seq: u64, recorded: &Recorded) -> Result<Write, JournalError> {
         let body =
             serde_json::to_string(recorded).map_err(|e| JournalError::Write(e.to_string()))?;
@@ -68,7 +72,16 @@ impl Write {
             kind: recorded.event.kind(),
             body,
             finished,
+            epoch: 0,
         })
+    }
+
+    /// The same write, made under the claim `epoch` of its run.
+    pub fn with_epoch(mut self, claim: Epoch) -> Self {
+        if let Write::Event { epoch, .. } = &mut self {
+            *epoch = claim;
+        }
+        self
     }
 
     /// Set an event's place in its run's log.
@@ -89,6 +102,10 @@ pub struct StoredRun {
     pub created_at: SystemTime,
     pub input: Value,
     pub events: Vec<Recorded>,
+    /// The run's latest claim; after [`super::Journal::claim`], the one
+    /// this process holds it under. 0 for a run never claimed (and always
+    /// in a state directory).
+    pub epoch: Epoch,
 }
 
 /// One line of a listing.

@@ -298,6 +298,8 @@ fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, Journa
         created_at: parse_timestamp(&created_at)?,
         input: serde_json::from_str(&input).map_err(|e| JournalError::Corrupt(e.to_string()))?,
         events,
+        // One process per directory: nothing to fence.
+        epoch: 0,
     }))
 }
 
@@ -364,6 +366,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<()> 
             kind,
             body,
             finished,
+            ..
         } => {
             tx.prepare_cached(
                 "INSERT INTO events (run_id, seq, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -1,6 +1,7 @@
 //! One operation (a step's call or a compensation) carried through all its
 //! attempts: retries with backoff, deadlines, breaker rejections, and
-//! cancellation, each attempt announced in the run's log before it leaves.
+//! cancellation, each attempt announced in the run's log before it leaves,
+//! and none sent unless this process still certainly holds the run.
 
 use std::time::Duration;
 
@@ -113,12 +114,21 @@ impl Operation {
                 Some(d) => per_attempt.min(d - now),
                 None => per_attempt,
             };
+            if !log.holds() {
+                return self.lease_lost(attempts, unknown);
+            }
             attempts += 1;
             self.request.timeout = budget;
             // Durable before the request leaves: after a crash, the journal
             // tells which calls may have reached the service.
             if let Err(e) = self.announce(log, attempts).await {
                 return self.give_up(OperationError::Journal(e), attempts - 1, unknown);
+            }
+            // Asked again right before the request leaves: the process may
+            // have frozen while the announcement was on its way, and another
+            // replica may have taken the run and made this very call.
+            if !log.holds() {
+                return self.lease_lost(attempts - 1, unknown);
             }
             let attempt_cancel = cancel.child_token();
             let result = tokio::select! {
@@ -243,6 +253,19 @@ impl Operation {
             class,
             error: error.to_string(),
         });
+    }
+
+    /// This process no longer certainly holds the run: nothing is sent.
+    fn lease_lost(&self, attempts: u32, unknown: bool) -> OperationOutcome {
+        info!(
+            run = %self.request.run_id,
+            step = %self.step_id,
+            compensation = self.kind == OperationKind::Compensation,
+            "not sent: the run's lease is no longer certainly held here"
+        );
+        let run_id = self.request.run_id.clone();
+        let lost = JournalError::LeaseLost { run_id };
+        self.give_up(OperationError::Journal(lost), attempts, unknown)
     }
 
     fn give_up(&self, error: OperationError, attempts: u32, unknown: bool) -> OperationOutcome {

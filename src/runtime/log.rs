@@ -1,15 +1,17 @@
 //! The run's event log: kept in memory for reports and watchers, streamed to
 //! an observer (the live timeline), and queued to the journal when the run
 //! is durable. Appends return an [`Ack`] that resolves once the event is
-//! durable; the run awaits it where the order of effects requires.
+//! durable; the run awaits it where the order of effects requires. The log
+//! also knows whether the run is still held here, under which claim.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 use tracing::error;
 
-use crate::journal::{Ack, Journal, Write};
+use crate::journal::{Ack, Epoch, Journal, JournalError, Write};
 
 use crate::workflow::Workflow;
 
@@ -34,25 +36,51 @@ struct Inner {
 struct Durable {
     journal: Arc<dyn Journal>,
     run_id: Arc<str>,
+    /// The claim this process holds the run under.
+    epoch: Epoch,
+    /// Set once this process stopped driving the run: nothing more of it
+    /// is written here.
+    abandoned: AtomicBool,
 }
 
 impl RunLog {
     /// A log holding `events` already (a resumed run), whose every new event
-    /// is sent to `observer` and queued to `journal`.
+    /// is sent to `observer` and queued to `journal`, under the run's claim.
     pub fn new(
         events: Vec<Recorded>,
         observer: Option<mpsc::UnboundedSender<Recorded>>,
-        journal: Option<(Arc<dyn Journal>, &str)>,
+        journal: Option<(Arc<dyn Journal>, &str, Epoch)>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 events: Mutex::new(events),
                 observer,
-                durable: journal.map(|(journal, run_id)| Durable {
+                durable: journal.map(|(journal, run_id, epoch)| Durable {
                     journal,
                     run_id: Arc::from(run_id),
+                    epoch,
+                    abandoned: AtomicBool::new(false),
                 }),
             }),
+        }
+    }
+
+    /// Whether this process still certainly holds the run, and so may call
+    /// a service for it. Always, for a run kept in memory or in a state
+    /// directory.
+    pub fn holds(&self) -> bool {
+        self.inner.durable.as_ref().is_none_or(|d| {
+            !d.abandoned.load(Ordering::Acquire) && d.journal.holds(&d.run_id, d.epoch)
+        })
+    }
+
+    /// This process stops driving the run without ending it: another
+    /// replica has it, or may have it by now. Nothing more is journaled.
+    pub fn abandon(&self) {
+        if let Some(d) = &self.inner.durable
+            && !d.abandoned.swap(true, Ordering::AcqRel)
+        {
+            d.journal.abandon(&d.run_id, d.epoch);
         }
     }
 
@@ -68,11 +96,10 @@ impl RunLog {
             let _ = observer.send(recorded.clone());
         }
         // Serialized before the lock is taken: parallel steps append at once.
-        let write = self
-            .inner
-            .durable
-            .as_ref()
-            .map(|d| (d, Write::event(&d.run_id, 0, &recorded)));
+        let write = self.inner.durable.as_ref().map(|d| {
+            let write = Write::event(&d.run_id, 0, &recorded).map(|w| w.with_epoch(d.epoch));
+            (d, write)
+        });
         let mut events = self
             .inner
             .events
@@ -80,6 +107,11 @@ impl RunLog {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         // Queued under the lock, so the journal's order is the log's order.
         let ack = match write {
+            Some((durable, _)) if durable.abandoned.load(Ordering::Acquire) => {
+                Ack::failed(JournalError::LeaseLost {
+                    run_id: durable.run_id.to_string(),
+                })
+            }
             Some((durable, Ok(mut write))) => {
                 write.place(events.len() as u64);
                 durable.journal.write(write)

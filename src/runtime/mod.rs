@@ -25,7 +25,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::journal::{Ack, Definition, Journal, NewRun, StoredRun, Write};
+use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 /// The run's events live beneath the runtime, where the journal reads them.
@@ -113,6 +113,17 @@ fn actor_key(service: &Service) -> String {
             }
         },
     }
+}
+
+/// Where a run's actor starts from.
+struct Start {
+    run_id: String,
+    /// The claim the run is held under (0: this process began it).
+    epoch: Epoch,
+    input: Value,
+    /// Its journaled events, when resumed.
+    events: Vec<Recorded>,
+    resume: Option<resume::Plan>,
 }
 
 /// A set of supervised service actors, and the runs that use them.
@@ -281,8 +292,14 @@ impl Runtime {
             // Not awaited: the run's first event, queued after it, is.
             let _queued = self.admit(bound, &run_id, &input);
         }
-        self.spawn_actor(bound, run_id, input, Vec::new(), None, options.observer)
-            .await
+        let start = Start {
+            run_id,
+            epoch: 0,
+            input,
+            events: Vec::new(),
+            resume: None,
+        };
+        self.spawn_actor(bound, start, options.observer).await
     }
 
     /// Journal a run before it starts (a server accepting it before a run
@@ -308,16 +325,14 @@ impl Runtime {
     ) -> Result<RunHandle, RuntimeError> {
         if stored.events.is_empty() {
             // Accepted, never started: start it now.
-            return self
-                .spawn_actor(
-                    bound,
-                    stored.run_id,
-                    stored.input,
-                    Vec::new(),
-                    None,
-                    observer,
-                )
-                .await;
+            let start = Start {
+                run_id: stored.run_id,
+                epoch: stored.epoch,
+                input: stored.input,
+                events: Vec::new(),
+                resume: None,
+            };
+            return self.spawn_actor(bound, start, observer).await;
         }
         let refused = |error: String| RuntimeError::Resume {
             run_id: stored.run_id.clone(),
@@ -328,27 +343,30 @@ impl Runtime {
         if plan.finished {
             return Err(refused("the journal says it has finished".into()));
         }
-        self.spawn_actor(
-            bound,
-            stored.run_id,
-            Value::Null,
-            stored.events,
-            Some(plan),
-            observer,
-        )
-        .await
+        let start = Start {
+            run_id: stored.run_id,
+            epoch: stored.epoch,
+            input: Value::Null,
+            events: stored.events,
+            resume: Some(plan),
+        };
+        self.spawn_actor(bound, start, observer).await
     }
 
     async fn spawn_actor(
         &self,
         bound: &BoundWorkflow,
-        run_id: String,
-        input: Value,
-        events: Vec<Recorded>,
-        resume: Option<resume::Plan>,
+        start: Start,
         observer: Option<mpsc::UnboundedSender<Recorded>>,
     ) -> Result<RunHandle, RuntimeError> {
-        let journal = self.journal.clone().map(|j| (j, run_id.as_str()));
+        let Start {
+            run_id,
+            epoch,
+            input,
+            events,
+            resume,
+        } = start;
+        let journal = self.journal.clone().map(|j| (j, run_id.as_str(), epoch));
         let log = log::RunLog::new(events, observer, journal);
         let (done, report) = oneshot::channel();
         let args = RunArgs {

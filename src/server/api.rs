@@ -21,7 +21,7 @@ use super::bodies::{
 };
 use super::metrics::Metrics;
 use super::recovery;
-use super::runs::{CancelError, Refused, RunSummary, RunView, Runs};
+use super::runs::{CancelError, Refused, RunEntry, RunSummary, RunView, Runs};
 
 /// Runs listed when `limit` is not given, and the most ever listed.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
@@ -113,7 +113,7 @@ pub async fn submit_run(
             .timeout
             .map_or(state.max_wait, |t| t + wf.compensation_timeout);
         if entry.finished(limit).await {
-            return Ok(Json(entry.view()).into_response());
+            return Ok(Json(current_view(&state, &entry).await).into_response());
         }
     }
     let accepted = RunAccepted {
@@ -126,6 +126,18 @@ pub async fn submit_run(
         headers.insert(header::LOCATION, value);
     }
     Ok((StatusCode::ACCEPTED, headers, Json(accepted)).into_response())
+}
+
+/// A run as this process knows it; as the journal holds it once another
+/// replica may hold the run (this one's memory of it is stale then).
+async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
+    if !state.runs.held_here(entry)
+        && let Some(journal) = state.runs.runtime().journal()
+        && let Some(view) = recovery::stored_view(journal.as_ref(), &entry.id).await
+    {
+        return view;
+    }
+    entry.view()
 }
 
 fn run_not_found(id: &str) -> Failure {
@@ -154,9 +166,10 @@ pub async fn get_run(
 ) -> Result<Json<RunView>, Failure> {
     let Path(id) = id?;
     if let Some(entry) = state.runs.get(&id) {
-        return Ok(Json(entry.view()));
+        return Ok(Json(current_view(&state, &entry).await));
     }
-    // Finished before this process started, or evicted from memory.
+    // Finished before this process started, evicted from memory, or taken
+    // over by another replica.
     if let Some(journal) = state.runs.runtime().journal()
         && let Some(view) = recovery::stored_view(journal.as_ref(), &id).await
     {

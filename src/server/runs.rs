@@ -1,6 +1,7 @@
 //! The runs of `maestro serve`: admission (a bound on running and queued
 //! runs), one task per run driving it through the runtime, cancellation,
-//! and finished runs kept in memory up to a count and an age.
+//! and finished runs kept in memory up to a count and an age. A run another
+//! replica took over is dropped from memory: the journal answers for it.
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -17,7 +18,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::journal::StoredRun;
+use crate::journal::{Epoch, StoredRun};
 use crate::runtime::{
     BoundWorkflow, RunCanceller, RunOptions, RunReport, RunStatus, RunWatch, Runtime,
 };
@@ -85,11 +86,16 @@ enum EntryState {
         canceller: RunCanceller,
     },
     Finished(Arc<RunReport>),
+    /// Another replica holds the run now; only the journal knows how it
+    /// stands.
+    Elsewhere,
 }
 
 /// One run the server knows of.
 pub struct RunEntry {
     pub id: String,
+    /// The claim this process holds the run under.
+    epoch: Epoch,
     bound: BoundWorkflow,
     submitted_at: SystemTime,
     state: Mutex<EntryState>,
@@ -112,6 +118,8 @@ impl RunEntry {
             EntryState::Queued => self.unstarted(RunStatus::Queued),
             EntryState::Running { watch, .. } => watch.progress(),
             EntryState::Finished(report) => (**report).clone(),
+            // Its last state here: the caller asks the journal first.
+            EntryState::Elsewhere => self.unstarted(RunStatus::Running),
         };
         RunView {
             report,
@@ -122,7 +130,7 @@ impl RunEntry {
     pub fn summary(&self) -> RunSummary {
         let (status, error) = match &*self.state() {
             EntryState::Queued => (RunStatus::Queued, None),
-            EntryState::Running { .. } => (RunStatus::Running, None),
+            EntryState::Running { .. } | EntryState::Elsewhere => (RunStatus::Running, None),
             EntryState::Finished(report) => (report.status, report.error.clone()),
         };
         RunSummary {
@@ -233,7 +241,7 @@ impl Runs {
             warn!(error = %e, "run refused: the journal failed");
             return Err(Refused::Journal(e.to_string()));
         }
-        let entry = self.track(id, bound, SystemTime::now());
+        let entry = self.track(id, 0, bound, SystemTime::now());
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
         let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
         tokio::spawn(async move { runs.drive(driven, slot, Start::Fresh(input)).await });
@@ -244,7 +252,12 @@ impl Runs {
     /// accepted once already; it waits for a slot like any other.
     pub fn resume(self: &Arc<Self>, bound: BoundWorkflow, stored: StoredRun) -> Arc<RunEntry> {
         self.pending.fetch_add(1, Ordering::AcqRel);
-        let entry = self.track(stored.run_id.clone(), bound, stored.created_at);
+        let entry = self.track(
+            stored.run_id.clone(),
+            stored.epoch,
+            bound,
+            stored.created_at,
+        );
         info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
         let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
         let start = Start::Resume(Box::new(stored));
@@ -252,9 +265,16 @@ impl Runs {
         entry
     }
 
-    fn track(&self, id: String, bound: BoundWorkflow, submitted_at: SystemTime) -> Arc<RunEntry> {
+    fn track(
+        &self,
+        id: String,
+        epoch: Epoch,
+        bound: BoundWorkflow,
+        submitted_at: SystemTime,
+    ) -> Arc<RunEntry> {
         let entry = Arc::new(RunEntry {
             id,
+            epoch,
             bound,
             submitted_at,
             state: Mutex::new(EntryState::Queued),
@@ -293,13 +313,17 @@ impl Runs {
                     drop(permit);
                     report
                 }
-                Err(_) => entry.unstarted(RunStatus::Cancelled),
+                Err(_) => Some(entry.unstarted(RunStatus::Cancelled)),
             },
             () = entry.cancel.cancelled() => {
                 let mut report = entry.unstarted(RunStatus::Cancelled);
                 report.error = Some("run cancelled before it started".into());
-                report
+                Some(report)
             }
+        };
+        let Some(report) = report else {
+            self.lost(&entry);
+            return;
         };
         self.metrics.run_finished(&report);
         *entry.state() = EntryState::Finished(Arc::new(report));
@@ -314,7 +338,41 @@ impl Runs {
         }
     }
 
-    async fn run(&self, entry: &RunEntry, start: Start) -> RunReport {
+    /// The run is driven elsewhere now: forget it here.
+    fn lost(&self, entry: &Arc<RunEntry>) {
+        info!(run = %entry.id, "run left to the replica that holds it now");
+        *entry.state() = EntryState::Elsewhere;
+        entry.done.send_replace(true);
+        {
+            let mut entries = self.entries();
+            // Not a newer entry of the same run, claimed here anew.
+            if entries
+                .get(&entry.id)
+                .is_some_and(|e| Arc::ptr_eq(e, entry))
+            {
+                entries.remove(&entry.id);
+            }
+        }
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// Whether the run's memory here is its truth: not once another replica
+    /// may hold it (this process's lease ran out, or a write was refused).
+    pub fn held_here(&self, entry: &RunEntry) -> bool {
+        let journal = self.runtime.journal();
+        match &*entry.state() {
+            EntryState::Elsewhere => false,
+            EntryState::Finished(_) => true,
+            EntryState::Queued | EntryState::Running { .. } => {
+                journal.is_none_or(|j| j.holds(&entry.id, entry.epoch))
+            }
+        }
+    }
+
+    /// Drive the run to its end here; `None` when another replica took it.
+    async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunReport> {
         let spawned = match start {
             Start::Fresh(input) => {
                 let options = RunOptions {
@@ -332,7 +390,7 @@ impl Runs {
                 warn!(run = %entry.id, error = %e, "run could not start");
                 let mut report = entry.unstarted(RunStatus::Cancelled);
                 report.error = Some(e.to_string());
-                return report;
+                return Some(report);
             }
         };
         let canceller = handle.canceller();
@@ -345,11 +403,14 @@ impl Runs {
             canceller.cancel();
         }
         match handle.finished().await {
-            Ok(report) => report,
+            Ok(report) => Some(report),
+            // The run ended here without a report because another replica
+            // holds it now (its actor gave it up).
+            Err(_) if !self.held_here(entry) => None,
             Err(e) => {
                 let mut report = entry.unstarted(RunStatus::Cancelled);
                 report.error = Some(e.to_string());
-                report
+                Some(report)
             }
         }
     }
@@ -384,7 +445,7 @@ impl Runs {
         let entry = self.get(id).ok_or(CancelError::NotFound)?;
         entry.cancel.cancel();
         match &*entry.state() {
-            EntryState::Finished(_) => return Err(CancelError::Finished),
+            EntryState::Finished(_) | EntryState::Elsewhere => return Err(CancelError::Finished),
             EntryState::Running { canceller, .. } => {
                 canceller.cancel();
             }
@@ -427,7 +488,7 @@ impl Runs {
         let live: Vec<Arc<RunEntry>> = self
             .entries()
             .values()
-            .filter(|e| !matches!(*e.state(), EntryState::Finished(_)))
+            .filter(|e| !matches!(*e.state(), EntryState::Finished(_) | EntryState::Elsewhere))
             .cloned()
             .collect();
         warn!(

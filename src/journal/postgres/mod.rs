@@ -1,22 +1,26 @@
 //! The PostgreSQL journal, for several `maestro serve` replicas sharing
 //! runs. Each unfinished run has an owner and a lease the owner renews;
 //! a run whose lease expired is claimed by another replica and resumed.
-//! Every event insert is fenced on ownership, so a replica that lost a run
-//! can no longer write to it.
+//! Every claim has an epoch and every event insert is fenced on owner and
+//! epoch, so a replica that lost a run can no longer write to it; a lease
+//! clock tells it, before each call, whether it still certainly holds it.
 
+mod leases;
 mod writer;
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
-use tracing::{debug, error, warn};
+use tracing::{error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, Write, WriteQueue,
+    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, RunRow, StoredRun, Write, WriteQueue,
     parse_event, parse_status,
 };
+use leases::{CLAIM, Leases, from_db};
 
 /// Runs are re-claimable this long after their owner last renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
@@ -41,6 +45,7 @@ CREATE TABLE IF NOT EXISTS maestro_runs (
     owner       text,
     lease_until timestamptz
 );
+ALTER TABLE maestro_runs ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS maestro_runs_unfinished ON maestro_runs(lease_until) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS maestro_runs_owned ON maestro_runs(owner) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS maestro_runs_created ON maestro_runs(created_at);
@@ -54,33 +59,6 @@ CREATE TABLE IF NOT EXISTS maestro_events (
     PRIMARY KEY (run_id, seq)
 );
 ";
-
-/// Takes runs whose lease expired, never this replica's own (it renews
-/// those). `FOR UPDATE` matters: the writer holds `FOR KEY SHARE` on the
-/// runs it writes to, so a run is never taken while its owner's write is
-/// in flight, and the taker reads every write its owner was told is durable.
-const CLAIM: &str = "
-WITH expired AS (
-    SELECT run_id FROM maestro_runs
-    WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
-      AND owner IS DISTINCT FROM $1
-    ORDER BY run_id LIMIT $3 FOR UPDATE SKIP LOCKED)
-UPDATE maestro_runs r
-SET owner = $1, lease_until = now() + make_interval(secs => $2)
-FROM expired WHERE r.run_id = expired.run_id
-RETURNING r.run_id";
-
-/// Rows being finished or claimed right now are skipped rather than
-/// waited for: two updates of many rows in different orders could deadlock.
-const RENEW: &str = "
-UPDATE maestro_runs SET lease_until = now() + make_interval(secs => $2)
-WHERE run_id IN (
-    SELECT run_id FROM maestro_runs WHERE owner = $1 AND status = 'running'
-    FOR NO KEY UPDATE SKIP LOCKED)";
-
-const RELEASE: &str = "
-UPDATE maestro_runs SET owner = NULL, lease_until = NULL
-WHERE run_id = ANY($1) AND owner = $2 AND status = 'running'";
 
 /// Who this replica is, and how long its claims last without renewal.
 #[derive(Debug, Clone)]
@@ -101,7 +79,7 @@ impl Default for LeaseConfig {
 pub struct PostgresJournal {
     reader: Arc<Session>,
     writes: WriteQueue,
-    lease: LeaseConfig,
+    leases: Arc<Leases>,
     place: String,
 }
 
@@ -175,18 +153,19 @@ impl PostgresJournal {
         .await
         .map_err(open)?;
         tx.commit().await.map_err(open)?;
-        let writer = writer::Writer::open(url, lease.clone()).await?;
+        let leases = Arc::new(Leases::new(lease));
+        let writer = writer::Writer::open(url, leases.clone()).await?;
         let reader = Arc::new(Session {
             url: url.to_string(),
             client: Mutex::new(Arc::new(client)),
         });
         let (writes, rx) = WriteQueue::new();
         tokio::spawn(writer.run(rx));
-        tokio::spawn(renew_loop(Arc::downgrade(&reader), lease.clone()));
+        tokio::spawn(leases::renew_loop(Arc::downgrade(&reader), leases.clone()));
         Ok(Self {
             reader,
             writes,
-            lease,
+            leases,
             place,
         })
     }
@@ -199,13 +178,13 @@ impl PostgresJournal {
                 client: Mutex::new(Arc::new(connect(url).await?)),
             }),
             writes: WriteQueue::read_only(),
-            lease: LeaseConfig::default(),
+            leases: Arc::new(Leases::new(LeaseConfig::default())),
             place: redact(url),
         })
     }
 
     pub fn owner(&self) -> &str {
-        &self.lease.owner
+        &self.leases.config.owner
     }
 
     async fn load_run(&self, run_id: &str) -> Result<Option<StoredRun>, JournalError> {
@@ -213,7 +192,8 @@ impl PostgresJournal {
         let client = self.reader.client().await?;
         let Some(row) = client
             .query_opt(
-                "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input::text
+                "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input::text,
+                        r.epoch
                  FROM maestro_runs r JOIN maestro_definitions d ON d.hash = r.definition
                  WHERE r.run_id = $1",
                 &[&run_id],
@@ -246,42 +226,51 @@ impl PostgresJournal {
             input: serde_json::from_str(row.get(6))
                 .map_err(|e| JournalError::Corrupt(e.to_string()))?,
             events,
+            epoch: from_db(row.get(7)),
         }))
     }
 
     async fn release_runs(&self, run_ids: &[String]) -> Result<(), JournalError> {
-        self.reader
-            .client()
-            .await?
-            .execute(RELEASE, &[&run_ids, &self.lease.owner])
-            .await
-            .map_err(|e| JournalError::Write(pg_error(e)))?;
-        Ok(())
+        let claims = self.leases.claims_of(run_ids);
+        self.leases.release(&self.reader, claims).await
     }
 }
 
 impl Journal for PostgresJournal {
     fn write(&self, write: Write) -> Ack {
+        if let Write::Begin(run) = &write {
+            // Its row's lease counts from after now.
+            self.leases.acquired(&run.run_id, 0, Instant::now());
+        }
         self.writes.push(write)
     }
 
     fn claim(&self) -> BoxFuture<'_, Result<Vec<StoredRun>, JournalError>> {
         Box::pin(async move {
-            let ttl = self.lease.ttl.as_secs_f64();
-            let ids: Vec<String> = self
+            let lease = &self.leases.config;
+            let ttl = lease.ttl.as_secs_f64();
+            let sent = Instant::now();
+            let claimed: Vec<(String, Epoch)> = self
                 .reader
                 .client()
                 .await?
-                .query(CLAIM, &[&self.lease.owner, &ttl, &CLAIM_BATCH])
+                .query(CLAIM, &[&lease.owner, &ttl, &CLAIM_BATCH])
                 .await
                 .map_err(|e| JournalError::Write(pg_error(e)))?
                 .iter()
-                .map(|row| row.get(0))
+                .map(|row| (row.get(0), from_db(row.get(1))))
                 .collect();
+            for (id, epoch) in &claimed {
+                self.leases.acquired(id, *epoch, sent);
+            }
+            let ids: Vec<String> = claimed.iter().map(|(id, _)| id.clone()).collect();
             let mut out = Vec::with_capacity(ids.len());
-            for id in &ids {
+            for (id, epoch) in &claimed {
                 match self.load_run(id).await {
-                    Ok(Some(run)) => out.push(run),
+                    Ok(Some(mut run)) => {
+                        run.epoch = *epoch;
+                        out.push(run);
+                    }
                     Ok(None) => {}
                     // Handing it on would only make every replica fail on
                     // it in turn: it stays here, unresumed, for a person.
@@ -372,29 +361,25 @@ impl Journal for PostgresJournal {
         Box::pin(async move { self.release_runs(&run_ids).await })
     }
 
-    fn describe(&self) -> String {
-        format!("postgres {} (replica {})", self.place, self.lease.owner)
+    fn holds(&self, run_id: &str, epoch: Epoch) -> bool {
+        self.leases.holds(run_id, epoch)
     }
-}
 
-/// Keep this replica's claims alive until the journal is dropped.
-async fn renew_loop(session: Weak<Session>, lease: LeaseConfig) {
-    let mut tick = tokio::time::interval(lease.ttl / 3);
-    loop {
-        tick.tick().await;
-        let Some(session) = session.upgrade() else {
-            return;
-        };
-        let renewed = match session.client().await {
-            Ok(client) => client
-                .execute(RENEW, &[&lease.owner, &lease.ttl.as_secs_f64()])
-                .await
-                .map_err(|e| JournalError::Write(pg_error(e))),
-            Err(e) => Err(e),
-        };
-        match renewed {
-            Ok(n) => debug!(runs = n, "leases renewed"),
-            Err(e) => warn!(error = %e, "leases could not be renewed"),
-        }
+    fn abandon(&self, run_id: &str, epoch: Epoch) {
+        // Not renewed from now on, whatever becomes of the release.
+        self.leases.forget(run_id, epoch);
+        let (leases, reader) = (self.leases.clone(), self.reader.clone());
+        let claim = vec![(run_id.to_string(), epoch)];
+        // Let go at once, so the run goes on elsewhere (or here, claimed
+        // anew) rather than after its lease runs out.
+        tokio::spawn(async move {
+            if let Err(e) = leases.release(&reader, claim).await {
+                warn!(error = %e, "an abandoned run could not be let go; its lease will expire");
+            }
+        });
+    }
+
+    fn describe(&self) -> String {
+        format!("postgres {} (replica {})", self.place, self.owner())
     }
 }

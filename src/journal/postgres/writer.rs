@@ -1,21 +1,27 @@
 //! The writer task of the PostgreSQL journal: every write queued so far
 //! goes into one transaction (a group commit), so durability costs one
-//! commit per group, not per write. Events are fenced on ownership, and the
-//! connection is opened again when it was lost.
+//! commit per group, not per write. Events are fenced on owner and claim,
+//! and the connection is opened again when it was lost.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_postgres::{Client, Statement};
 use tracing::{debug, error, warn};
 
-use super::{LeaseConfig, connect, pg_error};
+use super::leases::{Leases, from_db, to_db};
+use super::{connect, pg_error};
 use crate::journal::{JournalError, Queued, Write};
 
 /// Writes committed in one transaction at most.
 const MAX_GROUP: usize = 2048;
 /// Times the writer yields to let more writes join a group, while they come.
 const GATHER_ROUNDS: usize = 8;
+/// The least time the database lets the writer sit idle inside a
+/// transaction before it ends the session (see [`Writer::live`]).
+const MIN_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(1);
 
 const INSERT_DEFINITIONS: &str = "
 INSERT INTO maestro_definitions (hash, name, path, text)
@@ -32,7 +38,7 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
 /// Held until commit: a claim (`FOR UPDATE`) of these runs waits out this
 /// transaction, so the new owner reads what it commits.
 const LOCK_RUNS: &str = "
-SELECT run_id, owner FROM maestro_runs WHERE run_id = ANY($1::text[]) FOR KEY SHARE";
+SELECT run_id, owner, epoch FROM maestro_runs WHERE run_id = ANY($1::text[]) FOR KEY SHARE";
 
 const INSERT_EVENTS: &str = "
 INSERT INTO maestro_events (run_id, seq, at, kind, body)
@@ -42,8 +48,8 @@ FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[])
 
 const FINISH_RUNS: &str = "
 UPDATE maestro_runs r SET status = d.status, finished_at = d.at, lease_until = NULL
-FROM unnest($1::text[], $2::text[], $3::timestamptz[]) AS d(run_id, status, at)
-WHERE r.run_id = d.run_id AND r.owner = $4";
+FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[]) AS d(run_id, status, at, epoch)
+WHERE r.run_id = d.run_id AND r.owner = $5 AND r.epoch = d.epoch";
 
 struct Statements {
     definitions: Statement,
@@ -61,15 +67,15 @@ struct Live {
 /// The writer's connection, its prepared statements, and who it writes as.
 pub(super) struct Writer {
     url: String,
-    lease: LeaseConfig,
+    leases: Arc<Leases>,
     live: Option<Live>,
 }
 
 impl Writer {
-    pub async fn open(url: &str, lease: LeaseConfig) -> Result<Self, JournalError> {
+    pub async fn open(url: &str, leases: Arc<Leases>) -> Result<Self, JournalError> {
         let mut writer = Writer {
             url: url.to_string(),
-            lease,
+            leases,
             live: None,
         };
         writer.live().await?;
@@ -83,6 +89,18 @@ impl Writer {
         }
         if self.live.is_none() {
             let client = connect(&self.url).await?;
+            // A transaction of the writer never waits between statements,
+            // unless the process froze: its row locks would then keep other
+            // replicas from claiming the runs until it woke up. The database
+            // ends such a session after a lease, and the locks with it.
+            let idle = self.leases.config.ttl.max(MIN_IDLE_IN_TRANSACTION);
+            client
+                .batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = {}",
+                    idle.as_millis()
+                ))
+                .await
+                .map_err(|e| JournalError::Write(pg_error(e)))?;
             let prepare = async |sql: &str| {
                 client
                     .prepare(sql)
@@ -125,7 +143,8 @@ impl Writer {
             match self.commit(&writes).await {
                 Ok(results) => {
                     debug!(writes = group.len(), "journal group committed");
-                    for ((_, tx), result) in group.into_iter().zip(results) {
+                    for ((write, tx), result) in group.into_iter().zip(results) {
+                        self.settle(&write, &result);
                         let _ = tx.send(result);
                     }
                 }
@@ -152,18 +171,42 @@ impl Writer {
             if let Err(e) = &result {
                 error!(error = %e, "journal write failed");
             }
+            self.settle(&write, &result);
             let _ = tx.send(result);
         }
     }
 
+    /// What a write's outcome tells of the run's lease: a run that ended,
+    /// or whose write was refused, or that never began, is held no more.
+    fn settle(&self, write: &Write, result: &Result<(), JournalError>) {
+        match (write, result) {
+            (Write::Begin(run), Err(_)) => self.leases.forget(&run.run_id, 0),
+            (
+                Write::Event {
+                    run_id,
+                    epoch,
+                    finished: Some(_),
+                    ..
+                },
+                Ok(()),
+            )
+            | (Write::Event { run_id, epoch, .. }, Err(JournalError::LeaseLost { .. })) => {
+                self.leases.forget(run_id, *epoch)
+            }
+            _ => {}
+        }
+    }
+
     /// Commit one group in one transaction; returns each write's outcome
-    /// (an event of a run this replica does not own is refused).
+    /// (an event of a run this replica does not hold under the write's
+    /// claim is refused).
     async fn commit(
         &mut self,
         writes: &[&Write],
     ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         let err = |e| JournalError::Write(pg_error(e));
-        let (owner, ttl) = (self.lease.owner.clone(), self.lease.ttl.as_secs_f64());
+        let lease = &self.leases.config;
+        let (owner, ttl) = (lease.owner.clone(), lease.ttl.as_secs_f64());
         let live = self.live().await?;
         let s = &live.statements;
         let mut results = vec![Ok(()); writes.len()];
@@ -197,20 +240,20 @@ impl Writer {
             .into_iter()
             .collect();
         if !touched.is_empty() {
-            let owners: HashMap<String, Option<String>> = tx
+            let holders: HashMap<String, (Option<String>, u64)> = tx
                 .query(&s.lock, &[&touched])
                 .await
                 .map_err(err)?
                 .iter()
-                .map(|row| (row.get(0), row.get(1)))
+                .map(|row| (row.get(0), (row.get(1), from_db(row.get(2)))))
                 .collect();
             let mut events = Events::default();
             for (i, write) in writes.iter().enumerate() {
-                let Write::Event { run_id, .. } = write else {
+                let Write::Event { run_id, epoch, .. } = write else {
                     continue;
                 };
-                match owners.get(&**run_id) {
-                    Some(Some(o)) if *o == owner => events.push(write),
+                match holders.get(&**run_id) {
+                    Some((Some(o), e)) if *o == owner && e == epoch => events.push(write),
                     Some(_) => {
                         results[i] = Err(JournalError::LeaseLost {
                             run_id: run_id.to_string(),
@@ -235,7 +278,13 @@ impl Writer {
             if !e.done_ids.is_empty() {
                 tx.execute(
                     &s.finish,
-                    &[&e.done_ids, &e.done_status, &e.done_at, &owner],
+                    &[
+                        &e.done_ids,
+                        &e.done_status,
+                        &e.done_at,
+                        &e.done_epochs,
+                        &owner,
+                    ],
                 )
                 .await
                 .map_err(err)?;
@@ -293,6 +342,7 @@ struct Events {
     done_ids: Vec<String>,
     done_status: Vec<String>,
     done_at: Vec<std::time::SystemTime>,
+    done_epochs: Vec<i64>,
 }
 
 impl Events {
@@ -304,6 +354,7 @@ impl Events {
             kind,
             body,
             finished,
+            epoch,
         } = write
         else {
             return;
@@ -317,6 +368,7 @@ impl Events {
             self.done_ids.push(run_id.to_string());
             self.done_status.push(status.label().to_string());
             self.done_at.push(*at);
+            self.done_epochs.push(to_db(*epoch));
         }
     }
 }

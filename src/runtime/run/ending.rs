@@ -13,9 +13,11 @@ use super::super::saga::SagaOutcome;
 use super::{RunMsg, RunState};
 
 impl RunState {
-    /// Another replica owns the run now: stop driving it, undo nothing.
+    /// Another replica owns the run now, or may: stop driving it, write
+    /// nothing more of it, undo nothing.
     pub(super) fn abandon(&mut self, myself: &ActorRef<RunMsg>, error: &JournalError) {
         warn!(run = %self.run_id, error = %error, "run abandoned");
+        self.log.abandon();
         for token in self.in_flight.values() {
             token.cancel();
         }
@@ -33,6 +35,7 @@ impl RunState {
         };
         if saga.as_ref().is_some_and(|s| s.abandoned) {
             warn!(run = %self.run_id, "run abandoned during compensation");
+            self.log.abandon();
             if let Some(saga) = &self.saga {
                 saga.stop(None);
             }

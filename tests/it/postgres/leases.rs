@@ -1,7 +1,8 @@
 //! Runs owned through leases: a claim takes only runs whose owner's lease
-//! expired (or that were let go), never one run twice; a replica that lost
-//! a run can no longer write to it; and what the old owner was told is
-//! durable is what the new owner reads.
+//! expired (or that were let go), never one run twice, each claim with a
+//! new epoch; a replica that lost a run can no longer write to it, not even
+//! once it claimed the run back; and what the old owner was told is durable
+//! is what the new owner reads.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -57,6 +58,8 @@ async fn a_replica_that_lost_its_run_is_fenced_off_and_the_new_owner_writes() {
     let claimed = b.claim().await.unwrap();
     assert_eq!(ids(&claimed), BTreeSet::from(["run-1".to_string()]));
     assert_eq!(claimed[0].events.len(), 2, "B resumes from every event");
+    assert_eq!(claimed[0].epoch, 1, "the first claim of a run");
+    assert!(b.holds("run-1", 1));
     assert!(b.claim().await.unwrap().is_empty(), "claimed once only");
 
     // A comes back (same replica name, a new connection): its writes to the
@@ -81,17 +84,21 @@ async fn a_replica_that_lost_its_run_is_fenced_off_and_the_new_owner_writes() {
         late_end.await,
         Err(JournalError::LeaseLost { .. })
     ));
-    b.write(event("run-1", 2, completed(20), SystemTime::now()))
+    b.write(event("run-1", 2, completed(20), SystemTime::now()).with_epoch(1))
         .await
         .expect("the new owner writes");
-    b.write(event(
-        "run-1",
-        3,
-        finished(RunStatus::Succeeded),
-        SystemTime::now(),
-    ))
+    b.write(
+        event(
+            "run-1",
+            3,
+            finished(RunStatus::Succeeded),
+            SystemTime::now(),
+        )
+        .with_epoch(1),
+    )
     .await
     .unwrap();
+    assert!(!b.holds("run-1", 1), "a finished run is held no more");
 
     let stored = b.load("run-1").await.unwrap().unwrap();
     let counts: Vec<u64> = stored.events.iter().filter_map(count_of).collect();
@@ -253,7 +260,7 @@ async fn race_round(db: &TestDb, round: usize) -> Vec<(String, u64, usize)> {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while loaded.len() < RUNS && std::time::Instant::now() < deadline {
         for run in b.claim().await.unwrap() {
-            loaded.insert(run.run_id.clone(), run.events.len());
+            loaded.insert(run.run_id.clone(), (run.events.len(), run.epoch));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
@@ -261,9 +268,10 @@ async fn race_round(db: &TestDb, round: usize) -> Vec<(String, u64, usize)> {
     let mut out = Vec::new();
     for writer in writers {
         let (id, acked) = writer.await.unwrap();
-        let read = loaded.get(&id).copied().unwrap_or(0);
+        let (read, epoch) = loaded.get(&id).copied().unwrap_or((0, 0));
         // The new owner goes on right after what it read.
-        b.write(event(&id, read as u64, completed(1000), SystemTime::now()))
+        let next = event(&id, read as u64, completed(1000), SystemTime::now());
+        b.write(next.with_epoch(epoch))
             .await
             .unwrap_or_else(|e| panic!("{id}: the new owner cannot write after what it read: {e}"));
         out.push((id, acked, read));
@@ -289,4 +297,110 @@ async fn a_takeover_racing_the_old_owners_writes_reads_every_write_acknowledged(
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_claimed_back_refuses_the_writes_of_its_first_claim() {
+    let db = TestDb::create().await;
+    let a = db.journal("replica-a", LONG).await;
+    let b = db.journal("replica-b", LONG).await;
+    start_runs(&a, &["run-1".into()]).await;
+    assert!(a.holds("run-1", 0), "a replica holds the runs it began");
+    // A lets the run go, B claims it and lets it go too, A claims it back.
+    a.release("run-1").await.unwrap();
+    assert!(!a.holds("run-1", 0));
+    assert_eq!(b.claim().await.unwrap()[0].epoch, 1);
+    b.release("run-1").await.unwrap();
+    let again = a.claim().await.unwrap();
+    assert_eq!(ids(&again), BTreeSet::from(["run-1".to_string()]));
+    assert_eq!(again[0].epoch, 2);
+    assert!(a.holds("run-1", 2));
+    assert!(
+        !a.holds("run-1", 0),
+        "the first claim is fenced locally too"
+    );
+
+    // The actor of A's first claim writes on: refused, though A owns the
+    // run again; and so is B's.
+    let now = SystemTime::now();
+    let stale = a.write(event("run-1", 1, completed(1), now)).await;
+    assert_eq!(
+        stale,
+        Err(JournalError::LeaseLost {
+            run_id: "run-1".into()
+        })
+    );
+    let late_end = a.write(event("run-1", 1, finished(RunStatus::Cancelled), now));
+    assert!(matches!(
+        late_end.await,
+        Err(JournalError::LeaseLost { .. })
+    ));
+    let by_b = b.write(event("run-1", 1, completed(2), now).with_epoch(1));
+    assert!(matches!(by_b.await, Err(JournalError::LeaseLost { .. })));
+    assert!(
+        a.holds("run-1", 2),
+        "a refused old claim leaves the new one"
+    );
+
+    a.write(event("run-1", 1, completed(3), now).with_epoch(2))
+        .await
+        .expect("the current claim writes");
+    let end = event("run-1", 2, finished(RunStatus::Succeeded), now);
+    a.write(end.with_epoch(2)).await.unwrap();
+    let stored = a.load("run-1").await.unwrap().unwrap();
+    let counts: Vec<u64> = stored.events.iter().filter_map(count_of).collect();
+    assert_eq!(counts, [3], "only the current claim's events are kept");
+    assert_eq!(stored.status, RunStatus::Succeeded);
+    assert_eq!(stored.epoch, 2);
+}
+
+/// The tables as a version without claim epochs made them.
+const SCHEMA_WITHOUT_EPOCHS: &str = "
+CREATE TABLE maestro_definitions (
+    hash text PRIMARY KEY, name text NOT NULL, path text NOT NULL, text text NOT NULL);
+CREATE TABLE maestro_runs (
+    run_id text PRIMARY KEY, workflow text NOT NULL,
+    definition text NOT NULL REFERENCES maestro_definitions(hash),
+    status text NOT NULL DEFAULT 'running', input jsonb NOT NULL,
+    created_at timestamptz NOT NULL, finished_at timestamptz,
+    owner text, lease_until timestamptz);
+CREATE TABLE maestro_events (
+    run_id text NOT NULL, seq bigint NOT NULL, at timestamptz NOT NULL,
+    kind text NOT NULL, body jsonb NOT NULL, PRIMARY KEY (run_id, seq));
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_made_before_claim_epochs_gains_them_and_its_runs_resume() {
+    let db = TestDb::create().await;
+    let client = db.client().await;
+    client.batch_execute(SCHEMA_WITHOUT_EPOCHS).await.unwrap();
+    let def = definition(1);
+    client
+        .execute(
+            "INSERT INTO maestro_definitions VALUES ($1, $2, $3, $4)",
+            &[&def.hash, &def.name, &def.path, &&*def.text],
+        )
+        .await
+        .unwrap();
+    // A run whose owner died before the upgrade.
+    client
+        .execute(
+            "INSERT INTO maestro_runs (run_id, workflow, definition, input, created_at,
+                                       owner, lease_until)
+             VALUES ('old-1', $1, $2, '{}', now(), 'gone', now() - interval '1 second')",
+            &[&def.name, &def.hash],
+        )
+        .await
+        .unwrap();
+
+    let b = db.journal("replica-b", LONG).await;
+    let claimed = b.claim().await.unwrap();
+    assert_eq!(ids(&claimed), BTreeSet::from(["old-1".to_string()]));
+    assert_eq!(claimed[0].epoch, 1, "existing runs start from epoch 0");
+    b.write(event("old-1", 0, started("old-1"), SystemTime::now()).with_epoch(1))
+        .await
+        .expect("the claim writes");
+    // Opening it again changes nothing.
+    drop(db.journal("replica-c", LONG).await);
+    assert_eq!(b.load("old-1").await.unwrap().unwrap().epoch, 1);
 }

@@ -3,6 +3,7 @@
 //! the runs of a killed one. Each test process starts its own throwaway
 //! server (`server`); each test makes its own database there and drops it.
 
+mod freeze;
 mod journal;
 mod leases;
 mod server;
