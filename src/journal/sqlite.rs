@@ -15,8 +15,9 @@ use tracing::{debug, error};
 use crate::runtime::RunStatus;
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, SyncMode,
-    Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp, timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunQuery, RunRow, StoredRun,
+    SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp,
+    timestamp,
 };
 
 /// The journal's file inside the state directory.
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_by_finish ON runs(finished_at);
+CREATE INDEX IF NOT EXISTS runs_by_creation ON runs(created_at, run_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     seq    INTEGER NOT NULL,
@@ -179,38 +181,8 @@ impl Journal for SqliteJournal {
         self.read(move |conn| load_run(conn, &run_id))
     }
 
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT run_id, workflow, status, created_at, finished_at FROM runs
-                     ORDER BY created_at DESC, run_id DESC LIMIT ?1",
-                )
-                .map_err(read_error)?;
-            let rows = stmt
-                .query_map([limit as i64], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ))
-                })
-                .map_err(read_error)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (run_id, workflow, status, created, finished) = row.map_err(read_error)?;
-                out.push(RunRow::new(
-                    run_id,
-                    workflow,
-                    parse_status(&status)?,
-                    parse_timestamp(&created)?,
-                    finished.as_deref().map(parse_timestamp).transpose()?,
-                ));
-            }
-            Ok(out)
-        })
+    fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
+        self.read(move |conn| list_runs(conn, &query))
     }
 
     fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>> {
@@ -246,6 +218,58 @@ impl Journal for SqliteJournal {
     fn describe(&self) -> String {
         format!("sqlite {}", self.path.display())
     }
+}
+
+/// A page of the listing: the cursor's place is a range of the
+/// `runs_by_creation` index, so a deep page costs what the first does.
+fn list_runs(conn: &Connection, query: &RunQuery) -> Result<Vec<RunRow>, JournalError> {
+    use rusqlite::types::Value as Param;
+    let mut sql = String::from(
+        "SELECT run_id, workflow, status, created_at, finished_at FROM runs WHERE 1 = 1",
+    );
+    let mut params: Vec<Param> = Vec::new();
+    if let Some(after) = &query.after {
+        let at = timestamp(after.created_at);
+        sql.push_str(" AND created_at <= ? AND (created_at < ? OR run_id < ?)");
+        params.extend([Param::Text(at.clone()), Param::Text(at)]);
+        params.push(Param::Text(after.run_id.clone()));
+    }
+    if let Some(workflow) = &query.workflow {
+        sql.push_str(" AND workflow = ?");
+        params.push(Param::Text(workflow.clone()));
+    }
+    if let Some(status) = query.stored_status() {
+        sql.push_str(" AND status = ?");
+        params.push(Param::Text(status.to_string()));
+    }
+    sql.push_str(" ORDER BY created_at DESC, run_id DESC LIMIT ?");
+    params.push(Param::Integer(
+        i64::try_from(query.limit).unwrap_or(i64::MAX),
+    ));
+    let mut stmt = conn.prepare_cached(&sql).map_err(read_error)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(params), |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .map_err(read_error)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (run_id, workflow, status, created, finished) = row.map_err(read_error)?;
+        out.push(RunRow::new(
+            run_id,
+            workflow,
+            parse_status(&status)?,
+            parse_timestamp(&created)?,
+            finished.as_deref().map(parse_timestamp).transpose()?,
+        ));
+    }
+    Ok(out)
 }
 
 fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, JournalError> {

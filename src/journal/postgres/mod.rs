@@ -4,6 +4,7 @@
 //! Every event insert is fenced on ownership, so a replica that lost a run
 //! can no longer write to it.
 
+mod list;
 mod writer;
 
 use std::sync::{Arc, Weak};
@@ -14,8 +15,8 @@ use tokio_postgres::{Client, NoTls};
 use tracing::{debug, error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, RunRow, StoredRun, Write, WriteQueue,
-    parse_event, parse_status,
+    Ack, BoxFuture, Definition, Journal, JournalError, RunQuery, RunRow, StoredRun, Write,
+    WriteQueue, parse_event, parse_status,
 };
 
 /// Runs are re-claimable this long after their owner last renewed.
@@ -307,32 +308,10 @@ impl Journal for PostgresJournal {
         Box::pin(async move { self.load_run(&run_id).await })
     }
 
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
+    fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
         Box::pin(async move {
-            let rows = self
-                .reader
-                .client()
-                .await?
-                .query(
-                    "SELECT run_id, workflow, status, created_at, finished_at, owner
-                     FROM maestro_runs ORDER BY created_at DESC, run_id DESC LIMIT $1",
-                    &[&(limit as i64)],
-                )
-                .await
-                .map_err(|e| JournalError::Read(pg_error(e)))?;
-            rows.iter()
-                .map(|r| {
-                    let mut row = RunRow::new(
-                        r.get(0),
-                        r.get(1),
-                        parse_status(r.get(2))?,
-                        r.get(3),
-                        r.get(4),
-                    );
-                    row.owner = r.get(5);
-                    Ok(row)
-                })
-                .collect()
+            let client = self.reader.client().await?;
+            list::list_runs(&client, &query).await
         })
     }
 

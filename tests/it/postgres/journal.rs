@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use maestro::journal::postgres::{LeaseConfig, PostgresJournal};
-use maestro::journal::{Journal, JournalError};
+use maestro::journal::{Journal, JournalError, RunQuery};
 use maestro::runtime::{RunEvent, RunStatus};
 use serde_json::json;
 
@@ -55,7 +55,7 @@ async fn a_runs_writes_come_back_in_order_with_its_definition() {
     );
     assert!(journal.load("run-3").await.unwrap().is_none());
 
-    let listed = journal.list(10).await.unwrap();
+    let listed = journal.list(RunQuery::newest(10)).await.unwrap();
     let rows: Vec<(&str, RunStatus)> = listed
         .iter()
         .map(|r| (r.run_id.as_str(), r.status))
@@ -70,7 +70,7 @@ async fn a_runs_writes_come_back_in_order_with_its_definition() {
     );
     assert_eq!(listed[0].owner.as_deref(), Some("replica-a"));
     assert!(listed[0].finished_at.is_none() && listed[1].finished_at.is_some());
-    assert_eq!(journal.list(1).await.unwrap().len(), 1);
+    assert_eq!(journal.list(RunQuery::newest(1)).await.unwrap().len(), 1);
 
     // Two runs of one text keep one copy of it; another text is another.
     let other = definition(2);
