@@ -60,12 +60,16 @@ CREATE TABLE IF NOT EXISTS maestro_events (
 /// those). `FOR UPDATE` matters: the writer holds `FOR KEY SHARE` on the
 /// runs it writes to, so a run is never taken while its owner's write is
 /// in flight, and the taker reads every write its owner was told is durable.
+/// Runs that started (they have events) come first: a batch takes them
+/// before a backlog of runs that never started.
 const CLAIM: &str = "
 WITH expired AS (
     SELECT run_id FROM maestro_runs
     WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
       AND owner IS DISTINCT FROM $1
-    ORDER BY run_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+    ORDER BY NOT EXISTS (SELECT 1 FROM maestro_events e WHERE e.run_id = maestro_runs.run_id),
+             run_id
+    LIMIT $3 FOR UPDATE SKIP LOCKED)
 UPDATE maestro_runs r
 SET owner = $1, lease_until = now() + make_interval(secs => $2)
 FROM expired WHERE r.run_id = expired.run_id
