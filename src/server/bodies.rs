@@ -188,11 +188,16 @@ pub struct ListQuery {
     /// At most this many on the page: 1 to 1000 (a larger number lists
     /// 1000), 50 when not given.
     #[serde(default, deserialize_with = "count")]
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page, as given: the page goes on
     /// after it. Opaque; 400 when it is not one a page gave.
+    #[param(max_length = 298)]
     pub cursor: Option<String>,
 }
+
+// utoipa takes only a literal for the `maxLength` of `cursor` above.
+const _: () = assert!(crate::journal::MAX_CURSOR_CHARS == 298);
 
 /// A whole number of any size: one beyond a machine word asks for "as many
 /// as allowed", like any other over the maximum, rather than being malformed.
