@@ -310,20 +310,6 @@ impl Runs {
         report
     }
 
-    /// A run not started as the server stops stays in the journal; on
-    /// PostgreSQL it is let go so that another replica takes it at once.
-    async fn leave_for_resume(&self, entry: &RunEntry) {
-        *entry.state() = EntryState::Left;
-        if let Some(journal) = self.runtime.journal()
-            && let Err(e) = journal.release(&entry.id).await
-        {
-            warn!(run = %entry.id, error = %e, "run left unreleased: another replica takes it when its lease expires");
-        }
-        debug!(run = %entry.id, "run left in the journal for resume");
-        self.left.fetch_add(1, Ordering::Relaxed);
-        entry.done.send_replace(true);
-    }
-
     async fn run(&self, entry: &RunEntry, start: Start) -> RunReport {
         let spawned = match start {
             Start::Fresh(input) => {

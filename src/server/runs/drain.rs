@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::warn;
+use tracing::{debug, warn};
 
 use super::entry::EntryState;
 use super::{RunEntry, Runs};
@@ -76,6 +76,20 @@ impl Runs {
         }
         drained.left = self.left.load(Ordering::Relaxed);
         drained
+    }
+
+    /// A run not started as the server stops stays in the journal; on
+    /// PostgreSQL it is let go so that another replica takes it at once.
+    pub(super) async fn leave_for_resume(&self, entry: &RunEntry) {
+        *entry.state() = EntryState::Left;
+        if let Some(journal) = self.runtime.journal()
+            && let Err(e) = journal.release(&entry.id).await
+        {
+            warn!(run = %entry.id, error = %e, "run left unreleased: another replica takes it when its lease expires");
+        }
+        debug!(run = %entry.id, "run left in the journal for resume");
+        self.left.fetch_add(1, Ordering::Relaxed);
+        entry.done.send_replace(true);
     }
 
     async fn wait_idle(&self, limit: Duration) -> bool {
