@@ -13,6 +13,7 @@ use maestro::journal::sqlite::SqliteJournal;
 use maestro::journal::{Definition, Journal, NewRun, SyncMode, Write};
 use maestro::runtime::{Recorded, RunEvent, RunStatus};
 use serde_json::{Value, json};
+use tokio::task::JoinHandle;
 
 use super::StateDir;
 use crate::serve::process::ServeProcess;
@@ -60,6 +61,29 @@ async fn fill_the_slot(server: &ServeProcess, core: &ServiceProcess, queued: usi
     ids
 }
 
+/// A client that submits one more run with `?wait=true` and waits for
+/// the answer, returned once the run is queued (behind `queued` others):
+/// the answer's status and body.
+async fn waiting_client(server: &ServeProcess, queued: usize) -> JoinHandle<(u16, Value)> {
+    let url = server.url("/v1/workflows/loan_processing/runs?wait=true");
+    let client = server.client.clone();
+    let waiting = tokio::spawn(async move {
+        let response = client.post(url).json(&json!({"input": {}})).send().await;
+        let response = response.expect("POST");
+        let status = response.status().as_u16();
+        (status, response.json::<Value>().await.expect("JSON"))
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, list) = server.get("/v1/runs?status=queued").await;
+        if list["runs"].as_array().map_or(0, Vec::len) == queued + 1 {
+            return waiting;
+        }
+        assert!(Instant::now() < deadline, "the run never queued: {list}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// SIGTERM; the exit code and stderr.
 async fn terminate(mut server: ServeProcess) -> (Option<i32>, String) {
     tokio::task::spawn_blocking(move || {
@@ -76,17 +100,27 @@ async fn sigterm_leaves_runs_not_started_to_the_next_start_which_finishes_them()
     let dir = StateDir::new("leave");
     let state = ["--state-dir", dir.arg(), "--grace", "300ms"];
     let first = serve(&core, &state);
-    let ids = fill_the_slot(&first, &core, 3).await;
-    let (running, left, deleted) = (&ids[0], &ids[1..3], &ids[3]);
+    let mut ids = fill_the_slot(&first, &core, 3).await;
+    let deleted = ids.pop().expect("a third queued run");
     let (code, _) = first.delete(&format!("/v1/runs/{deleted}")).await;
     assert_eq!(code, 202);
-    let cancelled = first.wait_final(deleted, Duration::from_secs(10)).await;
+    let cancelled = first.wait_final(&deleted, Duration::from_secs(10)).await;
     assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let waiting = waiting_client(&first, 2).await;
 
     let (code, stderr) = terminate(first).await;
     assert_eq!(code, Some(0), "{stderr}");
+    // The waiting client is told to follow its run, which has not ended.
+    let (status, answer) = waiting.await.expect("the client hears");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (202, Some("queued")),
+        "{answer}"
+    );
+    ids.push(answer["run_id"].as_str().expect("its id").to_string());
+    let (running, left) = (&ids[0], &ids[1..]);
     assert!(
-        stderr.contains("2 queued runs left for resume"),
+        stderr.contains("3 queued runs left for resume"),
         "the log says what became of the queued runs:\n{stderr}"
     );
     for id in left {
@@ -108,7 +142,7 @@ async fn sigterm_leaves_runs_not_started_to_the_next_start_which_finishes_them()
             run.events
         );
     }
-    let run = journal.load(deleted).await.unwrap().expect("journaled");
+    let run = journal.load(&deleted).await.unwrap().expect("journaled");
     assert_eq!(
         run.status,
         RunStatus::Cancelled,
@@ -134,7 +168,7 @@ async fn sigterm_leaves_runs_not_started_to_the_next_start_which_finishes_them()
             .filter(|c| c.run_id.as_deref() == Some(id))
             .count()
     };
-    assert_eq!(called(deleted), 0, "the cancelled run never ran");
+    assert_eq!(called(&deleted), 0, "the cancelled run never ran");
     for id in left {
         assert!(called(id) > 0, "{id} ran after the restart");
     }
@@ -142,7 +176,11 @@ async fn sigterm_leaves_runs_not_started_to_the_next_start_which_finishes_them()
     let taken: HashSet<&str> = stderr
         .lines()
         .filter(|l| l.contains("run taken over from the journal"))
-        .filter_map(|l| ids.iter().find(|id| l.contains(id.as_str())))
+        .filter_map(|l| {
+            ids.iter()
+                .chain([&deleted])
+                .find(|id| l.contains(id.as_str()))
+        })
         .map(String::as_str)
         .collect();
     let expected: HashSet<&str> = left.iter().map(String::as_str).collect();
@@ -155,33 +193,12 @@ async fn without_a_journal_sigterm_cancels_queued_runs_and_says_why() {
     let server = serve(&core, &["--grace", "300ms"]);
     fill_the_slot(&server, &core, 0).await;
     // A client waiting for a queued run hears how it ended.
-    let url = server.url("/v1/workflows/loan_processing/runs?wait=true");
-    let client = server.client.clone();
-    let waiting = tokio::spawn(async move {
-        let response = client.post(url).json(&json!({"input": {}})).send().await;
-        response.expect("POST").json::<Value>().await.expect("JSON")
-    });
-    let queued = |list: &Value| {
-        list["runs"].as_array().map_or(0, |runs| {
-            runs.iter().filter(|r| r["status"] == "queued").count()
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, list) = server.get("/v1/runs?status=queued").await;
-        if queued(&list) == 1 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the second run never queued: {list}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let waiting = waiting_client(&server, 0).await;
 
     let (code, stderr) = terminate(server).await;
     assert_eq!(code, Some(0), "{stderr}");
-    let report = waiting.await.expect("the client hears");
+    let (status, report) = waiting.await.expect("the client hears");
+    assert_eq!(status, 200, "{report}");
     assert_eq!(report["status"], "cancelled", "{report}");
     let error = report["error"].as_str().unwrap_or_default();
     assert!(
