@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::escape;
-use crate::journal::{self, StoredRun};
+use crate::journal::{self, Cursor, RunQuery, StoredRun};
 use crate::runtime::{RunEvent, RunReport};
 use crate::workflow;
 
@@ -15,10 +15,11 @@ use super::state::StateArgs;
 use super::timeline::{Timeline, write_failure_summary};
 use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
 
-/// Why `runs` could not answer: a run the journal does not hold is the
-/// caller's mistake (exit 2), anything else is Maestro's (exit 5).
+/// Why `runs` could not answer: a run the journal does not hold, or a
+/// cursor no page gave, is the caller's mistake (exit 2), anything else is
+/// Maestro's (exit 5).
 enum Failure {
-    NotFound(String),
+    Caller(String),
     Error(String),
 }
 
@@ -43,6 +44,9 @@ pub struct ListArgs {
     /// How many runs.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Go on after the previous page: the cursor it printed on stderr.
+    #[arg(long)]
+    pub cursor: Option<String>,
     /// One JSON object per run instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -79,7 +83,22 @@ pub fn run(command: RunsCommand) -> ExitCode {
         let journal = journal::open_read_only(&spec).await?;
         match command {
             RunsCommand::List(args) => {
-                let rows = journal.list(args.limit).await?;
+                let after = match &args.cursor {
+                    Some(text) => {
+                        Some(Cursor::decode(text).map_err(|e| Failure::Caller(e.to_string()))?)
+                    }
+                    None => None,
+                };
+                let query = RunQuery {
+                    limit: args.limit.saturating_add(1),
+                    after,
+                    ..RunQuery::default()
+                };
+                let mut rows = journal.list(query).await?;
+                let next = (rows.len() > args.limit).then(|| {
+                    rows.truncate(args.limit);
+                    rows.last().map(|row| row.cursor().encode())
+                });
                 let mut out = std::io::stdout().lock();
                 for row in rows {
                     let line = if args.json {
@@ -95,11 +114,14 @@ pub fn run(command: RunsCommand) -> ExitCode {
                     };
                     writeln!(out, "{line}")?;
                 }
+                if let Some(Some(next)) = next {
+                    eprintln!("more runs: pass --cursor {next} for the next page");
+                }
                 Ok(())
             }
             RunsCommand::Show(args) => match journal.load(&args.run_id).await? {
                 Some(run) => show(&run, args.json).map_err(Failure::Error),
-                None => Err(Failure::NotFound(format!(
+                None => Err(Failure::Caller(format!(
                     "no run {} in {}",
                     args.run_id,
                     journal.describe()
@@ -109,7 +131,7 @@ pub fn run(command: RunsCommand) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(Failure::NotFound(message)) => {
+        Err(Failure::Caller(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(EXIT_INVALID)
         }

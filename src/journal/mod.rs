@@ -5,6 +5,7 @@
 
 mod ack;
 mod lease;
+mod page;
 pub mod postgres;
 mod private;
 mod rows;
@@ -24,6 +25,7 @@ use crate::workflow::Workflow;
 pub use ack::Ack;
 pub(crate) use ack::{Queued, Waiters, WriteQueue, group};
 pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
+pub use page::{Cursor, MAX_CURSOR_CHARS, RunQuery};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
 
 /// How long finished runs are kept before they are pruned, unless told.
@@ -44,6 +46,9 @@ pub enum JournalError {
     Write(String),
     #[error("journal read failed: {0}")]
     Read(String),
+    /// A listing's cursor that no page gave: the caller's mistake.
+    #[error("invalid cursor: {0}; pass the `next_cursor` of an earlier page as it was given")]
+    BadCursor(String),
     #[error("the journal has shut down")]
     Closed,
     #[error("run {run_id} is owned by another replica now (its lease expired)")]
@@ -89,8 +94,9 @@ pub trait Journal: Send + Sync + 'static {
     /// One run with every event, or `None`.
     fn load(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>>;
 
-    /// The newest runs first.
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>>;
+    /// One page of runs, newest first (by creation time, then run id),
+    /// after `query.after` when given: at most `query.limit` rows.
+    fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>>;
 
     /// Delete runs that finished before `before`; returns how many.
     fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>>;

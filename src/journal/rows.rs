@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::run::{Recorded, RunStatus};
 
-use super::{Epoch, JournalError, timestamp};
+use super::{Cursor, Epoch, JournalError, timestamp};
 
 /// A workflow definition as a run started with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -121,6 +121,9 @@ pub struct RunRow {
     /// The replica holding the run (PostgreSQL), while it runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
+    /// `created_at` as stored, to the backend's precision: the listing's key.
+    #[serde(skip)]
+    pub created: SystemTime,
 }
 
 impl RunRow {
@@ -138,6 +141,16 @@ impl RunRow {
             created_at: timestamp(created_at),
             finished_at: finished_at.map(timestamp),
             owner: None,
+            created: created_at,
+        }
+    }
+
+    /// The place of this row in the listing: a page ending here goes on
+    /// from it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.created,
+            run_id: self.run_id.clone(),
         }
     }
 }

@@ -2,6 +2,8 @@
 //! mode with full sync. One writer thread commits queued writes in groups,
 //! so concurrent runs share each sync; reads use their own connection.
 
+mod list;
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +18,9 @@ use crate::run::RunStatus;
 
 use super::private;
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunRow, StoredRun, SyncMode,
-    Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp, timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunQuery, RunRow, StoredRun,
+    SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp,
+    timestamp,
 };
 
 /// The journal's file inside the state directory.
@@ -43,6 +46,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_by_status ON runs(status);
 CREATE INDEX IF NOT EXISTS runs_by_finish ON runs(finished_at);
+CREATE INDEX IF NOT EXISTS runs_by_creation ON runs(created_at, run_id);
 CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     seq    INTEGER NOT NULL,
@@ -187,38 +191,8 @@ impl Journal for SqliteJournal {
         self.read(move |conn| load_run(conn, &run_id))
     }
 
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
-        self.read(move |conn| {
-            let mut stmt = conn
-                .prepare(
-                    "SELECT run_id, workflow, status, created_at, finished_at FROM runs
-                     ORDER BY created_at DESC, run_id DESC LIMIT ?1",
-                )
-                .map_err(read_error)?;
-            let rows = stmt
-                .query_map([limit as i64], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, Option<String>>(4)?,
-                    ))
-                })
-                .map_err(read_error)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (run_id, workflow, status, created, finished) = row.map_err(read_error)?;
-                out.push(RunRow::new(
-                    run_id,
-                    workflow,
-                    parse_status(&status)?,
-                    parse_timestamp(&created)?,
-                    finished.as_deref().map(parse_timestamp).transpose()?,
-                ));
-            }
-            Ok(out)
-        })
+    fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
+        self.read(move |conn| list::list_runs(conn, &query))
     }
 
     fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>> {

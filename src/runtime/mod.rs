@@ -290,7 +290,7 @@ impl Runtime {
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if !options.admitted {
             // Not awaited: the run's first event, queued after it, is.
-            let _queued = self.admit(bound, &run_id, &input);
+            let _queued = self.admit(bound, &run_id, &input, std::time::SystemTime::now());
         }
         let start = Start {
             run_id,
@@ -304,13 +304,19 @@ impl Runtime {
 
     /// Journal a run before it starts (a server accepting it before a run
     /// slot is free): the returned [`Ack`] resolves once it is durable.
-    pub fn admit(&self, bound: &BoundWorkflow, run_id: &str, input: &Value) -> Ack {
+    pub fn admit(
+        &self,
+        bound: &BoundWorkflow,
+        run_id: &str,
+        input: &Value,
+        created_at: std::time::SystemTime,
+    ) -> Ack {
         match (&self.journal, &bound.definition) {
             (Some(journal), Some(definition)) => journal.write(Write::Begin(NewRun {
                 run_id: Arc::from(run_id),
                 definition: definition.clone(),
                 input: input.clone(),
-                created_at: std::time::SystemTime::now(),
+                created_at,
             })),
             _ => Ack::done(),
         }

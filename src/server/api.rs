@@ -13,6 +13,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::journal::{Cursor, RunQuery};
 use crate::runtime::BoundWorkflow;
 
 use super::bodies::{
@@ -20,8 +21,8 @@ use super::bodies::{
     SubmitQuery, SubmitRun, WorkflowInfo, WorkflowList, read_submission,
 };
 use super::metrics::Metrics;
-use super::recovery;
 use super::runs::{CancelError, Refused, RunEntry, RunSummary, RunView, Runs};
+use super::{listing, recovery};
 
 /// Runs listed when `limit` is not given, and the most ever listed.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
@@ -178,27 +179,51 @@ pub async fn get_run(
     Err(run_not_found(&id))
 }
 
-/// Recent runs, newest first.
+/// Runs, newest first, a page at a time: those this server holds and,
+/// with a journal, every journaled run (of any replica, on PostgreSQL).
 #[utoipa::path(
     get,
     path = "/v1/runs",
     tag = "runs",
     params(ListQuery),
-    responses((status = 200, body = RunList), (status = 400, body = ApiError))
+    responses(
+        (status = 200, body = RunList),
+        (status = 400, description = "Malformed query, a `limit` of 0, or a cursor no page gave", body = ApiError),
+        (status = 503, description = "The journal cannot be read", body = ApiError),
+    )
 )]
 pub async fn list_runs(
     State(state): State<Shared>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<RunList>, Failure> {
     let Query(query) = query?;
-    let limit = query
-        .limit
-        .unwrap_or(DEFAULT_LIST_LIMIT)
-        .min(MAX_LIST_LIMIT);
-    let runs = state
-        .runs
-        .list(query.workflow.as_deref(), query.status, limit);
-    Ok(Json(RunList { runs }))
+    let bad = |message: String| Failure::new(StatusCode::BAD_REQUEST, "bad_request", message);
+    let limit = match query.limit {
+        Some(0) => return Err(bad("`limit` must be at least 1".into())),
+        Some(limit) => limit.min(MAX_LIST_LIMIT),
+        None => DEFAULT_LIST_LIMIT,
+    };
+    let after = match &query.cursor {
+        Some(text) => Some(Cursor::decode(text).map_err(|e| bad(e.to_string()))?),
+        None => None,
+    };
+    let asked = RunQuery {
+        limit,
+        after,
+        workflow: query.workflow,
+        status: query.status,
+    };
+    let page = listing::page(&state.runs, asked).await.map_err(|e| {
+        Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "journal_unavailable",
+            format!("the runs cannot be listed: {e}"),
+        )
+    })?;
+    Ok(Json(RunList {
+        runs: page.runs,
+        next_cursor: page.next.map(|c| c.encode()),
+    }))
 }
 
 /// Cancel a run: it stops, and what it did is compensated.
@@ -212,6 +237,7 @@ pub async fn list_runs(
         (status = 400, description = "Malformed id", body = ApiError),
         (status = 404, body = ApiError),
         (status = 409, description = "Already finished", body = ApiError),
+        (status = 503, description = "Shutting down: the run, not started, was left in the journal", body = ApiError),
     )
 )]
 pub async fn cancel_run(
@@ -222,6 +248,11 @@ pub async fn cancel_run(
     match state.runs.cancel(&id) {
         Ok(entry) => Ok((StatusCode::ACCEPTED, Json(entry.summary())).into_response()),
         Err(CancelError::NotFound) => Err(run_not_found(&id)),
+        Err(e @ CancelError::Left) => Err(Failure::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            e.to_string(),
+        )),
         Err(e @ CancelError::Finished) => Err(Failure::new(
             StatusCode::CONFLICT,
             "finished",

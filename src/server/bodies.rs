@@ -185,10 +185,19 @@ pub struct ListQuery {
     pub workflow: Option<String>,
     /// Only runs in this state.
     pub status: Option<RunStatus>,
-    /// At most this many (default 50, at most 1000).
+    /// At most this many on the page: 1 to 1000 (a larger number lists
+    /// 1000), 50 when not given.
     #[serde(default, deserialize_with = "count")]
+    #[param(minimum = 1)]
     pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page, as given: the page goes on
+    /// after it. Opaque; 400 when it is not one a page gave.
+    #[param(max_length = 298)]
+    pub cursor: Option<String>,
 }
+
+// utoipa takes only a literal for the `maxLength` of `cursor` above.
+const _: () = assert!(crate::journal::MAX_CURSOR_CHARS == 298);
 
 /// A whole number of any size: one beyond a machine word asks for "as many
 /// as allowed", like any other over the maximum, rather than being malformed.
@@ -204,9 +213,13 @@ fn count<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<usize>, D:
     Ok(Some(text.parse().unwrap_or(usize::MAX)))
 }
 
+/// A page of runs, newest first (by submission time, then run id).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RunList {
     pub runs: Vec<RunSummary>,
+    /// Pass as `cursor` for the next page; null on the last page. A page
+    /// may hold fewer than `limit` runs and still have a next one.
+    pub next_cursor: Option<String>,
 }
 
 /// A workflow the server runs.

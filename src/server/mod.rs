@@ -8,6 +8,7 @@ pub mod bodies;
 pub mod guard;
 pub mod json;
 pub mod listen;
+pub mod listing;
 pub mod metrics;
 pub mod recovery;
 pub mod runs;
@@ -234,8 +235,16 @@ pub async fn serve(
         .map(|w| w.compensation_timeout)
         .max()
         .unwrap_or(workflow::DEFAULT_COMPENSATION_TIMEOUT);
-    let cancelled = runs.drain(config.grace, budget).await;
-    info!(cancelled, "every run has ended");
+    let drained = runs.drain(config.grace, budget).await;
+    let cancelled = drained.cancelled_running + drained.cancelled_queued;
+    match drained.left {
+        0 => info!(cancelled, "every run has ended"),
+        left => info!(
+            cancelled,
+            "every run in flight has ended; {left} queued runs left for resume: \
+             never started, they stay in the journal for the next start"
+        ),
+    }
     // Connections still open (a client holding a keep-alive) are not worth
     // waiting for once every run has ended.
     let _ = tokio::time::timeout(Duration::from_secs(5), server).await;

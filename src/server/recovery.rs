@@ -38,13 +38,17 @@ pub async fn take_over(
     journal: &Arc<dyn Journal>,
     definitions: &mut Definitions,
 ) -> usize {
-    let claimed = match journal.claim().await {
+    let mut claimed = match journal.claim().await {
         Ok(claimed) => claimed,
         Err(e) => {
             warn!(error = %e, "cannot read unfinished runs from the journal");
             return 0;
         }
     };
+    // Runs that started go first: their effects at services (a reservation,
+    // a charge) wait on them, and they queue for slots in this order. The
+    // sort is stable: oldest first within each kind.
+    claimed.sort_by_key(|run| run.events.is_empty());
     let mut resumed = 0;
     for stored in claimed {
         let hash = stored.definition.hash.clone();

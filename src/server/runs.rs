@@ -3,6 +3,12 @@
 //! and finished runs kept in memory up to a count and an age. A run another
 //! replica took over is dropped from memory: the journal answers for it.
 
+mod drain;
+mod entry;
+
+pub use drain::Drained;
+pub use entry::{RunEntry, RunSummary, RunView};
+
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
@@ -11,17 +17,18 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::journal::{Epoch, StoredRun};
+use crate::journal::{Cursor, Epoch, StoredRun, Write};
 use crate::runtime::{
-    BoundWorkflow, RunCanceller, RunOptions, RunReport, RunStatus, RunWatch, Runtime,
+    BoundWorkflow, Recorded, RunEvent, RunOptions, RunReport, RunStatus, Runtime,
 };
+
+use entry::EntryState;
 
 use super::metrics::{Metrics, RunGauges};
 
@@ -56,110 +63,12 @@ pub enum CancelError {
     NotFound,
     #[error("the run has already finished")]
     Finished,
+    #[error(
+        "the server is shutting down and left this run, not started, in the journal: \
+         cancel it once a server has resumed it"
+    )]
+    Left,
 }
-
-/// One line of `GET /v1/runs`.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RunSummary {
-    pub run_id: String,
-    pub workflow: String,
-    pub status: RunStatus,
-    /// RFC 3339.
-    pub submitted_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
-
-/// A run as `GET /v1/runs/{id}` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct RunView {
-    #[serde(flatten)]
-    pub report: RunReport,
-    /// RFC 3339.
-    pub submitted_at: String,
-}
-
-enum EntryState {
-    Queued,
-    Running {
-        watch: RunWatch,
-        canceller: RunCanceller,
-    },
-    Finished(Arc<RunReport>),
-    /// Another replica holds the run now; only the journal knows how it
-    /// stands.
-    Elsewhere,
-}
-
-/// One run the server knows of.
-pub struct RunEntry {
-    pub id: String,
-    /// The claim this process holds the run under.
-    epoch: Epoch,
-    bound: BoundWorkflow,
-    submitted_at: SystemTime,
-    state: Mutex<EntryState>,
-    cancel: CancellationToken,
-    done: watch::Sender<bool>,
-}
-
-impl RunEntry {
-    fn state(&self) -> std::sync::MutexGuard<'_, EntryState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    pub fn workflow(&self) -> &str {
-        &self.bound.workflow.name
-    }
-
-    /// The run as it stands now.
-    pub fn view(&self) -> RunView {
-        let report = match &*self.state() {
-            EntryState::Queued => self.unstarted(RunStatus::Queued),
-            EntryState::Running { watch, .. } => watch.progress(),
-            EntryState::Finished(report) => (**report).clone(),
-            // Its last state here: the caller asks the journal first.
-            EntryState::Elsewhere => self.unstarted(RunStatus::Running),
-        };
-        RunView {
-            report,
-            submitted_at: rfc3339(self.submitted_at),
-        }
-    }
-
-    pub fn summary(&self) -> RunSummary {
-        let (status, error) = match &*self.state() {
-            EntryState::Queued => (RunStatus::Queued, None),
-            EntryState::Running { .. } | EntryState::Elsewhere => (RunStatus::Running, None),
-            EntryState::Finished(report) => (report.status, report.error.clone()),
-        };
-        RunSummary {
-            run_id: self.id.clone(),
-            workflow: self.workflow().to_string(),
-            status,
-            submitted_at: rfc3339(self.submitted_at),
-            error,
-        }
-    }
-
-    fn unstarted(&self, status: RunStatus) -> RunReport {
-        let mut report = RunReport::from_events(&self.bound.workflow, &[], None);
-        report.run_id = self.id.clone();
-        report.status = status;
-        report
-    }
-
-    /// Wait until the run has finished, at most `limit`.
-    pub async fn finished(&self, limit: Duration) -> bool {
-        let mut rx = self.done.subscribe();
-        tokio::time::timeout(limit, rx.wait_for(|done| *done))
-            .await
-            .is_ok_and(|r| r.is_ok())
-    }
-}
-
-/// A run's wait for a slot, in line since it was accepted.
-type SlotWait = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
 
 /// How a run begins: afresh with its input, or where its journal left it.
 enum Start {
@@ -167,8 +76,35 @@ enum Start {
     Resume(Box<StoredRun>),
 }
 
-fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_millis(at).to_string()
+impl Start {
+    /// Nothing of the run is journaled beyond its acceptance.
+    fn never_started(&self) -> bool {
+        match self {
+            Start::Fresh(_) => true,
+            Start::Resume(stored) => stored.events.is_empty(),
+        }
+    }
+}
+
+/// What a run waiting for a slot got first.
+enum Waited {
+    Slot(OwnedSemaphorePermit),
+    Cancelled,
+    Left,
+}
+
+/// A place in the queue for a run slot.
+type Slot = Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>> + Send>>;
+
+/// Now, to the millisecond: the precision a state directory keeps, so that
+/// a run has one place in the listing whether read from memory or from the
+/// journal.
+fn now_millis() -> SystemTime {
+    let now = SystemTime::now();
+    let since = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    now - Duration::from_nanos(u64::from(since.subsec_nanos() % 1_000_000))
 }
 
 /// Every run of the server, and the task driving each.
@@ -184,6 +120,11 @@ pub struct Runs {
     pending: AtomicUsize,
     running: AtomicUsize,
     closed: AtomicBool,
+    /// Set as a journaled server stops: runs not started stop waiting and
+    /// stay in the journal.
+    leave: CancellationToken,
+    /// How many runs were left so.
+    left: AtomicUsize,
     idle: Notify,
 }
 
@@ -199,6 +140,8 @@ impl Runs {
             pending: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            leave: CancellationToken::new(),
+            left: AtomicUsize::new(0),
             idle: Notify::new(),
         })
     }
@@ -235,16 +178,16 @@ impl Runs {
             return Err(Refused::Full(capacity));
         }
         let id = uuid::Uuid::now_v7().to_string();
+        let at = now_millis();
         // Accepted means durable: a crash while it waits for a slot loses nothing.
-        if let Err(e) = self.runtime.admit(&bound, &id, &input).await {
+        if let Err(e) = self.runtime.admit(&bound, &id, &input, at).await {
             self.pending.fetch_sub(1, Ordering::AcqRel);
             warn!(error = %e, "run refused: the journal failed");
             return Err(Refused::Journal(e.to_string()));
         }
-        let entry = self.track(id, 0, bound, SystemTime::now());
+        let entry = self.track(id, 0, bound, at);
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
-        tokio::spawn(async move { runs.drive(driven, slot, Start::Fresh(input)).await });
+        self.start(&entry, Start::Fresh(input));
         Ok(entry)
     }
 
@@ -259,10 +202,27 @@ impl Runs {
             stored.created_at,
         );
         info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
-        let (runs, driven, slot) = (self.clone(), entry.clone(), self.queue_for_slot());
-        let start = Start::Resume(Box::new(stored));
-        tokio::spawn(async move { runs.drive(driven, slot, start).await });
+        self.start(&entry, Start::Resume(Box::new(stored)));
         entry
+    }
+
+    /// Queue the run for a slot, in the order of the calls, and drive it.
+    fn start(self: &Arc<Self>, entry: &Arc<RunEntry>, start: Start) {
+        let slot = self.queue_for_slot();
+        let (runs, driven) = (self.clone(), entry.clone());
+        tokio::spawn(async move { runs.drive(driven, start, slot).await });
+    }
+
+    /// tokio's semaphore hands out slots first come, first served, but a
+    /// waiter joins its queue when first polled: polled here, runs queue in
+    /// the order they are accepted or taken over (in-flight runs first),
+    /// not in the order their tasks happen to be scheduled.
+    fn queue_for_slot(&self) -> Slot {
+        let mut slot: Slot = Box::pin(self.slots.clone().acquire_owned());
+        match slot.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(permit) => Box::pin(std::future::ready(permit)),
+            Poll::Pending => slot,
+        }
     }
 
     fn track(
@@ -289,41 +249,32 @@ impl Runs {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A place in the line for a run slot, taken now rather than when the
-    /// run's task first runs: the semaphore serves waiters in the order they
-    /// first asked, so runs start in the order they were accepted.
-    fn queue_for_slot(&self) -> SlotWait {
-        let mut wait: SlotWait = Box::pin(self.slots.clone().acquire_owned());
-        let mut cx = Context::from_waker(Waker::noop());
-        match wait.as_mut().poll(&mut cx) {
-            Poll::Ready(permit) => Box::pin(std::future::ready(permit)),
-            // Its place is kept while the future lives; the run's task
-            // polls it again with a waker of its own.
-            Poll::Pending => wait,
-        }
-    }
-
-    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, slot: SlotWait, start: Start) {
-        let report = tokio::select! {
-            permit = slot => match permit {
-                Ok(permit) => {
-                    self.running.fetch_add(1, Ordering::Relaxed);
-                    let report = self.run(&entry, start).await;
-                    self.running.fetch_sub(1, Ordering::Relaxed);
-                    drop(permit);
-                    report
-                }
-                Err(_) => Some(entry.unstarted(RunStatus::Cancelled)),
-            },
-            () = entry.cancel.cancelled() => {
-                let mut report = entry.unstarted(RunStatus::Cancelled);
-                report.error = Some("run cancelled before it started".into());
-                Some(report)
+    async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start, slot: Slot) {
+        // A run that started in an earlier process may hold effects: it is
+        // cancelled by starting it, so that it compensates.
+        let never_started = start.never_started();
+        let waited = tokio::select! {
+            biased;
+            () = entry.cancel.cancelled(), if never_started => Waited::Cancelled,
+            () = self.leave.cancelled() => Waited::Left,
+            permit = slot => permit.map_or(Waited::Cancelled, Waited::Slot),
+        };
+        let report = match waited {
+            Waited::Slot(permit) => {
+                self.running.fetch_add(1, Ordering::Relaxed);
+                let report = self.run(&entry, start).await;
+                self.running.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+                report
+            }
+            Waited::Cancelled => Some(self.cancelled_before_start(&entry).await),
+            Waited::Left => {
+                self.leave_for_resume(&entry).await;
+                return self.settled();
             }
         };
         let Some(report) = report else {
-            self.lost(&entry);
-            return;
+            return self.lost(&entry);
         };
         self.metrics.run_finished(&report);
         *entry.state() = EntryState::Finished(Arc::new(report));
@@ -333,9 +284,7 @@ impl Runs {
             .unwrap_or_else(|p| p.into_inner())
             .push_back((entry.id.clone(), Instant::now()));
         self.evict();
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+        self.settled();
     }
 
     /// The run is driven elsewhere now: forget it here.
@@ -353,9 +302,7 @@ impl Runs {
                 entries.remove(&entry.id);
             }
         }
-        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.idle.notify_waiters();
-        }
+        self.settled();
     }
 
     /// Whether the run's memory here is its truth: not once another replica
@@ -364,11 +311,50 @@ impl Runs {
         let journal = self.runtime.journal();
         match &*entry.state() {
             EntryState::Elsewhere => false,
-            EntryState::Finished(_) => true,
+            EntryState::Finished(_) | EntryState::Left => true,
             EntryState::Queued | EntryState::Running { .. } => {
                 journal.is_none_or(|j| j.holds(&entry.id, entry.epoch))
             }
         }
+    }
+
+    /// One accepted run fewer to wait for.
+    fn settled(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// A run that never started, cancelled: by request, or by a shutdown
+    /// with no journal to keep it. A journal is told, or the next start
+    /// would run it.
+    async fn cancelled_before_start(&self, entry: &RunEntry) -> RunReport {
+        let journal = self.runtime.journal();
+        let why = if self.is_closed() && journal.is_none() {
+            "the server shut down before the run started; without a journal nothing keeps it"
+        } else {
+            "run cancelled before it started"
+        };
+        let mut report = entry.unstarted(RunStatus::Cancelled);
+        report.error = Some(why.into());
+        if let Some(journal) = journal {
+            let recorded = Recorded {
+                at: SystemTime::now(),
+                event: RunEvent::RunFinished {
+                    status: RunStatus::Cancelled,
+                    output: None,
+                    error: Some(why.into()),
+                },
+            };
+            let written = match Write::event(&Arc::from(entry.id.as_str()), 0, &recorded) {
+                Ok(write) => journal.write(write.with_epoch(entry.epoch)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                warn!(run = %entry.id, error = %e, "the cancel could not be journaled; the next start may run it");
+            }
+        }
+        report
     }
 
     /// Drive the run to its end here; `None` when another replica took it.
@@ -419,24 +405,21 @@ impl Runs {
         self.entries().get(id).cloned()
     }
 
-    /// Recent runs, newest first.
-    pub fn list(
+    /// Every run held in memory that comes after `after` in the listing,
+    /// of `workflow` when given, with its place: unsorted, any status.
+    pub fn snapshot(
         &self,
+        after: Option<&Cursor>,
         workflow: Option<&str>,
-        status: Option<RunStatus>,
-        limit: usize,
-    ) -> Vec<RunSummary> {
+    ) -> Vec<(Cursor, RunSummary)> {
         let entries: Vec<Arc<RunEntry>> = self.entries().values().cloned().collect();
-        let mut out: Vec<RunSummary> = entries
+        entries
             .iter()
             .filter(|e| workflow.is_none_or(|w| e.workflow() == w))
-            .map(|e| e.summary())
-            .filter(|s| status.is_none_or(|st| s.status == st))
-            .collect();
-        // Ids are UUIDv7: their order is the order of submission.
-        out.sort_by(|a, b| b.run_id.cmp(&a.run_id));
-        out.truncate(limit);
-        out
+            .map(|e| (e.cursor(), e))
+            .filter(|(at, _)| after.is_none_or(|after| at < after))
+            .map(|(at, e)| (at, e.summary()))
+            .collect()
     }
 
     /// Stop a run: a queued one never starts; a running one is cancelled and
@@ -446,6 +429,7 @@ impl Runs {
         entry.cancel.cancel();
         match &*entry.state() {
             EntryState::Finished(_) | EntryState::Elsewhere => return Err(CancelError::Finished),
+            EntryState::Left => return Err(CancelError::Left),
             EntryState::Running { canceller, .. } => {
                 canceller.cancel();
             }
@@ -473,49 +457,6 @@ impl Runs {
             let mut entries = self.entries();
             for id in gone {
                 entries.remove(&id);
-            }
-        }
-    }
-
-    /// Refuse new runs; wait for those accepted to end, at most `grace`;
-    /// then cancel the rest and wait for them to compensate, at most
-    /// `compensation`. Returns how many were cancelled.
-    pub async fn drain(&self, grace: Duration, compensation: Duration) -> usize {
-        self.closed.store(true, Ordering::Relaxed);
-        if self.wait_idle(grace).await {
-            return 0;
-        }
-        let live: Vec<Arc<RunEntry>> = self
-            .entries()
-            .values()
-            .filter(|e| !matches!(*e.state(), EntryState::Finished(_) | EntryState::Elsewhere))
-            .cloned()
-            .collect();
-        warn!(
-            runs = live.len(),
-            "grace period over; cancelling the runs still going"
-        );
-        for entry in &live {
-            let _ = self.cancel(&entry.id);
-        }
-        if !self.wait_idle(compensation).await {
-            warn!(
-                runs = self.pending.load(Ordering::Relaxed),
-                "runs still compensating at exit"
-            );
-        }
-        live.len()
-    }
-
-    async fn wait_idle(&self, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        loop {
-            let idle = self.idle.notified();
-            if self.pending.load(Ordering::Acquire) == 0 {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, idle).await.is_err() {
-                return self.pending.load(Ordering::Acquire) == 0;
             }
         }
     }

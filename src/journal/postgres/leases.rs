@@ -17,11 +17,15 @@ use crate::journal::{Epoch, JournalError, LeaseClock};
 /// reads every write its owner was told is durable. A replica's own runs
 /// are taken too once expired: it renews every run it drives, so an
 /// expired one is a run it let go of, and the new claim fences the old.
+/// Runs that started (they have events) come first: a batch takes them
+/// before a backlog of runs that never started.
 pub(super) const CLAIM: &str = "
 WITH expired AS (
     SELECT run_id FROM maestro_runs
     WHERE status = 'running' AND (lease_until IS NULL OR lease_until < now())
-    ORDER BY run_id LIMIT $3 FOR UPDATE SKIP LOCKED)
+    ORDER BY NOT EXISTS (SELECT 1 FROM maestro_events e WHERE e.run_id = maestro_runs.run_id),
+             run_id
+    LIMIT $3 FOR UPDATE SKIP LOCKED)
 UPDATE maestro_runs r
 SET owner = $1, lease_until = now() + make_interval(secs => $2), epoch = r.epoch + 1
 FROM expired WHERE r.run_id = expired.run_id

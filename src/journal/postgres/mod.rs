@@ -6,6 +6,7 @@
 //! clock tells it, before each call, whether it still certainly holds it.
 
 mod leases;
+mod list;
 mod writer;
 
 use std::sync::Arc;
@@ -17,8 +18,8 @@ use tokio_postgres::{Client, NoTls};
 use tracing::{error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, RunRow, StoredRun, Write, WriteQueue,
-    parse_event, parse_status,
+    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, RunQuery, RunRow, StoredRun, Write,
+    WriteQueue, parse_event, parse_status,
 };
 use leases::{CLAIM, Leases, from_db};
 
@@ -296,32 +297,10 @@ impl Journal for PostgresJournal {
         Box::pin(async move { self.load_run(&run_id).await })
     }
 
-    fn list(&self, limit: usize) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
+    fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
         Box::pin(async move {
-            let rows = self
-                .reader
-                .client()
-                .await?
-                .query(
-                    "SELECT run_id, workflow, status, created_at, finished_at, owner
-                     FROM maestro_runs ORDER BY created_at DESC, run_id DESC LIMIT $1",
-                    &[&(limit as i64)],
-                )
-                .await
-                .map_err(|e| JournalError::Read(pg_error(e)))?;
-            rows.iter()
-                .map(|r| {
-                    let mut row = RunRow::new(
-                        r.get(0),
-                        r.get(1),
-                        parse_status(r.get(2))?,
-                        r.get(3),
-                        r.get(4),
-                    );
-                    row.owner = r.get(5);
-                    Ok(row)
-                })
-                .collect()
+            let client = self.reader.client().await?;
+            list::list_runs(&client, &query).await
         })
     }
 

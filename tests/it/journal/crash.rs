@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use maestro::journal::Journal;
 use maestro::journal::sqlite::SqliteJournal;
+use maestro::journal::{Journal, RunQuery};
 use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
@@ -32,7 +32,7 @@ fn now_us() -> u64 {
 async fn completed_steps(dir: &StateDir) -> (HashSet<String>, usize) {
     let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
     let (mut done, mut compensating) = (HashSet::new(), 0);
-    for row in journal.list(10_000).await.expect("list") {
+    for row in journal.list(RunQuery::newest(10_000)).await.expect("list") {
         let run = journal.load(&row.run_id).await.unwrap().unwrap();
         let mut halted = false;
         for recorded in run.events {

@@ -1,9 +1,12 @@
 //! Durable runs on SQLite: the journal itself (group commit, order, lock,
-//! pruning), and crash tests that `kill -9` a real `maestro serve` or
-//! `maestro execute` mid-run and check that every run ends, once.
+//! pruning), crash tests that `kill -9` a real `maestro serve` or
+//! `maestro execute` mid-run and check that every run ends, once, and
+//! what a stop and a restart do with queued runs and the listing.
 
 mod crash;
+mod listing;
 mod modes;
+mod shutdown;
 mod sqlite;
 
 use std::path::{Path, PathBuf};

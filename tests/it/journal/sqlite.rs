@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use maestro::journal::sqlite::SqliteJournal;
-use maestro::journal::{Definition, Journal, JournalError, NewRun, SyncMode, Write};
+use maestro::journal::{Definition, Journal, JournalError, NewRun, RunQuery, SyncMode, Write};
 use maestro::runtime::{Recorded, RunEvent, RunStatus};
 use serde_json::json;
 
@@ -79,7 +79,7 @@ async fn concurrent_runs_share_commits_and_read_back_in_order() {
             .expect("task")
             .expect("every write acknowledged");
     }
-    let rows = journal.list(1000).await.expect("list");
+    let rows = journal.list(RunQuery::newest(1000)).await.expect("list");
     assert_eq!(rows.len(), RUNS);
     for row in &rows {
         let run = journal.load(&row.run_id).await.expect("load").expect("run");
@@ -108,7 +108,7 @@ async fn a_state_directory_has_one_writer_and_any_number_of_readers() {
     owner.write(begin(&id, SystemTime::now())).await.unwrap();
     owner.write(event(&id, 0, finished())).await.unwrap();
     let reader = SqliteJournal::open_read_only(dir.path()).expect("a reader opens");
-    let rows = reader.list(10).await.expect("list");
+    let rows = reader.list(RunQuery::newest(10)).await.expect("list");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].status, RunStatus::Succeeded);
     assert!(rows[0].finished_at.is_some());
@@ -173,7 +173,7 @@ async fn pruning_drops_old_finished_runs_only() {
         .expect("prune");
     assert_eq!(pruned, 1);
     let mut left: Vec<String> = journal
-        .list(10)
+        .list(RunQuery::newest(10))
         .await
         .unwrap()
         .into_iter()

@@ -6,7 +6,7 @@
 use std::time::{Duration, SystemTime};
 
 use maestro::journal::postgres::{LeaseConfig, PostgresJournal};
-use maestro::journal::{Journal, JournalError};
+use maestro::journal::{Cursor, Definition, Journal, JournalError, RunQuery};
 use maestro::runtime::{RunEvent, RunStatus};
 use serde_json::json;
 
@@ -55,7 +55,7 @@ async fn a_runs_writes_come_back_in_order_with_its_definition() {
     );
     assert!(journal.load("run-3").await.unwrap().is_none());
 
-    let listed = journal.list(10).await.unwrap();
+    let listed = journal.list(RunQuery::newest(10)).await.unwrap();
     let rows: Vec<(&str, RunStatus)> = listed
         .iter()
         .map(|r| (r.run_id.as_str(), r.status))
@@ -70,7 +70,7 @@ async fn a_runs_writes_come_back_in_order_with_its_definition() {
     );
     assert_eq!(listed[0].owner.as_deref(), Some("replica-a"));
     assert!(listed[0].finished_at.is_none() && listed[1].finished_at.is_some());
-    assert_eq!(journal.list(1).await.unwrap().len(), 1);
+    assert_eq!(journal.list(RunQuery::newest(1)).await.unwrap().len(), 1);
 
     // Two runs of one text keep one copy of it; another text is another.
     let other = definition(2);
@@ -268,4 +268,149 @@ async fn the_journal_opens_its_connections_again_once_they_are_lost() {
     let other = db.journal("replica-b", ttl).await;
     assert!(other.claim().await.unwrap().is_empty());
     assert_eq!(db.count(sessions).await, 2);
+}
+
+/// Every page of the listing of `query`, `limit` rows at a time: the ids
+/// in the order listed.
+async fn walk(journal: &PostgresJournal, query: RunQuery) -> Vec<String> {
+    let (mut seen, mut after) = (Vec::new(), None);
+    for _ in 0..50 {
+        let page = journal
+            .list(RunQuery {
+                after: after.clone(),
+                ..query.clone()
+            })
+            .await
+            .expect("a page");
+        seen.extend(page.iter().map(|r| r.run_id.clone()));
+        if page.len() < query.limit {
+            return seen;
+        }
+        after = page.last().map(|r| r.cursor());
+    }
+    panic!("the pages never ended: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_after_a_cursor_list_every_run_once_newest_first() {
+    let db = TestDb::create().await;
+    let journal = db.journal("replica-a", TTL).await;
+    let def = definition(1);
+    let other = Definition {
+        name: "other".into(),
+        ..definition(2)
+    };
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);
+    let us = |n: u64| t0 + Duration::from_micros(n);
+    // Microseconds apart (a cursor kept to the millisecond would skip
+    // some), ties on the time broken by id byte by byte (`B` before `a`).
+    let runs = [
+        ("run-a", us(0), &def, Some(RunStatus::Succeeded)),
+        ("run-B", us(0), &def, None),
+        ("run-c", us(1), &other, Some(RunStatus::Cancelled)),
+        ("run-d", us(2), &def, None),
+        ("run-e", us(2), &def, Some(RunStatus::Succeeded)),
+        ("run-f", us(1_000), &other, None),
+        ("run-g", us(1_001), &def, Some(RunStatus::Compensated)),
+    ];
+    for (id, at, definition, end) in runs {
+        journal.write(begin(id, definition, at)).await.unwrap();
+        if let Some(status) = end {
+            journal
+                .write(event(id, 0, finished(status), at))
+                .await
+                .unwrap();
+        }
+    }
+    let newest_first = [
+        "run-g", "run-f", "run-e", "run-d", "run-c", "run-a", "run-B",
+    ];
+    for limit in 1..=4 {
+        assert_eq!(
+            walk(&journal, RunQuery::newest(limit)).await,
+            newest_first,
+            "limit {limit}"
+        );
+        let of = |workflow: &str, status| RunQuery {
+            workflow: Some(workflow.into()),
+            status,
+            ..RunQuery::newest(limit)
+        };
+        assert_eq!(
+            walk(&journal, of("journaled", Some(RunStatus::Queued))).await,
+            ["run-d", "run-B"],
+            "queued and running both mean unfinished; limit {limit}"
+        );
+        assert_eq!(
+            walk(&journal, of("journaled", Some(RunStatus::Succeeded))).await,
+            ["run-e", "run-a"]
+        );
+        assert_eq!(walk(&journal, of("other", None)).await, ["run-f", "run-c"]);
+    }
+    // A cursor past the oldest run lists nothing; one from the future, all.
+    let last = journal.list(RunQuery::newest(10)).await.unwrap();
+    let oldest = RunQuery {
+        after: Some(last.last().unwrap().cursor()),
+        ..RunQuery::newest(10)
+    };
+    assert!(journal.list(oldest).await.unwrap().is_empty());
+    let future = RunQuery {
+        after: Some(Cursor {
+            created_at: SystemTime::now() + Duration::from_secs(3600),
+            run_id: String::new(),
+        }),
+        ..RunQuery::newest(10)
+    };
+    assert_eq!(journal.list(future).await.unwrap().len(), runs.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_batch_takes_runs_that_started_before_a_backlog_that_never_did() {
+    // More unstarted runs than a claim takes at once (256), all older.
+    const BACKLOG: usize = 300;
+    let db = TestDb::create().await;
+    let owner = db.journal("replica-a", TTL).await;
+    let def = definition(1);
+    let t0 = SystemTime::now() - Duration::from_secs(3600);
+    let acks: Vec<_> = (0..BACKLOG)
+        .map(|i| owner.write(begin(&format!("a-{i:04}"), &def, t0)))
+        .collect();
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let started_ids = ["z-1", "z-2", "z-3"];
+    for id in started_ids {
+        owner
+            .write(begin(id, &def, SystemTime::now()))
+            .await
+            .unwrap();
+        owner
+            .write(event(id, 0, started(id), SystemTime::now()))
+            .await
+            .unwrap();
+    }
+    // The owner is gone: every run is free to claim.
+    drop(owner);
+    db.client()
+        .await
+        .execute(
+            "UPDATE maestro_runs SET owner = NULL, lease_until = NULL",
+            &[],
+        )
+        .await
+        .unwrap();
+
+    let taker = db.journal("replica-b", TTL).await;
+    let claimed = taker.claim().await.expect("a claim");
+    assert!(
+        claimed.len() < BACKLOG,
+        "a batch is bounded: {}",
+        claimed.len()
+    );
+    for id in started_ids {
+        assert!(
+            claimed.iter().any(|r| r.run_id == id),
+            "{id} is in the first batch"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use maestro::journal::{Journal, JournalError};
+use maestro::journal::{Journal, JournalError, RunQuery};
 use maestro::runtime::RunStatus;
 
 use super::{TestDb, begin, completed, count_of, definition, event, finished, started};
@@ -104,7 +104,7 @@ async fn a_replica_that_lost_its_run_is_fenced_off_and_the_new_owner_writes() {
     let counts: Vec<u64> = stored.events.iter().filter_map(count_of).collect();
     assert_eq!(counts, [1, 20], "only the owner's events are kept");
     assert_eq!(stored.status, RunStatus::Succeeded);
-    let row = &b.list(1).await.unwrap()[0];
+    let row = &b.list(RunQuery::newest(1)).await.unwrap()[0];
     assert_eq!(row.owner.as_deref(), Some("replica-b"));
 }
 
@@ -184,7 +184,7 @@ async fn replicas_claiming_at_once_take_disjoint_runs_and_leave_none() {
     assert_eq!(union, all.iter().cloned().collect(), "every run is claimed");
     for (replica, runs) in taken.iter().enumerate() {
         let owner = format!("replica-{}", replica + 1);
-        for row in replicas[0].list(RUNS).await.unwrap() {
+        for row in replicas[0].list(RunQuery::newest(RUNS)).await.unwrap() {
             if runs.contains(&row.run_id) {
                 assert_eq!(row.owner.as_deref(), Some(owner.as_str()), "{}", row.run_id);
             }

@@ -1,0 +1,62 @@
+//! The listing of runs on PostgreSQL: one page, newest first, after a
+//! cursor, with the filters pushed into the query.
+
+use tokio_postgres::Client;
+use tokio_postgres::types::ToSql;
+
+use super::pg_error;
+use crate::journal::{JournalError, RunQuery, RunRow, parse_status};
+
+/// A page of the listing. Run ids compare byte by byte (`COLLATE "C"`), as
+/// the cursor orders them, whatever the database's collation; the cursor's
+/// place is a range of the `created_at` index.
+pub(super) async fn list_runs(
+    client: &Client,
+    query: &RunQuery,
+) -> Result<Vec<RunRow>, JournalError> {
+    let mut sql = String::from(
+        "SELECT run_id, workflow, status, created_at, finished_at, owner FROM maestro_runs \
+         WHERE true",
+    );
+    let limit = i64::try_from(query.limit).unwrap_or(i64::MAX);
+    let status = query.stored_status();
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    if let Some(after) = &query.after {
+        params.push(&after.created_at);
+        params.push(&after.run_id);
+        let (at, id) = (params.len() - 1, params.len());
+        sql.push_str(&format!(
+            " AND created_at <= ${at} AND (created_at < ${at} OR run_id COLLATE \"C\" < ${id})"
+        ));
+    }
+    if let Some(workflow) = &query.workflow {
+        params.push(workflow);
+        sql.push_str(&format!(" AND workflow = ${}", params.len()));
+    }
+    if let Some(status) = &status {
+        params.push(status);
+        sql.push_str(&format!(" AND status = ${}", params.len()));
+    }
+    params.push(&limit);
+    sql.push_str(&format!(
+        " ORDER BY created_at DESC, run_id COLLATE \"C\" DESC LIMIT ${}",
+        params.len()
+    ));
+    let rows = client
+        .query(&sql, &params)
+        .await
+        .map_err(|e| JournalError::Read(pg_error(e)))?;
+    rows.iter()
+        .map(|r| {
+            let mut row = RunRow::new(
+                r.get(0),
+                r.get(1),
+                parse_status(r.get(2))?,
+                r.get(3),
+                r.get(4),
+            );
+            row.owner = r.get(5);
+            Ok(row)
+        })
+        .collect()
+}

@@ -1,0 +1,130 @@
+//! One run as the server holds it: its state (queued, running, finished,
+//! left in the journal as the server stopped, or held by another replica
+//! now), and the views of it the API answers with.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::journal::{Cursor, Epoch};
+use crate::runtime::{BoundWorkflow, RunCanceller, RunReport, RunStatus, RunWatch};
+
+/// One line of `GET /v1/runs`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RunSummary {
+    pub run_id: String,
+    pub workflow: String,
+    pub status: RunStatus,
+    /// RFC 3339.
+    pub submitted_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// A run as `GET /v1/runs/{id}` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RunView {
+    #[serde(flatten)]
+    pub report: RunReport,
+    /// RFC 3339.
+    pub submitted_at: String,
+}
+
+pub(super) enum EntryState {
+    Queued,
+    /// Never started here, and left in the journal as the server stopped:
+    /// the next start (or another replica) resumes it.
+    Left,
+    Running {
+        watch: RunWatch,
+        canceller: RunCanceller,
+    },
+    Finished(Arc<RunReport>),
+    /// Another replica holds the run now; only the journal knows how it
+    /// stands.
+    Elsewhere,
+}
+
+/// One run the server knows of.
+pub struct RunEntry {
+    pub id: String,
+    /// The claim this process holds the run under.
+    pub(super) epoch: Epoch,
+    pub(super) bound: BoundWorkflow,
+    pub(super) submitted_at: SystemTime,
+    pub(super) state: Mutex<EntryState>,
+    pub(super) cancel: CancellationToken,
+    pub(super) done: watch::Sender<bool>,
+}
+
+impl RunEntry {
+    pub(super) fn state(&self) -> std::sync::MutexGuard<'_, EntryState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn workflow(&self) -> &str {
+        &self.bound.workflow.name
+    }
+
+    /// The run as it stands now.
+    pub fn view(&self) -> RunView {
+        let report = match &*self.state() {
+            EntryState::Queued | EntryState::Left => self.unstarted(RunStatus::Queued),
+            EntryState::Running { watch, .. } => watch.progress(),
+            EntryState::Finished(report) => (**report).clone(),
+            // Its last state here: the caller asks the journal first.
+            EntryState::Elsewhere => self.unstarted(RunStatus::Running),
+        };
+        RunView {
+            report,
+            submitted_at: rfc3339(self.submitted_at),
+        }
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        let (status, error) = match &*self.state() {
+            EntryState::Queued | EntryState::Left => (RunStatus::Queued, None),
+            EntryState::Running { .. } | EntryState::Elsewhere => (RunStatus::Running, None),
+            EntryState::Finished(report) => (report.status, report.error.clone()),
+        };
+        RunSummary {
+            run_id: self.id.clone(),
+            workflow: self.workflow().to_string(),
+            status,
+            submitted_at: rfc3339(self.submitted_at),
+            error,
+        }
+    }
+
+    pub(super) fn unstarted(&self, status: RunStatus) -> RunReport {
+        let mut report = RunReport::from_events(&self.bound.workflow, &[], None);
+        report.run_id = self.id.clone();
+        report.status = status;
+        report
+    }
+
+    /// The run's place in the listing.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            created_at: self.submitted_at,
+            run_id: self.id.clone(),
+        }
+    }
+
+    /// Wait until the run has finished, at most `limit`. False also when
+    /// the server stopped and left it for the next start.
+    pub async fn finished(&self, limit: Duration) -> bool {
+        let mut rx = self.done.subscribe();
+        let ended = tokio::time::timeout(limit, rx.wait_for(|done| *done))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        ended && matches!(*self.state(), EntryState::Finished(_))
+    }
+}
+
+fn rfc3339(at: SystemTime) -> String {
+    humantime::format_rfc3339_millis(at).to_string()
+}
