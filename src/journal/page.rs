@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::runtime::RunStatus;
+use crate::run::RunStatus;
 
 use super::JournalError;
 
