@@ -204,8 +204,8 @@ steps:
         ));
         live.apply(&event(
             5,
-            RunEvent::AttemptFailed {
-                step: "reserve.compensate".into(),
+            RunEvent::CompensationAttemptFailed {
+                step: "reserve".into(),
                 attempt: 1,
                 class: crate::transport::FailureClass::Retryable,
                 error: "503".into(),

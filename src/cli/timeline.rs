@@ -63,6 +63,15 @@ impl Timeline {
                 "  ! {step} attempt {attempt} failed ({}): {error}",
                 class_label(*class)
             ),
+            RunEvent::CompensationAttemptFailed {
+                step,
+                attempt,
+                class,
+                error,
+            } => format!(
+                "  ! {step} compensation attempt {attempt} failed ({}): {error}",
+                class_label(*class)
+            ),
             RunEvent::StepFailed {
                 step,
                 attempts,

@@ -5,8 +5,9 @@ use std::time::SystemTime;
 use super::events::{Recorded, RunEvent};
 use super::state::{Finished, Phase, RunState, Undo, UnknownStep};
 
-/// What a compensation's attempt events add to its step's id.
-pub const COMPENSATION_SUFFIX: &str = ".compensate";
+/// What journals written before [`RunEvent::CompensationAttemptFailed`]
+/// added to a step's id in the `attempt_failed` of its compensation.
+const LEGACY_COMPENSATION_SUFFIX: &str = ".compensate";
 
 impl RunState {
     /// Take one event into account. An event naming a step the workflow
@@ -36,6 +37,7 @@ impl RunState {
                 });
             }
             RunEvent::CompensationStarted { .. }
+            | RunEvent::CompensationAttemptFailed { .. }
             | RunEvent::CompensationCompleted { .. }
             | RunEvent::CompensationFailed { .. } => self.apply_undo(&recorded.event)?,
             _ => self.apply_step(&recorded.event, at)?,
@@ -110,11 +112,10 @@ impl RunState {
         Ok(())
     }
 
-    /// A failed attempt, going forward or (named with
-    /// [`COMPENSATION_SUFFIX`]) undoing.
+    /// A failed attempt going forward, or, in an older journal, undoing.
     fn attempt_failed(&mut self, step: &str, attempt: u32, error: &str) -> Result<(), UnknownStep> {
         let failure = Some((attempt, error.to_owned()));
-        if let Some(undone) = step.strip_suffix(COMPENSATION_SUFFIX)
+        if let Some(undone) = step.strip_suffix(LEGACY_COMPENSATION_SUFFIX)
             && let Ok((_, s)) = self.step_mut(undone)
         {
             s.undo_failure = failure;
@@ -134,6 +135,12 @@ impl RunState {
                     request: request.clone(),
                 };
             }
+            RunEvent::CompensationAttemptFailed {
+                step,
+                attempt,
+                error,
+                ..
+            } => self.step_mut(step)?.1.undo_failure = Some((*attempt, error.clone())),
             RunEvent::CompensationCompleted { step, attempts } => {
                 let (i, s) = self.step_mut(step)?;
                 let request = undo_request(&s.undo);

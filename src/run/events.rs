@@ -33,6 +33,9 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request: Option<String>,
     },
+    /// A step's attempt failed. Journals written before compensations had
+    /// an event of their own name a compensation's step `STEP.compensate`
+    /// here (read by [`crate::run::RunState::apply`]).
     AttemptFailed {
         step: String,
         attempt: u32,
@@ -68,6 +71,13 @@ pub enum RunEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         request: Option<String>,
     },
+    /// An attempt of `step`'s compensation failed; another may follow.
+    CompensationAttemptFailed {
+        step: String,
+        attempt: u32,
+        class: FailureClass,
+        error: String,
+    },
     CompensationCompleted {
         step: String,
         attempts: u32,
@@ -99,6 +109,7 @@ impl RunEvent {
             RunEvent::StepCancelled { .. } => "step_cancelled",
             RunEvent::RunHalted { .. } => "run_halted",
             RunEvent::CompensationStarted { .. } => "compensation_started",
+            RunEvent::CompensationAttemptFailed { .. } => "compensation_attempt_failed",
             RunEvent::CompensationCompleted { .. } => "compensation_completed",
             RunEvent::CompensationFailed { .. } => "compensation_failed",
             RunEvent::RunFinished { .. } => "run_finished",

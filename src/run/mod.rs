@@ -9,6 +9,5 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-pub use apply::COMPENSATION_SUFFIX;
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};
 pub use state::{Finished, Phase, RunState, StepRef, StepState, Undo, UnknownStep};

@@ -115,7 +115,15 @@ fn failed_saga() -> Vec<Recorded> {
                 request: Some("POST /refund".into()),
             },
         ),
-        at(24, failed("charge.compensate", 1, "busy")),
+        at(
+            24,
+            RunEvent::CompensationAttemptFailed {
+                step: "charge".into(),
+                attempt: 1,
+                class: FailureClass::Retryable,
+                error: "busy".into(),
+            },
+        ),
         at(
             25,
             RunEvent::CompensationCompleted {
@@ -185,6 +193,16 @@ fn an_attempt_without_an_outcome_is_interrupted_and_unsettles_its_group() {
         "in announcement order"
     );
     assert!(!state.node_settled(&wf, 1));
+}
+
+#[test]
+fn an_older_journal_names_a_compensations_failed_attempt_after_its_step() {
+    let wf = workflow();
+    let events = [at(0, failed("reserve.compensate", 2, "busy"))];
+    let state = RunState::fold(&wf, &events).expect("read as reserve's undo");
+    let reserve = state.step("reserve").unwrap();
+    assert_eq!(reserve.undo_failure, Some((2, "busy".into())));
+    assert_eq!(reserve.last_failure, None);
 }
 
 #[test]

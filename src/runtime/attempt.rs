@@ -13,7 +13,6 @@ use tracing::{debug, info};
 use crate::journal::{Ack, JournalError};
 use crate::resilience::backoff::{fits_before, honour_retry_after};
 use crate::resilience::{Backoff, Deadline, RetryPolicy};
-use crate::run::COMPENSATION_SUFFIX;
 use crate::transport::{CallRequest, FailureClass};
 
 use super::events::RunEvent;
@@ -244,14 +243,20 @@ impl Operation {
             error,
             "attempt failed"
         );
-        let _queued = log.append(RunEvent::AttemptFailed {
-            step: match self.kind {
-                OperationKind::Step => self.step_id.clone(),
-                OperationKind::Compensation => format!("{}{COMPENSATION_SUFFIX}", self.step_id),
+        let (step, error) = (self.step_id.clone(), error.to_string());
+        let _queued = log.append(match self.kind {
+            OperationKind::Step => RunEvent::AttemptFailed {
+                step,
+                attempt,
+                class,
+                error,
             },
-            attempt,
-            class,
-            error: error.to_string(),
+            OperationKind::Compensation => RunEvent::CompensationAttemptFailed {
+                step,
+                attempt,
+                class,
+                error,
+            },
         });
     }
 

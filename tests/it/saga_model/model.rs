@@ -137,23 +137,21 @@ pub fn observe(plan: &Plan, events: &[Recorded]) -> Result<Observed, String> {
                 class,
                 error,
             } => {
-                let undo = step.strip_suffix(".compensate");
-                let planned = plan.step(undo.unwrap_or(step));
-                let answers = match (undo, &planned.undo) {
-                    (None, _) => &planned.answers,
-                    (Some(_), Some(undo)) => &undo.answers,
-                    (Some(_), None) => return Err(format!("{step}: there is no compensation")),
-                };
-                let answer = answer_at(answers, *attempt);
-                if class_of(answer) != Some(*class) {
-                    return Err(format!(
-                        "{step}: attempt {attempt} got {answer:?} but failed as {class:?}: {error}"
-                    ));
-                }
-                if undo.is_some() {
-                    continue;
-                }
+                let answers = &plan.step(step).answers;
+                check_class(step, answers, *attempt, *class, error)?;
                 (step, None)
+            }
+            RunEvent::CompensationAttemptFailed {
+                step,
+                attempt,
+                class,
+                error,
+            } => {
+                let Some(undo) = &plan.step(step).undo else {
+                    return Err(format!("{step}: there is no compensation"));
+                };
+                check_class(step, &undo.answers, *attempt, *class, error)?;
+                continue;
             }
             RunEvent::StepCompleted { step, attempts, .. } => (
                 step,
@@ -211,6 +209,23 @@ pub fn observe(plan: &Plan, events: &[Recorded]) -> Result<Observed, String> {
         }
     }
     Ok(Observed { seen, ended })
+}
+
+/// A failed attempt is classed as the answer it was given says.
+fn check_class(
+    step: &str,
+    answers: &[Answer],
+    attempt: u32,
+    class: FailureClass,
+    error: &str,
+) -> Result<(), String> {
+    let answer = answer_at(answers, attempt);
+    if class_of(answer) != Some(class) {
+        return Err(format!(
+            "{step}: attempt {attempt} got {answer:?} but failed as {class:?}: {error}"
+        ));
+    }
+    Ok(())
 }
 
 /// What the model expects of the run.
