@@ -62,13 +62,46 @@ pub enum BreakerState {
 }
 
 impl BreakerState {
+    /// Which of the three states, without its details.
+    pub fn phase(&self) -> BreakerPhase {
+        match self {
+            BreakerState::Closed { .. } => BreakerPhase::Closed,
+            BreakerState::Open { .. } => BreakerPhase::Open,
+            BreakerState::HalfOpen { .. } => BreakerPhase::HalfOpen,
+        }
+    }
+
     /// `closed`, `open` or `half_open`, for logs and status.
     pub fn label(&self) -> &'static str {
+        self.phase().label()
+    }
+}
+
+/// A breaker's state as others see it: `closed`, `open` or `half_open`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerPhase {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerPhase {
+    /// The name used in JSON, logs and metrics.
+    pub fn label(self) -> &'static str {
         match self {
-            BreakerState::Closed { .. } => "closed",
-            BreakerState::Open { .. } => "open",
-            BreakerState::HalfOpen { .. } => "half_open",
+            BreakerPhase::Closed => "closed",
+            BreakerPhase::Open => "open",
+            BreakerPhase::HalfOpen => "half_open",
         }
+    }
+}
+
+impl fmt::Display for BreakerPhase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.label())
     }
 }
 

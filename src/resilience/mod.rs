@@ -11,7 +11,8 @@ use std::time::Duration;
 
 pub use backoff::{Backoff, BackoffKind, RetryPolicy};
 pub use breaker::{
-    BreakerConfig, BreakerState, CircuitBreaker, Rejected, Transition, TransitionReason,
+    BreakerConfig, BreakerPhase, BreakerState, CircuitBreaker, Rejected, Transition,
+    TransitionReason,
 };
 pub use deadline::{Deadline, attempt_timeout, min_timeout};
 pub use failure::FailureClass;

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::resilience::breaker::{BreakerState, CircuitBreaker, Transition};
+use crate::resilience::breaker::{BreakerPhase, BreakerState, CircuitBreaker, Transition};
 use crate::transport::{CallError, CallRequest, Transport};
 use crate::workflow::Service;
 
@@ -46,7 +46,7 @@ pub enum ServiceMsg {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ServiceStatus {
     pub name: String,
-    pub breaker: String,
+    pub breaker: BreakerPhase,
     pub in_flight: usize,
     pub pool_size: usize,
     pub transport: String,
@@ -150,7 +150,7 @@ impl Actor for ServiceActor {
             ServiceMsg::Status(reply) => {
                 let _ = reply.send(ServiceStatus {
                     name: state.service.name.clone(),
-                    breaker: state.breaker.state().label().to_string(),
+                    breaker: state.breaker.state().phase(),
                     in_flight: state.in_flight.len(),
                     pool_size: state.transport.pool_size(),
                     transport: state.transport.describe(),

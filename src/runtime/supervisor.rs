@@ -12,6 +12,7 @@ use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, Super
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
+use crate::resilience::BreakerPhase;
 use crate::workflow::{Service, redact_userinfo};
 
 use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
@@ -48,7 +49,7 @@ pub struct ServiceHealth {
     /// Restarts since the runtime started.
     pub restarts: u32,
     /// `closed`, `open`, `half_open`; absent while the actor is down.
-    pub breaker: Option<String>,
+    pub breaker: Option<BreakerPhase>,
     pub in_flight: usize,
     pub pool_size: usize,
     /// Breaker transitions since the runtime started, restarts included.

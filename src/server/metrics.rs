@@ -8,6 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::resilience::BreakerPhase;
 use crate::runtime::{RunReport, RunStatus, ServiceHealth, report::StepOutcome};
 
 /// Upper bounds (seconds) of the latency buckets: 1 ms to 1 min.
@@ -288,10 +289,10 @@ fn render_services(out: &mut String, services: &[ServiceHealth]) {
         in_flight,
     );
     let help = "Circuit breaker state: 0 closed, 1 half-open, 2 open.";
-    let state = each(|s| match s.breaker.as_deref() {
-        Some("open") => 2,
-        Some("half_open") => 1,
-        _ => 0,
+    let state = each(|s| match s.breaker {
+        Some(BreakerPhase::Open) => 2,
+        Some(BreakerPhase::HalfOpen) => 1,
+        Some(BreakerPhase::Closed) | None => 0,
     });
     family(out, "maestro_breaker_state", "gauge", help, state);
     let transitions = services.iter().flat_map(|s| {

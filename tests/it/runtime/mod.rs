@@ -58,7 +58,7 @@ pub async fn breaker(runtime: &Runtime, service: &str) -> String {
         .iter()
         .find(|h| h.name == service)
         .unwrap_or_else(|| panic!("no service `{service}` in {health:#?}"));
-    service.breaker.clone().expect("alive")
+    service.breaker.expect("alive").label().to_string()
 }
 
 /// Breaker transitions of `service` since the runtime started.
