@@ -126,16 +126,20 @@ impl Backoff {
     }
 
     /// The delay before the next call, taking the server's `Retry-After`
-    /// into account, or `None` when no call is left or the retry would not
-    /// start before `deadline` (a retry never outlives its step or run).
+    /// into account; or why there is none: no call is left, or the retry
+    /// would not start before `deadline` (a retry never outlives its step or
+    /// run).
     pub fn next_retry(
         &mut self,
         now: Instant,
         retry_after: Option<Duration>,
         deadline: Deadline,
-    ) -> Option<Duration> {
-        let delay = honour_retry_after(self.next_delay()?, retry_after);
-        fits_before(now, delay, deadline).then_some(delay)
+    ) -> Result<Duration, NoRetry> {
+        let delay = honour_retry_after(self.next_delay().ok_or(NoRetry::Exhausted)?, retry_after);
+        match fits_before(now, delay, deadline) {
+            true => Ok(delay),
+            false => Err(NoRetry::PastDeadline),
+        }
     }
 
     /// Retries handed out so far; the call in progress is `retries() + 1`.
@@ -190,6 +194,15 @@ pub fn fits_before(now: Instant, delay: Duration, deadline: Deadline) -> bool {
         Some(start) => deadline.allows(start),
         None => deadline.instant().is_none(),
     }
+}
+
+/// Why no further call is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoRetry {
+    /// The policy's `attempts` are all made.
+    Exhausted,
+    /// The next call would not start before the deadline.
+    PastDeadline,
 }
 
 /// A tiny xorshift64* generator: jitter needs spread, not cryptography, and
@@ -340,16 +353,25 @@ mod tests {
         let mut backoff = Backoff::new(policy(5, BackoffKind::Constant, 0.0));
         assert_eq!(
             backoff.next_retry(now, None, deadline),
-            Some(Duration::from_millis(100))
+            Ok(Duration::from_millis(100))
         );
         // The server asks for longer than the run has left: give up now.
         assert_eq!(
             backoff.next_retry(now, Some(Duration::from_secs(1)), deadline),
-            None
+            Err(NoRetry::PastDeadline)
         );
         assert_eq!(
             backoff.next_retry(now, Some(Duration::from_millis(300)), deadline),
-            Some(Duration::from_millis(300))
+            Ok(Duration::from_millis(300))
+        );
+        // Five calls in all: the first and four retries.
+        assert_eq!(
+            backoff.next_retry(now, None, Deadline::NONE),
+            Ok(Duration::from_millis(100))
+        );
+        assert_eq!(
+            backoff.next_retry(now, None, Deadline::NONE),
+            Err(NoRetry::Exhausted)
         );
     }
 

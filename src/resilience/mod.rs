@@ -9,7 +9,7 @@ pub mod failure;
 
 use std::time::Duration;
 
-pub use backoff::{Backoff, BackoffKind, RetryPolicy};
+pub use backoff::{Backoff, BackoffKind, NoRetry, RetryPolicy};
 pub use breaker::{
     BreakerConfig, BreakerPhase, BreakerState, CircuitBreaker, Rejected, Transition,
     TransitionReason,

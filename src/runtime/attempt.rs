@@ -11,8 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use crate::journal::{Ack, JournalError};
-use crate::resilience::backoff::{fits_before, honour_retry_after};
-use crate::resilience::{Backoff, Deadline, RetryPolicy};
+use crate::resilience::backoff::fits_before;
+use crate::resilience::{Backoff, Deadline, NoRetry, RetryPolicy};
 use crate::transport::{CallRequest, FailureClass};
 
 use super::events::RunEvent;
@@ -72,139 +72,161 @@ pub enum OperationError {
     Journal(JournalError),
 }
 
+/// What an operation's attempts have come to so far.
+struct Tally {
+    attempts: u32,
+    /// An attempt may have been applied without its answer arriving.
+    unknown: bool,
+    last_error: Option<String>,
+}
+
 impl Operation {
     /// Run every attempt the policy allows; never returns later than the
     /// deadline (plus the time to notice it), nor after `cancel` fires.
     /// By reference, so that a task owning the operation holds it once.
     pub async fn run(&mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
+        let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
         let mut backoff = Backoff::new(self.policy.clone());
-        // An earlier process used up some of the policy's calls.
+        // An earlier process used up some of the policy's calls; the
+        // interrupted attempt may have been applied.
         for _ in 0..self.resumed_after {
             let _ = backoff.next_delay();
         }
-        let per_attempt = self.request.timeout;
-        let mut attempts = self.resumed_after;
-        // The interrupted attempt may have been applied.
-        let mut unknown = attempts > 0;
-        let mut last_error: Option<String> = None;
-        if attempts >= self.policy.attempts.max(1) {
+        let mut tally = Tally {
+            attempts: self.resumed_after,
+            unknown: self.resumed_after > 0,
+            last_error: None,
+        };
+        if tally.attempts >= self.policy.attempts.max(1) {
             let error = format!(
-                "the process stopped during attempt {attempts}, the last the retry policy allows"
+                "the process stopped during attempt {}, the last the retry policy allows",
+                tally.attempts
             );
-            return self.give_up(OperationError::Failed(error), attempts, unknown);
+            return self.give_up(OperationError::Failed(error), &tally);
         }
+        let per_attempt = self.request.timeout;
         loop {
             if cancel.is_cancelled() {
                 // Stopped between attempts: nothing is in flight.
-                return self.give_up(OperationError::Cancelled, attempts, unknown);
+                return self.give_up(OperationError::Cancelled, &tally);
             }
             let now = Instant::now();
-            let budget = match self.deadline {
-                Some(d) if d <= now => {
-                    return self.give_up(
-                        OperationError::DeadlineExceeded {
-                            attempts,
-                            last: last_error,
-                        },
-                        attempts,
-                        unknown,
-                    );
-                }
-                Some(d) => per_attempt.min(d - now),
-                None => per_attempt,
-            };
-            if !log.holds() {
-                return self.lease_lost(attempts, unknown);
+            if deadline.is_expired(now) {
+                return self.past_deadline(&tally);
             }
-            attempts += 1;
-            self.request.timeout = budget;
-            // Durable before the request leaves: after a crash, the journal
-            // tells which calls may have reached the service.
-            if let Err(e) = self.announce(log, attempts).await {
-                return self.give_up(OperationError::Journal(e), attempts - 1, unknown);
-            }
-            // Asked again right before the request leaves: the process may
-            // have frozen while the announcement was on its way, and another
-            // replica may have taken the run and made this very call.
-            if !log.holds() {
-                return self.lease_lost(attempts - 1, unknown);
-            }
-            let attempt_cancel = cancel.child_token();
-            let result = tokio::select! {
-                // The abandoned attempt fails as well (its reply is dropped),
-                // but the cancellation is what happened: it must win.
-                biased;
-                () = cancel.cancelled() => {
-                    attempt_cancel.cancel();
-                    // The request was handed over: it may have been applied.
-                    return self.give_up(OperationError::Cancelled, attempts, true);
-                }
-                r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => r,
-            };
-            let error = match result {
-                Ok(value) => {
+            let budget = deadline
+                .remaining(now)
+                .map_or(per_attempt, |r| per_attempt.min(r));
+            let error = match self.attempt(log, cancel, budget, &mut tally).await {
+                Ok(Ok(value)) => {
                     return OperationOutcome {
                         result: Ok(value),
-                        attempts,
-                        outcome_unknown: unknown,
+                        attempts: tally.attempts,
+                        outcome_unknown: tally.unknown,
                     };
                 }
-                Err(AttemptError::CircuitOpen { service, retry_in }) => {
-                    // Not sent, so not an attempt. A step gives up at once
-                    // rather than hold its run behind a service that is
-                    // down. An undo waits for the breaker's probe, within
-                    // its deadline: giving up would leave the effect it
-                    // exists to undo.
-                    attempts -= 1;
-                    let wait = retry_in.max(REJECTED_UNDO_PAUSE);
-                    let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
-                    if self.kind == OperationKind::Step
-                        || !fits_before(Instant::now(), wait, deadline)
+                Ok(Err(AttemptError::CircuitOpen { service, retry_in })) => {
+                    // Not sent, so not an attempt.
+                    tally.attempts -= 1;
+                    match self
+                        .wait_for_probe(cancel, deadline, &service, retry_in)
+                        .await
                     {
-                        return self.give_up(
-                            OperationError::CircuitOpen { service, retry_in },
-                            attempts,
-                            unknown,
-                        );
-                    }
-                    tokio::select! {
-                        () = tokio::time::sleep(wait) => continue,
-                        () = cancel.cancelled() => {
-                            return self.give_up(OperationError::Cancelled, attempts, unknown);
-                        }
+                        Ok(()) => continue,
+                        Err(error) => return self.give_up(error, &tally),
                     }
                 }
-                Err(e) => e,
+                Ok(Err(error)) => error,
+                Err(ended) => return ended,
             };
             let class = error.class();
-            unknown |= class == FailureClass::Unknown;
-            self.record_failure(log, attempts, class, &error.to_string());
-            last_error = Some(error.to_string());
+            tally.unknown |= class == FailureClass::Unknown;
+            self.record_failure(log, tally.attempts, class, &error.to_string());
+            tally.last_error = Some(error.to_string());
+            let failed = || OperationError::Failed(error.to_string());
             if !class.is_retryable() {
-                return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
+                return self.give_up(failed(), &tally);
             }
-            let Some(delay) = backoff.next_delay() else {
-                return self.give_up(OperationError::Failed(error.to_string()), attempts, unknown);
+            let delay = match backoff.next_retry(Instant::now(), error.retry_after(), deadline) {
+                Ok(delay) => delay,
+                Err(NoRetry::Exhausted) => return self.give_up(failed(), &tally),
+                Err(NoRetry::PastDeadline) => return self.past_deadline(&tally),
             };
-            let delay = honour_retry_after(delay, error.retry_after());
-            let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
-            if !fits_before(Instant::now(), delay, deadline) {
-                return self.give_up(
-                    OperationError::DeadlineExceeded {
-                        attempts,
-                        last: last_error,
-                    },
-                    attempts,
-                    unknown,
-                );
-            }
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = cancel.cancelled() => {
-                    return self.give_up(OperationError::Cancelled, attempts, unknown);
-                }
+                () = cancel.cancelled() => return self.give_up(OperationError::Cancelled, &tally),
             }
         }
+    }
+
+    /// One attempt: announced (durably) before it leaves, sent only while
+    /// this process certainly holds the run, abandoned if `cancel` fires.
+    /// `Err` when the operation ends without an answer to classify.
+    async fn attempt(
+        &mut self,
+        log: &RunLog,
+        cancel: &CancellationToken,
+        budget: Duration,
+        tally: &mut Tally,
+    ) -> Result<Result<Value, AttemptError>, OperationOutcome> {
+        if !log.holds() {
+            return Err(self.lease_lost(tally));
+        }
+        self.request.timeout = budget;
+        // Durable before the request leaves: after a crash, the journal
+        // tells which calls may have reached the service.
+        if let Err(e) = self.announce(log, tally.attempts + 1).await {
+            return Err(self.give_up(OperationError::Journal(e), tally));
+        }
+        tally.attempts += 1;
+        // Asked again right before the request leaves: the process may have
+        // frozen while the announcement was on its way, and another replica
+        // may have taken the run and made this very call.
+        if !log.holds() {
+            tally.attempts -= 1;
+            return Err(self.lease_lost(tally));
+        }
+        let attempt_cancel = cancel.child_token();
+        tokio::select! {
+            // The abandoned attempt fails as well (its reply is dropped), but
+            // the cancellation is what happened: it must win.
+            biased;
+            () = cancel.cancelled() => {
+                attempt_cancel.cancel();
+                // The request was handed over: it may have been applied.
+                tally.unknown = true;
+                Err(self.give_up(OperationError::Cancelled, tally))
+            }
+            r = self.service.attempt(self.request.clone(), attempt_cancel.clone()) => Ok(r),
+        }
+    }
+
+    /// A call refused by an open circuit. A step gives up at once rather
+    /// than hold its run behind a service that is down. An undo waits for
+    /// the breaker's probe, within its deadline: giving up would leave the
+    /// effect it exists to undo.
+    async fn wait_for_probe(
+        &self,
+        cancel: &CancellationToken,
+        deadline: Deadline,
+        service: &str,
+        retry_in: Duration,
+    ) -> Result<(), OperationError> {
+        let wait = retry_in.max(REJECTED_UNDO_PAUSE);
+        if self.kind == OperationKind::Step || !fits_before(Instant::now(), wait, deadline) {
+            let service = service.to_owned();
+            return Err(OperationError::CircuitOpen { service, retry_in });
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => Ok(()),
+            () = cancel.cancelled() => Err(OperationError::Cancelled),
+        }
+    }
+
+    fn past_deadline(&self, tally: &Tally) -> OperationOutcome {
+        let attempts = tally.attempts;
+        let last = tally.last_error.clone();
+        self.give_up(OperationError::DeadlineExceeded { attempts, last }, tally)
     }
 
     fn announce(&self, log: &RunLog, attempt: u32) -> Ack {
@@ -261,7 +283,7 @@ impl Operation {
     }
 
     /// This process no longer certainly holds the run: nothing is sent.
-    fn lease_lost(&self, attempts: u32, unknown: bool) -> OperationOutcome {
+    fn lease_lost(&self, tally: &Tally) -> OperationOutcome {
         info!(
             run = %self.request.run_id,
             step = %self.step_id,
@@ -270,14 +292,14 @@ impl Operation {
         );
         let run_id = self.request.run_id.clone();
         let lost = JournalError::LeaseLost { run_id };
-        self.give_up(OperationError::Journal(lost), attempts, unknown)
+        self.give_up(OperationError::Journal(lost), tally)
     }
 
-    fn give_up(&self, error: OperationError, attempts: u32, unknown: bool) -> OperationOutcome {
+    fn give_up(&self, error: OperationError, tally: &Tally) -> OperationOutcome {
         OperationOutcome {
             result: Err(error),
-            attempts,
-            outcome_unknown: unknown,
+            attempts: tally.attempts,
+            outcome_unknown: tally.unknown,
         }
     }
 }
