@@ -29,7 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::graph;
-use crate::journal::{self, JournalError, StateSpec};
+use crate::journal::{self, Journal, JournalError, StateSpec};
 use crate::runtime::Runtime;
 use crate::workflow::{self, Diagnostics, Workflow};
 
@@ -154,105 +154,175 @@ fn info_of(workflow: &Workflow) -> WorkflowInfo {
     }
 }
 
-/// Run the server until SIGTERM or SIGINT, then drain. `ready` hears the
-/// bound address once the socket listens.
+/// Run the server until SIGTERM, SIGINT or SIGHUP, then drain. `ready`
+/// hears the bound address once the socket listens.
 pub async fn serve(
     config: ServeConfig,
     ready: impl FnOnce(SocketAddr, &[Arc<Workflow>]),
+) -> Result<(), ServeError> {
+    let stop = CancellationToken::new();
+    tokio::spawn(watch_signals(stop.clone()));
+    serve_until(config, ready, stop).await
+}
+
+/// Run the server until `stop` is cancelled, then drain: what [`serve`]
+/// does on a signal, for a caller that owns the server's lifetime (a test
+/// on port 0, an embedding program).
+pub async fn serve_until(
+    config: ServeConfig,
+    ready: impl FnOnce(SocketAddr, &[Arc<Workflow>]),
+    stop: CancellationToken,
 ) -> Result<(), ServeError> {
     if !config.bind.is_loopback() && config.token.is_none() {
         return Err(ServeError::UnprotectedBind(config.bind));
     }
     let workflows = load_workflows(&workflow_files(&config.workflows)?)?;
-    let services: Vec<_> = workflows.iter().flat_map(|w| w.services.clone()).collect();
-    let mut runtime = Runtime::start(&services).await?;
-    let journal = match &config.state {
-        Some(spec) => {
-            let journal = journal::open(spec).await?;
-            info!(journal = %journal.describe(), "runs are journaled");
-            runtime = runtime.with_journal(journal.clone());
-            Some(journal)
-        }
-        None => None,
-    };
-    let runtime = Arc::new(runtime);
-    let mut loaded = BTreeMap::new();
-    for workflow in &workflows {
-        let bound = runtime.bind(workflow.clone())?;
-        let info = info_of(workflow);
-        loaded.insert(workflow.name.clone(), LoadedWorkflow { bound, info });
-    }
-    let metrics = Arc::new(Metrics::default());
-    let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
-    let state = Arc::new(AppState {
-        runs: runs.clone(),
-        metrics: metrics.clone(),
-        workflows: loaded,
-        max_wait: config.max_wait,
-        openapi: OnceLock::new(),
-    });
-    let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
-    let app = router(state, &config);
-    let connections = ConnectionLimits {
-        max_connections: listen::fit_open_files(config.connections.max_connections)?,
-        ..config.connections
-    };
-
+    let mut server = Server::start(&config, &workflows).await?;
     let addr = SocketAddr::new(config.bind, config.port);
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
-    let stop = CancellationToken::new();
-    if let Some(journal) = journal {
-        // Before the ready line: a client that sees it can read every run.
-        let mut definitions = definitions;
-        recovery::take_over(&runs, &journal, &mut definitions).await;
-        let (runs, stop) = (runs.clone(), stop.clone());
+    server.take_over_journaled(&config, &stop).await;
+    info!(address = %local, workflows = workflows.len(), "maestro serve listening");
+    ready(local, &workflows);
+    tokio::spawn(sweep(
+        server.runs.clone(),
+        config.limits.keep_for,
+        stop.clone(),
+    ));
+    let connections = tokio::spawn(listen::serve(
+        listener,
+        server.app.clone(),
+        server.connections,
+        server.metrics.clone(),
+        stop.clone(),
+    ));
+    stop.cancelled().await;
+    server.stop(&config, &workflows).await;
+    // Connections still open (a client holding a keep-alive) are not worth
+    // waiting for once every run has ended.
+    let _ = tokio::time::timeout(Duration::from_secs(5), connections).await;
+    server.shut_down().await;
+    Ok(())
+}
+
+/// Everything a server holds once its workflows are loaded and bound.
+struct Server {
+    runtime: Arc<Runtime>,
+    journal: Option<Arc<dyn Journal>>,
+    runs: Arc<Runs>,
+    metrics: Arc<Metrics>,
+    /// Handed to the journal's take-over once it starts.
+    definitions: Option<recovery::Definitions>,
+    app: axum::Router,
+    connections: ConnectionLimits,
+}
+
+impl Server {
+    /// The runtime with its service actors and journal, the workflows bound
+    /// to it, and the API over them; not yet listening.
+    async fn start(config: &ServeConfig, workflows: &[Arc<Workflow>]) -> Result<Self, ServeError> {
+        let services: Vec<_> = workflows.iter().flat_map(|w| w.services.clone()).collect();
+        let mut runtime = Runtime::start(&services).await?;
+        let journal = match &config.state {
+            Some(spec) => {
+                let journal = journal::open(spec).await?;
+                info!(journal = %journal.describe(), "runs are journaled");
+                runtime = runtime.with_journal(journal.clone());
+                Some(journal)
+            }
+            None => None,
+        };
+        let runtime = Arc::new(runtime);
+        let mut loaded = BTreeMap::new();
+        for workflow in workflows {
+            let bound = runtime.bind(workflow.clone())?;
+            let info = info_of(workflow);
+            loaded.insert(workflow.name.clone(), LoadedWorkflow { bound, info });
+        }
+        let metrics = Arc::new(Metrics::default());
+        let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
+        let state = Arc::new(AppState {
+            runs: runs.clone(),
+            metrics: metrics.clone(),
+            workflows: loaded,
+            max_wait: config.max_wait,
+            openapi: OnceLock::new(),
+        });
+        let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
+        let connections = ConnectionLimits {
+            max_connections: listen::fit_open_files(config.connections.max_connections)?,
+            ..config.connections
+        };
+        let app = router(state, config);
+        Ok(Server {
+            runtime,
+            journal,
+            runs,
+            metrics,
+            definitions: Some(definitions),
+            app,
+            connections,
+        })
+    }
+
+    /// Take over the journal's unfinished runs, before the ready line (a
+    /// client that sees it can read every run), then keep taking over and
+    /// pruning until `stop`.
+    async fn take_over_journaled(&mut self, config: &ServeConfig, stop: &CancellationToken) {
+        let (Some(journal), Some(mut definitions)) =
+            (self.journal.clone(), self.definitions.take())
+        else {
+            return;
+        };
+        recovery::take_over(&self.runs, &journal, &mut definitions).await;
         tokio::spawn(recovery::prune(
             journal.clone(),
             config.retain,
             stop.clone(),
         ));
-        tokio::spawn(recovery::keep_taking_over(runs, journal, definitions, stop));
+        let runs = self.runs.clone();
+        tokio::spawn(recovery::keep_taking_over(
+            runs,
+            journal,
+            definitions,
+            stop.clone(),
+        ));
     }
-    info!(address = %local, workflows = workflows.len(), "maestro serve listening");
-    ready(local, &workflows);
-    tokio::spawn(watch_signals(stop.clone()));
-    tokio::spawn(sweep(runs.clone(), config.limits.keep_for, stop.clone()));
-    let server = tokio::spawn(listen::serve(
-        listener,
-        app,
-        connections,
-        metrics.clone(),
-        stop.clone(),
-    ));
 
-    stop.cancelled().await;
-    info!(grace = %humantime::format_duration(config.grace), "stopping: no new runs; waiting for those in flight");
-    let budget = workflows
-        .iter()
-        .map(|w| w.compensation_timeout)
-        .max()
-        .unwrap_or(workflow::DEFAULT_COMPENSATION_TIMEOUT);
-    let drained = runs.drain(config.grace, budget).await;
-    let cancelled = drained.cancelled_running + drained.cancelled_queued;
-    match drained.left {
-        0 => info!(cancelled, "every run has ended"),
-        left => info!(
-            cancelled,
-            "every run in flight has ended; {left} queued runs left for resume: \
-             never started, they stay in the journal for the next start"
-        ),
+    /// No new runs; those in flight get the grace period, queued ones stay
+    /// in the journal (see [`Runs::drain`]).
+    async fn stop(&self, config: &ServeConfig, workflows: &[Arc<Workflow>]) {
+        let grace = humantime::format_duration(config.grace);
+        info!(grace = %grace, "stopping: no new runs; waiting for those in flight");
+        let budget = workflows
+            .iter()
+            .map(|w| w.compensation_timeout)
+            .max()
+            .unwrap_or(workflow::DEFAULT_COMPENSATION_TIMEOUT);
+        let drained = self.runs.drain(config.grace, budget).await;
+        let cancelled = drained.cancelled_running + drained.cancelled_queued;
+        match drained.left {
+            0 => info!(cancelled, "every run has ended"),
+            left => info!(
+                cancelled,
+                "every run in flight has ended; {left} queued runs left for resume: \
+                 never started, they stay in the journal for the next start"
+            ),
+        }
     }
-    // Connections still open (a client holding a keep-alive) are not worth
-    // waiting for once every run has ended.
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
-    drop(runs);
-    if let Ok(runtime) = Arc::try_unwrap(runtime) {
-        runtime.shutdown().await;
+
+    /// Stop the service actors once nothing else holds the runtime.
+    async fn shut_down(self) {
+        let Server {
+            runtime, runs, app, ..
+        } = self;
+        drop((runs, app));
+        if let Ok(runtime) = Arc::try_unwrap(runtime) {
+            runtime.shutdown().await;
+        }
     }
-    Ok(())
 }
 
 fn router(state: Shared, config: &ServeConfig) -> axum::Router {
