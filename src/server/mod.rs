@@ -7,16 +7,16 @@ pub mod auth;
 pub mod bodies;
 pub mod guard;
 pub mod json;
+mod lifecycle;
 pub mod listen;
 pub mod listing;
 pub mod metrics;
 pub mod recovery;
 pub mod runs;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::DefaultBodyLimit;
@@ -29,16 +29,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::graph;
-use crate::journal::{self, Journal, JournalError, StateSpec};
-use crate::runtime::Runtime;
+use crate::journal::{JournalError, StateSpec};
 use crate::workflow::{self, Diagnostics, Workflow};
 
-use api::{AppState, LoadedWorkflow, Shared};
+use api::Shared;
 use auth::Token;
 use bodies::WorkflowInfo;
 use guard::Gate;
+use lifecycle::Server;
 use listen::ConnectionLimits;
-use metrics::Metrics;
 use runs::{Limits, Runs};
 
 /// Everything `maestro serve` is told on its command line.
@@ -205,124 +204,6 @@ pub async fn serve_until(
     let _ = tokio::time::timeout(Duration::from_secs(5), connections).await;
     server.shut_down().await;
     Ok(())
-}
-
-/// Everything a server holds once its workflows are loaded and bound.
-struct Server {
-    runtime: Arc<Runtime>,
-    journal: Option<Arc<dyn Journal>>,
-    runs: Arc<Runs>,
-    metrics: Arc<Metrics>,
-    /// Handed to the journal's take-over once it starts.
-    definitions: Option<recovery::Definitions>,
-    app: axum::Router,
-    connections: ConnectionLimits,
-}
-
-impl Server {
-    /// The runtime with its service actors and journal, the workflows bound
-    /// to it, and the API over them; not yet listening.
-    async fn start(config: &ServeConfig, workflows: &[Arc<Workflow>]) -> Result<Self, ServeError> {
-        let services: Vec<_> = workflows.iter().flat_map(|w| w.services.clone()).collect();
-        let mut runtime = Runtime::start(&services).await?;
-        let journal = match &config.state {
-            Some(spec) => {
-                let journal = journal::open(spec).await?;
-                info!(journal = %journal.describe(), "runs are journaled");
-                runtime = runtime.with_journal(journal.clone());
-                Some(journal)
-            }
-            None => None,
-        };
-        let runtime = Arc::new(runtime);
-        let mut loaded = BTreeMap::new();
-        for workflow in workflows {
-            let bound = runtime.bind(workflow.clone())?;
-            let info = info_of(workflow);
-            loaded.insert(workflow.name.clone(), LoadedWorkflow { bound, info });
-        }
-        let metrics = Arc::new(Metrics::default());
-        let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
-        let state = Arc::new(AppState {
-            runs: runs.clone(),
-            metrics: metrics.clone(),
-            workflows: loaded,
-            max_wait: config.max_wait,
-            openapi: OnceLock::new(),
-        });
-        let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
-        let connections = ConnectionLimits {
-            max_connections: listen::fit_open_files(config.connections.max_connections)?,
-            ..config.connections
-        };
-        let app = router(state, config);
-        Ok(Server {
-            runtime,
-            journal,
-            runs,
-            metrics,
-            definitions: Some(definitions),
-            app,
-            connections,
-        })
-    }
-
-    /// Take over the journal's unfinished runs, before the ready line (a
-    /// client that sees it can read every run), then keep taking over and
-    /// pruning until `stop`.
-    async fn take_over_journaled(&mut self, config: &ServeConfig, stop: &CancellationToken) {
-        let (Some(journal), Some(mut definitions)) =
-            (self.journal.clone(), self.definitions.take())
-        else {
-            return;
-        };
-        recovery::take_over(&self.runs, &journal, &mut definitions).await;
-        tokio::spawn(recovery::prune(
-            journal.clone(),
-            config.retain,
-            stop.clone(),
-        ));
-        let runs = self.runs.clone();
-        tokio::spawn(recovery::keep_taking_over(
-            runs,
-            journal,
-            definitions,
-            stop.clone(),
-        ));
-    }
-
-    /// No new runs; those in flight get the grace period, queued ones stay
-    /// in the journal (see [`Runs::drain`]).
-    async fn stop(&self, config: &ServeConfig, workflows: &[Arc<Workflow>]) {
-        let grace = humantime::format_duration(config.grace);
-        info!(grace = %grace, "stopping: no new runs; waiting for those in flight");
-        let budget = workflows
-            .iter()
-            .map(|w| w.compensation_timeout)
-            .max()
-            .unwrap_or(workflow::DEFAULT_COMPENSATION_TIMEOUT);
-        let drained = self.runs.drain(config.grace, budget).await;
-        let cancelled = drained.cancelled_running + drained.cancelled_queued;
-        match drained.left {
-            0 => info!(cancelled, "every run has ended"),
-            left => info!(
-                cancelled,
-                "every run in flight has ended; {left} queued runs left for resume: \
-                 never started, they stay in the journal for the next start"
-            ),
-        }
-    }
-
-    /// Stop the service actors once nothing else holds the runtime.
-    async fn shut_down(self) {
-        let Server {
-            runtime, runs, app, ..
-        } = self;
-        drop((runs, app));
-        if let Ok(runtime) = Arc::try_unwrap(runtime) {
-            runtime.shutdown().await;
-        }
-    }
 }
 
 fn router(state: Shared, config: &ServeConfig) -> axum::Router {
