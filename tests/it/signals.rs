@@ -81,15 +81,6 @@ fn signal(child: &Child, name: &str) {
     assert!(sent.success());
 }
 
-/// Polls the service (every 10 ms, at most 30 s) until `method` is in it.
-fn wait_in_flight(web: &ServiceProcess, method: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !web.active_calls().iter().any(|c| c.is(method)) {
-        assert!(Instant::now() < deadline, "`{method}` never started");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 /// Exit code, stdout and stderr, killing the process after 30 s.
 fn finish(mut run: Execute) -> (Option<i32>, String, String) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -128,7 +119,7 @@ fn a_first_signal_mid_saga_undoes_what_completed_and_exits_with_its_code() {
         web.clear_calls();
         web.set_fault(Fault::delay("POST /emails", SLOW_MS));
         let run = spawn(&web, name, &[]);
-        wait_in_flight(&web, "POST /emails");
+        web.wait_active("POST /emails");
         signal(&run.child, name);
         let (status, stdout, stderr) = finish(run);
         web.clear_faults();
@@ -163,9 +154,9 @@ fn a_second_signal_exits_at_once_and_the_journaled_run_goes_on_undoing_later() {
     web.set_fault(Fault::delay("POST /emails", SLOW_MS));
     web.set_fault(Fault::delay(UNDO, SLOW_MS));
     let run = spawn(&web, "twice", &state);
-    wait_in_flight(&web, "POST /emails");
+    web.wait_active("POST /emails");
     signal(&run.child, "INT");
-    wait_in_flight(&web, UNDO);
+    web.wait_active(UNDO);
     signal(&run.child, "INT");
     let (status, _, stderr) = finish(run);
     assert_eq!(status, Some(130), "{stderr}");

@@ -122,6 +122,20 @@ impl ServiceProcess {
             .unwrap_or_else(|e| panic!("{}: bad /calls/active: {e}", self.name))
     }
 
+    /// Polls the service (every 10 ms, at most 30 s) until a call to
+    /// `method` is in flight there.
+    pub fn wait_active(&self, method: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.active_calls().iter().any(|c| c.is(method)) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: `{method}` never started",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The calls whose method, `Service/Method`, route or path is `method` (`Charge`, `PaymentService/Charge`, `POST /accounts`, `/accounts/acc_000001`).
     pub fn calls_to(&self, method: &str) -> Vec<CallRecord> {
         self.calls().into_iter().filter(|c| c.is(method)).collect()

@@ -252,11 +252,7 @@ async fn execute_finishes_a_run_its_killed_predecessor_left() {
         .stderr(Stdio::null())
         .spawn()
         .expect("maestro execute");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !core.active_calls().iter().any(|c| c.is("GenerateContract")) {
-        assert!(Instant::now() < deadline, "the contract step never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    core.wait_active("GenerateContract");
     killed.kill().expect("kill -9");
     let _ = killed.wait();
 

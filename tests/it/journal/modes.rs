@@ -5,7 +5,6 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use maestro::journal::SyncMode;
 use maestro::journal::sqlite::SqliteJournal;
@@ -63,11 +62,7 @@ async fn execute_creates_its_state_directory_0700_and_its_files_0600() {
         .stderr(Stdio::null())
         .spawn()
         .expect("maestro execute");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !core.active_calls().iter().any(|c| c.is("GenerateContract")) {
-        assert!(Instant::now() < deadline, "the contract step never started");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    core.wait_active("GenerateContract");
     let in_flight = file_modes(dir.path());
     running.kill().expect("kill -9");
     let _ = running.wait();
