@@ -101,7 +101,7 @@ fn submission(body: Value) -> Result<Value, String> {
     let Value::Object(mut fields) = body else {
         return Err(format!(
             "the body must be a JSON object like {{\"input\": {{...}}}}, not {}",
-            json::kind_of(&body)
+            crate::template::type_name(&body)
         ));
     };
     let input = fields.remove("input");

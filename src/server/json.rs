@@ -8,6 +8,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
+use crate::template::type_name;
+
 /// Why a document was refused. `at` names the place from the document's
 /// root, e.g. `input.order.items[2]`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -73,20 +75,8 @@ pub fn require_object(value: Value, at: &str) -> Result<Map<String, Value>, Json
         Value::Object(map) => Ok(map),
         other => Err(JsonError::NotObject {
             at: at.to_string(),
-            found: kind_of(&other),
+            found: type_name(&other),
         }),
-    }
-}
-
-/// The JSON name of a value's type, for messages.
-pub fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -24,8 +24,9 @@ pub(crate) fn describe(value: &Json) -> String {
     format!("{cut}...")
 }
 
-/// The JSON name of a value's type, for messages.
-pub(crate) fn type_name(value: &Json) -> &'static str {
+/// The JSON name of a value's type, for messages: `null`, `a boolean`,
+/// `a number`, `a string`, `an array`, `an object`.
+pub fn type_name(value: &Json) -> &'static str {
     match value {
         Json::Null => "null",
         Json::Bool(_) => "a boolean",

@@ -23,6 +23,7 @@ mod tests;
 use std::fmt;
 
 pub use compiled::{Condition, Fragment, Template};
+pub use convert::type_name;
 pub use scope::Scope;
 pub use value::ValueTemplate;
 

@@ -3,6 +3,8 @@
 
 use serde_json::Value;
 
+use crate::template::type_name;
+
 /// `{"sku": "A1", "qty": 2, "tags": ["x"]}` as
 /// `[("sku", "A1"), ("qty", "2"), ("tags", "[\"x\"]")]`.
 ///
@@ -19,7 +21,7 @@ pub fn flatten(input: &Value) -> Result<Vec<(String, String)>, String> {
             .collect()),
         other => Err(format!(
             "the input of a request without a body must be an object (its fields become query parameters), got {}",
-            kind(other)
+            type_name(other)
         )),
     }
 }
@@ -31,17 +33,6 @@ fn scalar_text(value: &Value) -> Option<String> {
         Value::Bool(b) => Some(b.to_string()),
         Value::Number(n) => Some(n.to_string()),
         nested => Some(nested.to_string()),
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

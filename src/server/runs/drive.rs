@@ -1,0 +1,170 @@
+//! One run driven from its slot to its end: started or resumed through the
+//! runtime, cancelled before it starts, left for resume on a stop, or let go
+//! to the replica that holds it now.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::SystemTime;
+
+use tokio::time::Instant;
+use tracing::{info, warn};
+
+use crate::journal::Write;
+use crate::runtime::{Recorded, RunEvent, RunOptions, RunReport, RunStatus};
+
+use super::entry::EntryState;
+use super::{RunEntry, Runs, Slot, Start, Waited};
+
+impl Runs {
+    pub(super) async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start, slot: Slot) {
+        // A run that started in an earlier process may hold effects: it is
+        // cancelled by starting it, so that it compensates.
+        let never_started = start.never_started();
+        let waited = tokio::select! {
+            biased;
+            () = entry.cancel.cancelled(), if never_started => Waited::Cancelled,
+            () = self.leave.cancelled() => Waited::Left,
+            permit = slot => permit.map_or(Waited::Cancelled, Waited::Slot),
+        };
+        let report = match waited {
+            Waited::Slot(permit) => {
+                self.running.fetch_add(1, Ordering::Relaxed);
+                let report = self.run(&entry, start).await;
+                self.running.fetch_sub(1, Ordering::Relaxed);
+                drop(permit);
+                report
+            }
+            Waited::Cancelled => Some(self.cancelled_before_start(&entry).await),
+            Waited::Left => {
+                self.leave_for_resume(&entry).await;
+                return self.settled();
+            }
+        };
+        let Some(report) = report else {
+            return self.lost(&entry);
+        };
+        self.metrics.run_finished(&report);
+        *entry.state() = EntryState::Finished(Arc::new(report));
+        entry.done.send_replace(true);
+        self.finished
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push_back((entry.id.clone(), Instant::now()));
+        self.evict();
+        self.settled();
+    }
+
+    /// The run is driven elsewhere now: forget it here.
+    fn lost(&self, entry: &Arc<RunEntry>) {
+        info!(run = %entry.id, "run left to the replica that holds it now");
+        *entry.state() = EntryState::Elsewhere;
+        entry.done.send_replace(true);
+        {
+            let mut entries = self.entries();
+            // Not a newer entry of the same run, claimed here anew.
+            if entries
+                .get(&entry.id)
+                .is_some_and(|e| Arc::ptr_eq(e, entry))
+            {
+                entries.remove(&entry.id);
+            }
+        }
+        self.settled();
+    }
+
+    /// Whether the run's memory here is its truth: not once another replica
+    /// may hold it (this process's lease ran out, or a write was refused).
+    pub fn held_here(&self, entry: &RunEntry) -> bool {
+        let journal = self.runtime.journal();
+        match &*entry.state() {
+            EntryState::Elsewhere => false,
+            EntryState::Finished(_) | EntryState::Left => true,
+            EntryState::Queued | EntryState::Running { .. } => {
+                journal.is_none_or(|j| j.holds(&entry.id, entry.epoch))
+            }
+        }
+    }
+
+    /// One accepted run fewer to wait for.
+    fn settled(&self) {
+        if self.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.idle.notify_waiters();
+        }
+    }
+
+    /// A run that never started, cancelled: by request, or by a shutdown
+    /// with no journal to keep it. A journal is told, or the next start
+    /// would run it.
+    async fn cancelled_before_start(&self, entry: &RunEntry) -> RunReport {
+        let journal = self.runtime.journal();
+        let why = if self.is_closed() && journal.is_none() {
+            "the server shut down before the run started; without a journal nothing keeps it"
+        } else {
+            "run cancelled before it started"
+        };
+        let mut report = entry.unstarted(RunStatus::Cancelled);
+        report.error = Some(why.into());
+        if let Some(journal) = journal {
+            let recorded = Recorded {
+                at: SystemTime::now(),
+                event: RunEvent::RunFinished {
+                    status: RunStatus::Cancelled,
+                    output: None,
+                    error: Some(why.into()),
+                },
+            };
+            let written = match Write::event(&Arc::from(entry.id.as_str()), 0, &recorded) {
+                Ok(write) => journal.write(write.with_epoch(entry.epoch)).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = written {
+                warn!(run = %entry.id, error = %e, "the cancel could not be journaled; the next start may run it");
+            }
+        }
+        report
+    }
+
+    /// Drive the run to its end here; `None` when another replica took it.
+    async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunReport> {
+        let spawned = match start {
+            Start::Fresh(input) => {
+                let options = RunOptions {
+                    run_id: Some(entry.id.clone()),
+                    observer: None,
+                    admitted: true,
+                };
+                self.runtime.spawn_run(&entry.bound, input, options).await
+            }
+            Start::Resume(stored) => self.runtime.resume(&entry.bound, *stored, None).await,
+        };
+        let handle = match spawned {
+            Ok(handle) => handle,
+            Err(e) => {
+                warn!(run = %entry.id, error = %e, "run could not start");
+                let mut report = entry.unstarted(RunStatus::Cancelled);
+                report.error = Some(e.to_string());
+                return Some(report);
+            }
+        };
+        let canceller = handle.canceller();
+        *entry.state() = EntryState::Running {
+            watch: handle.watch(),
+            canceller: canceller.clone(),
+        };
+        // A cancel that came while the run was starting.
+        if entry.cancel.is_cancelled() {
+            canceller.cancel();
+        }
+        match handle.finished().await {
+            Ok(report) => Some(report),
+            // The run ended here without a report because another replica
+            // holds it now (its actor gave it up).
+            Err(_) if !self.held_here(entry) => None,
+            Err(e) => {
+                let mut report = entry.unstarted(RunStatus::Cancelled);
+                report.error = Some(e.to_string());
+                Some(report)
+            }
+        }
+    }
+}
