@@ -14,13 +14,12 @@ impl RunState {
     /// does not have changes no step and is refused.
     pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
         let at = recorded.at;
+        let position = self.applied;
+        self.applied += 1;
         self.started_at.get_or_insert(at);
         self.last_at = Some(at);
         match &recorded.event {
-            RunEvent::RunStarted { run_id, input, .. } => {
-                self.run_id.clone_from(run_id);
-                self.input = Some(input.clone());
-            }
+            RunEvent::RunStarted { run_id, .. } => self.run_id.clone_from(run_id),
             RunEvent::RunResumed => {}
             RunEvent::RunHalted { reason } => {
                 self.halt.get_or_insert_with(|| reason.clone());
@@ -40,13 +39,18 @@ impl RunState {
             | RunEvent::CompensationAttemptFailed { .. }
             | RunEvent::CompensationCompleted { .. }
             | RunEvent::CompensationFailed { .. } => self.apply_undo(&recorded.event)?,
-            _ => self.apply_step(&recorded.event, at)?,
+            _ => self.apply_step(&recorded.event, at, position)?,
         }
         Ok(())
     }
 
     /// An event of a step going forward.
-    fn apply_step(&mut self, event: &RunEvent, at: SystemTime) -> Result<(), UnknownStep> {
+    fn apply_step(
+        &mut self,
+        event: &RunEvent,
+        at: SystemTime,
+        position: usize,
+    ) -> Result<(), UnknownStep> {
         match event {
             RunEvent::StepSkipped { step } => self.step_mut(step)?.1.phase = Phase::Skipped,
             RunEvent::AttemptStarted {
@@ -71,15 +75,11 @@ impl RunState {
                 error,
                 ..
             } => self.attempt_failed(step, *attempt, error)?,
-            RunEvent::StepCompleted {
-                step,
-                attempts,
-                output,
-            } => {
+            RunEvent::StepCompleted { step, attempts, .. } => {
                 let (i, s) = self.step_mut(step)?;
                 s.end(Phase::Completed, at);
                 (s.attempts, s.error, s.last_failure) = (*attempts, None, None);
-                s.output = Some(output.clone());
+                s.output_event = Some(position);
                 self.effects.push(i);
             }
             RunEvent::StepFailed {

@@ -80,7 +80,9 @@ pub struct StepState {
     pub undo_failure: Option<(u32, String)>,
     /// An attempt may have been applied without its answer arriving.
     pub outcome_unknown: bool,
-    pub output: Option<Value>,
+    /// Which of the events folded (counting from 0) holds its output, once
+    /// it completed: the state points at outputs rather than copy them.
+    pub output_event: Option<usize>,
     pub undo: Undo,
 }
 
@@ -96,7 +98,8 @@ pub struct Finished {
 #[derive(Debug, Clone)]
 pub struct RunState {
     pub run_id: String,
-    pub input: Option<Value>,
+    /// Events folded so far.
+    pub(super) applied: usize,
     /// The first event's time: the workflow timeout counts from here.
     pub started_at: Option<SystemTime>,
     pub last_at: Option<SystemTime>,
@@ -138,7 +141,7 @@ impl RunState {
             .collect();
         RunState {
             run_id: String::new(),
-            input: None,
+            applied: 0,
             started_at: None,
             last_at: None,
             steps,
@@ -230,7 +233,7 @@ impl StepState {
             last_failure: None,
             undo_failure: None,
             outcome_unknown: false,
-            output: None,
+            output_event: None,
             undo: Undo::NotStarted,
         }
     }

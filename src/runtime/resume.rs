@@ -62,18 +62,20 @@ pub enum ResumeError {
 /// Rebuild a run's state from its events.
 pub fn plan(workflow: &Workflow, events: &[Recorded]) -> Result<Plan, ResumeError> {
     let first = events.first().ok_or(ResumeError::NotStarted)?;
-    if !matches!(first.event, RunEvent::RunStarted { .. }) {
+    let RunEvent::RunStarted { input, .. } = &first.event else {
         return Err(ResumeError::NotStarted);
-    }
+    };
     let state = RunState::fold(workflow, events).map_err(|e| ResumeError::UnknownStep(e.0))?;
-    let mut plan = Plan::fresh(state.input.clone().unwrap_or_default());
+    let mut plan = Plan::fresh(input.clone());
     plan.started_at = first.at;
     for s in &state.steps {
         let output = &s.at.resolve(workflow).output;
         match (s.phase, output) {
             (Phase::Completed, Some(name)) => {
-                plan.scope
-                    .insert(name, s.output.clone().unwrap_or_default());
+                let produced = s.output_event.map(|i| &events[i].event);
+                if let Some(RunEvent::StepCompleted { output, .. }) = produced {
+                    plan.scope.insert(name, output.clone());
+                }
             }
             (Phase::Skipped, Some(name)) => plan.scope.skip(name),
             _ => {}
