@@ -16,11 +16,12 @@
 //!   with an injected clock. Uses nothing.
 //! - [`proto`]: protobuf schemas: `.proto` files compiled within allowed
 //!   folders, methods resolved in a descriptor pool. Uses nothing.
-//! - [`run`]: a run's lifecycle as data: the events it records and its
-//!   status. Uses resilience.
 //! - [`workflow`]: the workflow language: YAML loading, validation with
 //!   located diagnostics, and the validated model the runtime executes. Uses
 //!   escape, proto, resilience, template.
+//! - [`run`]: a run's lifecycle, pure: the events it records, the state
+//!   they fold into, and the state machine deciding each next command the
+//!   actors carry out. Uses resilience, template, workflow.
 //! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart. Uses
 //!   workflow.
 //! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with

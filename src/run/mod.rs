@@ -4,10 +4,16 @@
 
 mod apply;
 pub mod events;
+mod machine;
 pub mod state;
 
+#[cfg(test)]
+mod machine_props;
+#[cfg(test)]
+mod machine_tests;
 #[cfg(test)]
 mod tests;
 
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};
+pub use machine::{Command, Machine, ResumeError};
 pub use state::{Finished, Phase, RunState, StepRef, StepState, Undo, UnknownStep};

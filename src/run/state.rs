@@ -60,7 +60,7 @@ pub enum Undo {
 }
 
 /// One step as its events left it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct StepState {
     pub at: StepRef,
     pub id: String,
@@ -95,7 +95,7 @@ pub struct Finished {
 }
 
 /// A run as its events left it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RunState {
     pub run_id: String,
     /// Events folded so far.
@@ -106,6 +106,8 @@ pub struct RunState {
     /// In the workflow's order.
     pub steps: Vec<StepState>,
     index: HashMap<String, usize>,
+    /// Where each node's first step is in `steps`.
+    node_start: Vec<usize>,
     /// Steps in the order their first attempt was announced.
     pub(super) announced: Vec<usize>,
     /// Steps that may have taken effect, in the order they ended.
@@ -125,7 +127,9 @@ impl RunState {
     /// A run of `workflow` before any event.
     pub fn new(workflow: &Workflow) -> Self {
         let mut steps = Vec::new();
+        let mut node_start = Vec::with_capacity(workflow.steps.len());
         for (node, entry) in workflow.steps.iter().enumerate() {
+            node_start.push(steps.len());
             let branches = match entry {
                 Node::Step(step) => std::slice::from_ref(step),
                 Node::Parallel(group) => group.branches.as_slice(),
@@ -146,6 +150,7 @@ impl RunState {
             last_at: None,
             steps,
             index,
+            node_start,
             announced: Vec::new(),
             effects: Vec::new(),
             undone: Vec::new(),
@@ -165,6 +170,16 @@ impl RunState {
 
     pub fn step(&self, id: &str) -> Option<&StepState> {
         self.index.get(id).map(|&i| &self.steps[i])
+    }
+
+    /// Where step `id` is in `steps`.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    /// Where step `at` is in `steps`.
+    pub fn index_at(&self, at: StepRef) -> usize {
+        self.node_start[at.node] + at.branch
     }
 
     pub(super) fn step_mut(&mut self, id: &str) -> Result<(usize, &mut StepState), UnknownStep> {
@@ -199,16 +214,11 @@ impl RunState {
 
     /// Whether every step of `node` has an outcome.
     pub fn node_settled(&self, workflow: &Workflow, node: usize) -> bool {
-        let branches = match &workflow.steps[node] {
-            Node::Step(_) => 1,
-            Node::Parallel(group) => group.branches.len(),
-        };
-        (0..branches).all(|branch| {
-            self.steps
-                .iter()
-                .find(|s| s.at == StepRef { node, branch })
-                .is_some_and(|s| s.phase.is_settled())
-        })
+        let first = self.node_start[node];
+        let count = super::machine::branches(workflow, node);
+        self.steps[first..first + count]
+            .iter()
+            .all(|s| s.phase.is_settled())
     }
 }
 

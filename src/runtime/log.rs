@@ -136,6 +136,25 @@ impl RunLog {
         RunReport::from_events(workflow, &events, None)
     }
 
+    /// Hand `f` each event from position `from` on, in order, without
+    /// copying them; stops at the first error.
+    pub fn since<E>(
+        &self,
+        from: usize,
+        mut f: impl FnMut(&Recorded) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let events = self
+            .inner
+            .events
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        events
+            .get(from..)
+            .unwrap_or_default()
+            .iter()
+            .try_for_each(&mut f)
+    }
+
     /// Every event so far, in order.
     pub fn snapshot(&self) -> Vec<Recorded> {
         self.inner

@@ -9,7 +9,6 @@ pub mod handle;
 pub mod log;
 pub mod render;
 pub mod report;
-pub mod resume;
 pub mod run;
 pub mod saga;
 pub mod service;
@@ -26,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
+use crate::run::Machine;
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 /// The run's events live beneath the runtime, where the journal reads them.
@@ -120,10 +120,12 @@ struct Start {
     run_id: String,
     /// The claim the run is held under (0: this process began it).
     epoch: Epoch,
-    input: Value,
+    /// The input of a run that starts now; `None` when resumed.
+    input: Option<Value>,
     /// Its journaled events, when resumed.
     events: Vec<Recorded>,
-    resume: Option<resume::Plan>,
+    /// Its state, folded from those events.
+    machine: Machine,
 }
 
 /// A set of supervised service actors, and the runs that use them.
@@ -295,9 +297,9 @@ impl Runtime {
         let start = Start {
             run_id,
             epoch: 0,
-            input,
+            input: Some(input),
             events: Vec::new(),
-            resume: None,
+            machine: Machine::new(bound.workflow.clone()),
         };
         self.spawn_actor(bound, start, options.observer).await
     }
@@ -334,9 +336,9 @@ impl Runtime {
             let start = Start {
                 run_id: stored.run_id,
                 epoch: stored.epoch,
-                input: stored.input,
+                input: Some(stored.input),
                 events: Vec::new(),
-                resume: None,
+                machine: Machine::new(bound.workflow.clone()),
             };
             return self.spawn_actor(bound, start, observer).await;
         }
@@ -344,17 +346,17 @@ impl Runtime {
             run_id: stored.run_id.clone(),
             error,
         };
-        let plan =
-            resume::plan(&bound.workflow, &stored.events).map_err(|e| refused(e.to_string()))?;
-        if plan.finished {
+        let machine = Machine::resume(bound.workflow.clone(), &stored.events)
+            .map_err(|e| refused(e.to_string()))?;
+        if machine.is_finished() {
             return Err(refused("the journal says it has finished".into()));
         }
         let start = Start {
             run_id: stored.run_id,
             epoch: stored.epoch,
-            input: Value::Null,
+            input: None,
             events: stored.events,
-            resume: Some(plan),
+            machine,
         };
         self.spawn_actor(bound, start, observer).await
     }
@@ -370,7 +372,7 @@ impl Runtime {
             epoch,
             input,
             events,
-            resume,
+            machine,
         } = start;
         let journal = self.journal.clone().map(|j| (j, run_id.as_str(), epoch));
         let log = log::RunLog::new(events, observer, journal);
@@ -382,7 +384,7 @@ impl Runtime {
             services: bound.services.clone(),
             log: log.clone(),
             done,
-            resume,
+            machine,
         };
         // Boxed: starting the actors is a large future, and whoever awaits
         // this one (a server's task per run) would otherwise keep room for

@@ -11,7 +11,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("template", &[]),
     ("resilience", &[]),
     ("proto", &[]),
-    ("run", &["resilience", "workflow"]),
+    ("run", &["resilience", "template", "workflow"]),
     ("workflow", &["escape", "proto", "resilience", "template"]),
     ("graph", &["workflow"]),
     (

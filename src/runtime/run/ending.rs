@@ -1,68 +1,41 @@
-//! How a run ends: its status from why it halted and what the saga could
-//! undo, its output rendered, its end journaled before the report goes out;
-//! or, when another replica owns it now, no end here at all.
+//! How a run ends here: its end journaled before the report goes out; or,
+//! when another replica owns it now, no end here at all.
 
 use ractor::ActorRef;
-use serde_json::{Map, Value};
 use tracing::{error, info, warn};
 
 use crate::journal::JournalError;
+use crate::run::Finished;
 
-use super::super::events::{RunEvent, RunStatus};
-use super::super::saga::SagaOutcome;
-use super::{RunMsg, RunState};
+use super::super::events::RunEvent;
+use super::{Driver, RunMsg};
 
-impl RunState {
+impl Driver {
     /// Another replica owns the run now, or may: stop driving it, write
     /// nothing more of it, undo nothing.
     pub(super) fn abandon(&mut self, myself: &ActorRef<RunMsg>, error: &JournalError) {
         warn!(run = %self.run_id, error = %error, "run abandoned");
         self.log.abandon();
-        for token in self.in_flight.values() {
+        for token in self.calls.values() {
             token.cancel();
         }
         // Dropping `done` tells the handle there is no report here.
         self.done = None;
-        if let Some(saga) = &self.saga {
-            saga.stop(None);
-        }
-        myself.stop(None);
+        self.stop(myself);
     }
 
-    pub(super) async fn finish(&mut self, myself: &ActorRef<RunMsg>, saga: Option<SagaOutcome>) {
+    /// Journal the run's end, then send the report and stop.
+    pub(super) async fn finish(&mut self, myself: &ActorRef<RunMsg>, finished: Finished) {
         let Some(done) = self.done.take() else {
             return;
         };
-        if saga.as_ref().is_some_and(|s| s.abandoned) {
-            warn!(run = %self.run_id, "run abandoned during compensation");
-            self.log.abandon();
-            if let Some(saga) = &self.saga {
-                saga.stop(None);
-            }
-            myself.stop(None);
-            return;
-        }
-        let compensation_failed = saga.as_ref().is_some_and(|s| !s.failed.is_empty());
-        let status = match &self.stop {
-            None => RunStatus::Succeeded,
-            Some(reason) => reason.status(compensation_failed),
-        };
-        let mut error = None;
-        let mut output = None;
-        if status == RunStatus::Succeeded {
-            match self.render_output() {
-                Ok(value) => output = Some(value),
-                Err(e) => {
-                    error = Some(format!("workflow output could not be rendered: {e}"));
-                }
-            }
-        }
-        let finished = self.log.append(RunEvent::RunFinished {
+        let status = finished.status;
+        let event = RunEvent::RunFinished {
             status,
-            output,
-            error,
-        });
-        match finished.await {
+            output: finished.output,
+            error: finished.error,
+        };
+        match self.log.append(event).await {
             Err(e @ JournalError::LeaseLost { .. }) => {
                 self.done = Some(done);
                 self.abandon(myself, &e);
@@ -72,26 +45,16 @@ impl RunState {
             Ok(()) => {}
         }
         info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
+        let _ = self.catch_up();
         let report = self.log.report(&self.workflow);
         let _ = done.send(report);
+        self.stop(myself);
+    }
+
+    fn stop(&self, myself: &ActorRef<RunMsg>) {
         if let Some(saga) = &self.saga {
             saga.stop(None);
         }
         myself.stop(None);
-    }
-
-    /// The `output` block, or every named output when there is none.
-    fn render_output(&self) -> Result<Value, crate::template::TemplateError> {
-        if let Some(template) = &self.workflow.output {
-            return template.render(&self.scope);
-        }
-        let mut out = Map::new();
-        for step in self.workflow.all_steps() {
-            if let Some(name) = &step.output {
-                let value = self.scope.get(name).cloned().unwrap_or(Value::Null);
-                out.insert(name.clone(), value);
-            }
-        }
-        Ok(Value::Object(out))
     }
 }

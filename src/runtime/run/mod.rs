@@ -1,10 +1,10 @@
-//! The workflow-run actor: walks the steps in order, evaluates `when`,
-//! renders inputs, launches each step (or a parallel group's branches) as a
-//! task, stores outputs, enforces the workflow timeout, and on failure hands
-//! over to the saga actor. A resumed run starts from where its journal left
-//! it: settled steps are not called again, interrupted ones are retried.
+//! The workflow-run actor: carries out what the run's state machine
+//! ([`Machine`]) decides. It calls steps in tasks of their own, hands
+//! compensations to the saga actor, journals what the machine decided, and
+//! feeds every event of the run's log back into the machine before asking
+//! it again. It decides nothing itself.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -15,78 +15,67 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::template::Scope;
-use crate::workflow::{Node, Step, Workflow};
-
 use crate::journal::JournalError;
+use crate::run::{Command, Machine};
+use crate::workflow::Workflow;
 
 use super::ServiceHandle;
 use super::attempt::{OperationError, OperationOutcome};
-use super::events::{HaltReason, RunEvent};
+use super::events::RunEvent;
 use super::log::RunLog;
 use super::report::RunReport;
-use super::resume::Plan;
-use super::saga::{SagaArgs, SagaMsg, SagaOutcome, StepRef};
+use super::saga::{SagaMsg, StepRef};
 
 mod ending;
 mod step;
-
-use step::spawn_saga;
 
 pub struct RunActor;
 
 pub struct RunArgs {
     pub run_id: String,
     pub workflow: Arc<Workflow>,
-    pub input: Value,
+    /// The input of a run that starts now; `None` for a resumed one.
+    pub input: Option<Value>,
     pub services: Arc<HashMap<String, ServiceHandle>>,
     pub log: RunLog,
     pub done: oneshot::Sender<RunReport>,
-    /// Where a journaled run stood, when it is resumed.
-    pub resume: Option<Plan>,
+    /// The run's state: fresh, or folded from its journal when resumed.
+    pub machine: Machine,
 }
 
 pub enum RunMsg {
-    /// Start whatever comes next.
+    /// Decide and carry out what comes next.
     Advance,
-    /// A launched step has ended.
+    /// A step's call has ended.
     StepDone {
         at: StepRef,
         outcome: OperationOutcome,
     },
-    /// The workflow timeout fired.
-    Timeout,
     /// Stop the run and compensate what it did.
     Cancel,
-    /// The saga has replayed every compensation it held.
-    Compensated(SagaOutcome),
+    /// The saga actor has carried out a compensation.
+    Compensated,
+    /// Another replica holds the run now: stop here, write nothing more.
+    Abandon(JournalError),
 }
 
-pub struct RunState {
+/// The run actor's state: the machine, and what carries out its commands.
+pub struct Driver {
     run_id: String,
     workflow: Arc<Workflow>,
     services: Arc<HashMap<String, ServiceHandle>>,
     log: RunLog,
     done: Option<oneshot::Sender<RunReport>>,
-    scope: Scope,
-    /// Index of the node being run.
-    cursor: usize,
-    /// Cancellation of each step in flight, by step id.
-    in_flight: HashMap<String, CancellationToken>,
-    /// Steps of a resumed run whose outcome the journal holds.
-    settled: HashSet<String>,
-    /// Steps of a resumed run interrupted mid-attempt: attempts made.
-    interrupted: HashMap<String, u32>,
-    stop: Option<HaltReason>,
-    compensating: bool,
-    deadline: Option<Instant>,
-    /// Spawned once there is something to undo: most runs never need it.
+    machine: Machine,
+    /// Cancellation of each call in flight.
+    calls: HashMap<StepRef, CancellationToken>,
+    /// Spawned at the first compensation: most runs never need it.
     saga: Option<ActorRef<SagaMsg>>,
 }
 
 impl Actor for RunActor {
     type Msg = RunMsg;
-    type State = RunState;
+    type State = Driver;
     type Arguments = RunArgs;
 
     async fn pre_start(
@@ -94,82 +83,47 @@ impl Actor for RunActor {
         myself: ActorRef<Self::Msg>,
         args: RunArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let resumed = args.resume.is_some();
-        let plan = match args.resume {
-            Some(plan) => plan,
+        let RunArgs {
+            run_id,
+            workflow,
+            input,
+            services,
+            log,
+            done,
+            mut machine,
+        } = args;
+        // Not awaited: the first attempt's announcement, queued after it,
+        // is; a run that made no call may as well start again.
+        let _queued = match input {
+            Some(input) => {
+                debug!(run = %run_id, workflow = %workflow.name, "run started");
+                log.append(RunEvent::RunStarted {
+                    run_id: run_id.clone(),
+                    workflow: workflow.name.clone(),
+                    input,
+                })
+            }
             None => {
-                // Not awaited: the first attempt's announcement, queued after
-                // it, is; a run that made no call may as well start again.
-                let _queued = args.log.append(RunEvent::RunStarted {
-                    run_id: args.run_id.clone(),
-                    workflow: args.workflow.name.clone(),
-                    input: args.input.clone(),
-                });
-                Plan::fresh(args.input)
+                info!(run = %run_id, workflow = %workflow.name, "run resumed");
+                log.append(RunEvent::RunResumed)
             }
         };
-        if resumed {
-            let _queued = args.log.append(RunEvent::RunResumed);
-            info!(run = %args.run_id, workflow = %args.workflow.name, "run resumed");
-        } else {
-            debug!(run = %args.run_id, workflow = %args.workflow.name, "run started");
-        }
-        let mut undo = plan.undo;
-        let mut interrupted = HashMap::new();
-        for (at, attempts) in plan.interrupted {
-            let step = at.resolve(&args.workflow);
-            if plan.halt.is_some() {
-                // It was being cancelled when the process stopped.
-                let _queued = args.log.append(RunEvent::StepCancelled {
-                    step: step.id.clone(),
-                    outcome_unknown: true,
-                });
-                if step.compensate.is_some() {
-                    undo.push(at);
-                }
-            } else {
-                interrupted.insert(step.id.clone(), attempts);
-            }
-        }
-        let saga = if undo.is_empty() && plan.compensation_failed.is_empty() {
-            None
-        } else {
-            let saga = SagaArgs {
-                run_id: args.run_id.clone(),
-                workflow: args.workflow.clone(),
-                services: args.services.clone(),
-                log: args.log.clone(),
-                undo,
-                failed: plan.compensation_failed,
-            };
-            Some(spawn_saga(&myself, saga).await?)
+        let mut driver = Driver {
+            run_id,
+            workflow,
+            services,
+            log,
+            done: Some(done),
+            calls: HashMap::new(),
+            saga: None,
+            machine: {
+                machine.start_clock(Instant::now(), SystemTime::now());
+                machine
+            },
         };
-        // The timeout counts from the run's first start, restarts included.
-        let elapsed = SystemTime::now()
-            .duration_since(plan.started_at)
-            .unwrap_or_default();
-        let deadline = args.workflow.timeout.map(|t| {
-            let left = t.saturating_sub(elapsed);
-            myself.send_after(left, || RunMsg::Timeout);
-            Instant::now() + left
-        });
+        driver.catch_up()?;
         myself.cast(RunMsg::Advance)?;
-        Ok(RunState {
-            scope: plan.scope,
-            run_id: args.run_id,
-            workflow: args.workflow,
-            services: args.services,
-            log: args.log,
-            done: Some(args.done),
-            cursor: plan.cursor,
-            in_flight: HashMap::new(),
-            settled: plan.settled,
-            interrupted,
-            stop: plan.halt,
-            compensating: false,
-            deadline,
-            saga,
-        })
+        Ok(driver)
     }
 
     async fn handle(
@@ -179,7 +133,7 @@ impl Actor for RunActor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            RunMsg::Advance => state.advance(&myself).await,
+            RunMsg::Advance | RunMsg::Compensated => {}
             RunMsg::StepDone { at, outcome } => {
                 if let Err(OperationError::Journal(e @ JournalError::LeaseLost { .. })) =
                     &outcome.result
@@ -187,131 +141,101 @@ impl Actor for RunActor {
                     state.abandon(&myself, e);
                     return Ok(());
                 }
-                if let Some(undo) = state.step_done(at, outcome) {
-                    state.record(&myself, undo).await?;
-                }
-                state.after_step(&myself).await;
+                state.step_done(at, outcome);
             }
-            RunMsg::Timeout => {
-                let after = state.workflow.timeout.unwrap_or_default();
-                state.halt(&myself, HaltReason::TimedOut { after }).await;
+            RunMsg::Cancel => state.machine.cancel(),
+            RunMsg::Abandon(e) => {
+                state.abandon(&myself, &e);
+                return Ok(());
             }
-            RunMsg::Cancel => state.halt(&myself, HaltReason::Cancelled).await,
-            RunMsg::Compensated(outcome) => state.finish(&myself, Some(outcome)).await,
         }
-        Ok(())
+        state.drive(&myself).await
     }
 }
 
-impl RunState {
-    fn step(&self, at: StepRef) -> &Step {
-        at.resolve(&self.workflow)
+impl Driver {
+    /// Take into account every event logged since the machine last looked:
+    /// the step tasks and the saga append to the same log.
+    fn catch_up(&mut self) -> Result<(), ActorProcessingErr> {
+        let machine = &mut self.machine;
+        self.log
+            .since(machine.applied(), |recorded| machine.apply(recorded))?;
+        Ok(())
     }
 
-    /// Launch the next node, skipping steps whose `when` is false, until a
-    /// step is in flight, the run stops, or there is nothing left.
-    async fn advance(&mut self, myself: &ActorRef<RunMsg>) {
-        while self.stop.is_none() && self.cursor < self.workflow.steps.len() {
-            let node = self.cursor;
-            let branches = match &self.workflow.steps[node] {
-                Node::Step(_) => 1,
-                Node::Parallel(group) => group.branches.len(),
-            };
-            for branch in 0..branches {
-                let at = StepRef { node, branch };
-                let id = &at.resolve(&self.workflow).id;
-                if self.settled.contains(id) {
-                    continue;
-                }
-                if let Some(attempts) = self.interrupted.remove(id) {
-                    self.launch(myself, at, attempts);
-                } else if self.should_run(at) {
-                    self.launch(myself, at, 0);
+    /// Ask the machine what to do and do it, until it has nothing more to
+    /// say before some call or compensation ends.
+    async fn drive(&mut self, myself: &ActorRef<RunMsg>) -> Result<(), ActorProcessingErr> {
+        loop {
+            self.catch_up()?;
+            let mut recorded = false;
+            for command in self.machine.decide(Instant::now()) {
+                recorded |= self.carry_out(myself, command).await?;
+                if self.done.is_none() {
+                    return Ok(());
                 }
             }
-            if !self.in_flight.is_empty() {
-                return;
+            if !recorded {
+                return Ok(());
             }
-            self.cursor += 1;
         }
-        self.after_step(myself).await;
     }
 
-    /// Evaluate `when`; a skipped step's output reads as null from now on.
-    /// A condition that cannot be evaluated stops the run.
-    fn should_run(&mut self, at: StepRef) -> bool {
-        if self.stop.is_some() {
-            return false;
+    /// Carry out one command; true if it added to the run's log.
+    async fn carry_out(
+        &mut self,
+        myself: &ActorRef<RunMsg>,
+        command: Command,
+    ) -> Result<bool, ActorProcessingErr> {
+        match command {
+            Command::Record(event) => {
+                if let RunEvent::StepSkipped { step } = &event {
+                    debug!(run = %self.run_id, step = %step, "skipped: condition is false");
+                }
+                let _queued = self.log.append(event);
+                return Ok(true);
+            }
+            Command::Call {
+                at,
+                attempts_before,
+            } => {
+                return Ok(self.launch(myself, at, attempts_before));
+            }
+            Command::CancelCalls => self.calls.values().for_each(CancellationToken::cancel),
+            Command::Compensate { at, deadline } => {
+                self.compensate(myself, at, deadline).await?;
+            }
+            Command::WakeAt(at) => {
+                let left = at.saturating_duration_since(Instant::now());
+                myself.send_after(left, || RunMsg::Advance);
+            }
+            Command::Finish(finished) => self.finish(myself, finished).await,
         }
-        let step = self.step(at);
-        let Some(condition) = &step.when else {
-            return true;
+        Ok(false)
+    }
+
+    /// Journal how a step's call ended.
+    fn step_done(&mut self, at: StepRef, outcome: OperationOutcome) {
+        self.calls.remove(&at);
+        let step = at.resolve(&self.workflow).id.clone();
+        let unknown = outcome.outcome_unknown;
+        let event = match outcome.result {
+            Ok(output) => RunEvent::StepCompleted {
+                step,
+                attempts: outcome.attempts,
+                output,
+            },
+            Err(OperationError::Cancelled) => RunEvent::StepCancelled {
+                step,
+                outcome_unknown: unknown,
+            },
+            Err(error) => RunEvent::StepFailed {
+                step,
+                attempts: outcome.attempts,
+                error: error.to_string(),
+                outcome_unknown: unknown,
+            },
         };
-        match condition.evaluate(&self.scope) {
-            Ok(true) => true,
-            Ok(false) => {
-                let (id, output) = (step.id.clone(), step.output.clone());
-                debug!(run = %self.run_id, step = %id, "skipped: condition is false");
-                if let Some(name) = output {
-                    self.scope.skip(&name);
-                }
-                let _queued = self.log.append(RunEvent::StepSkipped { step: id });
-                false
-            }
-            Err(e) => {
-                let id = step.id.clone();
-                self.fail_before_sending(&id, format!("`when` could not be evaluated: {e}"));
-                false
-            }
-        }
-    }
-
-    /// Once nothing is in flight: go on, compensate, or finish.
-    async fn after_step(&mut self, myself: &ActorRef<RunMsg>) {
-        if !self.in_flight.is_empty() || self.compensating {
-            return;
-        }
-        if self.stop.is_some() {
-            self.compensating = true;
-            match &self.saga {
-                Some(saga) => {
-                    let _ = saga.cast(SagaMsg::Compensate {
-                        scope: self.scope.clone(),
-                        reply: myself.clone(),
-                    });
-                }
-                // Nothing was recorded: nothing to undo.
-                None => self.finish(myself, Some(SagaOutcome::default())).await,
-            }
-        } else if self.cursor < self.workflow.steps.len() {
-            // The node under the cursor is done.
-            self.cursor += 1;
-            let _ = myself.cast(RunMsg::Advance);
-        } else {
-            self.finish(myself, None).await;
-        }
-    }
-
-    /// Record the first reason to stop and cancel every step in flight.
-    fn stop_with(&mut self, reason: HaltReason) {
-        if self.stop.is_none() {
-            // Journaled before any compensation is announced, so a resumed
-            // run knows it must go on undoing, not forward.
-            let _queued = self.log.append(RunEvent::RunHalted {
-                reason: reason.clone(),
-            });
-            self.stop = Some(reason);
-        }
-        for token in self.in_flight.values() {
-            token.cancel();
-        }
-    }
-
-    async fn halt(&mut self, myself: &ActorRef<RunMsg>, reason: HaltReason) {
-        if self.compensating || self.done.is_none() {
-            return;
-        }
-        self.stop_with(reason);
-        self.after_step(myself).await;
+        let _queued = self.log.append(event);
     }
 }

@@ -1,0 +1,367 @@
+//! The run state machine: the events a run recorded go in through
+//! [`Machine::apply`], and [`Machine::decide`] says what to do next. Pure:
+//! the run and saga actors carry out its commands and feed back the events
+//! those produce, so a live run, a resumed one and a test all decide alike.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde_json::{Map, Value};
+use tokio::time::Instant;
+
+use crate::template::Scope;
+use crate::workflow::{Node, Workflow};
+
+use super::events::{HaltReason, Recorded, RunEvent, RunStatus};
+use super::state::{Finished, Phase, RunState, StepRef, Undo, UnknownStep};
+
+/// What the machine asks of the actors.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Journal this event, which the machine decided itself (a step
+    /// skipped, the run halted); it is applied before the next decision.
+    Record(RunEvent),
+    /// Call step `at`, its attempts numbered after `attempts_before` made
+    /// by an earlier process (the last of them interrupted).
+    Call { at: StepRef, attempts_before: u32 },
+    /// Cancel every call in flight: the run halted.
+    CancelCalls,
+    /// Undo step `at`, giving up at `deadline`. One at a time, the step
+    /// whose effect came last first.
+    Compensate { at: StepRef, deadline: Instant },
+    /// Decide again at this instant (the workflow's timeout).
+    WakeAt(Instant),
+    /// End the run: journal its end, then report.
+    Finish(Finished),
+}
+
+/// Why a journaled run cannot be taken up again.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ResumeError {
+    #[error("the journal holds no start for this run")]
+    NotStarted,
+    #[error(transparent)]
+    UnknownStep(#[from] UnknownStep),
+}
+
+/// One run's state and the decisions it leads to.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    workflow: Arc<Workflow>,
+    state: RunState,
+    /// The run's data: its input and the outputs named so far.
+    scope: Scope,
+    /// Steps called and not yet ended, by index in `state.steps`.
+    calling: Vec<bool>,
+    /// A halt asked for from outside (a cancel), not yet journaled.
+    requested: Option<HaltReason>,
+    deadline: Option<Instant>,
+    wake_asked: bool,
+    cancel_asked: bool,
+    /// The step whose compensation is under way.
+    undoing: Option<StepRef>,
+    undo_deadline: Option<Instant>,
+    finishing: bool,
+}
+
+impl Machine {
+    /// A run of `workflow` before any event.
+    pub fn new(workflow: Arc<Workflow>) -> Self {
+        let state = RunState::new(&workflow);
+        Machine {
+            calling: vec![false; state.steps.len()],
+            state,
+            workflow,
+            scope: Scope::default(),
+            requested: None,
+            deadline: None,
+            wake_asked: false,
+            cancel_asked: false,
+            undoing: None,
+            undo_deadline: None,
+            finishing: false,
+        }
+    }
+
+    /// A run taken up again from its journaled `events`.
+    pub fn resume(workflow: Arc<Workflow>, events: &[Recorded]) -> Result<Self, ResumeError> {
+        match events.first().map(|r| &r.event) {
+            Some(RunEvent::RunStarted { .. }) => {}
+            _ => return Err(ResumeError::NotStarted),
+        }
+        let mut machine = Machine::new(workflow);
+        for recorded in events {
+            machine.apply(recorded)?;
+        }
+        Ok(machine)
+    }
+
+    /// Start counting the workflow's timeout: from the run's first start,
+    /// restarts included, `wall` and `now` being the same moment.
+    pub fn start_clock(&mut self, now: Instant, wall: SystemTime) {
+        let started = self.state.started_at.unwrap_or(wall);
+        let elapsed = wall.duration_since(started).unwrap_or_default();
+        self.deadline = self
+            .workflow
+            .timeout
+            .map(|t| now + t.saturating_sub(elapsed));
+    }
+
+    pub fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    pub fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    pub fn workflow(&self) -> &Arc<Workflow> {
+        &self.workflow
+    }
+
+    /// The instant past which no call of the run may go.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Events taken into account so far.
+    pub fn applied(&self) -> usize {
+        self.state.applied
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.state.finished.is_some()
+    }
+
+    /// Stop the run and undo what it did, unless it halted already.
+    pub fn cancel(&mut self) {
+        if self.state.halt.is_none() && !self.finishing {
+            self.requested.get_or_insert(HaltReason::Cancelled);
+        }
+    }
+
+    /// Take one recorded event into account.
+    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
+        self.state.apply(recorded)?;
+        match &recorded.event {
+            RunEvent::RunStarted { input, .. } => self.scope = Scope::new(input.clone()),
+            RunEvent::StepSkipped { step } => {
+                if let Some(name) = self.output_name(step) {
+                    self.scope.skip(&name);
+                }
+                self.ended(step);
+            }
+            RunEvent::StepCompleted { step, output, .. } => {
+                if let Some(name) = self.output_name(step) {
+                    self.scope.insert(&name, output.clone());
+                }
+                self.ended(step);
+            }
+            RunEvent::StepFailed { step, .. } | RunEvent::StepCancelled { step, .. } => {
+                self.ended(step);
+            }
+            RunEvent::CompensationCompleted { .. } | RunEvent::CompensationFailed { .. } => {
+                self.undoing = None;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn output_name(&self, step: &str) -> Option<String> {
+        let s = self.state.step(step)?;
+        s.at.resolve(&self.workflow).output.clone()
+    }
+
+    fn ended(&mut self, step: &str) {
+        if let Some(i) = self.state.index_of(step) {
+            self.calling[i] = false;
+        }
+    }
+
+    /// What to do next at `now`. Commands are carried out in order; after a
+    /// [`Command::Record`], decide again once the event is applied.
+    pub fn decide(&mut self, now: Instant) -> Vec<Command> {
+        if self.state.finished.is_some() || self.finishing {
+            return Vec::new();
+        }
+        let mut commands = Vec::new();
+        if let Some(deadline) = self.deadline
+            && !self.wake_asked
+        {
+            self.wake_asked = true;
+            commands.push(Command::WakeAt(deadline));
+        }
+        if self.state.halt.is_none() {
+            match self.halt_reason(now) {
+                Some(reason) => commands.push(Command::Record(RunEvent::RunHalted { reason })),
+                None => self.forward(&mut commands),
+            }
+        } else {
+            self.backward(now, &mut commands);
+        }
+        commands
+    }
+
+    /// Why the run must stop going forward, if it must.
+    fn halt_reason(&mut self, now: Instant) -> Option<HaltReason> {
+        if self.deadline.is_some_and(|d| now >= d) {
+            return Some(self.timed_out());
+        }
+        if let Some(failed) = self.state.steps.iter().find(|s| s.phase == Phase::Failed) {
+            return Some(HaltReason::Failed {
+                step: failed.id.clone(),
+                error: failed.error.clone().unwrap_or_default(),
+            });
+        }
+        self.requested.take()
+    }
+
+    fn timed_out(&self) -> HaltReason {
+        HaltReason::TimedOut {
+            after: self.workflow.timeout.unwrap_or_default(),
+        }
+    }
+
+    /// The first node not settled: call its steps, or skip those whose
+    /// `when` is false; with every node settled, the run succeeded.
+    fn forward(&mut self, commands: &mut Vec<Command>) {
+        let unsettled = (0..self.workflow.steps.len())
+            .find(|&node| !self.state.node_settled(&self.workflow, node));
+        let Some(node) = unsettled else {
+            commands.push(self.succeeded());
+            return;
+        };
+        for branch in 0..branches(&self.workflow, node) {
+            let at = StepRef { node, branch };
+            let i = self.state.index_at(at);
+            let step = &self.state.steps[i];
+            if self.calling[i] || step.phase.is_settled() {
+                continue;
+            }
+            // Interrupted in an earlier process: its attempts go on.
+            let attempts_before = step.attempts;
+            let condition = match step.phase {
+                Phase::Running => Ok(true),
+                _ => self.condition(at),
+            };
+            match condition {
+                Ok(true) => {
+                    self.calling[i] = true;
+                    commands.push(Command::Call {
+                        at,
+                        attempts_before,
+                    });
+                }
+                Ok(false) => commands.push(Command::Record(RunEvent::StepSkipped {
+                    step: step.id.clone(),
+                })),
+                Err(error) => {
+                    // The run stops here: no sibling is called after it.
+                    commands.push(Command::Record(RunEvent::StepFailed {
+                        step: step.id.clone(),
+                        attempts: 0,
+                        error,
+                        outcome_unknown: false,
+                    }));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A step's `when`, evaluated over the run's data.
+    fn condition(&self, at: StepRef) -> Result<bool, String> {
+        match &at.resolve(&self.workflow).when {
+            None => Ok(true),
+            Some(condition) => condition
+                .evaluate(&self.scope)
+                .map_err(|e| format!("`when` could not be evaluated: {e}")),
+        }
+    }
+
+    /// The end of a run that went through: its output rendered.
+    fn succeeded(&mut self) -> Command {
+        self.finishing = true;
+        let (output, error) = match self.render_output() {
+            Ok(value) => (Some(value), None),
+            Err(e) => (
+                None,
+                Some(format!("workflow output could not be rendered: {e}")),
+            ),
+        };
+        Command::Finish(Finished {
+            status: RunStatus::Succeeded,
+            output,
+            error,
+        })
+    }
+
+    /// The `output` block, or every named output when there is none.
+    fn render_output(&self) -> Result<Value, crate::template::TemplateError> {
+        if let Some(template) = &self.workflow.output {
+            return template.render(&self.scope);
+        }
+        let mut out = Map::new();
+        for step in self.workflow.all_steps() {
+            if let Some(name) = &step.output {
+                let value = self.scope.get(name).cloned().unwrap_or(Value::Null);
+                out.insert(name.clone(), value);
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
+    /// A halted run: cancel what is in flight, then undo what took effect,
+    /// newest first, one at a time; then end.
+    fn backward(&mut self, now: Instant, commands: &mut Vec<Command>) {
+        if self.calling.iter().any(|&c| c) {
+            if !self.cancel_asked {
+                self.cancel_asked = true;
+                commands.push(Command::CancelCalls);
+            }
+            return;
+        }
+        // Calls an earlier process had in flight when it stopped: whether
+        // they took effect, nobody knows.
+        if let Some(step) = self.state.interrupted().next() {
+            commands.push(Command::Record(RunEvent::StepCancelled {
+                step: step.id.clone(),
+                outcome_unknown: true,
+            }));
+            return;
+        }
+        if self.undoing.is_some() {
+            return;
+        }
+        let timeout = self.workflow.compensation_timeout;
+        let deadline = *self.undo_deadline.get_or_insert(now + timeout);
+        if let Some(step) = self.state.to_undo(&self.workflow).last() {
+            self.undoing = Some(step.at);
+            commands.push(Command::Compensate {
+                at: step.at,
+                deadline,
+            });
+            return;
+        }
+        let undo_failed = self
+            .state
+            .compensations()
+            .any(|s| matches!(s.undo, Undo::Failed { .. }));
+        let halt = self.state.halt.as_ref().expect("backward runs once halted");
+        self.finishing = true;
+        commands.push(Command::Finish(Finished {
+            status: halt.status(undo_failed),
+            output: None,
+            error: None,
+        }));
+    }
+}
+
+/// How many steps node `node` holds.
+pub(super) fn branches(workflow: &Workflow, node: usize) -> usize {
+    match &workflow.steps[node] {
+        Node::Step(_) => 1,
+        Node::Parallel(group) => group.branches.len(),
+    }
+}
