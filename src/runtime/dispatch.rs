@@ -1,6 +1,7 @@
-//! How a run reaches a service: through its actor's registered name, looked
-//! up per attempt (a restarted actor is a new actor), with the errors an
-//! attempt can meet on the way besides the transport's own.
+//! How a run reaches a service: through a handle on the slot where the
+//! supervisor publishes the live actor (a restarted actor is a new actor),
+//! with the errors an attempt can meet on the way besides the transport's
+//! own.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +9,14 @@ use std::time::Duration;
 use ractor::ActorRef;
 use ractor::rpc::CallResult as RpcResult;
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::transport::{CallError, CallRequest, FailureClass};
 
 use super::service::ServiceMsg;
-use super::{round_ms, supervisor};
+use super::supervisor::{self, ActorSlot};
+use super::round_ms;
 
 /// Extra time the caller of a service actor waits beyond the attempt's own
 /// timeout, so the transport's timeout (with its precise error) fires first.
@@ -22,8 +25,6 @@ const REPLY_GRACE: Duration = Duration::from_secs(1);
 /// How long an attempt waits for a dead service actor's restart before it
 /// fails as not sent; restarts take milliseconds, unless throttled.
 const RESTART_PATIENCE: Duration = supervisor::THROTTLED_RESTART_DELAY;
-/// How often the registry is asked whether the restarted actor is there.
-const RESTART_POLL: Duration = Duration::from_millis(5);
 
 /// One attempt's failure as the runtime sees it: the transport's error, or
 /// something about the service actor itself.
@@ -55,20 +56,20 @@ impl AttemptError {
     }
 }
 
-/// How a run reaches a service: by the registered name of its actor, looked
-/// up per attempt, because a restarted actor is a new actor.
+/// How a run reaches a service: the slot its supervisor keeps the live
+/// actor in, read per attempt, because a restarted actor is a new actor.
 #[derive(Debug, Clone)]
 pub struct ServiceHandle {
     service: Arc<str>,
-    registered: Arc<str>,
+    actor: watch::Receiver<Option<ActorRef<ServiceMsg>>>,
 }
 
 impl ServiceHandle {
-    /// The handle of service `service`, whose actor is registered as `registered`.
-    pub(super) fn new(service: &str, registered: String) -> Self {
+    /// The handle of service `service`, whose actor is published in `slot`.
+    pub(super) fn new(service: &str, slot: &ActorSlot) -> Self {
         Self {
             service: Arc::from(service),
-            registered: Arc::from(registered),
+            actor: slot.subscribe(),
         }
     }
 
@@ -76,21 +77,21 @@ impl ServiceHandle {
         &self.service
     }
 
-    /// The service's actor. A dead actor's name is unregistered until the
+    /// The service's actor. A dead actor leaves its slot empty until the
     /// supervisor has respawned it; an attempt made in that window (a
     /// compensation right after the kill that failed its step) waits for
     /// the restart instead of failing without having been sent.
+    pub fn actor_now(&self) -> Option<ActorRef<ServiceMsg>> {
+        self.actor.borrow().clone()
+    }
+
     async fn actor(&self, patience: Duration) -> Option<ActorRef<ServiceMsg>> {
-        let give_up = tokio::time::Instant::now() + patience;
-        loop {
-            if let Some(cell) = ractor::registry::where_is(&self.registered) {
-                return Some(cell.into());
-            }
-            if tokio::time::Instant::now() >= give_up {
-                return None;
-            }
-            tokio::time::sleep(RESTART_POLL).await;
+        if let Some(actor) = self.actor_now() {
+            return Some(actor);
         }
+        let mut slot = self.actor.clone();
+        let restarted = tokio::time::timeout(patience, slot.wait_for(Option::is_some)).await;
+        restarted.ok()?.ok()?.clone()
     }
 
     /// Make one attempt through the service's actor.

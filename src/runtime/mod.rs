@@ -14,7 +14,7 @@ pub mod saga;
 pub mod service;
 pub mod supervisor;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub use report::RunReport;
 use run::{RunActor, RunArgs};
 pub use service::TransitionCounts;
 pub use supervisor::ServiceHealth;
-use supervisor::{ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
+use supervisor::{ActorSlot, ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
 
 /// Durations in messages are for people: milliseconds are precise enough.
 pub(crate) fn round_ms(d: Duration) -> Duration {
@@ -130,13 +130,12 @@ struct Start {
 
 /// A set of supervised service actors, and the runs that use them.
 pub struct Runtime {
-    prefix: String,
     supervisor: ActorRef<SupervisorMsg>,
-    /// Registered actor name of each service name (first definition wins
-    /// for [`Runtime::service_actor`]).
+    /// Actor key of each service name (first definition wins for
+    /// [`Runtime::service_actor`]).
     by_name: Mutex<HashMap<String, String>>,
-    /// Registered names of every service actor.
-    registered: Mutex<HashSet<String>>,
+    /// Where each service actor is published, by actor key.
+    slots: Mutex<HashMap<String, ActorSlot>>,
     /// Where runs are made durable; `None` keeps them in memory.
     journal: Option<Arc<dyn Journal>>,
 }
@@ -174,15 +173,14 @@ impl Runtime {
                 None => children.push(ChildSpec {
                     key: key.clone(),
                     service: service.clone(),
+                    slot: ActorSlot::new(None),
                 }),
             }
-            by_name
-                .entry(service.name.clone())
-                .or_insert_with(|| supervisor::actor_name(&prefix, &key));
+            by_name.entry(service.name.clone()).or_insert(key);
         }
-        let registered = children
+        let slots = children
             .iter()
-            .map(|c| supervisor::actor_name(&prefix, &c.key))
+            .map(|c| (c.key.clone(), c.slot.clone()))
             .collect();
         let (supervisor, _) = Actor::spawn(
             Some(format!("{prefix}/supervisor")),
@@ -195,10 +193,9 @@ impl Runtime {
         .await
         .map_err(|e| RuntimeError::Start(e.to_string()))?;
         Ok(Self {
-            prefix,
             supervisor,
             by_name: Mutex::new(by_name),
-            registered: Mutex::new(registered),
+            slots: Mutex::new(slots),
             journal: None,
         })
     }
@@ -218,21 +215,22 @@ impl Runtime {
     pub async fn add_services(&self, services: &[Arc<Service>]) -> Result<(), RuntimeError> {
         for service in services {
             let key = actor_key(service);
-            let registered = supervisor::actor_name(&self.prefix, &key);
-            if lock(&self.registered).contains(&registered) {
+            if lock(&self.slots).contains_key(&key) {
                 continue;
             }
+            let slot = ActorSlot::new(None);
             let spec = ChildSpec {
-                key,
+                key: key.clone(),
                 service: service.clone(),
+                slot: slot.clone(),
             };
             ractor::call_t!(self.supervisor, SupervisorMsg::Add, 5000, spec)
                 .map_err(|e| RuntimeError::Start(e.to_string()))?
                 .map_err(RuntimeError::Start)?;
             lock(&self.by_name)
                 .entry(service.name.clone())
-                .or_insert_with(|| registered.clone());
-            lock(&self.registered).insert(registered);
+                .or_insert_with(|| key.clone());
+            lock(&self.slots).insert(key, slot);
         }
         Ok(())
     }
@@ -240,17 +238,17 @@ impl Runtime {
     /// Resolve a workflow's services to this runtime's actors.
     pub fn bind(&self, workflow: Arc<Workflow>) -> Result<BoundWorkflow, RuntimeError> {
         let mut services = HashMap::with_capacity(workflow.services.len());
+        let slots = lock(&self.slots);
         for service in &workflow.services {
-            let registered = supervisor::actor_name(&self.prefix, &actor_key(service));
-            if !lock(&self.registered).contains(&registered) {
+            let Some(slot) = slots.get(&actor_key(service)) else {
                 return Err(RuntimeError::UnknownService {
                     workflow: workflow.name.clone(),
                     service: service.name.clone(),
                 });
-            }
-            let handle = ServiceHandle::new(&service.name, registered);
-            services.insert(service.name.clone(), handle);
+            };
+            services.insert(service.name.clone(), ServiceHandle::new(&service.name, slot));
         }
+        drop(slots);
         let definition = self
             .journal
             .is_some()
@@ -417,8 +415,9 @@ impl Runtime {
 
     /// The actor serving a service name (for fault injection).
     pub fn service_actor(&self, service: &str) -> Option<ractor::ActorCell> {
-        let registered = lock(&self.by_name).get(service)?.clone();
-        ractor::registry::where_is(registered)
+        let key = lock(&self.by_name).get(service)?.clone();
+        let actor = lock(&self.slots).get(&key)?.borrow().clone()?;
+        Some(actor.get_cell())
     }
 
     /// Health of every service actor.

@@ -9,6 +9,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{error, info, warn};
 
@@ -62,7 +63,12 @@ pub struct ChildSpec {
     pub key: String,
     /// The definition the actor is built from (the first one seen).
     pub service: Arc<Service>,
+    /// Where the live actor is published: the handles of runs watch it.
+    pub slot: ActorSlot,
 }
+
+/// The service's live actor, or `None` between its death and its restart.
+pub type ActorSlot = watch::Sender<Option<ActorRef<ServiceMsg>>>;
 
 pub struct SupervisorArgs {
     /// Prefix of the registered actor names, unique per runtime.
@@ -148,6 +154,7 @@ impl Actor for ServiceSupervisor {
             SupervisorMsg::Shutdown(reply) => {
                 state.shutting_down = true;
                 for child in state.children.values_mut() {
+                    child.spec.slot.send_replace(None);
                     if let Some(actor) = child.actor.take() {
                         actor.stop(Some("shutdown".into()));
                     }
@@ -219,6 +226,7 @@ impl SupervisorState {
         };
         let (actor, _) =
             Actor::spawn_linked(Some(registered), ServiceActor, args, myself.get_cell()).await?;
+        child.spec.slot.send_replace(Some(actor.clone()));
         child.actor = Some(actor);
         Ok(())
     }
@@ -232,6 +240,7 @@ impl SupervisorState {
             return;
         };
         child.actor = None;
+        child.spec.slot.send_replace(None);
         let service = &child.spec.service.name;
         if self.shutting_down {
             info!(service = %service, "service actor stopped");
