@@ -12,7 +12,15 @@ use super::{breaker, load, run, start};
 use crate::faults::Saga;
 use crate::support::{Fault, ServiceProcess};
 
-const RESET: Duration = Duration::from_millis(800);
+/// Long: the test moves the clock past it rather than wait for it.
+const RESET: Duration = Duration::from_secs(60);
+
+/// Move the runtime's clock past the breaker's reset timeout, at once.
+async fn past_the_reset() {
+    tokio::time::pause();
+    tokio::time::advance(RESET + Duration::from_millis(1)).await;
+    tokio::time::resume();
+}
 
 const WORKFLOW: &str = r#"
 name: breaker
@@ -21,7 +29,7 @@ services:
     type: http
     endpoint: "${MAESTRO_WEB_HTTP}"
     retry: {attempts: 1}
-    circuit_breaker: {failure_threshold: 3, reset_timeout: 800ms}
+    circuit_breaker: {failure_threshold: 3, reset_timeout: 60s}
 steps:
   - id: enrich
     service: api
@@ -30,7 +38,8 @@ steps:
     output: enriched
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// One thread: only a current-thread runtime's clock can be moved.
+#[tokio::test]
 async fn the_breaker_opens_rejects_probes_and_closes() {
     let web = ServiceProcess::spawn("web_http", &[]);
     let workflow = load(WORKFLOW, &[&web]);
@@ -55,7 +64,7 @@ async fn the_breaker_opens_rejects_probes_and_closes() {
     assert_eq!(enrich(), 3, "an open circuit sends nothing");
 
     // After the reset timeout one probe goes out; it fails: open again.
-    tokio::time::sleep(RESET + Duration::from_millis(100)).await;
+    past_the_reset().await;
     web.set_fault(Fault::fail("POST /enrich", 1, "503"));
     let report = run(&runtime, &workflow, json!({})).await;
     assert_eq!(report.status, RunStatus::Compensated);
@@ -66,7 +75,7 @@ async fn the_breaker_opens_rejects_probes_and_closes() {
     assert_eq!(enrich(), 4);
 
     // The next probe succeeds: closed, and calls flow again.
-    tokio::time::sleep(RESET + Duration::from_millis(100)).await;
+    past_the_reset().await;
     let report = run(&runtime, &workflow, json!({})).await;
     assert_eq!(report.status, RunStatus::Succeeded, "{report:#?}");
     assert_eq!(breaker(&runtime, "api").await, "closed");
@@ -103,7 +112,7 @@ async fn permanent_errors_do_not_open_the_breaker() {
 }
 
 /// The `crm` breaker's reset timeout below.
-const UNDO_RESET: Duration = Duration::from_millis(500);
+const UNDO_RESET: Duration = Duration::from_millis(200);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compensation_behind_an_open_breaker_waits_for_the_probe() {
@@ -115,7 +124,7 @@ async fn a_compensation_behind_an_open_breaker_waits_for_the_probe() {
         name: "undo_behind_open_breaker",
         crm: r#"endpoint: "${MAESTRO_WEB_HTTP}"
     retry: {attempts: 1}
-    circuit_breaker: {failure_threshold: 1, reset_timeout: 500ms}"#,
+    circuit_breaker: {failure_threshold: 1, reset_timeout: 200ms}"#,
         ..Saga::default()
     }
     .load(&[&web]);
