@@ -7,6 +7,8 @@
 //! Layers from the bottom up; each imports only those named after "uses"
 //! (checked by the `layers` integration test).
 //!
+//! - [`error`]: the class of an error a caller acts on, shared by every
+//!   layer's error enum. Uses nothing.
 //! - [`escape`]: text made safe for a terminal. Uses nothing.
 //! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once
 //!   at load time and evaluated against a run's data (text rendered by
@@ -41,6 +43,7 @@
 //! - [`cli`]: the `maestro` command line. Uses any layer.
 
 pub mod cli;
+pub mod error;
 pub mod escape;
 pub mod graph;
 pub mod journal;

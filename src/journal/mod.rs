@@ -19,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
 
+use crate::error::ErrorClass;
 use crate::run::{Recorded, RunStatus};
 use crate::workflow::Workflow;
 
@@ -55,6 +56,19 @@ pub enum JournalError {
     LeaseLost { run_id: String },
     #[error("the journal holds an event this version cannot read: {0}")]
     Corrupt(String),
+}
+
+impl JournalError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            JournalError::BadCursor(_) => ErrorClass::Invalid,
+            JournalError::Write(_) | JournalError::Read(_) => ErrorClass::Transient,
+            JournalError::Locked { .. } | JournalError::LeaseLost { .. } => ErrorClass::Conflict,
+            JournalError::Open { .. } | JournalError::Closed | JournalError::Corrupt(_) => {
+                ErrorClass::Internal
+            }
+        }
+    }
 }
 
 /// Where runs are kept: a state directory (SQLite) or a PostgreSQL URL.

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
 use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
+use crate::error::ErrorClass;
 use crate::run::Machine;
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
@@ -72,6 +73,18 @@ pub enum RuntimeError {
     Resume { run_id: String, error: String },
     #[error("the run ended here without a report (its actor died, or another replica owns it now)")]
     Lost,
+}
+
+impl RuntimeError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            RuntimeError::UnknownService { .. }
+            | RuntimeError::Definition { .. }
+            | RuntimeError::Resume { .. } => ErrorClass::Invalid,
+            RuntimeError::Lost => ErrorClass::Conflict,
+            RuntimeError::Start(_) | RuntimeError::Run(_) => ErrorClass::Internal,
+        }
+    }
 }
 
 /// A workflow whose services are resolved to this runtime's actors, ready

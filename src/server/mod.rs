@@ -28,6 +28,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::error::ErrorClass;
 use crate::graph;
 use crate::journal::{JournalError, StateSpec};
 use crate::workflow::{self, Diagnostics, Workflow};
@@ -94,6 +95,22 @@ pub enum ServeError {
     Journal(#[from] JournalError),
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl ServeError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            ServeError::Invalid(_)
+            | ServeError::Workflows { .. }
+            | ServeError::DuplicateName { .. }
+            | ServeError::UnprotectedBind(_) => ErrorClass::Invalid,
+            ServeError::Runtime(e) => e.class(),
+            ServeError::Journal(e) => e.class(),
+            ServeError::OpenFiles(_) | ServeError::Bind { .. } | ServeError::Io(_) => {
+                ErrorClass::Internal
+            }
+        }
+    }
 }
 
 /// The workflow files named on the command line, directories expanded.

@@ -119,6 +119,13 @@ pub type CallResult = Result<Value, CallError>;
 /// it and drop it to cancel the call.
 pub type CallFuture = Pin<Box<dyn Future<Output = CallResult> + Send + 'static>>;
 
+impl TransportError {
+    /// A transport that cannot be built is a configuration to fix.
+    pub fn class(&self) -> crate::error::ErrorClass {
+        crate::error::ErrorClass::Invalid
+    }
+}
+
 /// A service's transport could not be set up from its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module, lowest first, and the modules it may import.
 const LAYERS: &[(&str, &[&str])] = &[
+    ("error", &[]),
     ("escape", &[]),
     ("template", &[]),
     ("resilience", &[]),
@@ -16,12 +17,13 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("graph", &["workflow"]),
     (
         "transport",
-        &["proto", "resilience", "template", "workflow"],
+        &["error", "proto", "resilience", "template", "workflow"],
     ),
-    ("journal", &["run", "workflow"]),
+    ("journal", &["error", "run", "workflow"]),
     (
         "runtime",
         &[
+            "error",
             "journal",
             "resilience",
             "run",
@@ -33,6 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "server",
         &[
+            "error",
             "escape",
             "graph",
             "journal",
@@ -48,6 +51,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     (
         "cli",
         &[
+            "error",
             "escape",
             "graph",
             "journal",
