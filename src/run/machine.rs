@@ -146,16 +146,20 @@ impl Machine {
         match &recorded.event {
             RunEvent::RunStarted { input, .. } => self.scope = Scope::new(input.clone()),
             RunEvent::StepSkipped { step } => {
-                if let Some(name) = self.output_name(step) {
-                    self.scope.skip(&name);
+                if let Some(name) = self
+                    .ended(step)
+                    .and_then(|at| output_of(&self.workflow, at))
+                {
+                    self.scope.skip(name);
                 }
-                self.ended(step);
             }
             RunEvent::StepCompleted { step, output, .. } => {
-                if let Some(name) = self.output_name(step) {
-                    self.scope.insert(&name, output.clone());
+                if let Some(name) = self
+                    .ended(step)
+                    .and_then(|at| output_of(&self.workflow, at))
+                {
+                    self.scope.insert(name, output.clone());
                 }
-                self.ended(step);
             }
             RunEvent::StepFailed { step, .. } | RunEvent::StepCancelled { step, .. } => {
                 self.ended(step);
@@ -168,15 +172,11 @@ impl Machine {
         Ok(())
     }
 
-    fn output_name(&self, step: &str) -> Option<String> {
-        let s = self.state.step(step)?;
-        s.at.resolve(&self.workflow).output.clone()
-    }
-
-    fn ended(&mut self, step: &str) {
-        if let Some(i) = self.state.index_of(step) {
-            self.calling[i] = false;
-        }
+    /// A step has an outcome: it is no longer called.
+    fn ended(&mut self, step: &str) -> Option<StepRef> {
+        let i = self.state.index_of(step)?;
+        self.calling[i] = false;
+        Some(self.state.steps[i].at)
     }
 
     /// What to do next at `now`. Commands are carried out in order; after a
@@ -364,4 +364,9 @@ pub(super) fn branches(workflow: &Workflow, node: usize) -> usize {
         Node::Step(_) => 1,
         Node::Parallel(group) => group.branches.len(),
     }
+}
+
+/// The name step `at`'s output is kept under, if any.
+fn output_of(workflow: &Workflow, at: StepRef) -> Option<&str> {
+    at.resolve(workflow).output.as_deref()
 }

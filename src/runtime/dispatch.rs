@@ -14,9 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::transport::{CallError, CallRequest, FailureClass};
 
+use super::round_ms;
 use super::service::ServiceMsg;
 use super::supervisor::{self, ActorSlot};
-use super::round_ms;
 
 /// Extra time the caller of a service actor waits beyond the attempt's own
 /// timeout, so the transport's timeout (with its precise error) fires first.

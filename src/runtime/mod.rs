@@ -24,8 +24,8 @@ use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use tracing::warn;
 
-use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
 use crate::error::ErrorClass;
+use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
 use crate::run::Machine;
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
@@ -259,7 +259,10 @@ impl Runtime {
                     service: service.name.clone(),
                 });
             };
-            services.insert(service.name.clone(), ServiceHandle::new(&service.name, slot));
+            services.insert(
+                service.name.clone(),
+                ServiceHandle::new(&service.name, slot),
+            );
         }
         drop(slots);
         let definition = self

@@ -8,6 +8,7 @@ use crate::journal::JournalError;
 use crate::run::Finished;
 
 use super::super::events::RunEvent;
+use super::super::report::RunReport;
 use super::{Driver, RunMsg};
 
 impl Driver {
@@ -45,8 +46,12 @@ impl Driver {
             Ok(()) => {}
         }
         info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
-        let _ = self.catch_up();
-        let report = self.log.report(&self.workflow);
+        // The machine's state is the fold of the run's events: no need to
+        // fold them again for the report.
+        let report = match self.catch_up() {
+            Ok(()) => RunReport::from_state(&self.workflow, self.machine.state(), None),
+            Err(_) => self.log.report(&self.workflow),
+        };
         let _ = done.send(report);
         self.stop(myself);
     }
