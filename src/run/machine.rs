@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::template::Scope;
@@ -14,6 +14,9 @@ use crate::workflow::{Node, Workflow};
 
 use super::events::{HaltReason, Recorded, RunEvent, RunStatus};
 use super::state::{Finished, Phase, RunState, StepRef, Undo, UnknownStep};
+
+/// Where templates read the run's id, workflow and start: `.run.id`.
+const RUN_DATA: &str = "run";
 
 /// What the machine asks of the actors.
 #[derive(Debug, Clone, PartialEq)]
@@ -144,7 +147,16 @@ impl Machine {
     pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
         self.state.apply(recorded)?;
         match &recorded.event {
-            RunEvent::RunStarted { input, .. } => self.scope = Scope::new(input.clone()),
+            RunEvent::RunStarted {
+                run_id,
+                workflow,
+                input,
+            } => {
+                self.scope = Scope::new(input.clone());
+                let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();
+                let run = json!({"id": run_id, "workflow": workflow, "started_at": started_at});
+                self.scope.insert(RUN_DATA, run);
+            }
             RunEvent::StepSkipped { step } => {
                 if let Some(name) = self
                     .ended(step)

@@ -364,7 +364,7 @@ fn references_of<'e>(exprs: impl Iterator<Item = &'e Expr>) -> Vec<DataPath> {
             }
             Expr::Lit(_) => {}
             Expr::Not(e) => walk(e, out),
-            Expr::And(a, b) | Expr::Or(a, b) | Expr::Cmp(_, a, b) => {
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Coalesce(a, b) | Expr::Cmp(_, a, b) => {
                 walk(a, out);
                 walk(b, out);
             }

@@ -33,6 +33,11 @@ pub(crate) fn evaluate<'d>(
             truthy(evaluate(a, data, source)?.as_ref())
                 || truthy(evaluate(b, data, source)?.as_ref()),
         ),
+        Expr::Coalesce(a, b) => match evaluate(a, data, source) {
+            Ok(value) if !value.is_null() => Ok(value),
+            Ok(_) | Err(TemplateError::Missing { .. }) => evaluate(b, data, source),
+            Err(e) => Err(e),
+        },
         Expr::Cmp(op, a, b) => {
             let (a, b) = (evaluate(a, data, source)?, evaluate(b, data, source)?);
             compare(*op, &a, &b)

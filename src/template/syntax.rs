@@ -20,6 +20,8 @@ pub(crate) enum Expr {
     Not(Box<Expr>),
     And(Box<Expr>, Box<Expr>),
     Or(Box<Expr>, Box<Expr>),
+    /// `a ?? b`: `b` when `a` is missing or null.
+    Coalesce(Box<Expr>, Box<Expr>),
     Cmp(CmpOp, Box<Expr>, Box<Expr>),
     /// condition, then, else
     Ternary(Box<Expr>, Box<Expr>, Box<Expr>),
@@ -238,7 +240,7 @@ impl<'a> Parser<'a> {
     }
 
     fn ternary(&mut self) -> Result<Expr, TemplateError> {
-        let cond = self.or()?;
+        let cond = self.coalesce()?;
         if self.peek() != Some(&Tok::Question) {
             return Ok(cond);
         }
@@ -254,6 +256,16 @@ impl<'a> Parser<'a> {
             Box::new(then),
             Box::new(otherwise),
         ))
+    }
+
+    fn coalesce(&mut self) -> Result<Expr, TemplateError> {
+        let mut lhs = self.or()?;
+        while self.peek() == Some(&Tok::Coalesce) {
+            self.pos += 1;
+            let rhs = self.or()?;
+            lhs = Expr::Coalesce(Box::new(lhs), Box::new(rhs));
+        }
+        Ok(lhs)
     }
 
     fn or(&mut self) -> Result<Expr, TemplateError> {

@@ -181,3 +181,45 @@ fn strings_holding_syntax() {
     assert_eq!(render("{{ '' }}"), json!(""));
     assert_eq!(render("{{ 'héllo wörld ✓' }}"), json!("héllo wörld ✓"));
 }
+
+#[test]
+fn coalescing_reads_the_right_side_when_the_left_is_missing_or_null() {
+    assert_eq!(
+        render("{{ .input.email ?? 'ops@example.com' }}"),
+        json!("ops@example.com")
+    );
+    assert_eq!(render("{{ .input.nothing ?? 3 }}"), json!(3));
+    assert_eq!(render("{{ .nobody.knows.this ?? 'x' }}"), json!("x"));
+    assert_eq!(render("{{ .approval.decision ?? 'none' }}"), json!("none"));
+    // A value that is there, even false or empty, is kept.
+    assert_eq!(render("{{ .input.name ?? 'x' }}"), json!("Ada"));
+    assert_eq!(render("{{ .input.flag == false ?? 'x' }}"), json!(false));
+    assert_eq!(render("{{ .input.payload.a ?? 0 }}"), json!(1));
+    // Chains read left to right; the last one may still be missing.
+    assert_eq!(
+        render("{{ .input.a ?? .input.b ?? .input.id }}"),
+        json!(9007199254740993u64)
+    );
+    assert!(
+        Template::parse("{{ .input.a ?? .input.b }}")
+            .expect("parses")
+            .render(&scope())
+            .is_err()
+    );
+    // Looser than `||`, tighter than the ternary.
+    assert_eq!(render("{{ .input.nothing ?? false || true }}"), json!(true));
+    assert_eq!(render("{{ .input.gone ?? true ? 'y' : 'n' }}"), json!("y"));
+    assert_eq!(
+        render("mail={{ .input.email ?? 'ops' }}"),
+        json!("mail=ops")
+    );
+}
+
+#[test]
+fn coalescing_does_not_hide_other_errors() {
+    let err = Template::parse("{{ (.input.name < 3) ?? 'x' }}")
+        .expect("parses")
+        .render(&scope())
+        .unwrap_err();
+    assert!(err.to_string().contains("Cannot compare"), "{err}");
+}

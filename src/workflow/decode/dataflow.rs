@@ -11,6 +11,9 @@ use crate::workflow::yaml::{Key, Node};
 
 /// The root every template may read: the run's input.
 pub const INPUT: &str = "input";
+/// The root every template may read about the run itself, and its fields.
+pub const RUN: &str = "run";
+pub const RUN_FIELDS: &[&str] = &["id", "workflow", "started_at"];
 
 /// A data path read by a template, where the template is.
 #[derive(Debug, Clone)]
@@ -74,9 +77,34 @@ pub fn check(cx: &mut Cx<'_>, producers: &[Producer], uses: &[Use]) {
         if root == INPUT || !seen.insert((u.read.at, u.read.path.clone(), root.clone())) {
             continue;
         }
+        if root == RUN {
+            if let Some((message, hint)) = run_problem(&u.read.data) {
+                cx.report(u.read.at, &u.read.path, message, Some(hint));
+            }
+            continue;
+        }
         if let Some((message, hint)) = problem(u, producers) {
             cx.report(u.read.at, &u.read.path, message, Some(hint));
         }
+    }
+}
+
+/// `.run` holds a few fields, each a string.
+fn run_problem(data: &DataPath) -> Option<(String, String)> {
+    let hint = || format!("`.run` holds {}", suggest::list(RUN_FIELDS.iter().copied()));
+    match data.segments.as_slice() {
+        [field] if RUN_FIELDS.contains(&field.as_str()) => None,
+        [] => Some((
+            format!("`{data}` is an object; read one of its fields"),
+            hint(),
+        )),
+        [field, ..] if RUN_FIELDS.contains(&field.as_str()) => {
+            Some((format!("`{data}`: `.run.{field}` is a string"), hint()))
+        }
+        [field, ..] => Some((
+            format!("`{data}`: the run has no `{field}`"),
+            suggest::did_you_mean(field, RUN_FIELDS.iter().copied()).unwrap_or_else(hint),
+        )),
     }
 }
 
@@ -85,18 +113,19 @@ fn problem(u: &Use, producers: &[Producer]) -> Option<(String, String)> {
     let root = &u.read.data.root;
     if let Scope::ServiceHeaders = u.scope {
         return Some((
-            format!("service headers can only read `.input`, not `{shown}`"),
+            format!("service headers can only read `.input` and `.run`, not `{shown}`"),
             "set this header in the `headers` of the steps that need it".into(),
         ));
     }
     let Some(p) = producers.iter().find(|p| &p.output == root) else {
         let names = producers.iter().map(|p| p.output.as_str());
-        let hint = suggest::did_you_mean(root, names.clone().chain([INPUT])).unwrap_or_else(|| {
-            format!(
-                "templates can read `.input` and the outputs {}",
-                suggest::list(names)
-            )
-        });
+        let hint =
+            suggest::did_you_mean(root, names.clone().chain([INPUT, RUN])).unwrap_or_else(|| {
+                format!(
+                    "templates can read `.input`, `.run` and the outputs {}",
+                    suggest::list(names)
+                )
+            });
         return Some((format!("`{shown}`: no step outputs `{root}`"), hint));
     };
     let (node, sees_own_output) = match &u.scope {

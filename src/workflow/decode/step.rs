@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::call::call;
 use super::compensate;
-use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
+use super::dataflow::{INPUT, Producer, RUN, Read, Scope, UnknownService, Use};
 use super::policy::retry;
 use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
@@ -326,11 +326,16 @@ fn output_name(
         );
         return None;
     }
-    if name == INPUT {
+    if name == INPUT || name == RUN {
+        let what = if name == INPUT {
+            "the run's input"
+        } else {
+            "about the run itself"
+        };
         cx.report(
             node.pos(),
             path,
-            "`input` is the run's input and cannot be a step's output",
+            format!("`{name}` is {what} and cannot be a step's output"),
             Some("choose another name".into()),
         );
         return None;

@@ -228,6 +228,29 @@ output: {everything: "{{ .later }}"}
 }
 
 #[test]
+fn the_run_itself_is_readable_by_its_fields() {
+    let yaml = with_steps(
+        r#"  - id: a
+    service: api
+    method: "POST /a/{{ .run.id }}"
+    input: {w: "{{ .run.workflow }}", at: "{{ .run.started_at }}", bad: "{{ .run.workfow }}"}
+    headers: {x-all: "{{ .run }}", x-deep: "{{ .run.id.x }}"}
+  - {id: b, service: api, method: "POST /b", output: run}
+"#,
+    );
+    assert_eq!(
+        problems(&yaml),
+        [
+            "14:73: steps[0].input.bad: `.run.workfow`: the run has no `workfow`",
+            "15:22: steps[0].headers.x-all: `.run` is an object; read one of its fields",
+            "15:44: steps[0].headers.x-deep: `.run.id.x`: `.run.id` is a string",
+            "16:54: steps[1].output: `run` is about the run itself and cannot be a step's output",
+        ]
+    );
+    assert_eq!(hints(&yaml)[0], "did you mean `workflow`?");
+}
+
+#[test]
 fn methods_are_checked_against_the_protocol() {
     let yaml = with_steps(
         r#"  - {id: a, service: fast, method: "POST /x"}

@@ -4,6 +4,7 @@
 
 mod breaker;
 mod calls;
+mod data;
 mod kill;
 mod paths;
 mod saga;
