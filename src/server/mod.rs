@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod bodies;
+pub mod events;
 pub mod guard;
 pub mod json;
 mod lifecycle;
@@ -213,6 +214,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::get_run, api::cancel_run))
         .routes(routes!(api::list_workflows))
         .routes(routes!(api::list_services))
+        .routes(routes!(events::stream::events))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
         .routes(routes!(api::metrics))

@@ -2,7 +2,7 @@
 //! left in the journal as the server stopped, or held by another replica
 //! now), and the views of it the API answers with.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{Cursor, Epoch};
-use crate::runtime::{BoundWorkflow, RunCanceller, RunReport, RunStatus, RunWatch};
+use crate::runtime::{BoundWorkflow, Recorded, RunCanceller, RunReport, RunStatus, RunWatch};
 
 /// One line of `GET /v1/runs`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -58,6 +58,9 @@ pub struct RunEntry {
     pub(super) state: Mutex<EntryState>,
     pub(super) cancel: CancellationToken,
     pub(super) done: watch::Sender<bool>,
+    /// The run's log once it started here, kept after it finished: its
+    /// events for `GET /v1/events?run=`, as long as the entry is kept.
+    pub(super) log: OnceLock<RunWatch>,
 }
 
 impl RunEntry {
@@ -97,6 +100,11 @@ impl RunEntry {
             submitted_at: rfc3339(self.submitted_at),
             error,
         }
+    }
+
+    /// The run's events so far; none before it started here.
+    pub fn events(&self) -> Vec<Recorded> {
+        self.log.get().map(RunWatch::events).unwrap_or_default()
     }
 
     pub(super) fn unstarted(&self, status: RunStatus) -> RunReport {
