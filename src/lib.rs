@@ -7,7 +7,8 @@
 //! Layers from the bottom up; each imports only those named after "uses"
 //! (checked by the `layers` integration test).
 //!
-//! - [`escape`]: text made safe for a terminal. Uses nothing.
+//! - [`escape`]: text made safe for a terminal, or for HTML and SVG. Uses
+//!   nothing.
 //! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once
 //!   at load time and evaluated against a run's data (text rendered by
 //!   tera). Uses nothing.
@@ -21,8 +22,8 @@
 //! - [`workflow`]: the workflow language: YAML loading, validation with
 //!   located diagnostics, and the validated model the runtime executes. Uses
 //!   escape, proto, resilience, template.
-//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart. Uses
-//!   workflow.
+//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart, or
+//!   as SVG. Uses escape, workflow.
 //! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with
 //!   descriptors from server reflection or `.proto` files, and every failure
 //!   classified as retryable, permanent or unknown. Uses proto, resilience,

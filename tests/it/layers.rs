@@ -13,7 +13,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("run", &["resilience", "workflow"]),
     ("workflow", &["escape", "proto", "resilience", "template"]),
-    ("graph", &["workflow"]),
+    ("graph", &["escape", "workflow"]),
     (
         "transport",
         &["proto", "resilience", "template", "workflow"],
