@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod bodies;
+pub mod console;
 pub mod events;
 pub mod guard;
 pub mod json;
@@ -213,6 +214,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::list_runs))
         .routes(routes!(api::get_run, api::cancel_run))
         .routes(routes!(api::list_workflows))
+        .routes(routes!(console::workflow_graph))
         .routes(routes!(api::list_services))
         .routes(routes!(events::stream::events))
         .routes(routes!(api::healthz))
@@ -245,6 +247,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         body_timeout: config.body_timeout,
     });
     router
+        .merge(console::routes().with_state(state))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(middleware::from_fn_with_state(gate, guard::admit))
