@@ -227,7 +227,12 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     let (router, mut doc) = api.with_state(state.clone()).split_for_parts();
     doc.info.title = "maestro serve".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
-    doc.info.description = Some("Runs of the workflows this server was started with.".into());
+    doc.info.description = Some(
+        "Runs of the workflows this server was started with. This document is rendered for \
+         people at `/docs`; the console at `/` reads the same API, and `GET /v1/events` \
+         streams run and step events as they happen."
+            .into(),
+    );
     doc.info.contact = None;
     doc.info.license = Some(utoipa::openapi::License::new("MIT"));
     doc.components

@@ -187,6 +187,27 @@ async fn the_stream_wants_the_token_and_outlives_the_header_timeout() {
         .bearer_auth("x".repeat(24));
     assert_eq!(wrong.send().await.unwrap().status(), 401);
 
+    // The console's pages hold no data: a browser opens them without it.
+    for page in [
+        "/",
+        "/runs/any",
+        "/workflows",
+        "/services",
+        "/docs",
+        "/console/api.js",
+    ] {
+        let response = server.client.get(server.url(page)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{page}");
+    }
+    let graph = server
+        .client
+        .get(server.url("/v1/workflows/unreachable/graph.svg"));
+    assert_eq!(
+        graph.send().await.unwrap().status(),
+        401,
+        "a workflow is data"
+    );
+
     let events = server
         .client
         .get(server.url("/v1/events"))
