@@ -248,7 +248,7 @@ impl Runs {
             state: Mutex::new(EntryState::Queued),
             cancel: CancellationToken::new(),
             done: watch::Sender::new(false),
-            log: std::sync::OnceLock::new(),
+            log: Mutex::new(None),
         });
         self.entries().insert(entry.id.clone(), entry.clone());
         entry

@@ -54,13 +54,7 @@ pub async fn events(
     let Query(query) = query?;
     // Subscribed before the history is read: nothing falls between them.
     let receiver = state.events.subscribe();
-    let mut follower = Follower {
-        receiver,
-        queue: VecDeque::new(),
-        next: 0,
-        query,
-        state: state.clone(),
-    };
+    let mut follower = Follower::new(receiver, query, Some(state.clone()));
     if let Some(run) = follower.query.run.clone() {
         let Some(history) = history(&state, &run).await else {
             return Err(Failure::new(
@@ -94,11 +88,26 @@ struct Follower {
     queue: VecDeque<Arc<Published>>,
     /// With `run`: the place of the next event of that run to send.
     next: u64,
-    query: super::EventsQuery,
-    state: Shared,
+    query: EventsQuery,
+    /// Where a run's history is read; none in unit tests.
+    state: Option<Shared>,
 }
 
 impl Follower {
+    fn new(
+        receiver: broadcast::Receiver<Arc<Published>>,
+        query: EventsQuery,
+        state: Option<Shared>,
+    ) -> Self {
+        Follower {
+            receiver,
+            queue: VecDeque::new(),
+            next: 0,
+            query,
+            state,
+        }
+    }
+
     async fn next_event(&mut self) -> Option<Event> {
         loop {
             if let Some(published) = self.queue.pop_front() {
@@ -138,10 +147,10 @@ impl Follower {
     /// Queue the run's events from `next` up to `until` from its log: missed
     /// while lagging, or published before this stream subscribed.
     async fn fill(&mut self, until: u64) {
-        let Some(run) = self.query.run.clone() else {
+        let (Some(run), Some(state)) = (self.query.run.clone(), self.state.clone()) else {
             return;
         };
-        let history = history(&self.state, &run).await.unwrap_or_default();
+        let history = history(&state, &run).await.unwrap_or_default();
         let missing = history
             .into_iter()
             .filter(|p| p.seq >= self.next && p.seq < until);
@@ -155,14 +164,14 @@ fn event_of(published: &Published) -> Event {
         .data(published.json.as_str())
 }
 
-/// A run's events so far: from memory while this server holds it, else
-/// from the journal. `None` for a run known to neither.
+/// A run's events so far: from memory while this server holds it and has
+/// them, else from the journal. `None` for a run known to neither.
 async fn history(state: &AppState, run_id: &str) -> Option<Vec<Arc<Published>>> {
-    let (workflow, events): (String, Vec<Recorded>) = match state.runs.get(run_id) {
-        Some(entry) if state.runs.held_here(&entry) => {
-            (entry.workflow().to_string(), entry.events())
-        }
-        _ => {
+    let here = state.runs.get(run_id).filter(|e| state.runs.held_here(e));
+    let in_memory = here.and_then(|e| Some((e.workflow().to_string(), e.events()?)));
+    let (workflow, events): (String, Vec<Recorded>) = match in_memory {
+        Some(found) => found,
+        None => {
             let journal = state.runs.runtime().journal()?;
             let stored = journal.load(run_id).await.ok()??;
             (stored.definition.name, stored.events)
@@ -174,4 +183,70 @@ async fn history(state: &AppState, run_id: &str) -> Option<Vec<Arc<Published>>> 
         .enumerate()
         .map(|(seq, recorded)| Arc::new(Published::new(&run, &workflow, seq as u64, recorded)));
     Some(published.collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+    use crate::runtime::RunEvent;
+    use crate::server::events::Hub;
+
+    fn skipped(step: &str) -> Recorded {
+        Recorded {
+            at: SystemTime::UNIX_EPOCH,
+            event: RunEvent::StepSkipped { step: step.into() },
+        }
+    }
+
+    fn query(run: Option<&str>, workflow: Option<&str>) -> EventsQuery {
+        EventsQuery {
+            run: run.map(String::from),
+            workflow: workflow.map(String::from),
+        }
+    }
+
+    /// An event as the stream writes it on the wire.
+    async fn text(event: Option<Event>) -> String {
+        let event = event.expect("an event");
+        let once = futures_util::stream::iter([Ok::<_, Infallible>(event)]);
+        let body = Sse::new(once).into_response().into_body();
+        let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("the body");
+        String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_lags_hears_how_many_it_missed_then_goes_on() {
+        let hub = Hub::new(2);
+        let mut follower = Follower::new(hub.subscribe(), query(None, None), None);
+        for step in ["a", "b", "c", "d", "e"] {
+            hub.publish("r1", "w", 0, &skipped(step));
+        }
+        let lagged = text(follower.next_event().await).await;
+        assert_eq!(lagged, "event: lagged\ndata: {\"missed\":3}\n\n");
+        let next = text(follower.next_event().await).await;
+        assert!(next.starts_with("event: step\ndata: {"), "{next}");
+        assert!(next.contains("\"step\":\"d\""), "the oldest kept: {next}");
+    }
+
+    #[tokio::test]
+    async fn filters_keep_one_workflow_or_one_run_and_skip_what_the_history_sent() {
+        let hub = Hub::new(16);
+        let mut by_workflow = Follower::new(hub.subscribe(), query(None, Some("w2")), None);
+        let mut by_run = Follower::new(hub.subscribe(), query(Some("r1"), None), None);
+        // As if its history had sent places 0 and 1.
+        by_run.next = 2;
+        hub.publish("r1", "w1", 1, &skipped("old"));
+        hub.publish("r2", "w2", 0, &skipped("other"));
+        hub.publish("r1", "w1", 2, &skipped("new"));
+        let first = text(by_workflow.next_event().await).await;
+        assert!(first.contains("other"), "{first}");
+        let first = text(by_run.next_event().await).await;
+        assert!(first.contains("new") && !first.contains("old"), "{first}");
+        hub.publish("r1", "w1", 3, &skipped("last"));
+        let last = text(by_run.next_event().await).await;
+        assert!(last.contains("last"), "{last}");
+        assert_eq!(by_run.next, 4, "the place of the next event of the run");
+    }
 }

@@ -44,6 +44,10 @@ impl Runs {
             return self.lost(&entry);
         };
         self.metrics.run_finished(&report);
+        if self.runtime.journal().is_some() {
+            // The journal has its events; memory keeps the report alone.
+            entry.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
         *entry.state() = EntryState::Finished(Arc::new(report));
         entry.done.send_replace(true);
         self.finished
@@ -154,7 +158,7 @@ impl Runs {
             }
         };
         let canceller = handle.canceller();
-        let _ = entry.log.set(handle.watch());
+        *entry.log.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.watch());
         *entry.state() = EntryState::Running {
             watch: handle.watch(),
             canceller: canceller.clone(),

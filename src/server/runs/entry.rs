@@ -2,7 +2,7 @@
 //! left in the journal as the server stopped, or held by another replica
 //! now), and the views of it the API answers with.
 
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -58,9 +58,10 @@ pub struct RunEntry {
     pub(super) state: Mutex<EntryState>,
     pub(super) cancel: CancellationToken,
     pub(super) done: watch::Sender<bool>,
-    /// The run's log once it started here, kept after it finished: its
-    /// events for `GET /v1/events?run=`, as long as the entry is kept.
-    pub(super) log: OnceLock<RunWatch>,
+    /// The run's log once it started here: its events for `GET
+    /// /v1/events?run=`. Kept after the run finished only when no journal
+    /// holds them, so finished runs do not cost their events twice.
+    pub(super) log: Mutex<Option<RunWatch>>,
 }
 
 impl RunEntry {
@@ -102,9 +103,15 @@ impl RunEntry {
         }
     }
 
-    /// The run's events so far; none before it started here.
-    pub fn events(&self) -> Vec<Recorded> {
-        self.log.get().map(RunWatch::events).unwrap_or_default()
+    /// The run's events so far (none before it started); `None` once it
+    /// finished and its events are left to the journal.
+    pub fn events(&self) -> Option<Vec<Recorded>> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        match (&*log, &*self.state()) {
+            (Some(log), _) => Some(log.events()),
+            (None, EntryState::Queued | EntryState::Left) => Some(Vec::new()),
+            (None, _) => None,
+        }
     }
 
     pub(super) fn unstarted(&self, status: RunStatus) -> RunReport {

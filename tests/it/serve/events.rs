@@ -234,3 +234,36 @@ async fn the_stream_wants_the_token_and_outlives_the_header_timeout() {
         Some("run_started")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journaled_runs_history_comes_from_the_journal_once_it_finished() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    let dir = crate::journal::StateDir::new("events");
+    let server = serve(&web, &["--state-dir", dir.arg()]);
+    let run = server.submit("user_onboarding", &onboarding()).await;
+    let view = server.wait_final(&run, LIMIT).await;
+    assert_eq!(view["status"], "succeeded", "{view}");
+    // Memory keeps the report alone now: the history is read back.
+    let stream = server
+        .client
+        .get(server.url(&format!("/v1/events?run={run}")));
+    let mut one = SseReader::open(stream).await;
+    let history = one.until(&run, "run_finished").await;
+    let seen = names(&history, &run);
+    assert_eq!(
+        seen.first().map(String::as_str),
+        Some("run_started"),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"step_completed".into()), "{seen:?}");
+    let places: Vec<u64> = history
+        .iter()
+        .map(|(_, d)| d["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(places, (0..history.len() as u64).collect::<Vec<_>>());
+    assert!(
+        history
+            .iter()
+            .all(|(_, d)| d["workflow"] == "user_onboarding")
+    );
+}
