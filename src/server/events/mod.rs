@@ -115,9 +115,12 @@ impl Hub {
             let mut seq = first_seq;
             while let Some(recorded) = rx.recv().await {
                 let last = matches!(recorded.event, RunEvent::RunFinished { .. });
-                let published = Published::new(&run_id, &workflow, seq, &recorded);
-                // No subscriber is not an error: the event is dropped.
-                let _ = sender.send(Arc::new(published));
+                // Serialized only when someone listens: a server nobody
+                // watches pays one channel send per event.
+                if sender.receiver_count() > 0 {
+                    let published = Published::new(&run_id, &workflow, seq, &recorded);
+                    let _ = sender.send(Arc::new(published));
+                }
                 seq += 1;
                 if last {
                     break;

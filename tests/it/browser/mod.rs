@@ -160,10 +160,11 @@ async fn a_failed_runs_page_shows_its_compensation_timeline_and_graph() {
         .wait("attempts on the timeline", attempts, json!([]), LIMIT)
         .await;
     let retried = "return document.querySelectorAll('#timeline g[data-row=crm_entry] rect.attempt.failed').length === 1 \
-        && document.querySelectorAll('#timeline g[data-row=crm_entry] line.backoff').length === 1;";
+        && document.querySelectorAll('#timeline g[data-row=crm_entry] line.backoff').length === 1 \
+        && document.querySelectorAll('#timeline line.halt.failed').length === 1;";
     browser
         .wait(
-            "a failed attempt, its backoff, the retry",
+            "a failed attempt, its backoff, the retry, the halt",
             retried,
             json!([]),
             LIMIT,

@@ -1,7 +1,8 @@
 // A run's timeline from its events: one row per step, every attempt a bar,
 // the backoff between attempts a dotted line, a timeout in its own colour,
-// each compensation on a row of its own; drawn to scale, so parallel
-// branches overlap in time on their own rows.
+// each compensation on a row of its own, the moment the run halted a
+// vertical line; drawn to scale, so parallel branches overlap in time on
+// their own rows.
 'use strict';
 
 const Gantt = (() => {
@@ -73,6 +74,13 @@ const Gantt = (() => {
     const height = 20 + rows.length * ROW + 6;
     const root = svg('svg', { class: 'gantt', viewBox: `0 0 ${WIDTH} ${height}`, role: 'img', 'aria-label': 'timeline' });
     axis(root, span, height);
+    // Where the run stopped going forward: a failure, its timeout, a cancel.
+    for (const halt of events.filter((e) => e.event === 'run_halted')) {
+      const at = x(Date.parse(halt.at));
+      const why = halt.reason === 'timed_out' ? 'timed out after ' + halt.after : String(halt.reason);
+      root.append(svg('line', { class: 'halt ' + halt.reason, x1: at, x2: at, y1: 14, y2: height },
+        svg('title', {}, 'halted: ' + why)));
+    }
     rows.forEach((r, i) => {
       const y = 20 + i * ROW;
       const line = svg('g', { class: 'row ' + r.kind, 'data-row': r.label });
