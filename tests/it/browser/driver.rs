@@ -199,6 +199,13 @@ impl Browser {
             .await;
     }
 
+    /// Make the window `width` x `height` (a taller screenshot).
+    pub async fn resize(&self, width: u32, height: u32) {
+        let rect = json!({"width": width, "height": height});
+        self.command(reqwest::Method::POST, "/window/rect", Some(rect))
+            .await;
+    }
+
     /// Run `script` (a function body; `arguments[i]` are `args`) in the page.
     pub async fn run(&self, script: &str, args: Value) -> Value {
         let body = json!({"script": script, "args": args});

@@ -194,6 +194,7 @@ async fn a_failed_runs_page_shows_its_compensation_timeline_and_graph() {
         )
         .await;
     assert_eq!(pwned, true, "run data never became markup");
+    browser.resize(1280, 1700).await;
     browser.screenshot("console-run.png").await;
     browser.quit().await;
 }

@@ -58,7 +58,8 @@ const Gantt = (() => {
     for (let i = 0; i <= 5; i += 1) {
       const x = LABEL + ((WIDTH - LABEL - 10) * i) / 5;
       root.append(svg('line', { class: 'axis', x1: x, x2: x, y1: 14, y2: height }));
-      root.append(svg('text', { class: 'tick', x: x + 2, y: 11 }, ms((span * i) / 5)));
+      const end = i === 5 ? { x: x - 2, 'text-anchor': 'end' } : { x: x + 2 };
+      root.append(svg('text', Object.assign({ class: 'tick', y: 11 }, end), ms((span * i) / 5)));
     }
   }
 

@@ -28,7 +28,9 @@
     add('duration', view.duration);
     if (view.error) add('error', el('span', { class: 'error' }, view.error));
     clear($('output'));
-    $('output').append(view.output === undefined ? el('p', { class: 'notice' }, 'none yet') : pretty(view.output));
+    const open = view.status === 'running' || view.status === 'queued';
+    const none = el('p', { class: 'notice' }, open ? 'none yet' : 'none');
+    $('output').append(view.output === undefined ? none : pretty(view.output));
   }
 
   function steps() {
