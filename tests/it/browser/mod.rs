@@ -52,6 +52,23 @@ fn onboarding(payment: &str, name: &str) -> Value {
     input
 }
 
+/// An API call with the token, its JSON answer.
+async fn with_token(
+    server: &ServeProcess,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> Value {
+    let mut request = server
+        .client
+        .request(method, server.url(path))
+        .bearer_auth(TOKEN);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// The status shown in the runs list for run `arguments[0]`, once listed.
 const LISTED: &str = "const row = Array.from(document.querySelectorAll('#runs-body tr'))\
     .find(r => r.dataset.run === arguments[0]); \
@@ -151,29 +168,7 @@ async fn a_failed_runs_page_shows_its_compensation_timeline_and_graph() {
             .any(|s| s == "create_account"),
         "{steps}"
     );
-    let bars = "return document.querySelectorAll('#timeline rect.compensation').length || null;";
-    browser
-        .wait("compensations on the timeline", bars, json!([]), LIMIT)
-        .await;
-    let attempts = "return document.querySelectorAll('#timeline rect.attempt').length || null;";
-    browser
-        .wait("attempts on the timeline", attempts, json!([]), LIMIT)
-        .await;
-    let retried = "return document.querySelectorAll('#timeline g[data-row=crm_entry] rect.attempt.failed').length === 1 \
-        && document.querySelectorAll('#timeline g[data-row=crm_entry] line.backoff').length === 1 \
-        && document.querySelectorAll('#timeline line.halt.failed').length === 1;";
-    browser
-        .wait(
-            "a failed attempt, its backoff, the retry, the halt",
-            retried,
-            json!([]),
-            LIMIT,
-        )
-        .await;
-    let node = "const n = Array.from(document.querySelectorAll('#graph g[data-step]')).find(g => g.dataset.step === 'create_account'); \
-        return n ? n.getAttribute('class') : null;";
-    let class = browser.wait("the graph coloured", &format!("const c = (() => {{ {node} }})(); return c && c.includes('o-compensated') ? c : null;"), json!([]), LIMIT).await;
-    assert!(class.as_str().unwrap().contains("o-compensated"), "{class}");
+    timeline_and_graph(&browser).await;
     let shown = "return document.getElementById('input').textContent;";
     let input = browser
         .wait(
@@ -199,6 +194,34 @@ async fn a_failed_runs_page_shows_its_compensation_timeline_and_graph() {
     browser.quit().await;
 }
 
+/// A failed run's timeline (attempts, the retry after its backoff, the
+/// halt, the compensations) and its graph coloured by outcome.
+async fn timeline_and_graph(browser: &Browser) {
+    let bars = "return document.querySelectorAll('#timeline rect.compensation').length || null;";
+    browser
+        .wait("compensations on the timeline", bars, json!([]), LIMIT)
+        .await;
+    let attempts = "return document.querySelectorAll('#timeline rect.attempt').length || null;";
+    browser
+        .wait("attempts on the timeline", attempts, json!([]), LIMIT)
+        .await;
+    let retried = "return document.querySelectorAll('#timeline g[data-row=crm_entry] rect.attempt.failed').length === 1 \
+        && document.querySelectorAll('#timeline g[data-row=crm_entry] line.backoff').length === 1 \
+        && document.querySelectorAll('#timeline line.halt.failed').length === 1;";
+    browser
+        .wait(
+            "a failed attempt, its backoff, the retry, the halt",
+            retried,
+            json!([]),
+            LIMIT,
+        )
+        .await;
+    let node = "const n = Array.from(document.querySelectorAll('#graph g[data-step]')).find(g => g.dataset.step === 'create_account'); \
+        return n ? n.getAttribute('class') : null;";
+    let class = browser.wait("the graph coloured", &format!("const c = (() => {{ {node} }})(); return c && c.includes('o-compensated') ? c : null;"), json!([]), LIMIT).await;
+    assert!(class.as_str().unwrap().contains("o-compensated"), "{class}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_a_token_the_console_asks_once_and_its_cancel_button_cancels() {
     let Some(Setup {
@@ -212,18 +235,15 @@ async fn with_a_token_the_console_asks_once_and_its_cancel_button_cancels() {
     // The welcome e-mail, which has nothing to undo, is slow (within its 5 s
     // timeout): the run is cancelled while it is in flight.
     web.set_fault(Fault::delay("POST /emails", 4500));
-    let submitted = server
-        .client
-        .post(server.url("/v1/workflows/user_onboarding/runs"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"input": onboarding("pm_card_visa", "Ada")}))
-        .send()
-        .await
-        .unwrap();
-    let run = submitted.json::<Value>().await.unwrap()["run_id"]
-        .as_str()
-        .expect("accepted")
-        .to_string();
+    let body = json!({"input": onboarding("pm_card_visa", "Ada")});
+    let submitted = with_token(
+        &server,
+        reqwest::Method::POST,
+        "/v1/workflows/user_onboarding/runs",
+        Some(body),
+    )
+    .await;
+    let run = submitted["run_id"].as_str().expect("accepted").to_string();
     web.wait_active("POST /emails");
 
     browser.go(&server.url(&format!("/runs/{run}"))).await;
@@ -244,16 +264,13 @@ async fn with_a_token_the_console_asks_once_and_its_cancel_button_cancels() {
     browser
         .wait("the run is cancelled", cancelled, json!([]), LIMIT)
         .await;
-    let view: Value = server
-        .client
-        .get(server.url(&format!("/v1/runs/{run}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = with_token(
+        &server,
+        reqwest::Method::GET,
+        &format!("/v1/runs/{run}"),
+        None,
+    )
+    .await;
     assert_eq!(view["status"], "cancelled", "{view}");
 
     // Asked once: the next page reads the API with the kept token.
