@@ -1,7 +1,6 @@
-//! The console: pages at `/` built from files inside the binary, whose
-//! scripts read everything from the API with the token the user gives once;
-//! and the API's reference at `/docs`. A page holds no run data (a browser's
-//! navigation cannot carry a bearer token), so the pages need none.
+//! The console at `/` and the API reference at `/docs`: pages built into the
+//! binary whose scripts read the API with the token given once. A page holds
+//! no data (opening one cannot carry a bearer token), so it needs none.
 
 mod assets;
 mod page;

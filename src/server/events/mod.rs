@@ -1,7 +1,6 @@
-//! Live run and step events for `GET /v1/events`: each run's events, as its
-//! log records them, published once to a bounded broadcast that every
-//! subscriber reads at its own pace; one that falls behind is told how many
-//! it missed rather than holding memory for it.
+//! Live run and step events for `GET /v1/events`: each event published once
+//! to a bounded broadcast that every stream reads at its own pace; a stream
+//! that falls behind hears how many it missed, memory does not grow.
 
 pub mod stream;
 

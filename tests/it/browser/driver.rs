@@ -1,8 +1,6 @@
-//! Headless Chromium driven over WebDriver (`chromedriver`), by a small
-//! client over reqwest: a session, navigation, elements, scripts and
-//! screenshots. Chromium is installed from Debian's packages when missing
-//! and this user may (root, or sudo without a password); every wait is
-//! bounded.
+//! Headless Chromium over WebDriver (`chromedriver`), by a small client over
+//! reqwest; Debian's packages installed when missing and this user may (root
+//! or passwordless sudo). Every wait is bounded.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,6 @@
 //! `GET /v1/events` against a real `maestro serve` and the example HTTP
-//! service: run and step events as they happen, filtered by workflow and by
-//! run (whose history comes first), behind the token like any other route,
-//! and not cut by the connection's timeouts.
+//! service: events as they happen, filtered by workflow or run (history
+//! first), behind the token, not cut by the connection's timeouts.
 
 use std::time::{Duration, Instant};
 
