@@ -77,8 +77,17 @@ pub async fn events(
             }
         }
     });
+    Ok(respond(stream))
+}
+
+/// The stream as `text/event-stream`, a heartbeat comment in every quiet
+/// [`HEARTBEAT`].
+fn respond<S>(stream: S) -> Response
+where
+    S: futures_util::Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
     let keep_alive = KeepAlive::new().interval(HEARTBEAT).text("keep-alive");
-    Ok(Sse::new(stream).keep_alive(keep_alive).into_response())
+    Sse::new(stream).keep_alive(keep_alive).into_response()
 }
 
 /// One subscriber's place in the stream.
@@ -187,7 +196,7 @@ async fn history(state: &AppState, run_id: &str) -> Option<Vec<Arc<Published>>> 
 
 #[cfg(test)]
 mod tests {
-    use std::time::SystemTime;
+    use std::time::{Duration, SystemTime};
 
     use super::*;
     use crate::runtime::RunEvent;
@@ -214,6 +223,26 @@ mod tests {
         let body = Sse::new(once).into_response().into_body();
         let bytes = axum::body::to_bytes(body, 1 << 16).await.expect("the body");
         String::from_utf8(bytes.to_vec()).expect("UTF-8")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_stream_sends_a_heartbeat_comment_every_15_seconds() {
+        use tokio_stream::StreamExt;
+
+        let quiet = futures_util::stream::pending::<Result<Event, Infallible>>();
+        let mut body = respond(quiet).into_body().into_data_stream();
+        let early = tokio::time::timeout(HEARTBEAT - Duration::from_secs(1), body.next()).await;
+        assert!(early.is_err(), "nothing before the first heartbeat");
+        assert_eq!(HEARTBEAT, Duration::from_secs(15), "as documented");
+        for _ in 0..2 {
+            let next = tokio::time::timeout(HEARTBEAT + Duration::from_secs(1), body.next());
+            let data = next
+                .await
+                .expect("in time")
+                .expect("a heartbeat")
+                .expect("no error");
+            assert_eq!(&data[..], b": keep-alive\n\n");
+        }
     }
 
     #[tokio::test]
