@@ -132,6 +132,46 @@ async fn the_runs_list_shows_api_runs_filters_them_and_updates_live() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_runs_list_pages_by_cursor_and_filters_by_id_prefix() {
+    let Some(Setup {
+        browser,
+        server,
+        web: _web,
+    }) = setup(&[]).await
+    else {
+        return;
+    };
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        let run = server.submit("unreachable", &json!({})).await;
+        server.wait_final(&run, LIMIT).await;
+        runs.push(run);
+    }
+    browser.go(&server.url("/?limit=2")).await;
+    let listed = "const ids = Array.from(document.querySelectorAll('#runs-body tr')).map(r => r.dataset.run); \
+        return ids.length === arguments[0] && !document.getElementById('more').hidden === arguments[1] ? ids : null;";
+    let first = browser
+        .wait("a page of 2", listed, json!([2, true]), LIMIT)
+        .await;
+    assert_eq!(first, json!([runs[2], runs[1]]), "newest first");
+    browser.click("#more").await;
+    let all = browser
+        .wait("the next page after it", listed, json!([3, false]), LIMIT)
+        .await;
+    assert_eq!(all, json!([runs[2], runs[1], runs[0]]));
+
+    // Ids share their time-ordered start: the whole id is its own prefix.
+    // The filter applies to each page; the older page is still offered.
+    browser.type_into("input[name=prefix]", &runs[1]).await;
+    browser.click("#filters button[type=submit]").await;
+    let only = browser
+        .wait("one run", listed, json!([1, true]), LIMIT)
+        .await;
+    assert_eq!(only, json!([runs[1]]));
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_runs_page_shows_its_compensation_timeline_and_graph() {
     let Some(Setup {
         browser,

@@ -13,8 +13,11 @@
   let stop = null;
   let pending = null;
 
+  // Runs per page: 50, or the page address's `?limit=`.
+  const limit = new URLSearchParams(window.location.search).get('limit') || '50';
+
   function query(after) {
-    const params = new URLSearchParams({ limit: '50' });
+    const params = new URLSearchParams({ limit });
     const { workflow, status: state } = form.elements;
     if (workflow.value) params.set('workflow', workflow.value);
     if (state.value) params.set('status', state.value);
