@@ -1,6 +1,6 @@
 //! Text from a run's data, a service's answer or a file, made safe to print
-//! on a terminal: control characters (escape sequences, carriage returns,
-//! backspaces) and bidirectional overrides are shown, not obeyed.
+//! on a terminal (control characters and bidirectional overrides shown, not
+//! obeyed) or to write into HTML and SVG (markup shown, not parsed).
 
 use std::borrow::Cow;
 use std::fmt::Write;
@@ -41,6 +41,26 @@ pub fn lines(text: &str) -> Cow<'_, str> {
     escape(text, |c| c == '\n' || c == '\t')
 }
 
+/// Text for HTML or SVG, in an element or a quoted attribute: the five
+/// characters that could end either, or start markup, become references.
+pub fn html(text: &str) -> Cow<'_, str> {
+    if !text.contains(['&', '<', '>', '"', '\'']) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +80,18 @@ mod tests {
         assert_eq!(line("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
         assert_eq!(line("one\ntwo\tthree"), "one\\ntwo\\tthree");
         assert_eq!(lines("one\ntwo\t\u{1b}"), "one\ntwo\t\\u{1b}");
+    }
+
+    #[test]
+    fn markup_and_quotes_are_shown_not_parsed() {
+        assert_eq!(
+            html("<script>alert('x')</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"
+        );
+        assert_eq!(
+            html("\" onload=\"x\" a='b' &amp;"),
+            "&quot; onload=&quot;x&quot; a=&#39;b&#39; &amp;amp;"
+        );
+        assert!(matches!(html("plain é"), Cow::Borrowed(_)));
     }
 }

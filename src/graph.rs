@@ -1,8 +1,10 @@
 //! The workflow drawn as a flowchart: Mermaid (default) or Graphviz DOT, with
 //! parallel groups as fork/join, `when` on edges, compensations dashed.
 //!
-//! Both formats are written from one neutral [`Chart`], so they always show
-//! the same nodes and edges.
+//! Both formats, and the SVG the console shows, are written from one neutral
+//! [`Chart`], so they always show the same nodes and edges.
+
+mod svg;
 
 use std::fmt::Write as _;
 
@@ -16,6 +18,12 @@ pub enum Format {
     Mermaid,
     /// Graphviz: `dot -Tsvg`.
     Dot,
+}
+
+/// Draw `workflow` as an SVG image, laid out here (no layout engine): rows
+/// by depth, each step a `<g data-step="ID">` a page can colour.
+pub fn svg(workflow: &Workflow) -> String {
+    svg::draw(&Chart::of(workflow))
 }
 
 /// Draw `workflow` in `format`.
@@ -44,6 +52,8 @@ struct Box_ {
     /// Lines of the label, unescaped.
     lines: Vec<String>,
     shape: Shape,
+    /// The workflow's step id, for a step's box.
+    step: Option<String>,
 }
 
 #[derive(Debug)]
@@ -131,6 +141,7 @@ impl Chart {
             id: id.to_string(),
             lines,
             shape,
+            step: None,
         });
     }
 
@@ -140,6 +151,9 @@ impl Chart {
             format!("{}: {}", step.service, call_text(&step.call)),
         ];
         self.add(id, lines, Shape::Step);
+        if let Some(last) = self.boxes.last_mut() {
+            last.step = Some(step.id.clone());
+        }
     }
 
     fn link(&mut self, from: &str, to: &str, label: Option<String>) {

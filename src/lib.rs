@@ -9,7 +9,8 @@
 //!
 //! - [`error`]: the class of an error a caller acts on, shared by every
 //!   layer's error enum. Uses nothing.
-//! - [`escape`]: text made safe for a terminal. Uses nothing.
+//! - [`escape`]: text made safe for a terminal, or for HTML and SVG. Uses
+//!   nothing.
 //! - [`template`]: `{{ .path }}` templates and `when` conditions, parsed once
 //!   at load time and evaluated against a run's data (text rendered by
 //!   tera). Uses nothing.
@@ -24,8 +25,8 @@
 //! - [`run`]: a run's lifecycle, pure: the events it records, the state
 //!   they fold into, and the state machine deciding each next command the
 //!   actors carry out. Uses resilience, template, workflow.
-//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart. Uses
-//!   workflow.
+//! - [`graph`]: the workflow drawn as a Mermaid or Graphviz flowchart, or
+//!   as SVG. Uses escape, workflow.
 //! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with
 //!   descriptors from server reflection or `.proto` files, and every failure
 //!   classified as retryable, permanent or unknown. Uses proto, resilience,

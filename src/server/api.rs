@@ -38,6 +38,8 @@ pub struct LoadedWorkflow {
 pub struct AppState {
     pub runs: Arc<Runs>,
     pub metrics: Arc<Metrics>,
+    /// Every run's events, for `GET /v1/events`.
+    pub events: Arc<super::events::Hub>,
     pub workflows: BTreeMap<String, LoadedWorkflow>,
     /// How long `?wait=true` waits for a workflow without a timeout.
     pub max_wait: Duration,

@@ -76,11 +76,12 @@ pub async fn admit(State(gate): State<Arc<Gate>>, request: Request, next: Next) 
         .await
 }
 
-/// With a token, every endpoint but the health checks wants `Authorization:
-/// Bearer TOKEN`; without one, the request must name a loopback host.
+/// With a token, every endpoint but the health checks and the console's
+/// pages (which hold no data) wants `Authorization: Bearer TOKEN`; without
+/// one, the request must name a loopback host.
 fn authorize(gate: &Gate, request: &Request) -> Result<(), Failure> {
     if let Some(token) = &gate.token {
-        if is_health(request) {
+        if is_health(request) || super::console::is_public(request.uri().path()) {
             return Ok(());
         }
         let given = request

@@ -14,6 +14,7 @@ use crate::workflow::{self, Workflow};
 
 use super::api::AppState;
 use super::api::LoadedWorkflow;
+use super::events::{EVENT_BUFFER, Hub};
 use super::listen::{self, ConnectionLimits};
 use super::metrics::Metrics;
 use super::runs::Runs;
@@ -25,6 +26,8 @@ pub(super) struct Server {
     journal: Option<Arc<dyn Journal>>,
     pub(super) runs: Arc<Runs>,
     pub(super) metrics: Arc<Metrics>,
+    /// Closed once the runs have drained: open event streams end then.
+    events: Arc<Hub>,
     /// Handed to the journal's take-over once it starts.
     definitions: Option<recovery::Definitions>,
     pub(super) app: axum::Router,
@@ -57,10 +60,17 @@ impl Server {
             loaded.insert(workflow.name.clone(), LoadedWorkflow { bound, info });
         }
         let metrics = Arc::new(Metrics::default());
-        let runs = Runs::new(runtime.clone(), metrics.clone(), config.limits);
+        let events = Hub::new(EVENT_BUFFER);
+        let runs = Runs::new(
+            runtime.clone(),
+            metrics.clone(),
+            events.clone(),
+            config.limits,
+        );
         let state = Arc::new(AppState {
             runs: runs.clone(),
             metrics: metrics.clone(),
+            events: events.clone(),
             workflows: loaded,
             max_wait: config.max_wait,
             openapi: OnceLock::new(),
@@ -76,6 +86,7 @@ impl Server {
             journal,
             runs,
             metrics,
+            events,
             definitions: Some(definitions),
             app,
             connections,
@@ -130,6 +141,7 @@ impl Server {
                  never started, they stay in the journal for the next start"
             ),
         }
+        self.events.close();
     }
 
     /// Stop the service actors once nothing else holds the runtime.

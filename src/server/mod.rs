@@ -5,6 +5,8 @@
 pub mod api;
 pub mod auth;
 pub mod bodies;
+pub mod console;
+pub mod events;
 pub mod guard;
 pub mod json;
 mod lifecycle;
@@ -229,7 +231,9 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::list_runs))
         .routes(routes!(api::get_run, api::cancel_run))
         .routes(routes!(api::list_workflows))
+        .routes(routes!(console::workflow_graph))
         .routes(routes!(api::list_services))
+        .routes(routes!(events::stream::events))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))
         .routes(routes!(api::metrics))
@@ -240,7 +244,12 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     let (router, mut doc) = api.with_state(state.clone()).split_for_parts();
     doc.info.title = "maestro serve".into();
     doc.info.version = env!("CARGO_PKG_VERSION").into();
-    doc.info.description = Some("Runs of the workflows this server was started with.".into());
+    doc.info.description = Some(
+        "Runs of the workflows this server was started with. This document is rendered for \
+         people at `/docs`; the console at `/` reads the same API, and `GET /v1/events` \
+         streams run and step events as they happen."
+            .into(),
+    );
     doc.info.contact = None;
     doc.info.license = Some(utoipa::openapi::License::new("MIT"));
     doc.components
@@ -260,6 +269,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         body_timeout: config.body_timeout,
     });
     router
+        .merge(console::routes().with_state(state))
         .fallback(api::not_found)
         .method_not_allowed_fallback(api::method_not_allowed)
         .layer(middleware::from_fn_with_state(gate, guard::admit))

@@ -29,6 +29,7 @@ use crate::runtime::{BoundWorkflow, Runtime};
 
 use entry::EntryState;
 
+use super::events::Hub;
 use super::metrics::{Metrics, RunGauges};
 
 /// Bounds on what the server holds at once.
@@ -110,6 +111,8 @@ fn now_millis() -> SystemTime {
 pub struct Runs {
     runtime: Arc<Runtime>,
     metrics: Arc<Metrics>,
+    /// Where each run's events are published as they are recorded.
+    events: Arc<Hub>,
     limits: Limits,
     entries: Mutex<HashMap<String, Arc<RunEntry>>>,
     /// Finished run ids, oldest first, with when they finished.
@@ -128,10 +131,16 @@ pub struct Runs {
 }
 
 impl Runs {
-    pub fn new(runtime: Arc<Runtime>, metrics: Arc<Metrics>, limits: Limits) -> Arc<Self> {
+    pub fn new(
+        runtime: Arc<Runtime>,
+        metrics: Arc<Metrics>,
+        events: Arc<Hub>,
+        limits: Limits,
+    ) -> Arc<Self> {
         Arc::new(Self {
             runtime,
             metrics,
+            events,
             slots: Arc::new(Semaphore::new(limits.max_running.max(1))),
             limits,
             entries: Mutex::default(),
@@ -239,6 +248,7 @@ impl Runs {
             state: Mutex::new(EntryState::Queued),
             cancel: CancellationToken::new(),
             done: watch::Sender::new(false),
+            log: Mutex::new(None),
         });
         self.entries().insert(entry.id.clone(), entry.clone());
         entry

@@ -14,7 +14,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("proto", &[]),
     ("run", &["resilience", "template", "workflow"]),
     ("workflow", &["escape", "proto", "resilience", "template"]),
-    ("graph", &["workflow"]),
+    ("graph", &["escape", "workflow"]),
     (
         "transport",
         &["error", "proto", "resilience", "template", "workflow"],

@@ -1,6 +1,7 @@
 //! The one integration-test binary: each module is an area. Tests that run
 //! workflows talk to real servers (the example services) on 127.0.0.1.
 
+mod browser;
 mod execute;
 mod faults;
 mod graph;

@@ -44,6 +44,10 @@ impl Runs {
             return self.lost(&entry);
         };
         self.metrics.run_finished(&report);
+        if self.runtime.journal().is_some() {
+            // The journal has its events; memory keeps the report alone.
+            entry.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
         *entry.state() = EntryState::Finished(Arc::new(report));
         entry.done.send_replace(true);
         self.finished
@@ -104,15 +108,17 @@ impl Runs {
         };
         let mut report = entry.unstarted(RunStatus::Cancelled);
         report.error = Some(why.into());
+        let recorded = Recorded {
+            at: SystemTime::now(),
+            event: RunEvent::RunFinished {
+                status: RunStatus::Cancelled,
+                output: None,
+                error: Some(why.into()),
+            },
+        };
+        self.events
+            .publish(&entry.id, entry.workflow(), 0, &recorded);
         if let Some(journal) = journal {
-            let recorded = Recorded {
-                at: SystemTime::now(),
-                event: RunEvent::RunFinished {
-                    status: RunStatus::Cancelled,
-                    output: None,
-                    error: Some(why.into()),
-                },
-            };
             let written = match Write::event(&Arc::from(entry.id.as_str()), 0, &recorded) {
                 Ok(write) => journal.write(write.with_epoch(entry.epoch)).await,
                 Err(e) => Err(e),
@@ -130,12 +136,17 @@ impl Runs {
             Start::Fresh(input) => {
                 let options = RunOptions {
                     run_id: Some(entry.id.clone()),
-                    observer: None,
+                    observer: Some(self.events.observe(&entry.id, entry.workflow(), 0)),
                     admitted: true,
                 };
                 self.runtime.spawn_run(&entry.bound, input, options).await
             }
-            Start::Resume(stored) => self.runtime.resume(&entry.bound, *stored, None).await,
+            Start::Resume(stored) => {
+                let held = stored.events.len() as u64;
+                let observer = self.events.observe(&entry.id, entry.workflow(), held);
+                let resumed = self.runtime.resume(&entry.bound, *stored, Some(observer));
+                resumed.await
+            }
         };
         let handle = match spawned {
             Ok(handle) => handle,
@@ -147,6 +158,7 @@ impl Runs {
             }
         };
         let canceller = handle.canceller();
+        *entry.log.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.watch());
         *entry.state() = EntryState::Running {
             watch: handle.watch(),
             canceller: canceller.clone(),

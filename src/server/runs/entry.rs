@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{Cursor, Epoch};
-use crate::runtime::{BoundWorkflow, RunCanceller, RunReport, RunStatus, RunWatch};
+use crate::runtime::{BoundWorkflow, Recorded, RunCanceller, RunReport, RunStatus, RunWatch};
 
 /// One line of `GET /v1/runs`.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -58,6 +58,10 @@ pub struct RunEntry {
     pub(super) state: Mutex<EntryState>,
     pub(super) cancel: CancellationToken,
     pub(super) done: watch::Sender<bool>,
+    /// The run's log once it started here: its events for `GET
+    /// /v1/events?run=`. Kept after the run finished only when no journal
+    /// holds them, so finished runs do not cost their events twice.
+    pub(super) log: Mutex<Option<RunWatch>>,
 }
 
 impl RunEntry {
@@ -96,6 +100,17 @@ impl RunEntry {
             status,
             submitted_at: rfc3339(self.submitted_at),
             error,
+        }
+    }
+
+    /// The run's events so far (none before it started); `None` once it
+    /// finished and its events are left to the journal.
+    pub fn events(&self) -> Option<Vec<Recorded>> {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        match (&*log, &*self.state()) {
+            (Some(log), _) => Some(log.events()),
+            (None, EntryState::Queued | EntryState::Left) => Some(Vec::new()),
+            (None, _) => None,
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod api;
 mod embedded;
+pub mod events;
 mod fuzz;
 mod guard;
 mod limits;

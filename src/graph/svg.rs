@@ -1,0 +1,220 @@
+//! The chart as SVG: each box in a row by its depth (the longest path from
+//! the start), rows centred, parallel branches side by side; compensations
+//! dashed, curving back on the right. Every text is escaped.
+
+use std::fmt::Write as _;
+
+use crate::escape;
+
+use super::{Chart, Shape};
+
+const SLOT_W: i64 = 240;
+const BOX_W: i64 = 210;
+const ROW_H: i64 = 90;
+const BOX_H: i64 = 46;
+const MARGIN: i64 = 30;
+/// Characters of a line drawn; the whole line is in the box's tooltip.
+const LINE_CHARS: usize = 30;
+
+/// Where each box sits: its row and its place in the row.
+fn layout(chart: &Chart) -> Vec<(i64, i64)> {
+    let index = |id: &str| chart.boxes.iter().position(|b| b.id == id);
+    let mut depth = vec![0i64; chart.boxes.len()];
+    // Longest path over the forward edges: at most one pass per box.
+    for _ in 0..chart.boxes.len() {
+        let mut changed = false;
+        for e in chart.edges.iter().filter(|e| !e.undo) {
+            if let (Some(from), Some(to)) = (index(&e.from), index(&e.to))
+                && depth[to] < depth[from] + 1
+            {
+                depth[to] = depth[from] + 1;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let mut taken = std::collections::HashMap::<i64, i64>::new();
+    depth
+        .iter()
+        .map(|row| {
+            let slot = taken.entry(*row).or_default();
+            *slot += 1;
+            (*row, *slot - 1)
+        })
+        .collect()
+}
+
+/// The centre of each box, in pixels, and the image's width and height.
+fn positions(chart: &Chart) -> (Vec<(i64, i64)>, i64, i64) {
+    let places = layout(chart);
+    let rows = places.iter().map(|p| p.0).max().unwrap_or(0) + 1;
+    let width_of = |row: i64| places.iter().filter(|p| p.0 == row).count() as i64;
+    let widest = (0..rows).map(width_of).max().unwrap_or(1);
+    let width = widest * SLOT_W + 2 * MARGIN;
+    let centres = places
+        .iter()
+        .map(|&(row, slot)| {
+            let left = (width - width_of(row) * SLOT_W) / 2;
+            (
+                left + slot * SLOT_W + SLOT_W / 2,
+                MARGIN + row * ROW_H + BOX_H / 2,
+            )
+        })
+        .collect();
+    (centres, width, rows * ROW_H + MARGIN)
+}
+
+fn clip(text: &str) -> String {
+    if text.chars().count() <= LINE_CHARS {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(LINE_CHARS - 1).collect();
+    format!("{kept}…")
+}
+
+/// Draw the chart.
+pub(super) fn draw(chart: &Chart) -> String {
+    let (centres, width, height) = positions(chart);
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"graph\" viewBox=\"0 0 {width} {height}\" \
+         width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"{}\">",
+        escape::html(&chart.title)
+    );
+    out.push_str(
+        "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
+         markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
+         <path d=\"M0,0 L10,5 L0,10 z\"/></marker></defs>",
+    );
+    let at = |id: &str| {
+        let i = chart.boxes.iter().position(|b| b.id == id)?;
+        Some((centres[i], chart.boxes[i].shape))
+    };
+    for e in &chart.edges {
+        let (Some(((x1, y1), _)), Some(((x2, y2), _))) = (at(&e.from), at(&e.to)) else {
+            continue;
+        };
+        edge(&mut out, (x1, y1), (x2, y2), e.undo, e.label.as_deref());
+    }
+    for (b, &(x, y)) in chart.boxes.iter().zip(&centres) {
+        node(&mut out, b, x, y);
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn edge(
+    out: &mut String,
+    (x1, y1): (i64, i64),
+    (x2, y2): (i64, i64),
+    undo: bool,
+    label: Option<&str>,
+) {
+    let title = label
+        .map(|l| format!("<title>{}</title>", escape::html(l)))
+        .unwrap_or_default();
+    if undo {
+        // Back to the step it undoes, curving out to the right.
+        let bend = x1.max(x2) + BOX_W / 2 + 20;
+        let _ = write!(
+            out,
+            "<path class=\"edge undo\" d=\"M{} {y1} C{bend} {y1} {bend} {y2} {} {y2}\" \
+             marker-end=\"url(#arrow)\">{title}</path>",
+            x1 + BOX_W / 4,
+            x2 + BOX_W / 2,
+        );
+        return;
+    }
+    let (top, bottom) = (y1 + BOX_H / 2, y2 - BOX_H / 2);
+    let _ = write!(
+        out,
+        "<path class=\"edge\" d=\"M{x1} {top} L{x2} {bottom}\" marker-end=\"url(#arrow)\">{title}</path>"
+    );
+    if let Some(label) = label {
+        let _ = write!(
+            out,
+            "<text class=\"edge-label\" x=\"{}\" y=\"{}\">{}</text>",
+            (x1 + x2) / 2 + 6,
+            (top + bottom) / 2,
+            escape::html(&clip(label))
+        );
+    }
+}
+
+fn node(out: &mut String, b: &super::Box_, x: i64, y: i64) {
+    let full = b.lines.join("\n");
+    let class = match b.shape {
+        Shape::Terminal => "terminal",
+        Shape::Step => "step",
+        Shape::Fork | Shape::Join => "fork",
+    };
+    let step = b
+        .step
+        .as_ref()
+        .map(|s| format!(" data-step=\"{}\"", escape::html(s)))
+        .unwrap_or_default();
+    let _ = write!(
+        out,
+        "<g class=\"node {class}\"{step}><title>{}</title>",
+        escape::html(&full)
+    );
+    let (w, h) = match b.shape {
+        Shape::Step => (BOX_W, BOX_H),
+        _ => (90, 28),
+    };
+    let _ = write!(
+        out,
+        "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{h}\" rx=\"{}\"/>",
+        x - w / 2,
+        y - h / 2,
+        if b.shape == Shape::Step { 6 } else { 14 }
+    );
+    let count = b.lines.len() as i64;
+    for (i, line) in b.lines.iter().enumerate() {
+        let dy = (i as i64 * 2 - (count - 1)) * 8 + 4;
+        let _ = write!(
+            out,
+            "<text x=\"{x}\" y=\"{}\" class=\"line{i}\">{}</text>",
+            y + dy,
+            escape::html(&clip(line))
+        );
+    }
+    out.push_str("</g>");
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::workflow::load_str;
+
+    #[test]
+    fn steps_are_drawn_in_rows_with_their_ids_escaped() {
+        let yaml = r#"
+name: "a<b>"
+services:
+  s: {type: http, endpoint: "http://127.0.0.1:9"}
+steps:
+  - id: first
+    service: s
+    method: "POST /x"
+    compensate: {method: "DELETE /x"}
+  - parallel:
+      - {id: left, service: s, method: "POST /l"}
+      - {id: right, service: s, method: "POST /r?q=<script>"}
+"#;
+        let workflow = load_str(yaml, "t.yaml", &|_| None).expect("valid");
+        let svg = super::super::svg(&workflow);
+        assert!(svg.starts_with("<svg"), "{svg}");
+        assert!(svg.contains("data-step=\"first\""));
+        assert!(svg.contains("data-step=\"left\"") && svg.contains("data-step=\"right\""));
+        assert!(
+            svg.contains("class=\"edge undo\""),
+            "the compensation is drawn"
+        );
+        assert!(!svg.contains("<script>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;"), "{svg}");
+        assert!(svg.contains("aria-label=\"a&lt;b&gt;\""), "{svg}");
+    }
+}

@@ -1,0 +1,50 @@
+// The workflows page: each workflow the server runs, its graph drawn by the
+// server as SVG, and a form that starts a run from a JSON input.
+'use strict';
+
+(() => {
+  const { el, json, text, call, clear, importSvg } = Maestro;
+  const list = document.getElementById('workflows');
+
+  async function start(name, area, out) {
+    let input;
+    try {
+      input = JSON.parse(area.value);
+    } catch (e) {
+      out.className = 'error';
+      out.textContent = 'The input is not JSON: ' + e.message;
+      return;
+    }
+    const response = await call('POST', '/v1/workflows/' + encodeURIComponent(name) + '/runs', { input });
+    const body = await response.json().catch(() => ({}));
+    clear(out);
+    if (response.ok && body.run_id) {
+      out.className = 'notice';
+      out.append('Started ', Maestro.runLink(body.run_id));
+    } else {
+      out.className = 'error';
+      out.textContent = (body.error && body.error.message) || 'HTTP ' + response.status;
+    }
+  }
+
+  function card(w) {
+    const graph = el('div', { class: 'graph-box' }, 'drawing…');
+    const area = el('textarea', { name: 'input', spellcheck: 'false' }, '{}');
+    const out = el('p', { class: 'notice' });
+    const form = el('form', { class: 'start' },
+      el('label', {}, 'Input (JSON)'), area,
+      el('div', { class: 'actions' }, el('button', { type: 'submit' }, 'Start a run')), out);
+    form.addEventListener('submit', (e) => { e.preventDefault(); start(w.name, area, out); });
+    text('/v1/workflows/' + encodeURIComponent(w.name) + '/graph.svg')
+      .then((source) => graph.replaceChildren(importSvg(source)))
+      .catch((e) => { graph.textContent = 'No graph: ' + e.message; });
+    return el('section', { class: 'card', 'data-workflow': w.name },
+      el('h2', {}, w.name, w.version ? ' · v' + w.version : ''),
+      el('p', { class: 'notice' }, w.file + ' · services: ' + w.services.join(', ')),
+      graph, form);
+  }
+
+  json('/v1/workflows')
+    .then((body) => { list.className = ''; list.replaceChildren(...body.workflows.map(card)); })
+    .catch((e) => { list.textContent = 'Cannot list workflows: ' + e.message; });
+})();

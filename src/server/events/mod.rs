@@ -1,0 +1,150 @@
+//! Live run and step events for `GET /v1/events`: each event published once
+//! to a bounded broadcast that every stream reads at its own pace; a stream
+//! that falls behind hears how many it missed, memory does not grow.
+
+pub mod stream;
+
+pub use stream::EventsQuery;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use crate::runtime::{Recorded, RunEvent};
+
+/// Events held for the slowest subscriber; past these it misses the oldest
+/// and hears how many. About 1 KiB each, so ~1 MiB at most.
+pub const EVENT_BUFFER: usize = 1024;
+/// A comment line this often keeps proxies from closing a quiet stream.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+
+/// Whether an event is about the run as a whole or one of its steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Run,
+    Step,
+}
+
+impl Kind {
+    fn of(event: &RunEvent) -> Self {
+        match event {
+            RunEvent::RunStarted { .. }
+            | RunEvent::RunResumed
+            | RunEvent::RunHalted { .. }
+            | RunEvent::RunFinished { .. } => Kind::Run,
+            _ => Kind::Step,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Run => "run",
+            Kind::Step => "step",
+        }
+    }
+}
+
+/// One event of one run, serialized once for every subscriber.
+#[derive(Debug)]
+pub struct Published {
+    pub run_id: Arc<str>,
+    pub workflow: Arc<str>,
+    /// Its place in the run's log, from 0.
+    pub seq: u64,
+    pub kind: Kind,
+    pub json: String,
+}
+
+impl Published {
+    /// The run's event as JSON: the recorded event's fields, its time in
+    /// RFC 3339, and the run, workflow and place it belongs to.
+    pub fn new(run_id: &Arc<str>, workflow: &Arc<str>, seq: u64, recorded: &Recorded) -> Self {
+        let mut value = serde_json::to_value(recorded).unwrap_or(Value::Null);
+        if let Value::Object(fields) = &mut value {
+            let at = humantime::format_rfc3339_millis(recorded.at).to_string();
+            fields.insert("at".into(), at.into());
+            fields.insert("run_id".into(), run_id.as_ref().into());
+            fields.insert("workflow".into(), workflow.as_ref().into());
+            fields.insert("seq".into(), seq.into());
+        }
+        Published {
+            run_id: run_id.clone(),
+            workflow: workflow.clone(),
+            seq,
+            kind: Kind::of(&recorded.event),
+            json: value.to_string(),
+        }
+    }
+}
+
+/// Where every run's events meet their subscribers.
+#[derive(Debug)]
+pub struct Hub {
+    sender: broadcast::Sender<Arc<Published>>,
+    /// Cancelled as the server stops: open streams end, so that draining
+    /// connections does not wait on them.
+    closed: CancellationToken,
+}
+
+impl Hub {
+    pub fn new(capacity: usize) -> Arc<Self> {
+        let (sender, _) = broadcast::channel(capacity.max(1));
+        Arc::new(Hub {
+            sender,
+            closed: CancellationToken::new(),
+        })
+    }
+
+    /// A channel for a run's log to send its new events to, the first of
+    /// them at place `first_seq`; a task forwards each to the subscribers
+    /// until the run finishes or its log is dropped.
+    pub fn observe(
+        &self,
+        run_id: &str,
+        workflow: &str,
+        first_seq: u64,
+    ) -> mpsc::UnboundedSender<Recorded> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Recorded>();
+        let (run_id, workflow): (Arc<str>, Arc<str>) = (Arc::from(run_id), Arc::from(workflow));
+        let sender = self.sender.clone();
+        tokio::spawn(async move {
+            let mut seq = first_seq;
+            while let Some(recorded) = rx.recv().await {
+                let last = matches!(recorded.event, RunEvent::RunFinished { .. });
+                // Serialized only when someone listens: a server nobody
+                // watches pays one channel send per event.
+                if sender.receiver_count() > 0 {
+                    let published = Published::new(&run_id, &workflow, seq, &recorded);
+                    let _ = sender.send(Arc::new(published));
+                }
+                seq += 1;
+                if last {
+                    break;
+                }
+            }
+        });
+        tx
+    }
+
+    /// Publish an event no log forwards (a run cancelled before it started).
+    pub fn publish(&self, run_id: &str, workflow: &str, seq: u64, recorded: &Recorded) {
+        let published = Published::new(&Arc::from(run_id), &Arc::from(workflow), seq, recorded);
+        let _ = self.sender.send(Arc::new(published));
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.sender.subscribe()
+    }
+
+    /// End every open stream, now and from now on.
+    pub fn close(&self) {
+        self.closed.cancel();
+    }
+
+    pub fn closed(&self) -> &CancellationToken {
+        &self.closed
+    }
+}
