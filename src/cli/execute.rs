@@ -106,7 +106,7 @@ async fn execute(
         tokio::spawn(append_timeline(Timeline::new(&workflow), rx))
     };
     let options = RunOptions {
-        observer: Some(tx),
+        observer: Some(Arc::new(tx)),
         ..RunOptions::default()
     };
     let started = match actors.bind(workflow.clone()) {

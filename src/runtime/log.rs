@@ -18,6 +18,27 @@ use crate::workflow::Workflow;
 use super::events::{Recorded, RunEvent};
 use super::report::RunReport;
 
+/// Told of each event of a run as it is recorded, in the log's order,
+/// while the log is held: keep it short, and never block.
+pub trait Observer: Send + Sync {
+    /// `seq` is the event's place in the run's log, from 0.
+    fn recorded(&self, seq: u64, recorded: &Recorded);
+}
+
+impl std::fmt::Debug for dyn Observer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Observer")
+    }
+}
+
+/// A channel receives a copy of each event (a live timeline).
+impl Observer for mpsc::UnboundedSender<Recorded> {
+    fn recorded(&self, _seq: u64, recorded: &Recorded) {
+        // A watcher that went away must not stop the run.
+        let _ = self.send(recorded.clone());
+    }
+}
+
 /// A cheap-to-clone handle on one run's append-only log.
 #[derive(Clone, Default)]
 pub struct RunLog {
@@ -28,7 +49,7 @@ pub struct RunLog {
 struct Inner {
     // A std Mutex, not a tokio one: nothing awaits while it is held.
     events: Mutex<Vec<Recorded>>,
-    observer: Option<mpsc::UnboundedSender<Recorded>>,
+    observer: Option<Arc<dyn Observer>>,
     durable: Option<Durable>,
 }
 
@@ -48,7 +69,7 @@ impl RunLog {
     /// is sent to `observer` and queued to `journal`, under the run's claim.
     pub fn new(
         events: Vec<Recorded>,
-        observer: Option<mpsc::UnboundedSender<Recorded>>,
+        observer: Option<Arc<dyn Observer>>,
         journal: Option<(Arc<dyn Journal>, &str, Epoch)>,
     ) -> Self {
         Self {
@@ -91,10 +112,6 @@ impl RunLog {
             at: SystemTime::now(),
             event,
         };
-        if let Some(observer) = &self.inner.observer {
-            // A watcher that went away must not stop the run.
-            let _ = observer.send(recorded.clone());
-        }
         // Serialized before the lock is taken: parallel steps append at once.
         let write = self.inner.durable.as_ref().map(|d| {
             let write = Write::event(&d.run_id, 0, &recorded).map(|w| w.with_epoch(d.epoch));
@@ -122,6 +139,10 @@ impl RunLog {
             }
             None => Ack::done(),
         };
+        if let Some(observer) = &self.inner.observer {
+            // Under the lock: observers see events in the log's order.
+            observer.recorded(events.len() as u64, &recorded);
+        }
         events.push(recorded);
         ack
     }

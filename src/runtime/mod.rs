@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::error::ErrorClass;
@@ -34,6 +34,7 @@ pub use crate::run::events;
 pub use crate::run::{Recorded, RunEvent, RunStatus};
 pub use dispatch::{AttemptError, ServiceHandle};
 pub use handle::{RunCanceller, RunHandle, RunWatch};
+pub use log::Observer;
 pub use report::RunReport;
 use run::{RunActor, RunArgs};
 pub use service::TransitionCounts;
@@ -51,7 +52,7 @@ pub struct RunOptions {
     /// Defaults to a fresh time-ordered id.
     pub run_id: Option<String>,
     /// Receives every event as it is recorded (a live timeline).
-    pub observer: Option<mpsc::UnboundedSender<Recorded>>,
+    pub observer: Option<Arc<dyn Observer>>,
     /// The run was journaled already by [`Runtime::admit`].
     pub admitted: bool,
 }
@@ -343,7 +344,7 @@ impl Runtime {
         &self,
         bound: &BoundWorkflow,
         stored: StoredRun,
-        observer: Option<mpsc::UnboundedSender<Recorded>>,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Result<RunHandle, RuntimeError> {
         if stored.events.is_empty() {
             // Accepted, never started: start it now.
@@ -379,7 +380,7 @@ impl Runtime {
         &self,
         bound: &BoundWorkflow,
         start: Start,
-        observer: Option<mpsc::UnboundedSender<Recorded>>,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Result<RunHandle, RuntimeError> {
         let Start {
             run_id,

@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-use crate::runtime::{Recorded, RunEvent};
+use crate::runtime::{Observer, Recorded, RunEvent};
 
 /// Events held for the slowest subscriber; past these it misses the oldest
 /// and hears how many. About 1 KiB each, so ~1 MiB at most.
@@ -80,6 +80,24 @@ impl Published {
     }
 }
 
+/// One run's events on their way to the subscribers.
+struct RunTap {
+    sender: broadcast::Sender<Arc<Published>>,
+    run_id: Arc<str>,
+    workflow: Arc<str>,
+}
+
+impl Observer for RunTap {
+    fn recorded(&self, seq: u64, recorded: &Recorded) {
+        // Serialized only when someone listens: a server nobody watches
+        // pays one check per event.
+        if self.sender.receiver_count() > 0 {
+            let published = Published::new(&self.run_id, &self.workflow, seq, recorded);
+            let _ = self.sender.send(Arc::new(published));
+        }
+    }
+}
+
 /// Where every run's events meet their subscribers.
 #[derive(Debug)]
 pub struct Hub {
@@ -98,35 +116,14 @@ impl Hub {
         })
     }
 
-    /// A channel for a run's log to send its new events to, the first of
-    /// them at place `first_seq`; a task forwards each to the subscribers
-    /// until the run finishes or its log is dropped.
-    pub fn observe(
-        &self,
-        run_id: &str,
-        workflow: &str,
-        first_seq: u64,
-    ) -> mpsc::UnboundedSender<Recorded> {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Recorded>();
-        let (run_id, workflow): (Arc<str>, Arc<str>) = (Arc::from(run_id), Arc::from(workflow));
-        let sender = self.sender.clone();
-        tokio::spawn(async move {
-            let mut seq = first_seq;
-            while let Some(recorded) = rx.recv().await {
-                let last = matches!(recorded.event, RunEvent::RunFinished { .. });
-                // Serialized only when someone listens: a server nobody
-                // watches pays one channel send per event.
-                if sender.receiver_count() > 0 {
-                    let published = Published::new(&run_id, &workflow, seq, &recorded);
-                    let _ = sender.send(Arc::new(published));
-                }
-                seq += 1;
-                if last {
-                    break;
-                }
-            }
-        });
-        tx
+    /// What a run's log tells of each new event: it is published as it is
+    /// recorded, with no task or copy per run.
+    pub fn observe(&self, run_id: &str, workflow: &str) -> Arc<dyn Observer> {
+        Arc::new(RunTap {
+            sender: self.sender.clone(),
+            run_id: Arc::from(run_id),
+            workflow: Arc::from(workflow),
+        })
     }
 
     /// Publish an event no log forwards (a run cancelled before it started).

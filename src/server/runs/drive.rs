@@ -136,14 +136,13 @@ impl Runs {
             Start::Fresh(input) => {
                 let options = RunOptions {
                     run_id: Some(entry.id.clone()),
-                    observer: Some(self.events.observe(&entry.id, entry.workflow(), 0)),
+                    observer: Some(self.events.observe(&entry.id, entry.workflow())),
                     admitted: true,
                 };
                 self.runtime.spawn_run(&entry.bound, input, options).await
             }
             Start::Resume(stored) => {
-                let held = stored.events.len() as u64;
-                let observer = self.events.observe(&entry.id, entry.workflow(), held);
+                let observer = self.events.observe(&entry.id, entry.workflow());
                 let resumed = self.runtime.resume(&entry.bound, *stored, Some(observer));
                 resumed.await
             }

@@ -64,7 +64,7 @@ async fn run_with_kill(attempts: u32) -> Killed {
     let run = tokio::spawn({
         let (runtime, workflow) = (runtime.clone(), workflow.clone());
         let options = RunOptions {
-            observer: Some(events),
+            observer: Some(std::sync::Arc::new(events)),
             ..RunOptions::default()
         };
         async move { runtime.execute(workflow, json!({}), options).await }

@@ -111,7 +111,7 @@ async fn run_case(plan: &Plan, ledger: &Ledger, endpoint: &str) -> Result<RunSta
         .map_err(|e| Stop::Lost(e.to_string()))?;
     let (observer, mut events) = mpsc::unbounded_channel();
     let options = RunOptions {
-        observer: Some(observer),
+        observer: Some(Arc::new(observer)),
         ..RunOptions::default()
     };
     let run = runtime.execute(workflow, plan.input(), options);
