@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::template::Scope;
-use crate::workflow::{Node, Workflow};
+use crate::workflow::{Node, OnFailure, Workflow};
 
 use super::events::{HaltReason, Recorded, RunEvent, RunStatus};
 use super::state::{Finished, Phase, RunState, StepRef, Undo, UnknownStep};
@@ -173,7 +173,16 @@ impl Machine {
                     self.scope.insert(name, output.clone());
                 }
             }
-            RunEvent::StepFailed { step, .. } | RunEvent::StepCancelled { step, .. } => {
+            RunEvent::StepFailed { step, .. } => {
+                let at = self.ended(step);
+                // A failure let through: later steps read its output as null.
+                if let Some(at) = at.filter(|&at| continues(&self.workflow, at))
+                    && let Some(name) = output_of(&self.workflow, at)
+                {
+                    self.scope.skip(name);
+                }
+            }
+            RunEvent::StepCancelled { step, .. } => {
                 self.ended(step);
             }
             RunEvent::CompensationCompleted { .. } | RunEvent::CompensationFailed { .. } => {
@@ -220,7 +229,9 @@ impl Machine {
         if self.deadline.is_some_and(|d| now >= d) {
             return Some(self.timed_out());
         }
-        if let Some(failed) = self.state.steps.iter().find(|s| s.phase == Phase::Failed) {
+        let workflow = &self.workflow;
+        let mut failed = self.state.steps.iter().filter(|s| s.phase == Phase::Failed);
+        if let Some(failed) = failed.find(|s| !continues(workflow, s.at)) {
             return Some(HaltReason::Failed {
                 step: failed.id.clone(),
                 error: failed.error.clone().unwrap_or_default(),
@@ -381,4 +392,9 @@ pub(super) fn branches(workflow: &Workflow, node: usize) -> usize {
 /// The name step `at`'s output is kept under, if any.
 fn output_of(workflow: &Workflow, at: StepRef) -> Option<&str> {
     at.resolve(workflow).output.as_deref()
+}
+
+/// Whether the run goes on past step `at`'s failure.
+fn continues(workflow: &Workflow, at: StepRef) -> bool {
+    at.resolve(workflow).on_failure == OnFailure::Continue
 }

@@ -17,11 +17,12 @@ use tokio::time::Instant;
 use super::*;
 use crate::workflow::{Workflow, load_str};
 
-/// One step: has a compensation, and its `when` (none, true, false, or
-/// one that cannot be evaluated).
+/// One step: has a compensation (or else may go on after failing), and
+/// its `when` (none, true, false, or one that cannot be evaluated).
 #[derive(Debug, Clone)]
 struct Shape {
     compensate: bool,
+    continues: bool,
     when: u8,
 }
 
@@ -54,6 +55,8 @@ fn workflow(nodes: &[Vec<Shape>]) -> Arc<Workflow> {
             }
             if shape.compensate {
                 let _ = writeln!(yaml, "{indent}  compensate: {{method: \"POST /u{n}\"}}");
+            } else if shape.continues {
+                let _ = writeln!(yaml, "{indent}  on_failure: continue");
             }
             n += 1;
         }
@@ -203,8 +206,13 @@ impl Sim {
 }
 
 fn shapes() -> impl Strategy<Value = Vec<Vec<Shape>>> {
-    let shape = (any::<bool>(), prop_oneof![4 => Just(0u8), 1 => 1..4u8])
-        .prop_map(|(compensate, when)| Shape { compensate, when });
+    let when = prop_oneof![4 => Just(0u8), 1 => 1..4u8];
+    let shape =
+        (any::<bool>(), any::<bool>(), when).prop_map(|(compensate, continues, when)| Shape {
+            compensate,
+            continues,
+            when,
+        });
     prop::collection::vec(prop::collection::vec(shape, 1..4), 1..5)
 }
 
@@ -296,7 +304,15 @@ fn check(workflow: &Workflow, journal: &[Recorded]) -> Result<(), TestCaseError>
             RunEvent::StepSkipped { step } => {
                 settled.insert(step, i);
             }
-            RunEvent::RunHalted { reason } => halted = Some(reason.clone()),
+            RunEvent::RunHalted { reason } => {
+                if let HaltReason::Failed { step, .. } = reason {
+                    let continues = workflow.all_steps().any(|s| {
+                        &s.id == step && s.on_failure == crate::workflow::OnFailure::Continue
+                    });
+                    prop_assert!(!continues, "{step} goes on after failing");
+                }
+                halted = Some(reason.clone());
+            }
             RunEvent::CompensationCompleted { step, .. } => undone.push(step.clone()),
             RunEvent::CompensationFailed { step, .. } => {
                 undo_failed = true;

@@ -394,3 +394,44 @@ fn a_cancel_halts_once_and_a_resumed_halted_run_gives_up_its_interrupted_calls()
     );
     assert_eq!(machine.state().halt, Some(HaltReason::Cancelled));
 }
+
+#[test]
+fn a_step_that_goes_on_after_failing_leaves_null_and_the_run_succeeds() {
+    const GOES_ON: &str = r#"
+name: goes_on
+services:
+  api: {type: http, endpoint: "http://127.0.0.1:9"}
+steps:
+  - {id: notify, service: api, method: "POST /notify", output: notice, on_failure: continue}
+  - {id: ship, service: api, method: "POST /ship", input: {sent: "{{ .notice.id }}"}}
+"#;
+    let workflow = Arc::new(load_str(GOES_ON, "goes_on.yaml", &|_| None).expect("valid"));
+    let mut machine = Machine::new(workflow);
+    apply_all(
+        &mut machine,
+        log(json!({}), vec![attempt("notify", 1)])
+            .into_iter()
+            .map(|r| r.event),
+    );
+    let now = Instant::now();
+    apply_all(
+        &mut machine,
+        [RunEvent::StepFailed {
+            step: "notify".into(),
+            attempts: 3,
+            error: "503".into(),
+            outcome_unknown: false,
+        }],
+    );
+    assert_eq!(decide(&mut machine, now), [call(1, 0, 0)], "no halt");
+    assert_eq!(machine.scope().get("notice"), Some(&Value::Null));
+    apply_all(
+        &mut machine,
+        [attempt("ship", 1), completed("ship", json!({}))],
+    );
+    let [Command::Finish(finished)] = &decide(&mut machine, now)[..] else {
+        panic!("the run ends");
+    };
+    assert_eq!(finished.status, RunStatus::Succeeded);
+    assert_eq!(finished.output, Some(json!({"notice": null})));
+}

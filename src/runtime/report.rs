@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::run::{HaltReason, Phase, Recorded, RunState, RunStatus, StepState, Undo};
-use crate::workflow::{Call, Step, Workflow};
+use crate::workflow::{Call, OnFailure, Step, Workflow};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RunReport {
@@ -38,6 +38,8 @@ pub enum StepOutcome {
     Ok,
     Skipped,
     Failed,
+    /// Failed with `on_failure: continue`: the run went on without it.
+    FailedContinued,
     Cancelled,
     Compensated,
     CompensationFailed,
@@ -141,6 +143,9 @@ impl StepRecord {
             (_, Phase::Running) => StepOutcome::Running,
             (_, Phase::Completed) => StepOutcome::Ok,
             (_, Phase::Skipped) => StepOutcome::Skipped,
+            (_, Phase::Failed) if step.on_failure == OnFailure::Continue => {
+                StepOutcome::FailedContinued
+            }
             (_, Phase::Failed) => StepOutcome::Failed,
             (_, Phase::Cancelled) => StepOutcome::Cancelled,
         };

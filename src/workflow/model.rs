@@ -102,6 +102,19 @@ pub struct Step {
     /// The step's effective policy (its own `retry`, else the service's).
     pub retry: RetryPolicy,
     pub compensate: Option<Compensation>,
+    /// What the step's final failure does to the run.
+    pub on_failure: OnFailure,
+}
+
+/// What a step's final failure (its retries spent) does to the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnFailure {
+    /// The run halts and undoes what it did.
+    #[default]
+    Compensate,
+    /// The failure is recorded, the step's output reads as null, and the
+    /// run goes on.
+    Continue,
 }
 
 /// How a step is undone.

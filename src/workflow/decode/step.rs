@@ -11,7 +11,8 @@ use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
-use crate::workflow::model::{self, Call, Compensation, Header, ParallelGroup, Step};
+use crate::workflow::model::{self, Call, Compensation, Header, OnFailure, ParallelGroup, Step};
+use crate::workflow::suggest;
 use crate::workflow::yaml::{Kind, Node};
 
 const STEP_FIELDS: &[&str] = &[
@@ -25,6 +26,7 @@ const STEP_FIELDS: &[&str] = &[
     "timeout",
     "retry",
     "compensate",
+    "on_failure",
 ];
 
 /// The steps, and what the whole-file checks need to know about them.
@@ -184,6 +186,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
 
     let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
     let compensate = step_compensation(cx, st, &f, at, scope_id, default_service);
+    let on_failure = on_failure(cx, &f);
 
     Some(Step {
         id: id?,
@@ -196,7 +199,45 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
         timeout,
         retry: retry_policy?,
         compensate: compensate?,
+        on_failure: on_failure?,
     })
+}
+
+/// `on_failure`: `compensate` (the default) or `continue`, which a step
+/// with a `compensate` cannot take.
+fn on_failure(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<OnFailure> {
+    let Some(node) = f.get("on_failure") else {
+        return Some(OnFailure::Compensate);
+    };
+    let path = f.path("on_failure");
+    match scalar::string(cx, node, &path)? {
+        "compensate" => Some(OnFailure::Compensate),
+        "continue" if f.get("compensate").is_some() => {
+            cx.report(
+                node.pos(),
+                &path,
+                "a step with a `compensate` cannot go on after failing",
+                Some(
+                    "a failure that is let through may still have taken effect, and \
+                     nothing would undo it later: drop `compensate` or `on_failure`"
+                        .into(),
+                ),
+            );
+            None
+        }
+        "continue" => Some(OnFailure::Continue),
+        other => {
+            let hint = suggest::did_you_mean(other, ["compensate", "continue"])
+                .unwrap_or_else(|| "`compensate` (the default) or `continue`".into());
+            cx.report(
+                node.pos(),
+                &path,
+                format!("unknown `on_failure` `{other}`"),
+                Some(hint),
+            );
+            None
+        }
+    }
 }
 
 /// The step's `id`, unique in the workflow.

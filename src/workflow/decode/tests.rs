@@ -251,6 +251,37 @@ fn the_run_itself_is_readable_by_its_fields() {
 }
 
 #[test]
+fn on_failure_continues_only_steps_with_nothing_to_undo() {
+    let yaml = with_steps(
+        r#"  - {id: a, service: api, method: "POST /a", on_failure: continue}
+  - {id: b, service: api, method: "POST /b", on_failure: compensate}
+  - {id: c, service: api, method: "POST /c", on_failure: contnue}
+  - id: d
+    service: api
+    method: "POST /d"
+    on_failure: continue
+    compensate: {method: "POST /undo"}
+"#,
+    );
+    assert_eq!(
+        problems(&yaml),
+        [
+            "13:58: steps[2].on_failure: unknown `on_failure` `contnue`",
+            "17:17: steps[3].on_failure: a step with a `compensate` cannot go on after failing",
+        ]
+    );
+    assert_eq!(hints(&yaml)[0], "did you mean `continue`?");
+    let valid = with_steps(
+        r#"  - {id: a, service: api, method: "POST /a", on_failure: continue}
+  - {id: b, service: api, method: "POST /b"}
+"#,
+    );
+    let workflow = load(&valid);
+    let steps: Vec<OnFailure> = workflow.all_steps().map(|s| s.on_failure).collect();
+    assert_eq!(steps, [OnFailure::Continue, OnFailure::Compensate]);
+}
+
+#[test]
 fn methods_are_checked_against_the_protocol() {
     let yaml = with_steps(
         r#"  - {id: a, service: fast, method: "POST /x"}

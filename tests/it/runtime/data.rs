@@ -1,12 +1,13 @@
-//! What templates read besides steps' outputs, against the example HTTP
-//! service: `.run`'s id, workflow and start, and `??` defaults for input
-//! that was not given.
+//! What steps read besides earlier outputs, against the example HTTP
+//! service: `.run`'s id, workflow and start, `??` defaults for input that
+//! was not given, and the null left by a step let fail (`on_failure`).
 
 use maestro::runtime::RunStatus;
+use maestro::runtime::report::StepOutcome;
 use serde_json::json;
 
 use super::{load, run, start};
-use crate::support::ServiceProcess;
+use crate::support::{Fault, ServiceProcess};
 
 const NOTIFY: &str = r#"
 name: notify_run
@@ -61,4 +62,54 @@ async fn templates_read_the_run_and_fall_back_on_defaults() {
         humantime::parse_rfc3339(started).is_ok(),
         "the run's start in RFC 3339: {subject}"
     );
+}
+
+const GOES_ON: &str = r#"
+name: goes_on
+services:
+  web:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 2, initial_interval: 10ms}
+steps:
+  - id: enrich
+    service: web
+    method: "POST /enrich"
+    input: {id: "customer-1"}
+    output: enriched
+    on_failure: continue
+  - id: notify
+    service: web
+    method: "POST /emails"
+    input:
+      to: "ops@example.com"
+      template: "welcome"
+      account_id: "{{ .enriched.region ?? 'unknown' }}"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_let_fail_is_retried_recorded_and_read_as_null() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    web.set_fault(Fault::fail("POST /enrich", 2, "503"));
+    let workflow = load(GOES_ON, &[&web]);
+    let runtime = start(&workflow).await;
+
+    let report = run(&runtime, &workflow, json!({})).await;
+    assert_eq!(report.status, RunStatus::Succeeded, "{report:#?}");
+    assert_eq!(report.steps[0].outcome, StepOutcome::FailedContinued);
+    assert_eq!(report.steps[0].attempts, 2, "its retries ran as usual");
+    assert!(
+        report.steps[0]
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("503")
+    );
+    assert_eq!(report.steps[1].outcome, StepOutcome::Ok);
+    assert!(report.compensations.is_empty());
+    assert_eq!(report.output, Some(json!({"enriched": null})));
+    let sent = web.calls_to("POST /emails");
+    assert_eq!(sent[0].request["account_id"], "unknown");
+    let summary = serde_json::to_value(&report).expect("serializes");
+    assert_eq!(summary["steps"][0]["outcome"], "failed_continued");
 }
