@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, Statement};
+use tokio_postgres::{Client, Statement, Transaction};
 use tracing::{debug, error, warn};
 
 use super::leases::{Leases, from_db, to_db};
@@ -204,95 +204,111 @@ impl Writer {
         &mut self,
         writes: &[&Write],
     ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
-        let err = |e| JournalError::Write(pg_error(e));
         let lease = &self.leases.config;
         let (owner, ttl) = (lease.owner.clone(), lease.ttl.as_secs_f64());
         let live = self.live().await?;
         let s = &live.statements;
         let mut results = vec![Ok(()); writes.len()];
-        let tx = live.client.transaction().await.map_err(err)?;
-
-        let begins = Begins::of(writes);
-        if !begins.hashes.is_empty() {
-            let b = &begins;
-            tx.execute(&s.definitions, &[&b.hashes, &b.names, &b.paths, &b.texts])
-                .await
-                .map_err(err)?;
-            let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-                &b.run_ids,
-                &b.workflows,
-                &b.definitions,
-                &b.inputs,
-                &b.created,
-                &owner,
-                &ttl,
-            ];
-            tx.execute(&s.runs, &params).await.map_err(err)?;
-        }
-
-        let touched: Vec<&str> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Event { run_id, .. } => Some(&**run_id),
-                Write::Begin(_) => None,
-            })
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        if !touched.is_empty() {
-            let holders: HashMap<String, (Option<String>, u64)> = tx
-                .query(&s.lock, &[&touched])
-                .await
-                .map_err(err)?
-                .iter()
-                .map(|row| (row.get(0), (row.get(1), from_db(row.get(2)))))
-                .collect();
-            let mut events = Events::default();
-            for (i, write) in writes.iter().enumerate() {
-                let Write::Event { run_id, epoch, .. } = write else {
-                    continue;
-                };
-                match holders.get(&**run_id) {
-                    Some((Some(o), e)) if *o == owner && e == epoch => events.push(write),
-                    Some(_) => {
-                        results[i] = Err(JournalError::LeaseLost {
-                            run_id: run_id.to_string(),
-                        })
-                    }
-                    None => {
-                        results[i] = Err(JournalError::Write(format!(
-                            "run {run_id} has no row: its start was never journaled"
-                        )))
-                    }
-                }
-            }
-            let e = &events;
-            if !e.run_ids.is_empty() {
-                tx.execute(
-                    &s.events,
-                    &[&e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies],
-                )
-                .await
-                .map_err(err)?;
-            }
-            if !e.done_ids.is_empty() {
-                tx.execute(
-                    &s.finish,
-                    &[
-                        &e.done_ids,
-                        &e.done_status,
-                        &e.done_at,
-                        &e.done_epochs,
-                        &owner,
-                    ],
-                )
-                .await
-                .map_err(err)?;
-            }
-        }
-        tx.commit().await.map_err(err)?;
+        let tx = live.client.transaction().await.map_err(write_error)?;
+        insert_begins(&tx, s, writes, &owner, ttl).await?;
+        insert_events(&tx, s, writes, &owner, &mut results).await?;
+        tx.commit().await.map_err(write_error)?;
         Ok(results)
     }
+}
+
+fn write_error(e: tokio_postgres::Error) -> JournalError {
+    JournalError::Write(pg_error(e))
+}
+
+/// The runs the group begins, with their definitions, claimed by `owner`.
+async fn insert_begins(
+    tx: &Transaction<'_>,
+    s: &Statements,
+    writes: &[&Write],
+    owner: &String,
+    ttl: f64,
+) -> Result<(), JournalError> {
+    let b = Begins::of(writes);
+    if b.hashes.is_empty() {
+        return Ok(());
+    }
+    tx.execute(&s.definitions, &[&b.hashes, &b.names, &b.paths, &b.texts])
+        .await
+        .map_err(write_error)?;
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
+        &b.run_ids,
+        &b.workflows,
+        &b.definitions,
+        &b.inputs,
+        &b.created,
+        owner,
+        &ttl,
+    ];
+    tx.execute(&s.runs, &params).await.map_err(write_error)?;
+    Ok(())
+}
+
+/// The group's events, each written only if `owner` still holds its run
+/// under the write's claim (the rows are locked first); refused ones get
+/// their error in `results`.
+async fn insert_events(
+    tx: &Transaction<'_>,
+    s: &Statements,
+    writes: &[&Write],
+    owner: &String,
+    results: &mut [Result<(), JournalError>],
+) -> Result<(), JournalError> {
+    let touched: Vec<&str> = writes
+        .iter()
+        .filter_map(|w| match w {
+            Write::Event { run_id, .. } => Some(&**run_id),
+            Write::Begin(_) => None,
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    if touched.is_empty() {
+        return Ok(());
+    }
+    let holders: HashMap<String, (Option<String>, u64)> = tx
+        .query(&s.lock, &[&touched])
+        .await
+        .map_err(write_error)?
+        .iter()
+        .map(|row| (row.get(0), (row.get(1), from_db(row.get(2)))))
+        .collect();
+    let mut events = Events::default();
+    for (i, write) in writes.iter().enumerate() {
+        let Write::Event { run_id, epoch, .. } = write else {
+            continue;
+        };
+        match holders.get(&**run_id) {
+            Some((Some(o), e)) if o == owner && e == epoch => events.push(write),
+            Some(_) => {
+                results[i] = Err(JournalError::LeaseLost {
+                    run_id: run_id.to_string(),
+                })
+            }
+            None => {
+                results[i] = Err(JournalError::Write(format!(
+                    "run {run_id} has no row: its start was never journaled"
+                )))
+            }
+        }
+    }
+    let e = &events;
+    if !e.run_ids.is_empty() {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies];
+        tx.execute(&s.events, &params).await.map_err(write_error)?;
+    }
+    if !e.done_ids.is_empty() {
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&e.done_ids, &e.done_status, &e.done_at, &e.done_epochs, owner];
+        tx.execute(&s.finish, &params).await.map_err(write_error)?;
+    }
+    Ok(())
 }
 
 /// The runs a group begins, as columns; each definition once.
