@@ -12,6 +12,7 @@ pub mod report;
 pub mod run;
 pub mod saga;
 pub mod service;
+mod start;
 pub mod supervisor;
 
 use std::collections::HashMap;
@@ -20,13 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ractor::{Actor, ActorRef};
-use serde_json::Value;
-use tokio::sync::oneshot;
 use tracing::warn;
 
 use crate::error::ErrorClass;
-use crate::journal::{Ack, Definition, Epoch, Journal, NewRun, StoredRun, Write};
-use crate::run::Machine;
+use crate::journal::{Definition, Journal};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 /// The run's events live beneath the runtime, where the journal reads them.
@@ -36,7 +34,6 @@ pub use dispatch::{AttemptError, ServiceHandle};
 pub use handle::{RunCanceller, RunHandle, RunWatch};
 pub use log::Observer;
 pub use report::RunReport;
-use run::{RunActor, RunArgs};
 pub use service::TransitionCounts;
 pub use supervisor::ServiceHealth;
 use supervisor::{ActorSlot, ChildSpec, ServiceSupervisor, SupervisorArgs, SupervisorMsg};
@@ -127,19 +124,6 @@ fn actor_key(service: &Service) -> String {
             }
         },
     }
-}
-
-/// Where a run's actor starts from.
-struct Start {
-    run_id: String,
-    /// The claim the run is held under (0: this process began it).
-    epoch: Epoch,
-    /// The input of a run that starts now; `None` when resumed.
-    input: Option<Value>,
-    /// Its journaled events, when resumed.
-    events: Vec<Recorded>,
-    /// Its state, folded from those events.
-    machine: Machine,
 }
 
 /// A set of supervised service actors, and the runs that use them.
@@ -292,142 +276,6 @@ impl Runtime {
             })?;
         self.add_services(&workflow.services).await?;
         self.bind(Arc::new(workflow))
-    }
-
-    /// Start a run and return at once with a handle on it. With a journal,
-    /// the run is durable when this returns.
-    pub async fn spawn_run(
-        &self,
-        bound: &BoundWorkflow,
-        input: Value,
-        options: RunOptions,
-    ) -> Result<RunHandle, RuntimeError> {
-        let run_id = options
-            .run_id
-            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-        if !options.admitted {
-            // Not awaited: the run's first event, queued after it, is.
-            let _queued = self.admit(bound, &run_id, &input, std::time::SystemTime::now());
-        }
-        let start = Start {
-            run_id,
-            epoch: 0,
-            input: Some(input),
-            events: Vec::new(),
-            machine: Machine::new(bound.workflow.clone()),
-        };
-        self.spawn_actor(bound, start, options.observer).await
-    }
-
-    /// Journal a run before it starts (a server accepting it before a run
-    /// slot is free): the returned [`Ack`] resolves once it is durable.
-    pub fn admit(
-        &self,
-        bound: &BoundWorkflow,
-        run_id: &str,
-        input: &Value,
-        created_at: std::time::SystemTime,
-    ) -> Ack {
-        match (&self.journal, &bound.definition) {
-            (Some(journal), Some(definition)) => journal.write(Write::Begin(NewRun {
-                run_id: Arc::from(run_id),
-                definition: definition.clone(),
-                input: input.clone(),
-                created_at,
-            })),
-            _ => Ack::done(),
-        }
-    }
-
-    /// Go on with a run read back from the journal, from where it stood.
-    pub async fn resume(
-        &self,
-        bound: &BoundWorkflow,
-        stored: StoredRun,
-        observer: Option<Arc<dyn Observer>>,
-    ) -> Result<RunHandle, RuntimeError> {
-        if stored.events.is_empty() {
-            // Accepted, never started: start it now.
-            let start = Start {
-                run_id: stored.run_id,
-                epoch: stored.epoch,
-                input: Some(stored.input),
-                events: Vec::new(),
-                machine: Machine::new(bound.workflow.clone()),
-            };
-            return self.spawn_actor(bound, start, observer).await;
-        }
-        let refused = |error: String| RuntimeError::Resume {
-            run_id: stored.run_id.clone(),
-            error,
-        };
-        let machine = Machine::resume(bound.workflow.clone(), &stored.events)
-            .map_err(|e| refused(e.to_string()))?;
-        if machine.is_finished() {
-            return Err(refused("the journal says it has finished".into()));
-        }
-        let start = Start {
-            run_id: stored.run_id,
-            epoch: stored.epoch,
-            input: None,
-            events: stored.events,
-            machine,
-        };
-        self.spawn_actor(bound, start, observer).await
-    }
-
-    async fn spawn_actor(
-        &self,
-        bound: &BoundWorkflow,
-        start: Start,
-        observer: Option<Arc<dyn Observer>>,
-    ) -> Result<RunHandle, RuntimeError> {
-        let Start {
-            run_id,
-            epoch,
-            input,
-            events,
-            machine,
-        } = start;
-        let journal = self.journal.clone().map(|j| (j, run_id.as_str(), epoch));
-        let log = log::RunLog::new(events, observer, journal);
-        let (done, report) = oneshot::channel();
-        let args = RunArgs {
-            run_id: run_id.clone(),
-            workflow: bound.workflow.clone(),
-            input,
-            services: bound.services.clone(),
-            log: log.clone(),
-            done,
-            machine,
-        };
-        // Boxed: starting the actors is a large future, and whoever awaits
-        // this one (a server's task per run) would otherwise keep room for
-        // it for the run's whole life.
-        // Unnamed: a run is reached through its handle, never looked up.
-        let (actor, _) = Box::pin(Actor::spawn(None, RunActor, args))
-            .await
-            .map_err(|e| RuntimeError::Run(e.to_string()))?;
-        Ok(RunHandle::new(
-            run_id,
-            RunWatch::new(bound.workflow.clone(), log),
-            RunCanceller::new(actor),
-            report,
-        ))
-    }
-
-    /// Run a workflow to its end and report what happened.
-    pub async fn execute(
-        &self,
-        workflow: Arc<Workflow>,
-        input: Value,
-        options: RunOptions,
-    ) -> Result<RunReport, RuntimeError> {
-        let bound = self.bind(workflow)?;
-        self.spawn_run(&bound, input, options)
-            .await?
-            .finished()
-            .await
     }
 
     /// The actor serving a service name (for fault injection).

@@ -304,8 +304,13 @@ async fn insert_events(
         tx.execute(&s.events, &params).await.map_err(write_error)?;
     }
     if !e.done_ids.is_empty() {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&e.done_ids, &e.done_status, &e.done_at, &e.done_epochs, owner];
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
+            &e.done_ids,
+            &e.done_status,
+            &e.done_at,
+            &e.done_epochs,
+            owner,
+        ];
         tx.execute(&s.finish, &params).await.map_err(write_error)?;
     }
     Ok(())
