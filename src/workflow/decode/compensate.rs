@@ -3,7 +3,8 @@
 
 use super::call::call;
 use super::dataflow::Scope;
-use super::step::{State, headers, input, method_hint, service_ref};
+use super::request::{headers, input, method_hint, service_ref};
+use super::step::State;
 use super::{Cx, Fields};
 use crate::workflow::model::Compensation;
 use crate::workflow::yaml::Node;

@@ -8,6 +8,7 @@ mod endpoint;
 mod headers;
 mod policy;
 mod proto;
+mod request;
 mod scalar;
 mod service;
 mod step;

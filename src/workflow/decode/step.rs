@@ -1,17 +1,15 @@
 //! The `steps:` list: steps, `parallel` groups, compensations, and what each
 //! step's `method` means on its service's protocol.
 
-use serde_json::json;
-
 use super::call::call;
 use super::compensate;
 use super::dataflow::{INPUT, Producer, RUN, Read, Scope, UnknownService, Use};
 use super::policy::retry;
-use super::service::{Declared, Protocol, Services};
-use super::{Cx, Fields, Pos, index, scalar};
+use super::request::{headers, input, method_hint, service_ref};
+use super::service::{Declared, Services};
+use super::{Cx, Fields, index, scalar};
 use crate::resilience::RetryPolicy;
-use crate::template::ValueTemplate;
-use crate::workflow::model::{self, Call, Compensation, Header, OnFailure, ParallelGroup, Step};
+use crate::workflow::model::{self, Compensation, OnFailure, ParallelGroup, Step};
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Kind, Node};
 
@@ -153,15 +151,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
             c
         });
     let input = input(cx, &f, method.as_ref(), &mut reads);
-    let producer = Producer {
-        output: String::new(),
-        step: scope_id.clone(),
-        node: at,
-        line: f.pos().line,
-    };
-    let output = f
-        .get("output")
-        .and_then(|n| output_name(cx, st, n, &f.path("output"), producer));
+    let output = step_output(cx, st, &f, at, &scope_id);
     let when = f
         .get("when")
         .and_then(|n| scalar::condition(cx, n, &f.path("when")))
@@ -175,11 +165,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
     let timeout = f
         .get("timeout")
         .and_then(|n| scalar::positive_duration(cx, n, &f.path("timeout")));
-    let base = declared.map(|d| d.retry.clone()).unwrap_or_default();
-    let retry_policy: Option<RetryPolicy> = match f.get("retry") {
-        Some(n) => retry(cx, n, &f.path("retry"), &base),
-        None => Some(base),
-    };
+    let retry_policy = step_retry(cx, &f, declared);
     st.out
         .uses
         .extend(reads.into_iter().map(|r| r.at_scope(step_scope.clone())));
@@ -201,6 +187,33 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
         compensate: compensate?,
         on_failure: on_failure?,
     })
+}
+
+/// The step's `output`, a name now taken.
+fn step_output(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    f: &Fields<'_>,
+    at: usize,
+    scope_id: &str,
+) -> Option<String> {
+    let producer = Producer {
+        output: String::new(),
+        step: scope_id.to_owned(),
+        node: at,
+        line: f.pos().line,
+    };
+    let node = f.get("output")?;
+    output_name(cx, st, node, &f.path("output"), producer)
+}
+
+/// The step's `retry`, merged over its service's policy.
+fn step_retry(cx: &mut Cx<'_>, f: &Fields<'_>, declared: Option<&Declared>) -> Option<RetryPolicy> {
+    let base = declared.map(|d| d.retry.clone()).unwrap_or_default();
+    match f.get("retry") {
+        Some(n) => retry(cx, n, &f.path("retry"), &base),
+        None => Some(base),
+    }
 }
 
 /// `on_failure`: `compensate` (the default) or `continue`, which a step
@@ -275,76 +288,6 @@ fn step_compensation(
 }
 
 /// A `service:` reference; unknown names are collected for one report.
-pub(super) fn service_ref(
-    cx: &mut Cx<'_>,
-    st: &mut State<'_>,
-    node: &Node,
-    path: &str,
-) -> Option<(String, Pos)> {
-    let name = scalar::nonempty_string(cx, node, path)?;
-    if st.services.get(&name).is_none() {
-        st.out.unknown_services.push(UnknownService {
-            name: name.clone(),
-            at: node.pos(),
-            path: path.to_string(),
-        });
-    }
-    Some((name, node.pos()))
-}
-
-pub(super) fn method_hint(declared: Option<&Declared>) -> String {
-    match declared.and_then(|d| d.protocol) {
-        Some(Protocol::Http) => "an HTTP call is `VERB /path`, e.g. `POST /orders`".into(),
-        Some(Protocol::Grpc) => "a gRPC call is `Method` or `package.Service/Method`".into(),
-        None => "the call to make, e.g. `Process` (gRPC) or `POST /orders` (HTTP)".into(),
-    }
-}
-
-/// `input` (or a compensation's): absent means an empty object. A request
-/// without a body sends its input as query parameters, one per field, so
-/// there it must be a mapping (or a template that gives one).
-pub(super) fn input(
-    cx: &mut Cx<'_>,
-    f: &Fields<'_>,
-    call: Option<&Call>,
-    reads: &mut Vec<Read>,
-) -> Option<ValueTemplate> {
-    let Some(node) = f.get("input") else {
-        return match ValueTemplate::parse(&json!({})) {
-            Ok(t) => Some(t),
-            Err(errors) => {
-                for (leaf, err) in errors {
-                    cx.error(f.pos(), &f.path("input"), format!("{leaf}: {err}"));
-                }
-                None
-            }
-        };
-    };
-    if let Some(Call::Http { verb, .. }) = call
-        && !matches!(
-            *verb,
-            http::Method::POST | http::Method::PUT | http::Method::PATCH
-        )
-        && !matches!(&node.kind, Kind::Map(_) | Kind::Null)
-        && !matches!(&node.kind, Kind::Str(s) if s.contains("{{"))
-    {
-        cx.report(
-            node.pos(),
-            &f.path("input"),
-            format!(
-                "a {verb} request has no body, so `input` must be a mapping, not {}",
-                node.found()
-            ),
-            Some("each field of `input` becomes one query parameter".into()),
-        );
-        return None;
-    }
-    scalar::value_template(cx, node, &f.path("input")).map(|(t, r)| {
-        reads.extend(r);
-        t
-    })
-}
-
 /// Templates read an output as `.name`, so it must be an identifier, and
 /// one name stores one step's result.
 fn output_name(
@@ -398,29 +341,4 @@ fn output_name(
         ..producer
     });
     Some(name)
-}
-
-/// Step or compensation headers, which only HTTP sends.
-pub(super) fn headers(
-    cx: &mut Cx<'_>,
-    declared: Option<&Declared>,
-    node: &Node,
-    path: &str,
-    reads: &mut Vec<Read>,
-) -> Option<Vec<Header>> {
-    if declared.and_then(|d| d.protocol) == Some(Protocol::Grpc) {
-        cx.report(
-            node.pos(),
-            path,
-            "`headers` apply to http services only",
-            Some(format!(
-                "`{}` is a gRPC service",
-                declared.map(|d| d.name.as_str()).unwrap_or_default()
-            )),
-        );
-        return None;
-    }
-    let (headers, found) = super::headers::decode(cx, node, path)?;
-    reads.extend(found);
-    Some(headers)
 }
