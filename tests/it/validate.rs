@@ -205,7 +205,7 @@ const FIXTURES: &[(&str, usize, &str)] = &[
     (
         "service_headers_read_step_output.yaml",
         7,
-        "service headers can only read `.input`, not `.login.token`",
+        "service headers can only read `.input` and `.run`, not `.login.token`",
     ),
     (
         "template_syntax.yaml",
