@@ -58,17 +58,7 @@ impl RunState {
                 attempt,
                 request,
                 ..
-            } => {
-                let (i, s) = self.step_mut(step)?;
-                let first = s.started.is_none();
-                s.phase = Phase::Running;
-                s.attempts = *attempt;
-                s.request.clone_from(request);
-                s.started.get_or_insert(at);
-                if first {
-                    self.announced.push(i);
-                }
-            }
+            } => self.attempt_started(step, *attempt, request, at)?,
             RunEvent::AttemptFailed {
                 step,
                 attempt,
@@ -108,6 +98,26 @@ impl RunState {
                 }
             }
             _ => {}
+        }
+        Ok(())
+    }
+
+    /// An attempt announced: the step runs, from its first attempt on.
+    fn attempt_started(
+        &mut self,
+        step: &str,
+        attempt: u32,
+        request: &Option<String>,
+        at: SystemTime,
+    ) -> Result<(), UnknownStep> {
+        let (i, s) = self.step_mut(step)?;
+        let first = s.started.is_none();
+        s.phase = Phase::Running;
+        s.attempts = attempt;
+        s.request.clone_from(request);
+        s.started.get_or_insert(at);
+        if first {
+            self.announced.push(i);
         }
         Ok(())
     }

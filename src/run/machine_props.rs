@@ -102,37 +102,18 @@ impl Sim {
                     Command::Call {
                         at,
                         attempts_before,
-                    } => {
-                        let step = self.id(at);
-                        let key = format!("r:{step}");
-                        self.record(RunEvent::AttemptStarted {
-                            step,
-                            attempt: attempts_before + 1,
-                            idempotency_key: key,
-                            request: None,
-                        });
-                        self.calls.push(at);
-                    }
+                    } => self.call(at, attempts_before),
                     Command::CancelCalls => {
                         for at in std::mem::take(&mut self.calls) {
                             let step = self.id(at);
-                            let unknown = true;
                             self.record(RunEvent::StepCancelled {
                                 step,
-                                outcome_unknown: unknown,
+                                outcome_unknown: true,
                             });
                         }
                         recorded = true;
                     }
-                    Command::Compensate { at, .. } => {
-                        let step = self.id(at);
-                        self.record(RunEvent::CompensationStarted {
-                            step,
-                            attempt: 1,
-                            request: None,
-                        });
-                        self.undo = Some(at);
-                    }
+                    Command::Compensate { at, .. } => self.compensate(at),
                     Command::WakeAt(_) => {}
                     Command::Finish(f) => {
                         self.record(RunEvent::RunFinished {
@@ -148,6 +129,29 @@ impl Sim {
                 return false;
             }
         }
+    }
+
+    /// A call leaves: its attempt is announced first.
+    fn call(&mut self, at: StepRef, attempts_before: u32) {
+        let step = self.id(at);
+        let key = format!("r:{step}");
+        self.record(RunEvent::AttemptStarted {
+            step,
+            attempt: attempts_before + 1,
+            idempotency_key: key,
+            request: None,
+        });
+        self.calls.push(at);
+    }
+
+    fn compensate(&mut self, at: StepRef) {
+        let step = self.id(at);
+        self.record(RunEvent::CompensationStarted {
+            step,
+            attempt: 1,
+            request: None,
+        });
+        self.undo = Some(at);
     }
 
     /// One thing happens, chosen by `pick`: a call or the undo ends, the
@@ -256,36 +260,80 @@ proptest! {
     }
 }
 
+/// What a run's journal shows, walked in order.
+#[derive(Default)]
+struct Walk<'j> {
+    /// Steps with an outcome, at the event that gave it.
+    settled: HashMap<&'j str, usize>,
+    /// Steps that may have taken effect, in the order they ended.
+    effects: Vec<&'j str>,
+    /// Compensations in the order they ended.
+    undone: Vec<&'j str>,
+    halted: Option<&'j HaltReason>,
+    undo_failed: bool,
+}
+
 /// The rules the journal of every run keeps.
 fn check(workflow: &Workflow, journal: &[Recorded]) -> Result<(), TestCaseError> {
+    let walk = walk(workflow, journal)?;
+    let Some(RunEvent::RunFinished { status, .. }) = journal.last().map(|r| &r.event) else {
+        return Err(TestCaseError::fail(
+            "the journal does not end with the run's end",
+        ));
+    };
+    let compensable = |step: &&str| {
+        workflow
+            .all_steps()
+            .any(|s| s.id == *step && s.compensate.is_some())
+    };
+    let mut effects: Vec<&str> = walk.effects.into_iter().filter(compensable).collect();
+    match walk.halted {
+        None => {
+            prop_assert_eq!(*status, RunStatus::Succeeded);
+            prop_assert!(
+                walk.undone.is_empty(),
+                "a run that went through undoes nothing"
+            );
+        }
+        Some(reason) => {
+            prop_assert_eq!(*status, reason.status(walk.undo_failed));
+            effects.reverse();
+            prop_assert_eq!(
+                walk.undone,
+                effects,
+                "each effect undone once, the last first"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Walk the journal, checking that no step is called out of its node's
+/// turn, twice, or after the halt, and that no step let fail halts.
+fn walk<'j>(workflow: &Workflow, journal: &'j [Recorded]) -> Result<Walk<'j>, TestCaseError> {
     let node_of: HashMap<String, usize> = (0..workflow.steps.len())
         .flat_map(|node| {
             (0..machine::branches(workflow, node)).map(move |branch| StepRef { node, branch })
         })
         .map(|at| (at.resolve(workflow).id.clone(), at.node))
         .collect();
-    let compensable: Vec<&str> = workflow
-        .all_steps()
-        .filter(|s| s.compensate.is_some())
-        .map(|s| s.id.as_str())
-        .collect();
-    let mut settled: HashMap<&str, usize> = HashMap::new();
-    let (mut effects, mut undone) = (Vec::new(), Vec::new());
-    let (mut halted, mut undo_failed) = (None, false);
+    let mut w = Walk::default();
     for (i, recorded) in journal.iter().enumerate() {
         match &recorded.event {
             RunEvent::AttemptStarted { step, .. } => {
-                prop_assert!(halted.is_none(), "{step} called after the halt");
-                prop_assert!(!settled.contains_key(step.as_str()), "{step} called again");
-                let node = node_of[step];
-                let earlier = node_of.iter().filter(|(_, n)| **n < node);
+                prop_assert!(w.halted.is_none(), "{step} called after the halt");
+                prop_assert!(
+                    !w.settled.contains_key(step.as_str()),
+                    "{step} called again"
+                );
+                let earlier = node_of.iter().filter(|(_, n)| **n < node_of[step]);
                 for (id, _) in earlier {
-                    prop_assert!(settled.contains_key(id.as_str()), "{step} before {id}");
+                    prop_assert!(w.settled.contains_key(id.as_str()), "{step} before {id}");
                 }
             }
             RunEvent::StepCompleted { step, .. } => {
-                settled.insert(step, i);
-                effects.push(step.clone());
+                w.settled.insert(step, i);
+                w.effects.push(step);
             }
             RunEvent::StepFailed {
                 step,
@@ -296,47 +344,30 @@ fn check(workflow: &Workflow, journal: &[Recorded]) -> Result<(), TestCaseError>
                 step,
                 outcome_unknown,
             } => {
-                settled.insert(step, i);
+                w.settled.insert(step, i);
                 if *outcome_unknown {
-                    effects.push(step.clone());
+                    w.effects.push(step);
                 }
             }
             RunEvent::StepSkipped { step } => {
-                settled.insert(step, i);
+                w.settled.insert(step, i);
             }
             RunEvent::RunHalted { reason } => {
                 if let HaltReason::Failed { step, .. } = reason {
-                    let continues = workflow.all_steps().any(|s| {
+                    let goes_on = workflow.all_steps().any(|s| {
                         &s.id == step && s.on_failure == crate::workflow::OnFailure::Continue
                     });
-                    prop_assert!(!continues, "{step} goes on after failing");
+                    prop_assert!(!goes_on, "{step} goes on after failing");
                 }
-                halted = Some(reason.clone());
+                w.halted = Some(reason);
             }
-            RunEvent::CompensationCompleted { step, .. } => undone.push(step.clone()),
+            RunEvent::CompensationCompleted { step, .. } => w.undone.push(step),
             RunEvent::CompensationFailed { step, .. } => {
-                undo_failed = true;
-                undone.push(step.clone());
+                w.undo_failed = true;
+                w.undone.push(step);
             }
             _ => {}
         }
     }
-    let Some(RunEvent::RunFinished { status, .. }) = journal.last().map(|r| &r.event) else {
-        return Err(TestCaseError::fail(
-            "the journal does not end with the run's end",
-        ));
-    };
-    effects.retain(|step| compensable.contains(&step.as_str()));
-    match halted {
-        None => {
-            prop_assert_eq!(*status, RunStatus::Succeeded);
-            prop_assert!(undone.is_empty(), "a run that went through undoes nothing");
-        }
-        Some(reason) => {
-            prop_assert_eq!(*status, reason.status(undo_failed));
-            effects.reverse();
-            prop_assert_eq!(undone, effects, "each effect undone once, the last first");
-        }
-    }
-    Ok(())
+    Ok(w)
 }

@@ -86,24 +86,10 @@ impl Operation {
     /// By reference, so that a task owning the operation holds it once.
     pub async fn run(&mut self, log: &RunLog, cancel: &CancellationToken) -> OperationOutcome {
         let deadline = self.deadline.map_or(Deadline::NONE, Deadline::at);
-        let mut backoff = Backoff::new(self.policy.clone());
-        // An earlier process used up some of the policy's calls; the
-        // interrupted attempt may have been applied.
-        for _ in 0..self.resumed_after {
-            let _ = backoff.next_delay();
-        }
-        let mut tally = Tally {
-            attempts: self.resumed_after,
-            unknown: self.resumed_after > 0,
-            last_error: None,
+        let (mut backoff, mut tally) = match self.resumed() {
+            Ok(start) => start,
+            Err(ended) => return ended,
         };
-        if tally.attempts >= self.policy.attempts.max(1) {
-            let error = format!(
-                "the process stopped during attempt {}, the last the retry policy allows",
-                tally.attempts
-            );
-            return self.give_up(OperationError::Failed(error), &tally);
-        }
         let per_attempt = self.request.timeout;
         loop {
             if cancel.is_cancelled() {
@@ -139,23 +125,62 @@ impl Operation {
                 Ok(Err(error)) => error,
                 Err(ended) => return ended,
             };
-            let class = error.class();
-            tally.unknown |= class == FailureClass::Unknown;
-            self.record_failure(log, tally.attempts, class, &error.to_string());
-            tally.last_error = Some(error.to_string());
-            let failed = || OperationError::Failed(error.to_string());
-            if !class.is_retryable() {
-                return self.give_up(failed(), &tally);
-            }
-            let delay = match backoff.next_retry(Instant::now(), error.retry_after(), deadline) {
+            let delay = match self.failed(log, &mut backoff, &mut tally, &error, deadline) {
                 Ok(delay) => delay,
-                Err(NoRetry::Exhausted) => return self.give_up(failed(), &tally),
-                Err(NoRetry::PastDeadline) => return self.past_deadline(&tally),
+                Err(ended) => return ended,
             };
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
                 () = cancel.cancelled() => return self.give_up(OperationError::Cancelled, &tally),
             }
+        }
+    }
+
+    /// The backoff and tally to start from: an earlier process may have used
+    /// up some of the policy's calls, and its interrupted attempt may have
+    /// been applied.
+    fn resumed(&self) -> Result<(Backoff, Tally), OperationOutcome> {
+        let mut backoff = Backoff::new(self.policy.clone());
+        for _ in 0..self.resumed_after {
+            let _ = backoff.next_delay();
+        }
+        let tally = Tally {
+            attempts: self.resumed_after,
+            unknown: self.resumed_after > 0,
+            last_error: None,
+        };
+        if tally.attempts >= self.policy.attempts.max(1) {
+            let error = format!(
+                "the process stopped during attempt {}, the last the retry policy allows",
+                tally.attempts
+            );
+            return Err(self.give_up(OperationError::Failed(error), &tally));
+        }
+        Ok((backoff, tally))
+    }
+
+    /// After a failed attempt, recorded here: the wait before the next, or
+    /// how the operation ends.
+    fn failed(
+        &self,
+        log: &RunLog,
+        backoff: &mut Backoff,
+        tally: &mut Tally,
+        error: &AttemptError,
+        deadline: Deadline,
+    ) -> Result<Duration, OperationOutcome> {
+        let class = error.class();
+        tally.unknown |= class == FailureClass::Unknown;
+        self.record_failure(log, tally.attempts, class, &error.to_string());
+        tally.last_error = Some(error.to_string());
+        let failed = || OperationError::Failed(error.to_string());
+        if !class.is_retryable() {
+            return Err(self.give_up(failed(), tally));
+        }
+        match backoff.next_retry(Instant::now(), error.retry_after(), deadline) {
+            Ok(delay) => Ok(delay),
+            Err(NoRetry::Exhausted) => Err(self.give_up(failed(), tally)),
+            Err(NoRetry::PastDeadline) => Err(self.past_deadline(tally)),
         }
     }
 

@@ -9,9 +9,10 @@ use tracing::{Instrument, debug_span};
 
 use super::super::attempt::{Operation, OperationKind};
 use super::super::events::RunEvent;
-use super::super::render::{CallIdentity, CallSpec, render_request, step_key};
+use super::super::render::{CallIdentity, CallSpec, RenderError, render_request, step_key};
 use super::super::saga::{SagaActor, SagaArgs, SagaMsg, StepRef};
 use super::{Driver, RunMsg};
+use crate::transport::CallRequest;
 
 impl Driver {
     /// Start a step's attempts in a task; `attempts_before` were made by an
@@ -24,23 +25,7 @@ impl Driver {
         attempts_before: u32,
     ) -> bool {
         let step = at.resolve(&self.workflow);
-        let service = self
-            .workflow
-            .service(&step.service)
-            .expect("validated: every step names a known service");
-        let spec = CallSpec {
-            service,
-            call: &step.call,
-            input: &step.input,
-            headers: &step.headers,
-            timeout: step.timeout,
-        };
-        let identity = CallIdentity {
-            run_id: &self.run_id,
-            step_id: &step.id,
-            idempotency_key: step_key(&self.run_id, &step.id),
-        };
-        let request = match render_request(&spec, identity, self.machine.scope()) {
+        let request = match self.render(at) {
             Ok(request) => request,
             Err(e) => {
                 let _queued = self.log.append(RunEvent::StepFailed {
@@ -83,6 +68,28 @@ impl Driver {
             .instrument(span),
         );
         false
+    }
+
+    /// Step `at`'s request, rendered against the run's data.
+    fn render(&self, at: StepRef) -> Result<CallRequest, RenderError> {
+        let step = at.resolve(&self.workflow);
+        let service = self
+            .workflow
+            .service(&step.service)
+            .expect("validated: every step names a known service");
+        let spec = CallSpec {
+            service,
+            call: &step.call,
+            input: &step.input,
+            headers: &step.headers,
+            timeout: step.timeout,
+        };
+        let identity = CallIdentity {
+            run_id: &self.run_id,
+            step_id: &step.id,
+            idempotency_key: step_key(&self.run_id, &step.id),
+        };
+        render_request(&spec, identity, self.machine.scope())
     }
 
     /// Hand a compensation to the saga actor, spawning it first.
