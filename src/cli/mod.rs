@@ -5,7 +5,10 @@ mod execute;
 mod graph;
 mod interrupt;
 mod live;
+mod report;
+mod resume;
 mod runs;
+mod say;
 mod serve;
 mod state;
 mod timeline;
@@ -82,11 +85,12 @@ pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which is `EXIT_INVALID`.
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
+    say::set_json(cli.log_format == LogFormat::Json);
     init_logging(cli.debug, cli.log_format, serving);
     if let Some(dir) = &cli.proto_root
         && let Err(message) = crate::workflow::allow_proto_root(dir)
     {
-        eprintln!("error: {message}");
+        say::error(&message);
         return ExitCode::from(EXIT_INVALID);
     }
     let status = match cli.command {
@@ -99,6 +103,30 @@ pub fn main() -> ExitCode {
     ExitCode::from(status)
 }
 
+/// A write to stdout failed because its reader went away (`| head`): the
+/// rest of the output is not wanted, which is no error.
+fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// Write `text` to stdout; false when that failed for another reason than
+/// a reader that went away, which is then said on stderr.
+fn print(text: &str) -> bool {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => true,
+        Err(e) if reader_gone(&e) => true,
+        Err(e) => {
+            say::error(&format!("cannot write to stdout: {e}"));
+            false
+        }
+    }
+}
+
 /// The async runtime a subcommand runs on; failing to build one is
 /// reported here.
 fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
@@ -106,7 +134,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say::error(&format!("cannot start the async runtime: {e}"));
             ExitCode::from(EXIT_ERROR)
         })
 }

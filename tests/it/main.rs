@@ -8,6 +8,7 @@ mod hostile;
 mod input;
 mod journal;
 mod layers;
+mod output;
 mod postgres;
 mod props;
 mod runtime;
