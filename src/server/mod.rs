@@ -124,12 +124,22 @@ pub fn workflow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
     Ok(files)
 }
 
-/// Load and validate every workflow; the first invalid one stops the start,
-/// with the same diagnostics as `maestro validate`.
+/// Load and validate every workflow; invalid ones stop the start, with the
+/// same diagnostics as `maestro validate`, every file's problems at once.
 pub fn load_workflows(files: &[PathBuf]) -> Result<Vec<Arc<Workflow>>, ServeError> {
-    let mut out: Vec<Arc<Workflow>> = Vec::with_capacity(files.len());
+    let mut loaded = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
     for file in files {
-        let workflow = workflow::load_file(file).map_err(ServeError::Invalid)?;
+        match workflow::load_file(file) {
+            Ok(workflow) => loaded.push((file, workflow)),
+            Err(diagnostics) => problems.extend(diagnostics.into_vec()),
+        }
+    }
+    if let Some(diagnostics) = Diagnostics::new(problems) {
+        return Err(ServeError::Invalid(diagnostics));
+    }
+    let mut out: Vec<Arc<Workflow>> = Vec::with_capacity(files.len());
+    for (file, workflow) in loaded {
         if let Some(first) = out.iter().find(|w| w.name == workflow.name) {
             return Err(ServeError::DuplicateName {
                 name: workflow.name.clone(),

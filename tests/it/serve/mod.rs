@@ -9,3 +9,4 @@ mod limits;
 mod load;
 pub mod process;
 mod raw;
+mod startup;
