@@ -15,6 +15,8 @@ mod step;
 mod tests;
 #[cfg(test)]
 mod tests_guards;
+#[cfg(test)]
+mod tests_hints;
 
 use std::path::Path;
 use std::sync::Arc;

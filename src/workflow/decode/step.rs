@@ -66,12 +66,34 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
         let path = index("steps", i);
         let decoded = if is_group(item) {
             group(cx, &mut st, item, &path, i).map(model::Node::Parallel)
+        } else if is_stray_compensation(item) {
+            cx.report(
+                item.pos(),
+                &path,
+                "`compensate` is read as a step of its own",
+                Some(
+                    "indent `compensate:` under the step it undoes, level with that \
+                     step's `method:`"
+                        .into(),
+                ),
+            );
+            None
         } else {
             step(cx, &mut st, item, &path, i).map(model::Node::Step)
         };
         st.out.nodes.extend(decoded);
     }
     Some(st.out)
+}
+
+/// A list item holding `compensate` and none of a step's own fields: a
+/// compensation indented one level too little.
+fn is_stray_compensation(node: &Node) -> bool {
+    let Kind::Map(entries) = &node.kind else {
+        return false;
+    };
+    let has = |name: &str| entries.iter().any(|(k, _)| k.name == name);
+    has("compensate") && !["id", "service", "method"].iter().any(|f| has(f))
 }
 
 fn is_group(node: &Node) -> bool {
@@ -85,7 +107,15 @@ fn group(
     path: &str,
     at: usize,
 ) -> Option<ParallelGroup> {
-    let f = Fields::open(cx, node, path, "a parallel group", &["parallel"])?;
+    let f = Fields::open(cx, node, path, "a parallel group", &["parallel", "when"])?;
+    if let Some((key, _)) = f.entry("when") {
+        cx.report(
+            key.pos(),
+            &f.path("when"),
+            "a parallel group has no `when`",
+            Some("put the condition on each step of the group that needs it".into()),
+        );
+    }
     let list = f.get("parallel")?;
     let list_path = f.path("parallel");
     let Kind::Seq(items) = &list.kind else {
