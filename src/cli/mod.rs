@@ -1,5 +1,6 @@
-//! The `maestro` command line: `validate`, `graph`, `execute`, `serve`. Data a user may
-//! pipe goes to stdout; diagnostics and timelines go to stderr.
+//! The `maestro` command line: `validate`, `graph`, `execute`, `serve`, `runs`,
+//! `schema`. Data a user may pipe goes to stdout; diagnostics and timelines
+//! go to stderr.
 
 mod execute;
 mod graph;
@@ -73,6 +74,8 @@ pub enum Command {
     /// Read journaled runs: `runs list`, `runs show RUN_ID`.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Print the JSON Schema of a workflow file, for editors.
+    Schema,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -99,8 +102,20 @@ pub fn main() -> ExitCode {
         Command::Execute(args) => return execute::run(args),
         Command::Serve(args) => return serve::run(args),
         Command::Runs(command) => return runs::run(command),
+        Command::Schema => print_schema(),
     };
     ExitCode::from(status)
+}
+
+/// `maestro schema`: the schema docs/workflow.schema.json holds a copy of.
+fn print_schema() -> u8 {
+    let schema = crate::workflow::schema::schema();
+    let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    if print(&format!("{text}\n")) {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    }
 }
 
 /// A write to stdout failed because its reader went away (`| head`): the

@@ -13,6 +13,7 @@ mod postgres;
 mod props;
 mod runtime;
 mod saga_model;
+mod schema;
 mod serve;
 mod signals;
 mod support;

@@ -8,7 +8,7 @@ use super::{Cx, Fields};
 use crate::workflow::model::Compensation;
 use crate::workflow::yaml::Node;
 
-const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
+pub(crate) const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
 
 pub(super) fn compensation(
     cx: &mut Cx<'_>,

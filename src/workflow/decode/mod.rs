@@ -5,6 +5,7 @@ mod call;
 mod compensate;
 mod dataflow;
 mod endpoint;
+mod group;
 mod headers;
 mod policy;
 mod proto;
@@ -219,7 +220,7 @@ impl<'n> Fields<'n> {
     }
 }
 
-const WORKFLOW_FIELDS: &[&str] = &[
+pub(crate) const WORKFLOW_FIELDS: &[&str] = &[
     "name",
     "version",
     "timeout",
@@ -227,6 +228,20 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "services",
     "steps",
     "output",
+];
+
+/// Every mapping the decoder reads, by the name the JSON Schema gives its
+/// definition, with the keys it accepts: the schema is checked against it.
+#[cfg(test)]
+pub(crate) const SHAPES: &[(&str, &[&str])] = &[
+    ("workflow", WORKFLOW_FIELDS),
+    ("service", service::SERVICE_FIELDS),
+    ("pool", service::POOL_FIELDS),
+    ("retry", policy::RETRY_FIELDS),
+    ("circuit_breaker", policy::BREAKER_FIELDS),
+    ("step", step::STEP_FIELDS),
+    ("parallel_group", group::GROUP_FIELDS),
+    ("compensation", compensate::COMPENSATE_FIELDS),
 ];
 
 /// Decode a parsed document; every problem if any.

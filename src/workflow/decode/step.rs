@@ -6,15 +6,16 @@ use serde_json::json;
 use super::call::call;
 use super::compensate;
 use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
+use super::group::{group, is_group, is_stray_compensation};
 use super::policy::retry;
 use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
-use crate::workflow::model::{self, Call, Compensation, Header, ParallelGroup, Step};
+use crate::workflow::model::{self, Call, Compensation, Header, Step};
 use crate::workflow::yaml::{Kind, Node};
 
-const STEP_FIELDS: &[&str] = &[
+pub(crate) const STEP_FIELDS: &[&str] = &[
     "id",
     "service",
     "method",
@@ -86,73 +87,13 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
     Some(st.out)
 }
 
-/// A list item holding `compensate` and none of a step's own fields: a
-/// compensation indented one level too little.
-fn is_stray_compensation(node: &Node) -> bool {
-    let Kind::Map(entries) = &node.kind else {
-        return false;
-    };
-    let has = |name: &str| entries.iter().any(|(k, _)| k.name == name);
-    has("compensate") && !["id", "service", "method"].iter().any(|f| has(f))
-}
-
-fn is_group(node: &Node) -> bool {
-    matches!(&node.kind, Kind::Map(entries) if entries.iter().any(|(k, _)| k.name == "parallel"))
-}
-
-fn group(
+pub(super) fn step(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     node: &Node,
     path: &str,
     at: usize,
-) -> Option<ParallelGroup> {
-    let f = Fields::open(cx, node, path, "a parallel group", &["parallel", "when"])?;
-    if let Some((key, _)) = f.entry("when") {
-        cx.report(
-            key.pos(),
-            &f.path("when"),
-            "a parallel group has no `when`",
-            Some("put the condition on each step of the group that needs it".into()),
-        );
-    }
-    let list = f.get("parallel")?;
-    let list_path = f.path("parallel");
-    let Kind::Seq(items) = &list.kind else {
-        cx.error(
-            list.pos(),
-            &list_path,
-            format!("expected a list of steps, found {}", list.kind.describe()),
-        );
-        return None;
-    };
-    if items.is_empty() {
-        cx.report(
-            list.pos(),
-            &list_path,
-            "`parallel` lists no steps",
-            Some("list the steps to run at once, or remove the group".into()),
-        );
-        return None;
-    }
-    let mut branches = Vec::new();
-    for (j, item) in items.iter().enumerate() {
-        let path = index(&list_path, j);
-        if is_group(item) {
-            cx.report(
-                item.pos(),
-                &path,
-                "parallel groups cannot be nested",
-                Some("list all the steps that run at once in one group".into()),
-            );
-            continue;
-        }
-        branches.extend(step(cx, st, item, &path, at));
-    }
-    (branches.len() == items.len()).then_some(ParallelGroup { branches })
-}
-
-fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize) -> Option<Step> {
+) -> Option<Step> {
     let f = Fields::open(cx, node, path, "a step", STEP_FIELDS)?;
     let id = step_id(cx, st, &f);
     // Scopes need a name even for a step whose id is missing.
