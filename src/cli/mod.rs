@@ -11,6 +11,7 @@ mod resume;
 mod runs;
 mod say;
 mod serve;
+mod shell;
 mod state;
 mod timeline;
 mod validate;
@@ -76,6 +77,11 @@ pub enum Command {
     Runs(runs::RunsCommand),
     /// Print the JSON Schema of a workflow file, for editors.
     Schema,
+    /// Print a shell's completion script: `maestro completions bash`.
+    Completions(shell::CompletionsArgs),
+    /// Write the manual pages into a folder (`make man`).
+    #[command(hide = true)]
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -103,6 +109,8 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => return serve::run(args),
         Command::Runs(command) => return runs::run(command),
         Command::Schema => print_schema(),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     };
     ExitCode::from(status)
 }

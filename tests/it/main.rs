@@ -15,6 +15,7 @@ mod runtime;
 mod saga_model;
 mod schema;
 mod serve;
+mod shell;
 mod signals;
 mod support;
 mod terminal;
