@@ -63,6 +63,11 @@ proto:
 demo:
 	bash scripts/demo.sh
 
+## The example services on their fixed ports, in the foreground (Ctrl-C stops them),
+## for the README's commands in another terminal.
+services:
+	bash scripts/services.sh
+
 ## The manual pages, one per command, in target/man (read one with `man -l target/man/maestro.1`).
 man:
 	$(CARGO) run --quiet --bin maestro -- man --out target/man
