@@ -11,6 +11,7 @@ mod layers;
 mod output;
 mod postgres;
 mod props;
+mod proto_input;
 mod readme;
 mod runtime;
 mod saga_model;

@@ -174,6 +174,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "pool.size: must be at least 1, got 0",
     ),
     (
+        "proto_input_mismatch.yaml",
+        13,
+        "field `quantity` of `fixtures.v1.PlaceRequest` takes a whole number",
+    ),
+    (
         "proto_does_not_compile.yaml",
         6,
         "do not compile: broken.proto:6:31: name '…' is not defined",

@@ -35,7 +35,7 @@ pub(super) fn compensation(
             reads.extend(r);
             c
         });
-    let input = input(cx, &f, method.as_ref(), &mut reads);
+    let input = input(cx, &f, method.as_ref(), declared, &mut reads);
     let headers = f
         .get("headers")
         .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));

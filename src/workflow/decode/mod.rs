@@ -7,6 +7,7 @@ mod dataflow;
 mod endpoint;
 mod group;
 mod headers;
+mod message;
 mod policy;
 mod proto;
 mod scalar;

@@ -7,9 +7,11 @@ use super::call::call;
 use super::compensate;
 use super::dataflow::{INPUT, Producer, Read, Scope, UnknownService, Use};
 use super::group::{group, is_group, is_stray_compensation};
+use super::message;
 use super::policy::retry;
 use super::service::{Declared, Protocol, Services};
 use super::{Cx, Fields, Pos, index, scalar};
+use crate::proto;
 use crate::resilience::RetryPolicy;
 use crate::template::ValueTemplate;
 use crate::workflow::model::{self, Call, Compensation, Header, Step};
@@ -121,7 +123,7 @@ pub(super) fn step(
             reads.extend(r);
             c
         });
-    let input = input(cx, &f, method.as_ref(), &mut reads);
+    let input = input(cx, &f, method.as_ref(), declared, &mut reads);
     let producer = Producer {
         output: String::new(),
         step: scope_id.clone(),
@@ -237,6 +239,7 @@ pub(super) fn input(
     cx: &mut Cx<'_>,
     f: &Fields<'_>,
     call: Option<&Call>,
+    declared: Option<&Declared>,
     reads: &mut Vec<Read>,
 ) -> Option<ValueTemplate> {
     let Some(node) = f.get("input") else {
@@ -269,10 +272,19 @@ pub(super) fn input(
         );
         return None;
     }
-    scalar::value_template(cx, node, &f.path("input")).map(|(t, r)| {
-        reads.extend(r);
-        t
-    })
+    let (template, found) = scalar::value_template(cx, node, &f.path("input"))?;
+    reads.extend(found);
+    if let (Some(Call::Grpc { method }), Some(pool)) =
+        (call, declared.and_then(|d| d.pool.as_ref()))
+        && let Ok(method) = proto::resolve_method(pool, method)
+    {
+        let before = cx.count();
+        message::check(cx, node, &f.path("input"), &method.input());
+        if cx.count() != before {
+            return None;
+        }
+    }
+    Some(template)
 }
 
 /// Templates read an output as `.name`, so it must be an identifier, and
