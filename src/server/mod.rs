@@ -6,11 +6,13 @@ pub mod api;
 pub mod auth;
 pub mod bodies;
 pub mod guard;
+pub mod idempotency;
 pub mod json;
 mod lifecycle;
 pub mod listen;
 pub mod listing;
 pub mod metrics;
+pub mod reads;
 pub mod recovery;
 pub mod runs;
 
@@ -220,8 +222,9 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     let mut api = OpenApiRouter::new()
         .routes(routes!(api::submit_run))
         .routes(routes!(api::list_runs))
-        .routes(routes!(api::get_run, api::cancel_run))
+        .routes(routes!(reads::get_run, api::cancel_run))
         .routes(routes!(api::list_workflows))
+        .routes(routes!(reads::get_workflow))
         .routes(routes!(api::list_services))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))

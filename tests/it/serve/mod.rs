@@ -2,6 +2,7 @@
 //! running the example workflows against the example services.
 
 mod api;
+mod contract;
 mod embedded;
 mod fuzz;
 mod guard;
