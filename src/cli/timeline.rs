@@ -162,7 +162,7 @@ impl Timeline {
 }
 
 /// `service request-as-sent`, else `service method-as-written`.
-fn label(written: Option<&(String, String)>, sent: Option<&str>) -> String {
+pub(super) fn label(written: Option<&(String, String)>, sent: Option<&str>) -> String {
     match (written, sent) {
         (Some((service, _)), Some(sent)) => format!("{service} {sent}"),
         (Some((service, method)), None) => format!("{service} {method}"),
