@@ -2,7 +2,7 @@
 CARGO ?= cargo
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-.PHONY: build test unit lint soak schemathesis bench bench-serve proto demo clean
+.PHONY: build test unit lint soak schemathesis bench bench-serve proto demo services man clean
 
 build:
 	$(CARGO) build --release --bin maestro
@@ -62,6 +62,15 @@ proto:
 
 demo:
 	bash scripts/demo.sh
+
+## The example services on their fixed ports, in the foreground (Ctrl-C stops them),
+## for the README's commands in another terminal.
+services:
+	bash scripts/services.sh
+
+## The manual pages, one per command, in target/man (read one with `man -l target/man/maestro.1`).
+man:
+	$(CARGO) run --quiet --bin maestro -- man --out target/man
 
 clean:
 	$(CARGO) clean

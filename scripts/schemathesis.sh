@@ -41,7 +41,9 @@ stop_server() {
 }
 trap stop_server EXIT
 
-ARGS=(serve --port 0 --workflows tests/fixtures/unreachable.yaml --max-body-bytes 65536)
+# --max-wait: a long poll (`GET /v1/runs/{id}?wait=37s`) ends well within
+# schemathesis's 10 s request timeout.
+ARGS=(serve --port 0 --workflows tests/fixtures/unreachable.yaml --max-body-bytes 65536 --max-wait 2s)
 if [ "${FAULT_INJECTION:-0}" = 1 ]; then
     ARGS+=(--enable-fault-injection)
 fi

@@ -8,21 +8,23 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
-use crate::journal::{self, Journal, StateSpec};
+use crate::journal::{self, StateSpec};
 use crate::runtime::{Recorded, RunOptions, RunReport, RunStatus, Runtime};
 use crate::server::json;
 use crate::workflow;
 
 use super::interrupt::{self, Interrupts};
 use super::live::LiveTimeline;
+use super::report::{JsonReport, StepOutputs};
 use super::state::StateArgs;
-use super::timeline::{Timeline, write_failure_summary};
+use super::timeline::{Timeline, event_fields, write_failure_summary};
 use super::{
     EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT,
 };
+use super::{resume, say};
 
 #[derive(Debug, clap::Args)]
 pub struct ExecuteArgs {
@@ -52,14 +54,14 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
     let workflow = match workflow::load_file(&args.file) {
         Ok(workflow) => Arc::new(workflow),
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
+            say::say(say::Level::Error, &diagnostics.to_string());
             return ExitCode::from(EXIT_INVALID);
         }
     };
     let input = match read_input(&args) {
         Ok(input) => input,
         Err(message) => {
-            eprintln!("error: {message}");
+            say::error(&message);
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -97,14 +99,9 @@ async fn execute(
         };
         place = Some(journal.describe());
         actors = actors.with_journal(journal.clone());
-        finish_unfinished(&actors, journal.as_ref()).await;
+        resume::finish_unfinished(&actors, journal.as_ref(), &workflow.name).await;
     }
     let (tx, rx) = mpsc::unbounded_channel();
-    let printer = if std::io::stderr().is_terminal() {
-        tokio::spawn(redraw_timeline(LiveTimeline::new(&workflow), rx))
-    } else {
-        tokio::spawn(append_timeline(Timeline::new(&workflow), rx))
-    };
     let options = RunOptions {
         observer: Some(Arc::new(tx)),
         ..RunOptions::default()
@@ -113,19 +110,34 @@ async fn execute(
         Ok(bound) => actors.spawn_run(&bound, input, options).await,
         Err(e) => Err(e),
     };
-    let (report, interrupted) = match started {
-        Ok(handle) => interrupt::drive(handle, &mut interrupts, &workflow, place.as_deref()).await,
-        Err(e) => (Err(e), None),
+    let handle = match started {
+        Ok(handle) => handle,
+        Err(e) => {
+            actors.shutdown().await;
+            return failed(e);
+        }
     };
+    announce(&handle.run_id, &workflow.name);
+    // Started once the run id is out, so a redrawn timeline stays below it.
+    let printer = if !say::is_json() && std::io::stderr().is_terminal() {
+        tokio::spawn(redraw_timeline(LiveTimeline::new(&workflow), rx))
+    } else {
+        tokio::spawn(append_timeline(Timeline::new(&workflow), rx))
+    };
+    let (report, interrupted) =
+        interrupt::drive(handle, &mut interrupts, &workflow, place.as_deref()).await;
     actors.shutdown().await;
-    let _ = printer.await;
+    let outputs = printer.await.unwrap_or_default();
     let report = match report {
         Ok(report) => report,
         Err(e) => return failed(e),
     };
-    print_report(&report, format);
+    print_report(&report, &outputs, format);
     if report.status != RunStatus::Succeeded {
-        let _ = write_failure_summary(&mut std::io::stderr().lock(), &report);
+        let mut summary = Vec::new();
+        let _ = write_failure_summary(&mut summary, &report);
+        let summary = String::from_utf8_lossy(&summary);
+        say::say(say::Level::Error, summary.trim_end());
     }
     if let Some(signal) = interrupted {
         return ExitCode::from(signal.exit_code());
@@ -140,17 +152,27 @@ async fn execute(
     })
 }
 
+/// The run id on stderr before anything happens, so a script can look the
+/// run up (`maestro runs show`) however it ends.
+fn announce(run_id: &str, workflow: &str) {
+    let mut fields = Map::new();
+    fields.insert("run_id".into(), Value::String(run_id.to_owned()));
+    fields.insert("workflow".into(), Value::String(workflow.to_owned()));
+    let message = format!("run {run_id} started (workflow {workflow})");
+    say::say_with(say::Level::Info, "maestro::cli", &message, fields);
+}
+
 /// Maestro itself could not do its work: said on stderr, with its own code.
 fn failed(error: impl std::fmt::Display) -> ExitCode {
-    eprintln!("error: {error}");
+    say::error(&error.to_string());
     ExitCode::from(EXIT_ERROR)
 }
 
 /// The output (or the whole report) on stdout; nothing for a run without
-/// output.
-fn print_report(report: &RunReport, format: OutputFormat) {
+/// output. A reader that went away (`| head`) is not an error.
+fn print_report(report: &RunReport, outputs: &StepOutputs, format: OutputFormat) {
     let value = match format {
-        OutputFormat::Json => serde_json::to_value(report).ok(),
+        OutputFormat::Json => serde_json::to_value(JsonReport::new(report, outputs)).ok(),
         OutputFormat::Output => report.output.clone(),
     };
     let Some(value) = value else {
@@ -159,62 +181,50 @@ fn print_report(report: &RunReport, format: OutputFormat) {
     let mut stdout = std::io::stdout().lock();
     let printed = serde_json::to_writer_pretty(&mut stdout, &value)
         .map_err(std::io::Error::from)
-        .and_then(|()| writeln!(stdout));
-    if let Err(e) = printed {
-        eprintln!("error: cannot write the output: {e}");
+        .and_then(|()| writeln!(stdout))
+        .and_then(|()| stdout.flush());
+    match printed {
+        Err(e) if super::reader_gone(&e) => {}
+        Err(e) => say::error(&format!("cannot write the output: {e}")),
+        Ok(()) => {}
     }
 }
 
-/// Resume every unfinished run the journal holds (a crash or kill cut it
-/// short) and wait for each, before the new run starts.
-async fn finish_unfinished(actors: &Runtime, journal: &dyn Journal) {
-    let claimed = match journal.claim().await {
-        Ok(claimed) => claimed,
-        Err(e) => {
-            eprintln!("warning: cannot read unfinished runs: {e}");
-            return;
-        }
-    };
-    for stored in claimed {
-        let id = stored.run_id.clone();
-        let resumed = match actors.bind_definition(&stored.definition).await {
-            Ok(bound) => match actors.resume(&bound, stored, None).await {
-                Ok(handle) => handle.finished().await,
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
-        match resumed {
-            Ok(report) => eprintln!(
-                "resumed run {id} ({}): {}",
-                report.workflow,
-                report.status.label()
-            ),
-            Err(e) => eprintln!("warning: run {id} was not resumed: {e}"),
-        }
-    }
-}
-
-/// One line per event, for logs and pipes.
-async fn append_timeline(mut timeline: Timeline, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+/// One line per event, for logs and pipes; one JSON object per event with
+/// `--log-format json`.
+async fn append_timeline(
+    mut timeline: Timeline,
+    mut rx: mpsc::UnboundedReceiver<Recorded>,
+) -> StepOutputs {
+    let mut outputs = StepOutputs::default();
     while let Some(event) = rx.recv().await {
+        outputs.keep(&event);
         if let Some(line) = timeline.line(&event) {
-            eprintln!("{line}");
+            let fields = event_fields(&event);
+            say::say_with(say::Level::Info, "maestro::timeline", &line, fields);
         }
     }
+    outputs
 }
 
 /// How often running steps' times are refreshed on a terminal.
 const REDRAW_EVERY: Duration = Duration::from_millis(200);
 
 /// The rows redrawn on every event and tick, until the run's log closes.
-async fn redraw_timeline(mut timeline: LiveTimeline, mut rx: mpsc::UnboundedReceiver<Recorded>) {
+async fn redraw_timeline(
+    mut timeline: LiveTimeline,
+    mut rx: mpsc::UnboundedReceiver<Recorded>,
+) -> StepOutputs {
+    let mut outputs = StepOutputs::default();
     let mut tick = tokio::time::interval(REDRAW_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         tokio::select! {
             event = rx.recv() => match event {
-                Some(event) => timeline.apply(&event),
+                Some(event) => {
+                    outputs.keep(&event);
+                    timeline.apply(&event);
+                }
                 None => break,
             },
             _ = tick.tick() => {}
@@ -222,6 +232,7 @@ async fn redraw_timeline(mut timeline: LiveTimeline, mut rx: mpsc::UnboundedRece
         draw(&mut timeline);
     }
     draw(&mut timeline);
+    outputs
 }
 
 fn draw(timeline: &mut LiveTimeline) {

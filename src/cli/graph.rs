@@ -20,11 +20,14 @@ pub struct Args {
 pub fn run(args: &Args) -> u8 {
     match workflow::load_file(&args.file) {
         Ok(workflow) => {
-            print!("{}", graph::render(&workflow, args.format));
-            EXIT_OK
+            if super::print(&graph::render(&workflow, args.format)) {
+                EXIT_OK
+            } else {
+                super::EXIT_ERROR
+            }
         }
         Err(diagnostics) => {
-            eprintln!("{diagnostics}");
+            super::say::say(super::say::Level::Error, &diagnostics.to_string());
             EXIT_INVALID
         }
     }

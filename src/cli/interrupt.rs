@@ -2,11 +2,11 @@
 //! run as a cancellation does (no new step starts, calls in flight are
 //! cancelled, what completed is undone); a second one exits at once.
 
-use std::io::Write;
-
 use crate::runtime::report::StepOutcome;
 use crate::runtime::{RunHandle, RunReport, RuntimeError};
 use crate::workflow::Workflow;
+
+use super::say;
 
 /// A signal that asks `execute` to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,34 +92,30 @@ pub async fn drive(
             signal = interrupts.next() => {
                 if first.is_none() {
                     first = Some(signal);
-                    eprintln!(
+                    say::warn(&format!(
                         "{}: stopping run {run_id}: no new step starts, calls in flight are \
                          cancelled, completed steps are undone ({} again to exit at once)",
                         signal.name(),
                         signal.name()
-                    );
+                    ));
                     canceller.cancel();
                     continue;
                 }
                 let progress = watch.progress();
                 let left = not_undone(workflow, &progress);
-                let mut stderr = std::io::stderr().lock();
-                let _ = match journal {
-                    Some(place) => writeln!(
-                        stderr,
+                say::warn(&match journal {
+                    Some(place) => format!(
                         "{}: exiting now; run {run_id} stays in the journal ({place}) and \
                          goes on undoing ({}) when maestro starts again on it",
                         signal.name(),
                         list(&left)
                     ),
-                    None => writeln!(
-                        stderr,
+                    None => format!(
                         "{}: exiting now; run {run_id} was not fully undone: {} still in effect",
                         signal.name(),
                         list(&left)
                     ),
-                };
-                let _ = stderr.flush();
+                });
                 std::process::exit(i32::from(signal.exit_code()));
             }
         }

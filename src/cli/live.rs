@@ -9,14 +9,16 @@ use crate::run::{Phase, Recorded, RunState, StepState, Undo};
 use crate::runtime::report::method_label;
 use crate::workflow::Workflow;
 
-use super::timeline::attempts_text;
+use super::timeline::{attempts_text, label};
 
 /// The timeline for a terminal: one row per step, in workflow order, and a
 /// last row for the run, all redrawn in place (ANSI cursor movement) on
 /// every event and tick, so running steps show their time as it grows.
 pub struct LiveTimeline {
-    /// `service METHOD` of each step, in the order of the state's steps.
-    labels: Vec<String>,
+    /// `(service, METHOD)` of each step and of its undo, as written, in
+    /// the order of the state's steps; a row shows the request as sent
+    /// once there is one.
+    labels: Vec<Labels>,
     state: RunState,
     width: usize,
     /// Lines of the previous frame, to move back over.
@@ -27,7 +29,13 @@ impl LiveTimeline {
     pub fn new(workflow: &Workflow) -> Self {
         let labels = workflow
             .all_steps()
-            .map(|s| format!("{} {}", s.service, method_label(&s.call)))
+            .map(|s| Labels {
+                forward: (s.service.clone(), method_label(&s.call)),
+                undo: s
+                    .compensate
+                    .as_ref()
+                    .map(|c| (c.service.clone(), method_label(&c.call))),
+            })
             .collect();
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
         Self {
@@ -53,8 +61,9 @@ impl LiveTimeline {
         if self.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", self.drawn);
         }
-        for (step, label) in self.state.steps.iter().zip(&self.labels) {
-            let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(step, label, now));
+        for (step, labels) in self.state.steps.iter().zip(&self.labels) {
+            let label = row_label(step, labels);
+            let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(step, &label, now));
         }
         let run = self
             .state
@@ -97,6 +106,25 @@ impl LiveTimeline {
         // Between the frame's own escape sequences, nothing from a service
         // or an input may move the cursor.
         escape::line(&text).into_owned()
+    }
+}
+
+struct Labels {
+    forward: (String, String),
+    undo: Option<(String, String)>,
+}
+
+/// The undo's service and request once it started, else the step's.
+fn row_label(step: &StepState, labels: &Labels) -> String {
+    let undo_request = match &step.undo {
+        Undo::NotStarted => None,
+        Undo::Running { request }
+        | Undo::Completed { request, .. }
+        | Undo::Failed { request, .. } => Some(request.as_deref()),
+    };
+    match (undo_request, &labels.undo) {
+        (Some(sent), Some(undo)) => label(Some(undo), sent),
+        _ => label(Some(&labels.forward), step.request.as_deref()),
     }
 }
 
@@ -188,6 +216,53 @@ steps:
         assert!(second.contains("✓ reserve  api POST /reserve  ok  2 attempts  2.0s\n"));
         assert!(second.contains("run succeeded"));
         assert_eq!(second.matches("\x1b[2K").count(), 3, "each line cleared");
+    }
+
+    #[test]
+    fn rows_show_the_requests_sent_and_the_undos_own_call() {
+        let yaml = r#"
+name: live
+services:
+  api: {type: http, endpoint: "http://127.0.0.1:9"}
+steps:
+  - id: reserve
+    service: api
+    method: "POST /reserve/{{ .input.sku }}"
+    output: r
+    compensate:
+      method: "DELETE /reservations/{{ .r.id }}"
+"#;
+        let workflow = load_str(yaml, "live.yaml", &|_| None).expect("valid");
+        let mut live = LiveTimeline::new(&workflow);
+        assert!(
+            live.frame(at(0))
+                .contains("api POST /reserve/{{ .input.sku }}  pending")
+        );
+        live.apply(&event(
+            0,
+            RunEvent::AttemptStarted {
+                step: "reserve".into(),
+                attempt: 1,
+                idempotency_key: "k".into(),
+                request: Some("POST /reserve/A%2F1".into()),
+            },
+        ));
+        assert!(
+            live.frame(at(5))
+                .contains("api POST /reserve/A%2F1  running")
+        );
+        live.apply(&event(
+            10,
+            RunEvent::CompensationStarted {
+                step: "reserve".into(),
+                attempt: 1,
+                request: Some("DELETE /reservations/r1".into()),
+            },
+        ));
+        assert!(
+            live.frame(at(20))
+                .contains("↺ reserve  api DELETE /reservations/r1  compensating")
+        );
     }
 
     #[test]

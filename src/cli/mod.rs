@@ -1,12 +1,17 @@
-//! The `maestro` command line: `validate`, `graph`, `execute`, `serve`. Data a user may
-//! pipe goes to stdout; diagnostics and timelines go to stderr.
+//! The `maestro` command line: `validate`, `graph`, `execute`, `serve`, `runs`,
+//! `schema`. Data a user may pipe goes to stdout; diagnostics and timelines
+//! go to stderr.
 
 mod execute;
 mod graph;
 mod interrupt;
 mod live;
+mod report;
+mod resume;
 mod runs;
+mod say;
 mod serve;
+mod shell;
 mod state;
 mod timeline;
 mod validate;
@@ -70,6 +75,13 @@ pub enum Command {
     /// Read journaled runs: `runs list`, `runs show RUN_ID`.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Print the JSON Schema of a workflow file, for editors.
+    Schema,
+    /// Print a shell's completion script: `maestro completions bash`.
+    Completions(shell::CompletionsArgs),
+    /// Write the manual pages into a folder (`make man`).
+    #[command(hide = true)]
+    Man(shell::ManArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -82,11 +94,12 @@ pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which is `EXIT_INVALID`.
     let cli = Cli::parse();
     let serving = matches!(cli.command, Command::Serve(_));
+    say::set_json(cli.log_format == LogFormat::Json);
     init_logging(cli.debug, cli.log_format, serving);
     if let Some(dir) = &cli.proto_root
         && let Err(message) = crate::workflow::allow_proto_root(dir)
     {
-        eprintln!("error: {message}");
+        say::error(&message);
         return ExitCode::from(EXIT_INVALID);
     }
     let status = match cli.command {
@@ -95,8 +108,46 @@ pub fn main() -> ExitCode {
         Command::Execute(args) => return execute::run(args),
         Command::Serve(args) => return serve::run(args),
         Command::Runs(command) => return runs::run(command),
+        Command::Schema => print_schema(),
+        Command::Completions(args) => shell::completions(&args),
+        Command::Man(args) => shell::man(&args),
     };
     ExitCode::from(status)
+}
+
+/// `maestro schema`: the schema docs/workflow.schema.json holds a copy of.
+fn print_schema() -> u8 {
+    let schema = crate::workflow::schema::schema();
+    let text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    if print(&format!("{text}\n")) {
+        EXIT_OK
+    } else {
+        EXIT_ERROR
+    }
+}
+
+/// A write to stdout failed because its reader went away (`| head`): the
+/// rest of the output is not wanted, which is no error.
+fn reader_gone(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::BrokenPipe
+}
+
+/// Write `text` to stdout; false when that failed for another reason than
+/// a reader that went away, which is then said on stderr.
+fn print(text: &str) -> bool {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => true,
+        Err(e) if reader_gone(&e) => true,
+        Err(e) => {
+            say::error(&format!("cannot write to stdout: {e}"));
+            false
+        }
+    }
 }
 
 /// The async runtime a subcommand runs on; failing to build one is
@@ -106,7 +157,7 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .enable_all()
         .build()
         .map_err(|e| {
-            eprintln!("error: cannot start the async runtime: {e}");
+            say::error(&format!("cannot start the async runtime: {e}"));
             ExitCode::from(EXIT_ERROR)
         })
 }

@@ -7,20 +7,21 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::escape;
-use crate::journal::{self, Cursor, RunQuery, StoredRun};
+use crate::journal::{self, Cursor, Journal, RunQuery, StoredRun};
 use crate::runtime::{RunEvent, RunReport};
 use crate::workflow;
 
-use super::state::StateArgs;
+use super::state::ReadStateArgs;
 use super::timeline::{Timeline, write_failure_summary};
-use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
+use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK, say};
 
 /// Why `runs` could not answer: a run the journal does not hold, or a
 /// cursor no page gave, is the caller's mistake (exit 2), anything else is
-/// Maestro's (exit 5).
+/// Maestro's (exit 5); a reader of stdout that went away ends it quietly.
 enum Failure {
     Caller(String),
     Error(String),
+    ReaderGone,
 }
 
 impl<E: std::fmt::Display> From<E> for Failure {
@@ -29,18 +30,31 @@ impl<E: std::fmt::Display> From<E> for Failure {
     }
 }
 
+/// A failed write to stdout.
+fn stdout_failed(e: std::io::Error) -> Failure {
+    if super::reader_gone(&e) {
+        Failure::ReaderGone
+    } else {
+        Failure::Error(format!("cannot write to stdout: {e}"))
+    }
+}
+
+/// How many runs a page of the prefix search reads.
+const SEARCH_PAGE: usize = 1000;
+
 #[derive(Debug, clap::Subcommand)]
 pub enum RunsCommand {
     /// The newest runs first: id, workflow, status, when.
     List(ListArgs),
-    /// One run: its steps, attempts, outputs, errors and compensations.
+    /// One run, named by its id or a unique start of it: its steps,
+    /// attempts, outputs, errors and compensations.
     Show(ShowArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ListArgs {
     #[command(flatten)]
-    pub state: StateArgs,
+    pub state: ReadStateArgs,
     /// How many runs.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
@@ -54,9 +68,10 @@ pub struct ListArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct ShowArgs {
+    /// The run's id, or enough of its start to tell it from the others.
     pub run_id: String,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub state: ReadStateArgs,
     /// The run's report and every event, as JSON.
     #[arg(long)]
     pub json: bool,
@@ -70,7 +85,7 @@ pub fn run(command: RunsCommand) -> ExitCode {
     let spec = match state.spec_or_exit() {
         Ok(Some(spec)) => spec,
         Ok(None) => {
-            eprintln!("error: name the journal with --state-dir DIR or --state URL");
+            say::error("name the journal with --state-dir DIR or --state URL");
             return ExitCode::from(EXIT_INVALID);
         }
         Err(code) => return code,
@@ -112,49 +127,85 @@ pub fn run(command: RunsCommand) -> ExitCode {
                             row.created_at
                         )
                     };
-                    writeln!(out, "{line}")?;
+                    writeln!(out, "{line}").map_err(stdout_failed)?;
                 }
                 if let Some(Some(next)) = next {
-                    eprintln!("more runs: pass --cursor {next} for the next page");
+                    say::info(&format!(
+                        "more runs: pass --cursor {next} for the next page"
+                    ));
                 }
                 Ok(())
             }
-            RunsCommand::Show(args) => match journal.load(&args.run_id).await? {
-                Some(run) => show(&run, args.json).map_err(Failure::Error),
-                None => Err(Failure::Caller(format!(
-                    "no run {} in {}",
-                    args.run_id,
-                    journal.describe()
-                ))),
-            },
+            RunsCommand::Show(args) => {
+                let run = find(journal.as_ref(), &args.run_id).await?;
+                show(&run, args.json)
+            }
         }
     });
     match result {
-        Ok(()) => ExitCode::from(EXIT_OK),
+        Ok(()) | Err(Failure::ReaderGone) => ExitCode::from(EXIT_OK),
         Err(Failure::Caller(message)) => {
-            eprintln!("error: {message}");
+            say::error(&message);
             ExitCode::from(EXIT_INVALID)
         }
         Err(Failure::Error(message)) => {
-            eprintln!("error: {message}");
+            say::error(&message);
             ExitCode::from(EXIT_ERROR)
         }
     }
 }
 
-fn show(run: &StoredRun, as_json: bool) -> Result<(), String> {
+/// The run whose id is `given`, or the one run whose id starts with it.
+async fn find(journal: &dyn Journal, given: &str) -> Result<StoredRun, Failure> {
+    if let Some(run) = journal.load(given).await? {
+        return Ok(run);
+    }
+    let mut matches = Vec::new();
+    let mut after = None;
+    if !given.is_empty() {
+        loop {
+            let query = RunQuery {
+                limit: SEARCH_PAGE,
+                after,
+                ..RunQuery::default()
+            };
+            let page = journal.list(query).await?;
+            let found = page.iter().filter(|r| r.run_id.starts_with(given));
+            matches.extend(found.map(|r| r.run_id.clone()));
+            if matches.len() > 1 || page.len() < SEARCH_PAGE {
+                break;
+            }
+            after = page.last().map(|r| r.cursor());
+        }
+    }
+    let given = escape::line(given);
+    match matches.as_slice() {
+        [] => Err(Failure::Caller(format!(
+            "no run {given} in {}",
+            journal.describe()
+        ))),
+        [one] => journal
+            .load(one)
+            .await?
+            .ok_or_else(|| Failure::Error(format!("run {one} went away while read"))),
+        [a, b, ..] => Err(Failure::Caller(format!(
+            "{given} starts more than one run id ({a}, {b}): give more of it"
+        ))),
+    }
+}
+
+fn show(run: &StoredRun, as_json: bool) -> Result<(), Failure> {
     let definition = &run.definition;
     let env = |name: &str| std::env::var(name).ok();
     let workflow = workflow::load_str(&definition.text, &definition.path, &env)
-        .map_err(|e| format!("the run's definition no longer loads:\n{e}"))?;
+        .map_err(|e| Failure::Error(format!("the run's definition no longer loads:\n{e}")))?;
     let mut report = RunReport::from_events(&workflow, &run.events, None);
     report.run_id = run.run_id.clone();
     let mut out = std::io::stdout().lock();
-    let io = |e: std::io::Error| e.to_string();
     if as_json {
         let body = json!({ "run": report, "input": run.input, "events": run.events });
-        serde_json::to_writer_pretty(&mut out, &body).map_err(|e| e.to_string())?;
-        return writeln!(out).map_err(io);
+        serde_json::to_writer_pretty(&mut out, &body).map_err(|e| stdout_failed(e.into()))?;
+        return writeln!(out).map_err(stdout_failed);
     }
     writeln!(
         out,
@@ -164,22 +215,22 @@ fn show(run: &StoredRun, as_json: bool) -> Result<(), String> {
         report.status.label(),
         humantime::format_rfc3339_millis(run.created_at)
     )
-    .map_err(io)?;
+    .map_err(stdout_failed)?;
     let mut timeline = Timeline::new(&workflow);
     for recorded in &run.events {
         if let Some(line) = timeline.line(recorded) {
-            writeln!(out, "{line}").map_err(io)?;
+            writeln!(out, "{line}").map_err(stdout_failed)?;
         }
-        if let RunEvent::StepCompleted { step, output, .. } = &recorded.event {
+        if let RunEvent::StepCompleted { output, .. } = &recorded.event {
             let output = escape::line(&output.to_string()).into_owned();
-            writeln!(out, "    output: {output}").map_err(|e| format!("{step}: {e}"))?;
+            writeln!(out, "    output: {output}").map_err(stdout_failed)?;
         }
     }
     if report.status.is_final() && report.status != crate::runtime::RunStatus::Succeeded {
-        write_failure_summary(&mut out, &report).map_err(io)?;
+        write_failure_summary(&mut out, &report).map_err(stdout_failed)?;
     }
     if let Some(output) = &report.output {
-        writeln!(out, "output: {}", escape::line(&output.to_string())).map_err(io)?;
+        writeln!(out, "output: {}", escape::line(&output.to_string())).map_err(stdout_failed)?;
     }
-    Ok(())
+    out.flush().map_err(stdout_failed)
 }

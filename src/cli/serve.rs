@@ -14,7 +14,7 @@ use crate::server::runs::Limits;
 use crate::server::{ServeConfig, ServeError, serve};
 
 use super::state::StateArgs;
-use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK};
+use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK, say};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -80,7 +80,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     let token = match token(&args) {
         Ok(token) => token,
         Err(message) => {
-            eprintln!("error: {message}");
+            say::error(&message);
             return ExitCode::from(EXIT_INVALID);
         }
     };
@@ -128,11 +128,11 @@ pub fn run(args: ServeArgs) -> ExitCode {
             | ServeError::DuplicateName { .. }
             | ServeError::UnprotectedBind(_)),
         ) => {
-            eprintln!("{e}");
+            say::say(say::Level::Error, &e.to_string());
             ExitCode::from(EXIT_INVALID)
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            say::error(&e.to_string());
             ExitCode::from(EXIT_ERROR)
         }
     }

@@ -39,7 +39,7 @@ impl StateArgs {
     /// [`StateArgs::spec`], with a bad flag reported on stderr.
     pub fn spec_or_exit(&self) -> Result<Option<StateSpec>, ExitCode> {
         self.spec().map_err(|message| {
-            eprintln!("error: {message}");
+            super::say::error(&message);
             ExitCode::from(EXIT_INVALID)
         })
     }
@@ -64,5 +64,35 @@ impl StateArgs {
             ),
             (None, None) => Ok(None),
         }
+    }
+}
+
+/// The journal to read, for `runs`: where it is, without the flags that
+/// only matter to a writer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadStateArgs {
+    /// The state directory runs were journaled in.
+    #[arg(long, value_name = "DIR", conflicts_with = "state")]
+    pub state_dir: Option<PathBuf>,
+    /// The PostgreSQL journal (`postgres://user:pass@host/db`).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MAESTRO_STATE",
+        hide_env_values = true
+    )]
+    pub state: Option<String>,
+}
+
+impl ReadStateArgs {
+    pub fn spec_or_exit(&self) -> Result<Option<StateSpec>, ExitCode> {
+        StateArgs {
+            state_dir: self.state_dir.clone(),
+            state: self.state.clone(),
+            // A reader takes no claim and writes nothing: unused.
+            lease: Duration::from_secs(15),
+            sync: SyncMode::Full,
+        }
+        .spec_or_exit()
     }
 }

@@ -5,29 +5,40 @@
 use std::collections::HashMap;
 use std::io::Write;
 
+use serde_json::{Map, Value};
+
 use crate::escape;
 use crate::resilience::FailureClass;
-use crate::run::{Recorded, RunEvent, RunState};
+use crate::run::{Recorded, RunEvent, RunState, Undo};
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
 use crate::workflow::Workflow;
 
-/// Turns events into lines, reading each step's timing from the run's
-/// state as the events leave it.
+/// Turns events into lines, reading each step's timing and the requests
+/// sent from the run's state as the events leave it.
 pub struct Timeline {
-    labels: HashMap<String, String>,
+    labels: HashMap<String, Labels>,
     state: RunState,
     width: usize,
 }
 
+/// A step's service and method as written, going forward and undoing:
+/// shown until a request was sent.
+struct Labels {
+    forward: (String, String),
+    undo: Option<(String, String)>,
+}
+
 impl Timeline {
     pub fn new(workflow: &Workflow) -> Self {
-        let labels: HashMap<String, String> = workflow
+        let labels: HashMap<String, Labels> = workflow
             .all_steps()
             .map(|s| {
-                (
-                    s.id.clone(),
-                    format!("{} {}", s.service, method_label(&s.call)),
-                )
+                let undo = s
+                    .compensate
+                    .as_ref()
+                    .map(|c| (c.service.clone(), method_label(&c.call)));
+                let forward = (s.service.clone(), method_label(&s.call));
+                (s.id.clone(), Labels { forward, undo })
             })
             .collect();
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
@@ -92,7 +103,7 @@ impl Timeline {
             } => self.row("✗", step, "cancelled", unknown_text(*outcome_unknown)),
             RunEvent::CompensationCompleted { step, attempts } => {
                 let detail = format!("  {}", attempts_text(*attempts));
-                self.row("↺", step, "compensated", &detail)
+                self.undo_row("↺", step, "compensated", &detail)
             }
             RunEvent::CompensationFailed {
                 step,
@@ -100,7 +111,7 @@ impl Timeline {
                 error,
             } => {
                 let detail = format!("  {}\n    error: {error}", attempts_text(*attempts));
-                self.row("✗", step, "compensation failed", &detail)
+                self.undo_row("✗", step, "compensation failed", &detail)
             }
             // The failure summary says why a run halted.
             RunEvent::RunStarted { .. }
@@ -112,8 +123,28 @@ impl Timeline {
         })
     }
 
+    /// A row of the step going forward: the request it sent, or its method
+    /// as written before any was sent.
     fn row(&self, mark: &str, step: &str, outcome: &str, detail: &str) -> String {
-        let label = self.labels.get(step).map(String::as_str).unwrap_or("");
+        let labels = self.labels.get(step);
+        let sent = self.state.step(step).and_then(|s| s.request.as_deref());
+        let label = label(labels.map(|l| &l.forward), sent);
+        self.compose(mark, step, &label, outcome, detail)
+    }
+
+    /// A row of the step's compensation: its own service and request.
+    fn undo_row(&self, mark: &str, step: &str, outcome: &str, detail: &str) -> String {
+        let labels = self.labels.get(step);
+        let sent = self.state.step(step).and_then(|s| match &s.undo {
+            Undo::Completed { request, .. } | Undo::Failed { request, .. } => request.as_deref(),
+            Undo::Running { request } => request.as_deref(),
+            Undo::NotStarted => None,
+        });
+        let label = label(labels.and_then(|l| l.undo.as_ref()), sent);
+        self.compose(mark, step, &label, outcome, detail)
+    }
+
+    fn compose(&self, mark: &str, step: &str, label: &str, outcome: &str, detail: &str) -> String {
         format!(
             "{mark} {step:<w$}  {label}  {outcome}{detail}",
             w = self.width
@@ -128,6 +159,29 @@ impl Timeline {
             .map(|s| format!("{:.1?}", s.duration))
             .unwrap_or_default()
     }
+}
+
+/// `service request-as-sent`, else `service method-as-written`.
+pub(super) fn label(written: Option<&(String, String)>, sent: Option<&str>) -> String {
+    match (written, sent) {
+        (Some((service, _)), Some(sent)) => format!("{service} {sent}"),
+        (Some((service, method)), None) => format!("{service} {method}"),
+        (None, Some(sent)) => sent.to_owned(),
+        (None, None) => String::new(),
+    }
+}
+
+/// What the JSON form of a timeline line carries besides its text: the
+/// event as journaled, without the run's input or a step's output, which
+/// may hold data that has no place in logs.
+pub fn event_fields(recorded: &Recorded) -> Map<String, Value> {
+    let mut fields = match serde_json::to_value(&recorded.event) {
+        Ok(Value::Object(fields)) => fields,
+        _ => Map::new(),
+    };
+    fields.remove("input");
+    fields.remove("output");
+    fields
 }
 
 fn class_label(class: FailureClass) -> &'static str {

@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use super::{EXIT_INVALID, EXIT_OK};
+use super::{EXIT_INVALID, EXIT_OK, say};
+use crate::escape;
 use crate::workflow::{self, Node, Workflow};
 
 #[derive(Debug, clap::Args)]
@@ -18,11 +19,19 @@ pub fn run(args: &Args) -> u8 {
     let mut status = EXIT_OK;
     for file in &args.files {
         match workflow::load_file(file) {
-            Ok(workflow) => println!("{}: ok: {}", file.display(), summary(&workflow)),
+            Ok(workflow) => {
+                let file = escape::line(&file.display().to_string()).into_owned();
+                // A reader that went away misses the ok lines, never a problem.
+                super::print(&format!("{file}: ok: {}\n", summary(&workflow)));
+            }
             Err(diagnostics) => {
-                eprintln!("{diagnostics}");
+                say::say(say::Level::Error, &diagnostics.to_string());
                 let n = diagnostics.len();
-                eprintln!("{}: {n} problem{}", file.display(), plural(n));
+                let file = escape::line(&file.display().to_string()).into_owned();
+                say::say(
+                    say::Level::Error,
+                    &format!("{file}: {n} problem{}", plural(n)),
+                );
                 status = EXIT_INVALID;
             }
         }

@@ -22,7 +22,7 @@ use super::bodies::{
 };
 use super::metrics::Metrics;
 use super::runs::{CancelError, Refused, RunEntry, RunSummary, RunView, Runs};
-use super::{listing, recovery};
+use super::{idempotency, listing, recovery};
 
 /// Runs listed when `limit` is not given, and the most ever listed.
 pub const DEFAULT_LIST_LIMIT: usize = 50;
@@ -44,6 +44,8 @@ pub struct AppState {
     /// How long `?wait=true` waits for a workflow without a timeout.
     pub max_wait: Duration,
     pub openapi: OnceLock<String>,
+    /// `Idempotency-Key`s of submissions, and the runs they started.
+    pub idempotency: idempotency::Keys,
 }
 
 pub type Shared = Arc<AppState>;
@@ -53,13 +55,18 @@ pub type Shared = Arc<AppState>;
     post,
     path = "/v1/workflows/{name}/runs",
     tag = "runs",
-    params(("name" = String, Path, description = "Workflow name"), SubmitQuery),
+    params(
+        ("name" = String, Path, description = "Workflow name"),
+        SubmitQuery,
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters: the same key with the same input, while the server keeps the run it started (`--keep-for`, 1h by default), answers with that run (and `Idempotent-Replayed: true`) instead of starting another"),
+    ),
     request_body = SubmitRun,
     responses(
         (status = 202, description = "Accepted; follow the Location", body = RunAccepted),
         (status = 200, description = "Finished (with `wait=true`)", body = RunView),
         (status = 400, description = "Malformed body, query or name", body = ApiError),
         (status = 404, description = "Unknown workflow", body = ApiError),
+        (status = 409, description = "The `Idempotency-Key` started a run with another input (`idempotency_key_reused`)", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Body not sent as `application/json`", body = ApiError),
         (status = 422, description = "Input not a JSON object (null included), a key given twice, an integer beyond 64 bits, an unknown field", body = ApiError),
@@ -88,27 +95,25 @@ pub async fn submit_run(
         ));
     };
     let input = read_submission(&headers, &body?)?;
-    let entry = state
-        .runs
-        .submit(workflow.bound.clone(), input)
-        .await
-        .map_err(|refused| match refused {
-            Refused::ShuttingDown => Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                refused.to_string(),
-            ),
-            Refused::Full(_) => Failure::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_runs",
-                refused.to_string(),
-            ),
-            Refused::Journal(_) => Failure::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "journal_unavailable",
-                refused.to_string(),
-            ),
-        })?;
+    let key = idempotency::key(&headers)?;
+    // Held until the new run is remembered: one key, one run.
+    let mut keys = match &key {
+        Some(_) => Some(state.idempotency.lock().await),
+        None => None,
+    };
+    let replayed = match (&key, keys.as_mut()) {
+        (Some(key), Some(keys)) => keys.find(&name, key, &input, &state.runs)?,
+        _ => None,
+    };
+    let replay = replayed.is_some();
+    let entry = match replayed {
+        Some(entry) => entry,
+        None => start(&state, workflow, &input).await?,
+    };
+    if let (Some(key), Some(keys)) = (&key, keys.as_mut()) {
+        keys.remember(&name, key, &input, &entry.id);
+    }
+    drop(keys);
     let location = format!("/v1/runs/{}", entry.id);
     if query.wait == Some(true) {
         let wf = &workflow.bound.workflow;
@@ -128,12 +133,44 @@ pub async fn submit_run(
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
     }
+    if replay {
+        headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
     Ok((StatusCode::ACCEPTED, headers, Json(accepted)).into_response())
+}
+
+/// A new run of `workflow`, or why it was refused.
+async fn start(
+    state: &AppState,
+    workflow: &LoadedWorkflow,
+    input: &serde_json::Value,
+) -> Result<Arc<RunEntry>, Failure> {
+    state
+        .runs
+        .submit(workflow.bound.clone(), input.clone())
+        .await
+        .map_err(|refused| match refused {
+            Refused::ShuttingDown => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "shutting_down",
+                refused.to_string(),
+            ),
+            Refused::Full(_) => Failure::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_runs",
+                refused.to_string(),
+            ),
+            Refused::Journal(_) => Failure::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "journal_unavailable",
+                refused.to_string(),
+            ),
+        })
 }
 
 /// A run as this process knows it; as the journal holds it once another
 /// replica may hold the run (this one's memory of it is stale then).
-async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
+pub(super) async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
     if !state.runs.held_here(entry)
         && let Some(journal) = state.runs.runtime().journal()
         && let Some(view) = recovery::stored_view(journal.as_ref(), &entry.id).await
@@ -143,42 +180,12 @@ async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
     entry.view()
 }
 
-fn run_not_found(id: &str) -> Failure {
+pub(super) fn run_not_found(id: &str) -> Failure {
     Failure::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!("no run `{id}` (finished runs are kept for a while, then evicted)"),
     )
-}
-
-/// A run: its status, each step's record, compensations and output.
-#[utoipa::path(
-    get,
-    path = "/v1/runs/{id}",
-    tag = "runs",
-    params(("id" = String, Path, description = "Run id")),
-    responses(
-        (status = 200, body = RunView),
-        (status = 400, description = "Malformed id", body = ApiError),
-        (status = 404, description = "Unknown or evicted run", body = ApiError),
-    )
-)]
-pub async fn get_run(
-    State(state): State<Shared>,
-    id: Result<Path<String>, PathRejection>,
-) -> Result<Json<RunView>, Failure> {
-    let Path(id) = id?;
-    if let Some(entry) = state.runs.get(&id) {
-        return Ok(Json(current_view(&state, &entry).await));
-    }
-    // Finished before this process started, evicted from memory, or taken
-    // over by another replica.
-    if let Some(journal) = state.runs.runtime().journal()
-        && let Some(view) = recovery::stored_view(journal.as_ref(), &id).await
-    {
-        return Ok(Json(view));
-    }
-    Err(run_not_found(&id))
 }
 
 /// Runs, newest first, a page at a time: those this server holds and,

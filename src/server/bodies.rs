@@ -22,9 +22,75 @@ pub struct ApiError {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// Stable, machine-readable: `not_found`, `bad_request`, `unauthorized`, ...
+    /// Stable and machine-readable: one of [`ErrorCode`]'s.
+    #[schema(value_type = ErrorCode)]
     pub code: String,
+    /// For a person; its wording may change.
     pub message: String,
+}
+
+/// Every `error.code` the API answers with. The status says who can act;
+/// the code says what to do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 400: malformed JSON, query, path or header.
+    BadRequest,
+    /// 422: well-formed, but not a valid run input (see the message).
+    InvalidInput,
+    /// 404: no such workflow, run, service or endpoint.
+    NotFound,
+    /// 405: the endpoint does not take that method.
+    MethodNotAllowed,
+    /// 415: the body was not sent as `application/json`.
+    UnsupportedMediaType,
+    /// 413: the body is over `--max-body-bytes`.
+    BodyTooLarge,
+    /// 408: the body did not arrive within `--body-timeout`.
+    BodyTimeout,
+    /// 401: a token is required, and this one is missing or wrong.
+    Unauthorized,
+    /// 403: a Host that is not loopback, to a server without a token.
+    HostNotAllowed,
+    /// 409: the `Idempotency-Key` started a run with another input.
+    IdempotencyKeyReused,
+    /// 409: the run has already ended.
+    Finished,
+    /// 409: the service actor is restarting.
+    NotAlive,
+    /// 429: runs running and queued are at their limits.
+    TooManyRuns,
+    /// 503: past `--max-connections`.
+    TooManyConnections,
+    /// 503: the server is stopping.
+    ShuttingDown,
+    /// 503: the journal cannot be written or read.
+    JournalUnavailable,
+    /// 500: Maestro's own failure.
+    Internal,
+}
+
+impl ErrorCode {
+    /// The codes as they are sent, in [`ErrorCode`]'s order.
+    pub const ALL: &[&str] = &[
+        "bad_request",
+        "invalid_input",
+        "not_found",
+        "method_not_allowed",
+        "unsupported_media_type",
+        "body_too_large",
+        "body_timeout",
+        "unauthorized",
+        "host_not_allowed",
+        "idempotency_key_reused",
+        "finished",
+        "not_alive",
+        "too_many_runs",
+        "too_many_connections",
+        "shutting_down",
+        "journal_unavailable",
+        "internal",
+    ];
 }
 
 /// An error response: a status and a JSON body.
@@ -32,6 +98,7 @@ pub struct Failure(StatusCode, &'static str, String);
 
 impl Failure {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(ErrorCode::ALL.contains(&code), "undocumented code {code}");
         Self(status, code, message.into())
     }
 
@@ -86,11 +153,13 @@ impl From<PathRejection> for Failure {
 }
 
 /// The body of `POST /v1/workflows/{name}/runs`, read by
-/// [`read_submission`]; described here for the OpenAPI document.
-#[derive(Debug, ToSchema)]
+/// [`read_submission`]; described here for the OpenAPI document, which says
+/// (through serde's attribute) that no other field is accepted.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SubmitRun {
     /// The run's input, a JSON object (`{}` when absent; null is refused).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Object, required = false)]
     pub input: Option<Value>,
 }
 
@@ -256,4 +325,44 @@ pub struct HealthStatus {
 pub struct Killed {
     pub service: String,
     pub endpoint: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn the_documented_codes_are_the_enum_as_sent() {
+        use ErrorCode::*;
+        let all = [
+            BadRequest,
+            InvalidInput,
+            NotFound,
+            MethodNotAllowed,
+            UnsupportedMediaType,
+            BodyTooLarge,
+            BodyTimeout,
+            Unauthorized,
+            HostNotAllowed,
+            IdempotencyKeyReused,
+            Finished,
+            NotAlive,
+            TooManyRuns,
+            TooManyConnections,
+            ShuttingDown,
+            JournalUnavailable,
+            Internal,
+        ];
+        let sent: Vec<String> = all
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(sent, ErrorCode::ALL);
+    }
 }

@@ -74,6 +74,7 @@ impl Server {
             workflows: loaded,
             max_wait: config.max_wait,
             openapi: OnceLock::new(),
+            idempotency: Default::default(),
         });
         let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
         let connections = ConnectionLimits {

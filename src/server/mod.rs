@@ -8,11 +8,13 @@ pub mod bodies;
 pub mod console;
 pub mod events;
 pub mod guard;
+pub mod idempotency;
 pub mod json;
 mod lifecycle;
 pub mod listen;
 pub mod listing;
 pub mod metrics;
+pub mod reads;
 pub mod recovery;
 pub mod runs;
 
@@ -143,12 +145,22 @@ pub fn workflow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
     Ok(files)
 }
 
-/// Load and validate every workflow; the first invalid one stops the start,
-/// with the same diagnostics as `maestro validate`.
+/// Load and validate every workflow; invalid ones stop the start, with the
+/// same diagnostics as `maestro validate`, every file's problems at once.
 pub fn load_workflows(files: &[PathBuf]) -> Result<Vec<Arc<Workflow>>, ServeError> {
-    let mut out: Vec<Arc<Workflow>> = Vec::with_capacity(files.len());
+    let mut loaded = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
     for file in files {
-        let workflow = workflow::load_file(file).map_err(ServeError::Invalid)?;
+        match workflow::load_file(file) {
+            Ok(workflow) => loaded.push((file, workflow)),
+            Err(diagnostics) => problems.extend(diagnostics.into_vec()),
+        }
+    }
+    if let Some(diagnostics) = Diagnostics::new(problems) {
+        return Err(ServeError::Invalid(diagnostics));
+    }
+    let mut out: Vec<Arc<Workflow>> = Vec::with_capacity(files.len());
+    for (file, workflow) in loaded {
         if let Some(first) = out.iter().find(|w| w.name == workflow.name) {
             return Err(ServeError::DuplicateName {
                 name: workflow.name.clone(),
@@ -229,9 +241,10 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     let mut api = OpenApiRouter::new()
         .routes(routes!(api::submit_run))
         .routes(routes!(api::list_runs))
-        .routes(routes!(api::get_run, api::cancel_run))
+        .routes(routes!(reads::get_run, api::cancel_run))
         .routes(routes!(api::list_workflows))
         .routes(routes!(console::workflow_graph))
+        .routes(routes!(reads::get_workflow))
         .routes(routes!(api::list_services))
         .routes(routes!(events::stream::events))
         .routes(routes!(api::healthz))

@@ -100,6 +100,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         14,
         "output `customer` is already produced by step `first`",
     ),
+    (
+        "compensate_as_step.yaml",
+        10,
+        "`compensate` is read as a step of its own",
+    ),
     ("duplicate_step_id.yaml", 10, "duplicate step id `reserve`"),
     (
         "duration_without_unit.yaml",
@@ -141,6 +146,7 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "`max_interval` (1s) is shorter than `initial_interval` (5s)",
     ),
     ("missing_method.yaml", 7, "steps[0]: missing field `method`"),
+    ("negative_duration.yaml", 2, "`-1s` is negative"),
     ("missing_name.yaml", 1, "missing field `name`"),
     (
         "multiplier_below_one.yaml",
@@ -166,6 +172,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "pool_size_zero.yaml",
         7,
         "pool.size: must be at least 1, got 0",
+    ),
+    (
+        "proto_input_mismatch.yaml",
+        13,
+        "field `quantity` of `fixtures.v1.PlaceRequest` takes a whole number",
     ),
     (
         "proto_does_not_compile.yaml",
@@ -250,6 +261,11 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "yaml_bad_indentation.yaml",
         5,
         "invalid YAML: mapping values are not allowed",
+    ),
+    (
+        "when_on_parallel_group.yaml",
+        7,
+        "a parallel group has no `when`",
     ),
     (
         "yaml_duplicate_key.yaml",

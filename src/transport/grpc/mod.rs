@@ -101,7 +101,8 @@ impl GrpcTransport {
         let channel = self.next_channel();
         let descriptors = Arc::clone(&self.descriptors);
         let (limit, service) = (self.limit, self.service.clone());
-        Box::pin(async move {
+        let endpoint = redact_userinfo(&self.endpoint.uri().to_string()).into_owned();
+        let call = async move {
             let CallTarget::Grpc { method } = &req.target else {
                 return Err(CallError::permanent(
                     "an HTTP method cannot be called on a gRPC service",
@@ -141,7 +142,8 @@ impl GrpcTransport {
                 .map_err(|_| timed_out(timeout))??;
             // The call succeeded; a response we cannot read is still applied.
             json::to_json(&response.into_inner()).map_err(CallError::unknown)
-        })
+        };
+        Box::pin(async move { call.await.map_err(|e| status::name_endpoint(e, &endpoint)) })
     }
 
     pub fn describe(&self) -> String {

@@ -10,7 +10,7 @@ use prost_reflect::prost_types::FileDescriptorProto;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
-use super::status::classify;
+use super::status::{classify, not_grpc};
 use crate::transport::{CallError, FailureClass};
 
 /// Requests queued on the reflection stream ahead of the server: it answers
@@ -24,15 +24,18 @@ const STREAM_BUFFER: usize = 4;
 /// with incomplete reflection) is permanent.
 pub async fn load(channel: Channel) -> Result<DescriptorPool, CallError> {
     let files = match v1::fetch(channel.clone()).await {
-        Err(status) if status.code() == Code::Unimplemented => v1alpha::fetch(channel)
-            .await
-            .map_err(|status| match status.code() {
-                Code::Unimplemented => CallError::permanent(
-                    "the server offers no reflection (neither grpc.reflection.v1 nor v1alpha); \
+        // A plain HTTP server's 404 maps to UNIMPLEMENTED too: say that instead.
+        Err(status) if status.code() == Code::Unimplemented && !not_grpc(&status) => {
+            v1alpha::fetch(channel)
+                .await
+                .map_err(|status| match status.code() {
+                    Code::Unimplemented => CallError::permanent(
+                        "the server offers no reflection (neither grpc.reflection.v1 nor v1alpha); \
                      give the service `proto` files",
-                ),
-                _ => failed(&status),
-            })?,
+                    ),
+                    _ => failed(&status),
+                })?
+        }
         other => other.map_err(|status| failed(&status))?,
     };
     let mut pool = DescriptorPool::new();

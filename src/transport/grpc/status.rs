@@ -21,7 +21,15 @@ use crate::transport::{CallError, FailureClass};
 const RETRY_PUSHBACK: &str = "grpc-retry-pushback-ms";
 const RETRY_AFTER: &str = "retry-after";
 
+/// Said of an answer that is not gRPC; [`name_endpoint`] adds where.
+pub const NOT_GRPC: &str = "is this a gRPC server?";
+
 pub fn classify(status: &Status) -> CallError {
+    if not_grpc(status) {
+        // Nothing on the other side read a gRPC call, so none was applied,
+        // and asking again cannot change what the port speaks.
+        return CallError::permanent(format!("{}: {NOT_GRPC}", message(status)));
+    }
     let class = match status.code() {
         Code::Unavailable if raised_after_sending(status) => FailureClass::Unknown,
         Code::Unavailable | Code::ResourceExhausted => FailureClass::Retryable,
@@ -45,6 +53,24 @@ pub fn classify(status: &Status) -> CallError {
         .then(|| pushback(status))
         .flatten();
     CallError::new(class, message(status)).with_retry_after(retry_after)
+}
+
+/// The answer was not gRPC: HTTP/2 frames an HTTP/1 server could not
+/// read, or an HTTP/2 answer without gRPC's framing or status.
+pub fn not_grpc(status: &Status) -> bool {
+    let text = status.message();
+    // h2 names the frame it could not read among the status's causes.
+    (text.starts_with("h2 protocol error") && message(status).contains("frame"))
+        || text.contains("while receiving response with status")
+        || text.starts_with("grpc-status header missing, mapped from HTTP status code")
+}
+
+/// An error that asks whether the port speaks gRPC, told which endpoint.
+pub fn name_endpoint(mut error: CallError, endpoint: &str) -> CallError {
+    if error.message.ends_with(NOT_GRPC) {
+        error.message = format!("{} ({endpoint})", error.message);
+    }
+    error
 }
 
 /// Whether tonic refused a response message longer than the client's

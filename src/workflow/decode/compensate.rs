@@ -9,7 +9,7 @@ use super::{Cx, Fields};
 use crate::workflow::model::Compensation;
 use crate::workflow::yaml::Node;
 
-const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
+pub(crate) const COMPENSATE_FIELDS: &[&str] = &["service", "method", "input", "headers"];
 
 pub(super) fn compensation(
     cx: &mut Cx<'_>,
@@ -36,7 +36,7 @@ pub(super) fn compensation(
             reads.extend(r);
             c
         });
-    let input = input(cx, &f, method.as_ref(), &mut reads);
+    let input = input(cx, &f, method.as_ref(), declared, &mut reads);
     let headers = f
         .get("headers")
         .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));

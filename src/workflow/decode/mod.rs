@@ -5,7 +5,9 @@ mod call;
 mod compensate;
 mod dataflow;
 mod endpoint;
+mod group;
 mod headers;
+mod message;
 mod policy;
 mod proto;
 mod request;
@@ -16,6 +18,8 @@ mod step;
 mod tests;
 #[cfg(test)]
 mod tests_guards;
+#[cfg(test)]
+mod tests_hints;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -218,7 +222,7 @@ impl<'n> Fields<'n> {
     }
 }
 
-const WORKFLOW_FIELDS: &[&str] = &[
+pub(crate) const WORKFLOW_FIELDS: &[&str] = &[
     "name",
     "version",
     "timeout",
@@ -226,6 +230,20 @@ const WORKFLOW_FIELDS: &[&str] = &[
     "services",
     "steps",
     "output",
+];
+
+/// Every mapping the decoder reads, by the name the JSON Schema gives its
+/// definition, with the keys it accepts: the schema is checked against it.
+#[cfg(test)]
+pub(crate) const SHAPES: &[(&str, &[&str])] = &[
+    ("workflow", WORKFLOW_FIELDS),
+    ("service", service::SERVICE_FIELDS),
+    ("pool", service::POOL_FIELDS),
+    ("retry", policy::RETRY_FIELDS),
+    ("circuit_breaker", policy::BREAKER_FIELDS),
+    ("step", step::STEP_FIELDS),
+    ("parallel_group", group::GROUP_FIELDS),
+    ("compensation", compensate::COMPENSATE_FIELDS),
 ];
 
 /// Decode a parsed document; every problem if any.

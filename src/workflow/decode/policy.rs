@@ -8,7 +8,7 @@ use crate::resilience::{BackoffKind, BreakerConfig, RetryPolicy};
 use crate::workflow::suggest;
 use crate::workflow::yaml::Node;
 
-const RETRY_FIELDS: &[&str] = &[
+pub(crate) const RETRY_FIELDS: &[&str] = &[
     "attempts",
     "backoff",
     "initial_interval",
@@ -17,7 +17,8 @@ const RETRY_FIELDS: &[&str] = &[
     "jitter",
 ];
 
-const BREAKER_FIELDS: &[&str] = &["failure_threshold", "reset_timeout", "half_open_max_calls"];
+pub(crate) const BREAKER_FIELDS: &[&str] =
+    &["failure_threshold", "reset_timeout", "half_open_max_calls"];
 
 /// Decode a `retry` block over `base`: fields it leaves out keep `base`'s
 /// values. `None` when any field is wrong.

@@ -6,7 +6,8 @@ use serde_json::json;
 use super::dataflow::{Read, UnknownService};
 use super::service::{Declared, Protocol};
 use super::step::State;
-use super::{Cx, Fields, Pos, scalar};
+use super::{Cx, Fields, Pos, message, scalar};
+use crate::proto;
 use crate::template::ValueTemplate;
 use crate::workflow::model::{Call, Header};
 use crate::workflow::yaml::{Kind, Node};
@@ -43,6 +44,7 @@ pub(super) fn input(
     cx: &mut Cx<'_>,
     f: &Fields<'_>,
     call: Option<&Call>,
+    declared: Option<&Declared>,
     reads: &mut Vec<Read>,
 ) -> Option<ValueTemplate> {
     let Some(node) = f.get("input") else {
@@ -75,10 +77,19 @@ pub(super) fn input(
         );
         return None;
     }
-    scalar::value_template(cx, node, &f.path("input")).map(|(t, r)| {
-        reads.extend(r);
-        t
-    })
+    let (template, found) = scalar::value_template(cx, node, &f.path("input"))?;
+    reads.extend(found);
+    if let (Some(Call::Grpc { method }), Some(pool)) =
+        (call, declared.and_then(|d| d.pool.as_ref()))
+        && let Ok(method) = proto::resolve_method(pool, method)
+    {
+        let before = cx.count();
+        message::check(cx, node, &f.path("input"), &method.input());
+        if cx.count() != before {
+            return None;
+        }
+    }
+    Some(template)
 }
 
 /// Step or compensation headers, which only HTTP sends.

@@ -74,6 +74,15 @@ pub fn duration(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Duration> {
             return None;
         }
     };
+    if let Some(magnitude) = text.trim().strip_prefix('-') {
+        cx.report(
+            node.pos(),
+            path,
+            format!("`{text}` is negative: a duration counts time forward"),
+            Some(format!("drop the `-`: `{}`", magnitude.trim())),
+        );
+        return None;
+    }
     match humantime::parse_duration(text.trim()) {
         Ok(d) => Some(d),
         Err(err) => {

@@ -16,7 +16,9 @@ use crate::workflow::model::{
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Key, Kind, Node};
 
-const SERVICE_FIELDS: &[&str] = &[
+pub(crate) const POOL_FIELDS: &[&str] = &["size"];
+
+pub(crate) const SERVICE_FIELDS: &[&str] = &[
     "type",
     "endpoint",
     "timeout",
@@ -217,7 +219,7 @@ fn grpc(
 }
 
 fn pool_size(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<usize> {
-    let f = Fields::open(cx, node, path, "a pool", &["size"])?;
+    let f = Fields::open(cx, node, path, "a pool", POOL_FIELDS)?;
     let size = f.required(
         cx,
         "size",

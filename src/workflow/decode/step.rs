@@ -4,16 +4,17 @@
 use super::call::call;
 use super::compensate;
 use super::dataflow::{INPUT, Producer, RUN, Read, Scope, UnknownService, Use};
+use super::group::{group, is_group, is_stray_compensation};
 use super::policy::retry;
 use super::request::{headers, input, method_hint, service_ref};
 use super::service::{Declared, Services};
 use super::{Cx, Fields, index, scalar};
 use crate::resilience::RetryPolicy;
-use crate::workflow::model::{self, Compensation, OnFailure, ParallelGroup, Step};
+use crate::workflow::model::{self, Compensation, OnFailure, Step};
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Kind, Node};
 
-const STEP_FIELDS: &[&str] = &[
+pub(crate) const STEP_FIELDS: &[&str] = &[
     "id",
     "service",
     "method",
@@ -66,6 +67,18 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
         let path = index("steps", i);
         let decoded = if is_group(item) {
             group(cx, &mut st, item, &path, i).map(model::Node::Parallel)
+        } else if is_stray_compensation(item) {
+            cx.report(
+                item.pos(),
+                &path,
+                "`compensate` is read as a step of its own",
+                Some(
+                    "indent `compensate:` under the step it undoes, level with that \
+                     step's `method:`"
+                        .into(),
+                ),
+            );
+            None
         } else {
             step(cx, &mut st, item, &path, i).map(model::Node::Step)
         };
@@ -74,55 +87,13 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
     Some(st.out)
 }
 
-fn is_group(node: &Node) -> bool {
-    matches!(&node.kind, Kind::Map(entries) if entries.iter().any(|(k, _)| k.name == "parallel"))
-}
-
-fn group(
+pub(super) fn step(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     node: &Node,
     path: &str,
     at: usize,
-) -> Option<ParallelGroup> {
-    let f = Fields::open(cx, node, path, "a parallel group", &["parallel"])?;
-    let list = f.get("parallel")?;
-    let list_path = f.path("parallel");
-    let Kind::Seq(items) = &list.kind else {
-        cx.error(
-            list.pos(),
-            &list_path,
-            format!("expected a list of steps, found {}", list.kind.describe()),
-        );
-        return None;
-    };
-    if items.is_empty() {
-        cx.report(
-            list.pos(),
-            &list_path,
-            "`parallel` lists no steps",
-            Some("list the steps to run at once, or remove the group".into()),
-        );
-        return None;
-    }
-    let mut branches = Vec::new();
-    for (j, item) in items.iter().enumerate() {
-        let path = index(&list_path, j);
-        if is_group(item) {
-            cx.report(
-                item.pos(),
-                &path,
-                "parallel groups cannot be nested",
-                Some("list all the steps that run at once in one group".into()),
-            );
-            continue;
-        }
-        branches.extend(step(cx, st, item, &path, at));
-    }
-    (branches.len() == items.len()).then_some(ParallelGroup { branches })
-}
-
-fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize) -> Option<Step> {
+) -> Option<Step> {
     let f = Fields::open(cx, node, path, "a step", STEP_FIELDS)?;
     let id = step_id(cx, st, &f);
     // Scopes need a name even for a step whose id is missing.
@@ -150,7 +121,7 @@ fn step(cx: &mut Cx<'_>, st: &mut State<'_>, node: &Node, path: &str, at: usize)
             reads.extend(r);
             c
         });
-    let input = input(cx, &f, method.as_ref(), &mut reads);
+    let input = input(cx, &f, method.as_ref(), declared, &mut reads);
     let output = step_output(cx, st, &f, at, &scope_id);
     let when = f
         .get("when")

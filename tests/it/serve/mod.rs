@@ -2,6 +2,7 @@
 //! running the example workflows against the example services.
 
 mod api;
+mod contract;
 mod embedded;
 pub mod events;
 mod fuzz;
@@ -10,3 +11,4 @@ mod limits;
 mod load;
 pub mod process;
 mod raw;
+mod startup;

@@ -111,3 +111,60 @@ async fn input_that_does_not_fit_is_permanent() {
     assert_eq!(err.class, FailureClass::Permanent);
     assert!(err.message.contains("curency"), "{}", err.message);
 }
+
+/// A port that answers, but not in gRPC: the call says so, and where.
+async fn not_grpc(url: &str, descriptors: DescriptorSource) -> maestro::transport::CallError {
+    let mut transport = Transport::new(&grpc_service(url, 1, descriptors)).unwrap();
+    let err = transport
+        .call(grpc_call("Place", order()))
+        .await
+        .unwrap_err();
+    let endpoint = format!("{}/", url.trim_end_matches('/'));
+    assert!(
+        err.message
+            .ends_with(&format!("is this a gRPC server? ({endpoint})")),
+        "{}",
+        err.message
+    );
+    err
+}
+
+/// A server of HTTP/1.1 alone, as many are: it answers the HTTP/2 preface
+/// with `400 Bad Request` and closes, whatever it was sent.
+fn http1_only() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten().take(16) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = stream.read(&mut [0u8; 1024]);
+            let answer =
+                "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+            let _ = stream.write_all(answer.as_bytes());
+            // Held open until the client gives up, so it reads the answer.
+            let mut rest = [0u8; 1024];
+            for _ in 0..64 {
+                if !matches!(stream.read(&mut rest), Ok(n) if n > 0) {
+                    break;
+                }
+            }
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_port_that_does_not_speak_grpc_is_named_with_its_endpoint() {
+    let http1 = http1_only();
+    let err = not_grpc(&http1, proto_files()).await;
+    assert_eq!(err.class, FailureClass::Permanent, "{}", err.message);
+    assert!(err.message.contains("frame"), "{}", err.message);
+    // HTTP/2, but plain HTTP answers (404 to a gRPC path), with reflection
+    // asked first and then with `proto` files.
+    let h2 = super::serve(axum::Router::new()).await;
+    not_grpc(&h2, DescriptorSource::Reflection).await;
+    let web = crate::support::ServiceProcess::spawn("web_http", &[]);
+    let err = not_grpc(&format!("http://{}", web.addr), proto_files()).await;
+    assert_eq!(err.class, FailureClass::Permanent, "{}", err.message);
+}
