@@ -22,7 +22,7 @@ use super::report::{JsonReport, StepOutputs};
 use super::state::StateArgs;
 use super::timeline::{Timeline, event_fields, write_failure_summary};
 use super::{
-    EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT,
+    EXIT_ERROR, EXIT_INVALID,
 };
 use super::{resume, say};
 
@@ -142,14 +142,7 @@ async fn execute(
     if let Some(signal) = interrupted {
         return ExitCode::from(signal.exit_code());
     }
-    ExitCode::from(match report.status {
-        RunStatus::Succeeded => EXIT_OK,
-        RunStatus::Compensated | RunStatus::Cancelled => EXIT_COMPENSATED,
-        // A report is only printed once the run has ended.
-        RunStatus::Queued | RunStatus::Running => EXIT_COMPENSATED,
-        RunStatus::CompensationFailed => EXIT_COMPENSATION_FAILED,
-        RunStatus::TimedOut => EXIT_TIMED_OUT,
-    })
+    ExitCode::from(super::exit::for_status(report.status))
 }
 
 /// The run id on stderr before anything happens, so a script can look the

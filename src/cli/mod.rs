@@ -3,6 +3,7 @@
 //! go to stderr.
 
 mod execute;
+mod exit;
 mod graph;
 mod interrupt;
 mod live;
@@ -21,27 +22,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-// Exit statuses, the same for every subcommand, so that scripts can tell a
-// broken workflow from a failed run.
-
-/// Everything went as asked.
-pub const EXIT_OK: u8 = 0;
-/// The run failed, and every completed step was compensated.
-pub const EXIT_COMPENSATED: u8 = 1;
-/// The workflow file or the run's input is invalid (nothing was called), or
-/// the command line is wrong.
-pub const EXIT_INVALID: u8 = 2;
-/// The run failed and at least one compensation did not succeed: some
-/// service may hold state that needs a person's attention.
-pub const EXIT_COMPENSATION_FAILED: u8 = 3;
-/// The workflow's `timeout` expired; the completed steps were compensated.
-pub const EXIT_TIMED_OUT: u8 = 4;
-/// Maestro itself could not do its work (a journal that cannot be opened or
-/// is locked by another process, a port in use, an I/O error); stderr says
-/// which, on a line starting with `error:`.
-pub const EXIT_ERROR: u8 = 5;
-// `execute` stopped by a signal exits 128 + its number: 130 for SIGINT,
-// 143 for SIGTERM (see `interrupt`).
+pub use exit::{
+    EXIT_COMPENSATED, EXIT_COMPENSATION_FAILED, EXIT_ERROR, EXIT_INVALID, EXIT_OK, EXIT_TIMED_OUT,
+};
 
 /// Glue your services into workflows that survive failure.
 #[derive(Debug, Parser)]

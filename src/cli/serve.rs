@@ -11,10 +11,10 @@ use std::time::Duration;
 use crate::server::auth::Token;
 use crate::server::listen::ConnectionLimits;
 use crate::server::runs::Limits;
-use crate::server::{ServeConfig, ServeError, serve};
+use crate::server::{ServeConfig, serve};
 
 use super::state::StateArgs;
-use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK, say};
+use super::{EXIT_INVALID, EXIT_OK, say};
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -122,18 +122,16 @@ pub fn run(args: ServeArgs) -> ExitCode {
     }));
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
-        Err(
-            e @ (ServeError::Invalid(_)
-            | ServeError::Workflows { .. }
-            | ServeError::DuplicateName { .. }
-            | ServeError::UnprotectedBind(_)),
-        ) => {
-            say::say(say::Level::Error, &e.to_string());
-            ExitCode::from(EXIT_INVALID)
-        }
         Err(e) => {
-            say::error(&e.to_string());
-            ExitCode::from(EXIT_ERROR)
+            let code = super::exit::for_class(e.class());
+            // The caller's mistakes are said as they are; Maestro's own
+            // failures start with `error:`.
+            if code == EXIT_INVALID {
+                say::say(say::Level::Error, &e.to_string());
+            } else {
+                say::error(&e.to_string());
+            }
+            ExitCode::from(code)
         }
     }
 }

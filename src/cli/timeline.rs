@@ -11,7 +11,7 @@ use crate::escape;
 use crate::resilience::FailureClass;
 use crate::run::{Recorded, RunEvent, RunState, Undo};
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
-use crate::workflow::Workflow;
+use crate::workflow::{OnFailure, Workflow};
 
 /// Turns events into lines, reading each step's timing and the requests
 /// sent from the run's state as the events leave it.
@@ -26,6 +26,8 @@ pub struct Timeline {
 struct Labels {
     forward: (String, String),
     undo: Option<(String, String)>,
+    /// `on_failure: continue`: its failure does not stop the run.
+    goes_on: bool,
 }
 
 impl Timeline {
@@ -38,7 +40,13 @@ impl Timeline {
                     .as_ref()
                     .map(|c| (c.service.clone(), method_label(&c.call)));
                 let forward = (s.service.clone(), method_label(&s.call));
-                (s.id.clone(), Labels { forward, undo })
+                let goes_on = s.on_failure == OnFailure::Continue;
+                let labels = Labels {
+                    forward,
+                    undo,
+                    goes_on,
+                };
+                (s.id.clone(), labels)
             })
             .collect();
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
@@ -95,7 +103,9 @@ impl Timeline {
                     self.took(step),
                     unknown_text(*outcome_unknown)
                 );
-                self.row("✗", step, "failed", &detail)
+                let goes_on = self.labels.get(step.as_str()).is_some_and(|l| l.goes_on);
+                let what = if goes_on { "failed, run goes on" } else { "failed" };
+                self.row("✗", step, what, &detail)
             }
             RunEvent::StepCancelled {
                 step,

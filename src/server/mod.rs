@@ -108,7 +108,9 @@ impl ServeError {
             | ServeError::Workflows { .. }
             | ServeError::DuplicateName { .. }
             | ServeError::UnprotectedBind(_) => ErrorClass::Invalid,
-            ServeError::Runtime(e) => e.class(),
+            // The files were valid: not starting their runs, or not resuming
+            // what the journal holds, is the server's own failure.
+            ServeError::Runtime(_) => ErrorClass::Internal,
             ServeError::Journal(e) => e.class(),
             ServeError::OpenFiles(_) | ServeError::Bind { .. } | ServeError::Io(_) => {
                 ErrorClass::Internal

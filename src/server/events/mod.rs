@@ -7,6 +7,7 @@ pub mod stream;
 pub use stream::EventsQuery;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -83,6 +84,7 @@ impl Published {
 /// One run's events on their way to the subscribers.
 struct RunTap {
     sender: broadcast::Sender<Arc<Published>>,
+    listeners: Arc<AtomicUsize>,
     run_id: Arc<str>,
     workflow: Arc<str>,
 }
@@ -91,7 +93,9 @@ impl Observer for RunTap {
     fn recorded(&self, seq: u64, recorded: &Recorded) {
         // Serialized only when someone listens: a server nobody watches
         // pays one check per event.
-        if self.sender.receiver_count() > 0 {
+        // An atomic read, not the channel's lock: every run's every event
+        // passes here.
+        if self.listeners.load(Ordering::Relaxed) > 0 {
             let published = Published::new(&self.run_id, &self.workflow, seq, recorded);
             let _ = self.sender.send(Arc::new(published));
         }
@@ -102,6 +106,8 @@ impl Observer for RunTap {
 #[derive(Debug)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Published>>,
+    /// Open subscriptions.
+    listeners: Arc<AtomicUsize>,
     /// Cancelled as the server stops: open streams end, so that draining
     /// connections does not wait on them.
     closed: CancellationToken,
@@ -112,6 +118,7 @@ impl Hub {
         let (sender, _) = broadcast::channel(capacity.max(1));
         Arc::new(Hub {
             sender,
+            listeners: Arc::default(),
             closed: CancellationToken::new(),
         })
     }
@@ -121,6 +128,7 @@ impl Hub {
     pub fn observe(&self, run_id: &str, workflow: &str) -> Arc<dyn Observer> {
         Arc::new(RunTap {
             sender: self.sender.clone(),
+            listeners: self.listeners.clone(),
             run_id: Arc::from(run_id),
             workflow: Arc::from(workflow),
         })
@@ -132,8 +140,12 @@ impl Hub {
         let _ = self.sender.send(Arc::new(published));
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
-        self.sender.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        self.listeners.fetch_add(1, Ordering::Relaxed);
+        Subscription {
+            receiver: self.sender.subscribe(),
+            listeners: self.listeners.clone(),
+        }
     }
 
     /// End every open stream, now and from now on.
@@ -143,5 +155,33 @@ impl Hub {
 
     pub fn closed(&self) -> &CancellationToken {
         &self.closed
+    }
+}
+
+/// One listener's receiver: counted while it lives, so that runs serialize
+/// their events only while someone listens.
+#[derive(Debug)]
+pub struct Subscription {
+    receiver: broadcast::Receiver<Arc<Published>>,
+    listeners: Arc<AtomicUsize>,
+}
+
+impl std::ops::Deref for Subscription {
+    type Target = broadcast::Receiver<Arc<Published>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.receiver
+    }
+}
+
+impl std::ops::DerefMut for Subscription {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.receiver
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.listeners.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -12,13 +12,13 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::error::RecvError;
 
 use crate::runtime::Recorded;
 use crate::server::api::{AppState, Shared};
 use crate::server::bodies::{ApiError, Failure};
 
-use super::{HEARTBEAT, Published};
+use super::{HEARTBEAT, Published, Subscription};
 
 /// Which events a subscriber wants.
 #[derive(Debug, Clone, Deserialize, utoipa::IntoParams)]
@@ -92,7 +92,7 @@ where
 
 /// One subscriber's place in the stream.
 struct Follower {
-    receiver: broadcast::Receiver<Arc<Published>>,
+    receiver: Subscription,
     /// Events to send before reading more: the run's history, a gap filled.
     queue: VecDeque<Arc<Published>>,
     /// With `run`: the place of the next event of that run to send.
@@ -104,7 +104,7 @@ struct Follower {
 
 impl Follower {
     fn new(
-        receiver: broadcast::Receiver<Arc<Published>>,
+        receiver: Subscription,
         query: EventsQuery,
         state: Option<Shared>,
     ) -> Self {

@@ -6,7 +6,7 @@ use maestro::runtime::RunStatus;
 use maestro::runtime::report::StepOutcome;
 use serde_json::json;
 
-use super::{load, run, start};
+use super::{execute, load, run, start};
 use crate::support::{Fault, ServiceProcess};
 
 const NOTIFY: &str = r#"
@@ -112,4 +112,19 @@ async fn a_step_let_fail_is_retried_recorded_and_read_as_null() {
     assert_eq!(sent[0].request["account_id"], "unknown");
     let summary = serde_json::to_value(&report).expect("serializes");
     assert_eq!(summary["steps"][0]["outcome"], "failed_continued");
+}
+
+#[test]
+fn the_timeline_says_the_run_goes_on_past_a_step_let_fail() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    web.set_fault(Fault::fail("POST /enrich", 2, "503"));
+    let run = execute(GOES_ON, "goes_on", &[], &[&web]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.contains("✗ enrich"))
+        .unwrap_or_else(|| panic!("no row for enrich:\n{}", run.stderr));
+    assert!(line.contains("failed, run goes on"), "{line}");
+    assert!(run.stderr.contains("run succeeded"), "{}", run.stderr);
 }
