@@ -21,9 +21,7 @@ use super::live::LiveTimeline;
 use super::report::{JsonReport, StepOutputs};
 use super::state::StateArgs;
 use super::timeline::{Timeline, event_fields, write_failure_summary};
-use super::{
-    EXIT_ERROR, EXIT_INVALID,
-};
+use super::{EXIT_ERROR, EXIT_INVALID};
 use super::{resume, say};
 
 #[derive(Debug, clap::Args)]

@@ -104,7 +104,11 @@ impl Timeline {
                     unknown_text(*outcome_unknown)
                 );
                 let goes_on = self.labels.get(step.as_str()).is_some_and(|l| l.goes_on);
-                let what = if goes_on { "failed, run goes on" } else { "failed" };
+                let what = if goes_on {
+                    "failed, run goes on"
+                } else {
+                    "failed"
+                };
                 self.row("✗", step, what, &detail)
             }
             RunEvent::StepCancelled {

@@ -103,11 +103,7 @@ struct Follower {
 }
 
 impl Follower {
-    fn new(
-        receiver: Subscription,
-        query: EventsQuery,
-        state: Option<Shared>,
-    ) -> Self {
+    fn new(receiver: Subscription, query: EventsQuery, state: Option<Shared>) -> Self {
         Follower {
             receiver,
             queue: VecDeque::new(),
