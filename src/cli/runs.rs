@@ -97,45 +97,7 @@ pub fn run(command: RunsCommand) -> ExitCode {
     let result = runtime.block_on(async {
         let journal = journal::open_read_only(&spec).await?;
         match command {
-            RunsCommand::List(args) => {
-                let after = match &args.cursor {
-                    Some(text) => {
-                        Some(Cursor::decode(text).map_err(|e| Failure::Caller(e.to_string()))?)
-                    }
-                    None => None,
-                };
-                let query = RunQuery {
-                    limit: args.limit.saturating_add(1),
-                    after,
-                    ..RunQuery::default()
-                };
-                let mut rows = journal.list(query).await?;
-                let next = (rows.len() > args.limit).then(|| {
-                    rows.truncate(args.limit);
-                    rows.last().map(|row| row.cursor().encode())
-                });
-                let mut out = std::io::stdout().lock();
-                for row in rows {
-                    let line = if args.json {
-                        serde_json::to_string(&row).unwrap_or_default()
-                    } else {
-                        format!(
-                            "{}  {:<20}  {:<19}  {}",
-                            row.run_id,
-                            row.workflow,
-                            row.status.label(),
-                            row.created_at
-                        )
-                    };
-                    writeln!(out, "{line}").map_err(stdout_failed)?;
-                }
-                if let Some(Some(next)) = next {
-                    say::info(&format!(
-                        "more runs: pass --cursor {next} for the next page"
-                    ));
-                }
-                Ok(())
-            }
+            RunsCommand::List(args) => list(journal.as_ref(), &args).await,
             RunsCommand::Show(args) => {
                 let run = find(journal.as_ref(), &args.run_id).await?;
                 show(&run, args.json)
@@ -153,6 +115,46 @@ pub fn run(command: RunsCommand) -> ExitCode {
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// One page of runs, newest first, one line each (or JSON); the cursor of
+/// the next page on stderr.
+async fn list(journal: &dyn Journal, args: &ListArgs) -> Result<(), Failure> {
+    let after = match &args.cursor {
+        Some(text) => Some(Cursor::decode(text).map_err(|e| Failure::Caller(e.to_string()))?),
+        None => None,
+    };
+    let query = RunQuery {
+        limit: args.limit.saturating_add(1),
+        after,
+        ..RunQuery::default()
+    };
+    let mut rows = journal.list(query).await?;
+    let next = (rows.len() > args.limit).then(|| {
+        rows.truncate(args.limit);
+        rows.last().map(|row| row.cursor().encode())
+    });
+    let mut out = std::io::stdout().lock();
+    for row in rows {
+        let line = if args.json {
+            serde_json::to_string(&row).unwrap_or_default()
+        } else {
+            format!(
+                "{}  {:<20}  {:<19}  {}",
+                row.run_id,
+                row.workflow,
+                row.status.label(),
+                row.created_at
+            )
+        };
+        writeln!(out, "{line}").map_err(stdout_failed)?;
+    }
+    if let Some(Some(next)) = next {
+        say::info(&format!(
+            "more runs: pass --cursor {next} for the next page"
+        ));
+    }
+    Ok(())
 }
 
 /// The run whose id is `given`, or the one run whose id starts with it.

@@ -96,21 +96,7 @@ impl Timeline {
                 attempts,
                 error,
                 outcome_unknown,
-            } => {
-                let detail = format!(
-                    "  {}  {}{}\n    error: {error}",
-                    attempts_text(*attempts),
-                    self.took(step),
-                    unknown_text(*outcome_unknown)
-                );
-                let goes_on = self.labels.get(step.as_str()).is_some_and(|l| l.goes_on);
-                let what = if goes_on {
-                    "failed, run goes on"
-                } else {
-                    "failed"
-                };
-                self.row("✗", step, what, &detail)
-            }
+            } => self.failed_row(step, *attempts, error, *outcome_unknown),
             RunEvent::StepCancelled {
                 step,
                 outcome_unknown,
@@ -135,6 +121,23 @@ impl Timeline {
             RunEvent::RunResumed => "  resumed from the journal".into(),
             RunEvent::RunFinished { status, .. } => format!("run {}", status.label()),
         })
+    }
+
+    /// A step that failed for good: whether the run stops, and why.
+    fn failed_row(&self, step: &str, attempts: u32, error: &str, unknown: bool) -> String {
+        let detail = format!(
+            "  {}  {}{}\n    error: {error}",
+            attempts_text(attempts),
+            self.took(step),
+            unknown_text(unknown)
+        );
+        let goes_on = self.labels.get(step).is_some_and(|l| l.goes_on);
+        let what = if goes_on {
+            "failed, run goes on"
+        } else {
+            "failed"
+        };
+        self.row("✗", step, what, &detail)
     }
 
     /// A row of the step going forward: the request it sent, or its method

@@ -8,8 +8,9 @@ use super::group::{group, is_group, is_stray_compensation};
 use super::policy::retry;
 use super::request::{headers, input, method_hint, service_ref};
 use super::service::{Declared, Services};
-use super::{Cx, Fields, index, scalar};
+use super::{Cx, Fields, Pos, index, scalar};
 use crate::resilience::RetryPolicy;
+use crate::template::Condition;
 use crate::workflow::model::{self, Compensation, OnFailure, Step};
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Kind, Node};
@@ -104,13 +105,7 @@ pub(super) fn step(
     };
     let mut reads: Vec<Read> = Vec::new();
 
-    let service_name = f
-        .required(
-            cx,
-            "service",
-            Some("name one of the workflow's `services`".into()),
-        )
-        .and_then(|n| service_ref(cx, st, n, &f.path("service")));
+    let service_name = step_service(cx, st, &f);
     let declared = service_name
         .as_ref()
         .and_then(|(name, _)| st.services.get(name));
@@ -123,13 +118,7 @@ pub(super) fn step(
         });
     let input = input(cx, &f, method.as_ref(), declared, &mut reads);
     let output = step_output(cx, st, &f, at, &scope_id);
-    let when = f
-        .get("when")
-        .and_then(|n| scalar::condition(cx, n, &f.path("when")))
-        .map(|(c, r)| {
-            reads.extend(r);
-            c
-        });
+    let when = step_when(cx, &f, &mut reads);
     let headers = f
         .get("headers")
         .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));
@@ -158,6 +147,20 @@ pub(super) fn step(
         compensate: compensate?,
         on_failure: on_failure?,
     })
+}
+
+/// The step's `service`: a name, checked against `services` at the end.
+fn step_service(cx: &mut Cx<'_>, st: &mut State<'_>, f: &Fields<'_>) -> Option<(String, Pos)> {
+    let hint = Some("name one of the workflow's `services`".into());
+    let node = f.required(cx, "service", hint)?;
+    service_ref(cx, st, node, &f.path("service"))
+}
+
+/// The step's `when`, and the data it reads.
+fn step_when(cx: &mut Cx<'_>, f: &Fields<'_>, reads: &mut Vec<Read>) -> Option<Condition> {
+    let (condition, found) = scalar::condition(cx, f.get("when")?, &f.path("when"))?;
+    reads.extend(found);
+    Some(condition)
 }
 
 /// The step's `output`, a name now taken.
