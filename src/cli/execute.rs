@@ -85,20 +85,10 @@ async fn execute(
         Ok(interrupts) => interrupts,
         Err(e) => return failed(format!("cannot watch SIGINT and SIGTERM: {e}")),
     };
-    let mut actors = match Runtime::start(&workflow.services).await {
-        Ok(actors) => actors,
-        Err(e) => return failed(e),
+    let (actors, place) = match start(&workflow, state).await {
+        Ok(started) => started,
+        Err(code) => return code,
     };
-    let mut place = None;
-    if let Some(spec) = state {
-        let journal = match journal::open(&spec).await {
-            Ok(journal) => journal,
-            Err(e) => return failed(e),
-        };
-        place = Some(journal.describe());
-        actors = actors.with_journal(journal.clone());
-        resume::finish_unfinished(&actors, journal.as_ref(), &workflow.name).await;
-    }
     let (tx, rx) = mpsc::unbounded_channel();
     let options = RunOptions {
         observer: Some(Arc::new(tx)),
@@ -141,6 +131,23 @@ async fn execute(
         return ExitCode::from(signal.exit_code());
     }
     ExitCode::from(super::exit::for_status(report.status))
+}
+
+/// The service actors, with the journal when there is one (and where it
+/// is); this workflow's unfinished runs in it are finished first.
+async fn start(
+    workflow: &workflow::Workflow,
+    state: Option<StateSpec>,
+) -> Result<(Runtime, Option<String>), ExitCode> {
+    let actors = Runtime::start(&workflow.services).await.map_err(failed)?;
+    let Some(spec) = state else {
+        return Ok((actors, None));
+    };
+    let journal = journal::open(&spec).await.map_err(failed)?;
+    let place = journal.describe();
+    let actors = actors.with_journal(journal.clone());
+    resume::finish_unfinished(&actors, journal.as_ref(), &workflow.name).await;
+    Ok((actors, Some(place)))
 }
 
 /// The run id on stderr before anything happens, so a script can look the

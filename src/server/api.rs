@@ -84,15 +84,7 @@ pub async fn submit_run(
     let Path(name) = name?;
     let Query(query) = query?;
     let Some(workflow) = state.workflows.get(&name) else {
-        let known: Vec<&str> = state.workflows.keys().map(String::as_str).collect();
-        return Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "no workflow `{name}`; this server runs: {}",
-                known.join(", ")
-            ),
-        ));
+        return Err(unknown_workflow(&state, &name));
     };
     let input = read_submission(&headers, &body?)?;
     let key = idempotency::key(&headers)?;
@@ -124,11 +116,24 @@ pub async fn submit_run(
             return Ok(Json(current_view(&state, &entry).await).into_response());
         }
     }
-    let accepted = RunAccepted {
-        run_id: entry.id.clone(),
-        status: entry.summary().status,
-        location: location.clone(),
-    };
+    Ok(accepted(&entry, location, replay))
+}
+
+fn unknown_workflow(state: &AppState, name: &str) -> Failure {
+    let known: Vec<&str> = state.workflows.keys().map(String::as_str).collect();
+    Failure::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!(
+            "no workflow `{name}`; this server runs: {}",
+            known.join(", ")
+        ),
+    )
+}
+
+/// 202, with where to follow the run; marked when an earlier submission
+/// with the same key started it.
+fn accepted(entry: &RunEntry, location: String, replay: bool) -> Response {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
@@ -136,7 +141,12 @@ pub async fn submit_run(
     if replay {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
-    Ok((StatusCode::ACCEPTED, headers, Json(accepted)).into_response())
+    let accepted = RunAccepted {
+        run_id: entry.id.clone(),
+        status: entry.summary().status,
+        location,
+    };
+    (StatusCode::ACCEPTED, headers, Json(accepted)).into_response()
 }
 
 /// A new run of `workflow`, or why it was refused.
