@@ -32,6 +32,11 @@ use entry::EntryState;
 use super::events::Hub;
 use super::metrics::{Metrics, RunGauges};
 
+/// Finished runs, without a journal, that keep their events in memory for
+/// `GET /v1/events?run=` (the console's timeline); older ones keep only
+/// their report (about 6 KB less each).
+pub const HISTORIES_KEPT: usize = 1_000;
+
 /// Bounds on what the server holds at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -173,15 +173,19 @@ fn event_of(published: &Published) -> Event {
 /// them, else from the journal. `None` for a run known to neither.
 async fn history(state: &AppState, run_id: &str) -> Option<Vec<Arc<Published>>> {
     let here = state.runs.get(run_id).filter(|e| state.runs.held_here(e));
-    let in_memory = here.and_then(|e| Some((e.workflow().to_string(), e.events()?)));
-    let (workflow, events): (String, Vec<Recorded>) = match in_memory {
-        Some(found) => found,
-        None => {
-            let journal = state.runs.runtime().journal()?;
-            let stored = journal.load(run_id).await.ok()??;
-            (stored.definition.name, stored.events)
-        }
-    };
+    let in_memory = here
+        .as_ref()
+        .and_then(|e| Some((e.workflow().to_string(), e.events()?)));
+    let (workflow, events): (String, Vec<Recorded>) =
+        match (in_memory, state.runs.runtime().journal()) {
+            (Some(found), _) => found,
+            (None, Some(journal)) => {
+                let stored = journal.load(run_id).await.ok()??;
+                (stored.definition.name, stored.events)
+            }
+            // Without a journal, an older finished run keeps its report alone.
+            (None, None) => (here?.workflow().to_string(), Vec::new()),
+        };
     let (run, workflow): (Arc<str>, Arc<str>) = (Arc::from(run_id), Arc::from(workflow));
     let published = events
         .iter()

@@ -13,7 +13,7 @@ use crate::journal::Write;
 use crate::runtime::{Recorded, RunEvent, RunOptions, RunReport, RunStatus};
 
 use super::entry::EntryState;
-use super::{RunEntry, Runs, Slot, Start, Waited};
+use super::{HISTORIES_KEPT, RunEntry, Runs, Slot, Start, Waited};
 
 impl Runs {
     pub(super) async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start, slot: Slot) {
@@ -50,12 +50,27 @@ impl Runs {
         }
         *entry.state() = EntryState::Finished(Arc::new(report));
         entry.done.send_replace(true);
-        self.finished
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push_back((entry.id.clone(), Instant::now()));
+        self.remember_finished(&entry);
         self.evict();
         self.settled();
+    }
+
+    /// Keep a finished run for a while. Without a journal, only the
+    /// [`HISTORIES_KEPT`] most recent keep their events (their timeline in
+    /// the console); older ones keep their report alone.
+    fn remember_finished(&self, entry: &RunEntry) {
+        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
+        finished.push_back((entry.id.clone(), Instant::now()));
+        let older = finished.len().checked_sub(HISTORIES_KEPT + 1);
+        let forget = older
+            .filter(|_| self.runtime.journal().is_none())
+            .map(|i| finished[i].0.clone());
+        drop(finished);
+        if let Some(id) = forget
+            && let Some(old) = self.entries().get(&id)
+        {
+            old.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        }
     }
 
     /// The run is driven elsewhere now: forget it here.

@@ -266,3 +266,36 @@ async fn a_journaled_runs_history_comes_from_the_journal_once_it_finished() {
             .all(|(_, d)| d["workflow"] == "user_onboarding")
     );
 }
+
+/// Without a journal, only the most recent finished runs keep their events
+/// in memory: an older one's stream has no history, its report stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_journal_only_recent_finished_runs_keep_their_history() {
+    let server = ServeProcess::try_spawn(&[], &["--workflows", "tests/fixtures/unreachable.yaml"])
+        .unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"));
+    let kept = maestro::server::runs::HISTORIES_KEPT;
+    let mut ids = Vec::with_capacity(kept + 2);
+    for i in 0..kept + 2 {
+        ids.push(server.submit("unreachable", &json!({"i": i})).await);
+    }
+    for id in &ids {
+        server.wait_final(id, LIMIT).await;
+    }
+    let stream = |run: &str| {
+        server
+            .client
+            .get(server.url(&format!("/v1/events?run={run}")))
+    };
+
+    let newest = ids.last().expect("runs");
+    let mut recent = SseReader::open(stream(newest)).await;
+    let history = recent.until(newest, "run_finished").await;
+    assert_eq!(history[0].1["event"], "run_started");
+
+    let mut oldest = SseReader::open(stream(&ids[0])).await;
+    let quiet = Instant::now() + Duration::from_millis(300);
+    assert!(oldest.next(quiet).await.is_none(), "no history is kept");
+    let (status, report) = server.get(&format!("/v1/runs/{}", ids[0])).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["status"], "compensated");
+}
