@@ -10,6 +10,7 @@ mod input;
 mod journal;
 mod layers;
 mod output;
+mod packaging;
 mod postgres;
 mod props;
 mod proto_input;
