@@ -40,6 +40,12 @@ pub fn available() -> Result<(), String> {
     if !root && !sudo {
         return Err("no Chromium (apt-get install chromium chromium-driver) and no root or sudo to install it".into());
     }
+    // Each test is a process of its own: one installs, the others wait for
+    // it here and find the browser when they get the lock.
+    let _lock = InstallLock::take();
+    if present() {
+        return Ok(());
+    }
     eprintln!("installing Debian's chromium and chromium-driver packages for the browser tests");
     for args in [
         &["-qq", "update"][..],
@@ -64,6 +70,30 @@ pub fn available() -> Result<(), String> {
     present()
         .then_some(())
         .ok_or_else(|| "Chromium installed, but not found at /usr/bin".into())
+}
+
+/// An exclusive lock on a file in the temporary folder, held until dropped
+/// (closing the file releases it, a crashed holder's too).
+struct InstallLock {
+    _file: Option<std::fs::File>,
+}
+
+impl InstallLock {
+    fn take() -> InstallLock {
+        use std::os::fd::AsRawFd;
+        let path = std::env::temp_dir().join("maestro-it-chromium-install.lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .ok();
+        if let Some(file) = &file {
+            // SAFETY: a valid open descriptor; flock only blocks.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        }
+        InstallLock { _file: file }
+    }
 }
 
 /// A browser session; the driver and browser end when it is dropped.
