@@ -207,3 +207,19 @@ async fn relay(client: TcpStream, upstream: SocketAddr, rule: Arc<Rule>) {
 pub fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
 }
+
+/// Established TCP connections to `port` on 127.0.0.1, from any process of
+/// this network namespace (`/proc/net/tcp`): a test's own example service
+/// has a port no other test connects to.
+pub fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let wanted = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&wanted.as_str()) && fields.get(3) == Some(&"01")
+        })
+        .count()
+}
