@@ -119,7 +119,8 @@ pub async fn submit_run(
     Ok(accepted(&entry, location, replay))
 }
 
-fn unknown_workflow(state: &AppState, name: &str) -> Failure {
+/// 404 for a workflow this server does not run, naming those it does.
+pub(crate) fn unknown_workflow(state: &AppState, name: &str) -> Failure {
     let known: Vec<&str> = state.workflows.keys().map(String::as_str).collect();
     Failure::new(
         StatusCode::NOT_FOUND,

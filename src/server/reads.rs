@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 
 use super::api::{Shared, current_view, run_not_found};
@@ -130,10 +129,6 @@ pub async fn get_workflow(
     let Path(name) = name?;
     match state.workflows.get(&name) {
         Some(workflow) => Ok(Json(workflow.info.clone())),
-        None => Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no workflow `{name}`; GET /v1/workflows lists them"),
-        )),
+        None => Err(super::api::unknown_workflow(&state, &name)),
     }
 }

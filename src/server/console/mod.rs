@@ -110,11 +110,7 @@ pub async fn workflow_graph(
 ) -> Result<Response, Failure> {
     let Path(name) = name?;
     let Some(workflow) = state.workflows.get(&name) else {
-        return Err(Failure::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no workflow `{name}`"),
-        ));
+        return Err(super::api::unknown_workflow(&state, &name));
     };
     let svg = graph::svg(&workflow.bound.workflow);
     let response = ([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response();

@@ -255,8 +255,8 @@ impl Browser {
         }
     }
 
-    /// Click the element `selector` names, as a user would.
-    pub async fn click(&self, selector: &str) {
+    /// The WebDriver reference of the element `selector` names.
+    async fn element(&self, selector: &str) -> String {
         let found = self
             .command(
                 reqwest::Method::POST,
@@ -264,37 +264,26 @@ impl Browser {
                 Some(json!({"using": "css selector", "value": selector})),
             )
             .await;
-        let id = found[ELEMENT]
+        found[ELEMENT]
             .as_str()
             .unwrap_or_else(|| panic!("no {selector}"))
-            .to_string();
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{id}/click"),
-            Some(json!({})),
-        )
-        .await;
+            .to_string()
+    }
+
+    /// Click the element `selector` names, as a user would.
+    pub async fn click(&self, selector: &str) {
+        let id = self.element(selector).await;
+        let path = format!("/element/{id}/click");
+        self.command(reqwest::Method::POST, &path, Some(json!({})))
+            .await;
     }
 
     /// Type `text` into the element `selector` names.
     pub async fn type_into(&self, selector: &str, text: &str) {
-        let found = self
-            .command(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({"using": "css selector", "value": selector})),
-            )
+        let id = self.element(selector).await;
+        let path = format!("/element/{id}/value");
+        self.command(reqwest::Method::POST, &path, Some(json!({"text": text})))
             .await;
-        let id = found[ELEMENT]
-            .as_str()
-            .unwrap_or_else(|| panic!("no {selector}"))
-            .to_string();
-        self.command(
-            reqwest::Method::POST,
-            &format!("/element/{id}/value"),
-            Some(json!({"text": text})),
-        )
-        .await;
     }
 
     /// Save a screenshot to `docs/NAME` when MAESTRO_SCREENSHOTS is set
