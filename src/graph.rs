@@ -146,10 +146,11 @@ impl Chart {
     }
 
     fn step(&mut self, id: &str, step: &Step) {
-        let lines = vec![
-            step.id.clone(),
-            format!("{}: {}", step.service, call_text(&step.call)),
-        ];
+        let doing = match step.call() {
+            Some(call) => format!("{}: {}", call.service, call_text(&call.call)),
+            None => step.label(),
+        };
+        let lines = vec![step.id.clone(), doing];
         self.add(id, lines, Shape::Step);
         if let Some(last) = self.boxes.last_mut() {
             last.step = Some(step.id.clone());
@@ -173,7 +174,7 @@ impl Chart {
 
     /// A dashed edge back to `step` from where a later failure comes.
     fn undo(&mut self, from: &str, step: &Step) {
-        let Some(compensation) = &step.compensate else {
+        let Some(compensation) = step.compensation() else {
             return;
         };
         let to = self
@@ -184,7 +185,7 @@ impl Chart {
             .map(|b| b.id.clone())
             .expect("a step is drawn before its compensation");
         let mut label = format!("undo: {}", call_text(&compensation.call));
-        if compensation.service != step.service {
+        if compensation.service != step.service_name() {
             label = format!(
                 "undo: {}: {}",
                 compensation.service,

@@ -67,6 +67,14 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
         Ok(state) => state,
         Err(code) => return code,
     };
+    if let (Some(signal), None) = (super::validate::first_wait(&workflow), &state) {
+        say::error(&format!(
+            "workflow `{}` waits for signal `{signal}`, which `maestro signal` sends through a \
+             journal: run it with --state-dir DIR or --state URL",
+            workflow.name
+        ));
+        return ExitCode::from(EXIT_INVALID);
+    }
     let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,

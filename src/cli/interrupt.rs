@@ -130,7 +130,7 @@ fn not_undone<'a>(workflow: &Workflow, report: &'a RunReport) -> Vec<&'a str> {
         .filter(|rec| {
             let undoable = workflow
                 .all_steps()
-                .any(|s| s.id == rec.id && s.compensate.is_some());
+                .any(|s| s.id == rec.id && s.compensation().is_some());
             let took_effect = rec.outcome == StepOutcome::Ok
                 || (rec.outcome_unknown
                     && matches!(rec.outcome, StepOutcome::Failed | StepOutcome::Cancelled));

@@ -30,10 +30,9 @@ impl LiveTimeline {
         let labels = workflow
             .all_steps()
             .map(|s| Labels {
-                forward: (s.service.clone(), method_label(&s.call)),
+                forward: (s.service_name().to_owned(), s.label()),
                 undo: s
-                    .compensate
-                    .as_ref()
+                    .compensation()
                     .map(|c| (c.service.clone(), method_label(&c.call))),
             })
             .collect();
@@ -83,6 +82,7 @@ impl LiveTimeline {
             (Undo::Failed { .. }, _) => ("✗", "compensation failed"),
             (_, Phase::NotRun) => (" ", "pending"),
             (_, Phase::Running) => ("…", "running"),
+            (_, Phase::Waiting) => ("…", "waiting"),
             (_, Phase::Completed) => ("✓", "ok"),
             (_, Phase::Skipped) => ("-", "skipped"),
             (_, Phase::Failed) => ("✗", "failed"),

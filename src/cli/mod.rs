@@ -1,5 +1,5 @@
 //! The `maestro` command line: `validate`, `graph`, `execute`, `serve`, `runs`,
-//! `schema`. Data a user may pipe goes to stdout; diagnostics and timelines
+//! `signal`, `schema`. Data a user may pipe goes to stdout; diagnostics and timelines
 //! go to stderr.
 
 mod execute;
@@ -13,6 +13,7 @@ mod runs;
 mod say;
 mod serve;
 mod shell;
+mod signal;
 mod state;
 mod timeline;
 mod validate;
@@ -58,6 +59,8 @@ pub enum Command {
     /// Read journaled runs: `runs list`, `runs show RUN_ID`.
     #[command(subcommand)]
     Runs(runs::RunsCommand),
+    /// Send a signal to a run's `wait` steps, through the journal it is in.
+    Signal(signal::SignalArgs),
     /// Print the JSON Schema of a workflow file, for editors.
     Schema,
     /// Print a shell's completion script: `maestro completions bash`.
@@ -91,6 +94,7 @@ pub fn main() -> ExitCode {
         Command::Execute(args) => return execute::run(args),
         Command::Serve(args) => return serve::run(args),
         Command::Runs(command) => return runs::run(command),
+        Command::Signal(args) => return signal::run(args),
         Command::Schema => print_schema(),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),

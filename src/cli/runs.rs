@@ -18,7 +18,7 @@ use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK, say};
 /// Why `runs` could not answer: a run the journal does not hold, or a
 /// cursor no page gave, is the caller's mistake (exit 2), anything else is
 /// Maestro's (exit 5); a reader of stdout that went away ends it quietly.
-enum Failure {
+pub(super) enum Failure {
     Caller(String),
     Error(String),
     ReaderGone,
@@ -158,7 +158,7 @@ async fn list(journal: &dyn Journal, args: &ListArgs) -> Result<(), Failure> {
 }
 
 /// The run whose id is `given`, or the one run whose id starts with it.
-async fn find(journal: &dyn Journal, given: &str) -> Result<StoredRun, Failure> {
+pub(super) async fn find(journal: &dyn Journal, given: &str) -> Result<StoredRun, Failure> {
     if let Some(run) = journal.load(given).await? {
         return Ok(run);
     }

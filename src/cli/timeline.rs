@@ -36,10 +36,9 @@ impl Timeline {
             .all_steps()
             .map(|s| {
                 let undo = s
-                    .compensate
-                    .as_ref()
+                    .compensation()
                     .map(|c| (c.service.clone(), method_label(&c.call)));
-                let forward = (s.service.clone(), method_label(&s.call));
+                let forward = (s.service_name().to_owned(), s.label());
                 let goes_on = s.on_failure == OnFailure::Continue;
                 let labels = Labels {
                     forward,
@@ -73,6 +72,25 @@ impl Timeline {
                 self.row("✓", step, "ok", &detail)
             }
             RunEvent::StepSkipped { step } => self.row("-", step, "skipped", ""),
+            RunEvent::TimerStarted { step, until } => {
+                let detail = format!("  until {}", humantime::format_rfc3339_seconds(*until));
+                self.row("…", step, "sleeping", &detail)
+            }
+            RunEvent::WaitStarted {
+                step,
+                signal,
+                until,
+            } => {
+                let mut detail = format!("  for signal `{signal}`");
+                if let Some(until) = until {
+                    let until = humantime::format_rfc3339_seconds(*until);
+                    detail.push_str(&format!(" until {until}"));
+                }
+                let run = &self.state.run_id;
+                detail.push_str(&format!("\n    send it: maestro signal {run} {signal}"));
+                self.row("…", step, "waiting", &detail)
+            }
+            RunEvent::SignalReceived { name, .. } => format!("  signal `{name}` received"),
             RunEvent::AttemptFailed {
                 step,
                 attempt,

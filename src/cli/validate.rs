@@ -53,7 +53,20 @@ pub fn summary(workflow: &Workflow) -> String {
         text.push_str(&format!(" ({groups} parallel group{})", plural(groups)));
     }
     text.push_str(&format!(", {services} service{}", plural(services)));
+    if let Some(wait) = first_wait(workflow) {
+        text.push_str(&format!(
+            "; waits for signal `{wait}`: execute it with --state-dir or --state"
+        ));
+    }
     text
+}
+
+/// The signal of the first `wait` step, if the workflow has one.
+pub fn first_wait(workflow: &Workflow) -> Option<&str> {
+    workflow.all_steps().find_map(|s| match &s.action {
+        crate::workflow::Action::Wait(wait) => Some(wait.signal.as_str()),
+        _ => None,
+    })
 }
 
 fn plural(n: usize) -> &'static str {

@@ -4,6 +4,7 @@
 //! several `maestro serve` replicas that own runs through leases.
 
 mod ack;
+pub mod inbox;
 mod lease;
 mod page;
 pub mod postgres;
@@ -25,6 +26,7 @@ use crate::workflow::Workflow;
 
 pub use ack::Ack;
 pub(crate) use ack::{Queued, Waiters, WriteQueue, group};
+pub use inbox::{Posted, PostedSignal};
 pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
 pub use page::{Cursor, MAX_CURSOR_CHARS, RunQuery};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
@@ -130,6 +132,17 @@ pub trait Journal: Send + Sync + 'static {
     /// ending it, because it no longer certainly holds it: forget the claim,
     /// and let the run go if the database still gives it to this process.
     fn abandon(&self, _run_id: &str, _epoch: Epoch) {}
+
+    /// Post a signal for the process driving `signal.run_id` to take up:
+    /// possible on a journal opened for reading only.
+    fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// Signals posted and not yet journaled with their runs, oldest first,
+    /// at most [`inbox::INBOX_BATCH`].
+    fn posted_signals(&self) -> BoxFuture<'_, Result<Vec<Posted>, JournalError>>;
+
+    /// Signals now journaled with their runs: out of the inbox.
+    fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>>;
 
     /// For logs: which backend, where.
     fn describe(&self) -> String;

@@ -16,12 +16,12 @@ use tracing::{debug, error};
 
 use crate::run::RunStatus;
 
-use super::private;
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunQuery, RunRow, StoredRun,
-    SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp,
-    timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, Posted, PostedSignal, Queued, RunQuery,
+    RunRow, StoredRun, SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status,
+    parse_timestamp, timestamp,
 };
+use super::{inbox, private};
 
 /// The journal's file inside the state directory.
 pub const FILE_NAME: &str = "runs.db";
@@ -225,9 +225,43 @@ impl Journal for SqliteJournal {
         Box::pin(async { Ok(()) })
     }
 
+    fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>> {
+        let dir = self.dir();
+        Box::pin(blocking(move || inbox::post_file(&dir, &signal)))
+    }
+
+    fn posted_signals(&self) -> BoxFuture<'_, Result<Vec<Posted>, JournalError>> {
+        let dir = self.dir();
+        Box::pin(blocking(move || inbox::read_files(&dir)))
+    }
+
+    fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>> {
+        let dir = self.dir();
+        Box::pin(blocking(move || inbox::remove_files(&dir, &keys)))
+    }
+
     fn describe(&self) -> String {
         format!("sqlite {}", self.path.display())
     }
+}
+
+impl SqliteJournal {
+    /// The state directory: where runs.db is.
+    fn dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default()
+    }
+}
+
+/// File work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, JournalError> + Send + 'static,
+) -> Result<T, JournalError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| JournalError::Read(e.to_string()))?
 }
 
 fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, JournalError> {

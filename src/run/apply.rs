@@ -53,6 +53,8 @@ impl RunState {
     ) -> Result<(), UnknownStep> {
         match event {
             RunEvent::StepSkipped { step } => self.step_mut(step)?.1.phase = Phase::Skipped,
+            RunEvent::TimerStarted { step, until } => self.begin_wait(step, Some(*until), at)?,
+            RunEvent::WaitStarted { step, until, .. } => self.begin_wait(step, *until, at)?,
             RunEvent::AttemptStarted {
                 step,
                 attempt,
@@ -119,6 +121,20 @@ impl RunState {
         if first {
             self.announced.push(i);
         }
+        Ok(())
+    }
+
+    /// A sleep or a wait began.
+    fn begin_wait(
+        &mut self,
+        step: &str,
+        until: Option<SystemTime>,
+        at: SystemTime,
+    ) -> Result<(), UnknownStep> {
+        let (_, s) = self.step_mut(step)?;
+        s.phase = Phase::Waiting;
+        s.until = until;
+        s.started.get_or_insert(at);
         Ok(())
     }
 

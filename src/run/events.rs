@@ -60,6 +60,28 @@ pub enum RunEvent {
         step: String,
         outcome_unknown: bool,
     },
+    /// A `sleep` step began: it ends at `until`, after a restart too.
+    TimerStarted {
+        step: String,
+        #[serde(with = "humantime_serde")]
+        until: SystemTime,
+    },
+    /// A `wait` step began: it ends with the first signal named `signal`
+    /// the run has not used yet, or fails at `until`.
+    WaitStarted {
+        step: String,
+        signal: String,
+        #[serde(default, with = "humantime_serde")]
+        until: Option<SystemTime>,
+    },
+    /// A signal was sent to the run; kept until a `wait` step takes it.
+    /// A second signal with the same `id` is the first one sent again.
+    SignalReceived {
+        name: String,
+        id: String,
+        #[serde(default)]
+        payload: Value,
+    },
     /// The run stops going forward; what may have taken effect is undone next.
     RunHalted {
         #[serde(flatten)]
@@ -107,6 +129,9 @@ impl RunEvent {
             RunEvent::StepCompleted { .. } => "step_completed",
             RunEvent::StepFailed { .. } => "step_failed",
             RunEvent::StepCancelled { .. } => "step_cancelled",
+            RunEvent::TimerStarted { .. } => "timer_started",
+            RunEvent::WaitStarted { .. } => "wait_started",
+            RunEvent::SignalReceived { .. } => "signal_received",
             RunEvent::RunHalted { .. } => "run_halted",
             RunEvent::CompensationStarted { .. } => "compensation_started",
             RunEvent::CompensationAttemptFailed { .. } => "compensation_attempt_failed",

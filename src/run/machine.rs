@@ -3,6 +3,7 @@
 //! the run and saga actors carry out its commands and feed back the events
 //! those produce, so a live run, a resumed one and a test all decide alike.
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,10 +11,12 @@ use serde_json::{Map, Value, json};
 use tokio::time::Instant;
 
 use crate::template::Scope;
-use crate::workflow::{Node, OnFailure, Workflow};
+use crate::workflow::{Action, Node, OnFailure, Workflow};
 
 use super::events::{HaltReason, Recorded, RunEvent, RunStatus};
 use super::state::{Finished, Phase, RunState, StepRef, Undo, UnknownStep};
+
+mod pause;
 
 /// Where templates read the run's id, workflow and start: `.run.id`.
 const RUN_DATA: &str = "run";
@@ -32,7 +35,8 @@ pub enum Command {
     /// Undo step `at`, giving up at `deadline`. One at a time, the step
     /// whose effect came last first.
     Compensate { at: StepRef, deadline: Instant },
-    /// Decide again at this instant (the workflow's timeout).
+    /// Decide again at this instant (the workflow's timeout, a sleep's
+    /// end, a wait's).
     WakeAt(Instant),
     /// End the run: journal its end, then report.
     Finish(Finished),
@@ -65,6 +69,15 @@ pub struct Machine {
     undoing: Option<StepRef>,
     undo_deadline: Option<Instant>,
     finishing: bool,
+    /// The same moment on both clocks: sleeps end at a wall-clock time,
+    /// timers fire on the monotonic one.
+    clock: Option<(Instant, SystemTime)>,
+    /// Signals received and not yet taken by a `wait`, by name, oldest first.
+    signals: HashMap<String, VecDeque<Value>>,
+    /// Ids of the signals received: one sent twice counts once.
+    signal_ids: HashSet<String>,
+    /// Steps whose sleep or wait has a wake-up asked for.
+    timers: HashSet<usize>,
 }
 
 impl Machine {
@@ -83,6 +96,10 @@ impl Machine {
             undoing: None,
             undo_deadline: None,
             finishing: false,
+            clock: None,
+            signals: HashMap::new(),
+            signal_ids: HashSet::new(),
+            timers: HashSet::new(),
         }
     }
 
@@ -102,6 +119,7 @@ impl Machine {
     /// Start counting the workflow's timeout: from the run's first start,
     /// restarts included, `wall` and `now` being the same moment.
     pub fn start_clock(&mut self, now: Instant, wall: SystemTime) {
+        self.clock = Some((now, wall));
         let started = self.state.started_at.unwrap_or(wall);
         let elapsed = wall.duration_since(started).unwrap_or_default();
         self.deadline = self
@@ -166,12 +184,15 @@ impl Machine {
                 }
             }
             RunEvent::StepCompleted { step, output, .. } => {
-                if let Some(name) = self
-                    .ended(step)
-                    .and_then(|at| output_of(&self.workflow, at))
-                {
-                    self.scope.insert(name, output.clone());
+                if let Some(at) = self.ended(step) {
+                    if let Some(name) = output_of(&self.workflow, at) {
+                        self.scope.insert(name, output.clone());
+                    }
+                    self.signal_taken(at);
                 }
+            }
+            RunEvent::SignalReceived { name, id, payload } => {
+                self.signal_received(name, id, payload);
             }
             RunEvent::StepFailed { step, .. } => {
                 let at = self.ended(step);
@@ -216,7 +237,7 @@ impl Machine {
         if self.state.halt.is_none() {
             match self.halt_reason(now) {
                 Some(reason) => commands.push(Command::Record(RunEvent::RunHalted { reason })),
-                None => self.forward(&mut commands),
+                None => self.forward(now, &mut commands),
             }
         } else {
             self.backward(now, &mut commands);
@@ -248,7 +269,7 @@ impl Machine {
 
     /// The first node not settled: call its steps, or skip those whose
     /// `when` is false; with every node settled, the run succeeded.
-    fn forward(&mut self, commands: &mut Vec<Command>) {
+    fn forward(&mut self, now: Instant, commands: &mut Vec<Command>) {
         let unsettled = (0..self.workflow.steps.len())
             .find(|&node| !self.state.node_settled(&self.workflow, node));
         let Some(node) = unsettled else {
@@ -262,35 +283,67 @@ impl Machine {
             if self.calling[i] || step.phase.is_settled() {
                 continue;
             }
-            // Interrupted in an earlier process: its attempts go on.
-            let attempts_before = step.attempts;
-            let condition = match step.phase {
-                Phase::Running => Ok(true),
-                _ => self.condition(at),
+            let stop = match step.phase {
+                Phase::Waiting => self.pause_due(at, now, commands),
+                // Interrupted in an earlier process: its attempts go on.
+                Phase::Running => self.begin(at, now, commands),
+                _ => match self.condition(at) {
+                    Ok(true) => self.begin(at, now, commands),
+                    Ok(false) => {
+                        let step = step.id.clone();
+                        commands.push(Command::Record(RunEvent::StepSkipped { step }));
+                        false
+                    }
+                    Err(error) => {
+                        self.fail(at, error, commands);
+                        true
+                    }
+                },
             };
-            match condition {
-                Ok(true) => {
-                    self.calling[i] = true;
-                    commands.push(Command::Call {
-                        at,
-                        attempts_before,
-                    });
-                }
-                Ok(false) => commands.push(Command::Record(RunEvent::StepSkipped {
-                    step: step.id.clone(),
-                })),
-                Err(error) => {
-                    // The run stops here: no sibling is called after it.
-                    commands.push(Command::Record(RunEvent::StepFailed {
-                        step: step.id.clone(),
-                        attempts: 0,
-                        error,
-                        outcome_unknown: false,
-                    }));
-                    return;
-                }
+            // The run stops here: no sibling is called after it.
+            if stop {
+                return;
             }
         }
+    }
+
+    /// Start step `at`: call its service, or begin its sleep or wait. True
+    /// if it failed before it could.
+    fn begin(&mut self, at: StepRef, now: Instant, commands: &mut Vec<Command>) -> bool {
+        let i = self.state.index_at(at);
+        let step = at.resolve(&self.workflow);
+        let began = match &step.action {
+            Action::Call(_) => {
+                self.calling[i] = true;
+                let attempts_before = self.state.steps[i].attempts;
+                Ok(Command::Call {
+                    at,
+                    attempts_before,
+                })
+            }
+            Action::Sleep(sleep) => self.sleep_started(at, sleep, now),
+            Action::Wait(wait) => Ok(self.wait_started(at, wait, now)),
+        };
+        match began {
+            Ok(command) => {
+                commands.push(command);
+                false
+            }
+            Err(error) => {
+                self.fail(at, error, commands);
+                true
+            }
+        }
+    }
+
+    /// Step `at` failed before doing anything.
+    fn fail(&self, at: StepRef, error: String, commands: &mut Vec<Command>) {
+        commands.push(Command::Record(RunEvent::StepFailed {
+            step: at.resolve(&self.workflow).id.clone(),
+            attempts: 0,
+            error,
+            outcome_unknown: false,
+        }));
     }
 
     /// A step's `when`, evaluated over the run's data.
@@ -343,6 +396,14 @@ impl Machine {
                 self.cancel_asked = true;
                 commands.push(Command::CancelCalls);
             }
+            return;
+        }
+        // A sleep or a wait ends with the run: it has nothing to undo.
+        if let Some(step) = self.state.waiting().next() {
+            commands.push(Command::Record(RunEvent::StepCancelled {
+                step: step.id.clone(),
+                outcome_unknown: false,
+            }));
             return;
         }
         // Calls an earlier process had in flight when it stopped: whether

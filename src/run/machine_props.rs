@@ -284,7 +284,7 @@ fn check(workflow: &Workflow, journal: &[Recorded]) -> Result<(), TestCaseError>
     let compensable = |step: &&str| {
         workflow
             .all_steps()
-            .any(|s| s.id == *step && s.compensate.is_some())
+            .any(|s| s.id == *step && s.compensation().is_some())
     };
     let mut effects: Vec<&str> = walk.effects.into_iter().filter(compensable).collect();
     match walk.halted {

@@ -12,6 +12,8 @@ mod machine_props;
 #[cfg(test)]
 mod machine_tests;
 #[cfg(test)]
+mod pause_tests;
+#[cfg(test)]
 mod tests;
 
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};

@@ -34,6 +34,8 @@ pub enum Phase {
     NotRun,
     /// An attempt was announced and no outcome followed (yet).
     Running,
+    /// A `sleep` or `wait` step began and has not ended.
+    Waiting,
     Completed,
     Skipped,
     Failed,
@@ -68,8 +70,10 @@ pub struct StepState {
     pub attempts: u32,
     /// The last attempt's request as sent.
     pub request: Option<String>,
-    /// When its first attempt was announced.
+    /// When its first attempt was announced, or its sleep or wait began.
     pub started: Option<SystemTime>,
+    /// When a sleep ends, or a wait gives up.
+    pub until: Option<SystemTime>,
     /// From the first attempt to the step's outcome.
     pub duration: Duration,
     /// The last error, cleared when the step completes.
@@ -195,7 +199,7 @@ impl RunState {
         self.effects
             .iter()
             .map(|&i| &self.steps[i])
-            .filter(|s| s.at.resolve(workflow).compensate.is_some())
+            .filter(|s| s.at.resolve(workflow).compensation().is_some())
             .filter(|s| matches!(s.undo, Undo::NotStarted | Undo::Running { .. }))
     }
 
@@ -205,6 +209,11 @@ impl RunState {
             .iter()
             .map(|&i| &self.steps[i])
             .filter(|s| s.phase == Phase::Running)
+    }
+
+    /// Steps sleeping or waiting for a signal.
+    pub fn waiting(&self) -> impl Iterator<Item = &StepState> {
+        self.steps.iter().filter(|s| s.phase == Phase::Waiting)
     }
 
     /// Compensations that ended, in the order they did.
@@ -225,7 +234,7 @@ impl RunState {
 impl Phase {
     /// The step's outcome is known.
     pub fn is_settled(self) -> bool {
-        !matches!(self, Phase::NotRun | Phase::Running)
+        !matches!(self, Phase::NotRun | Phase::Running | Phase::Waiting)
     }
 }
 
@@ -238,6 +247,7 @@ impl StepState {
             attempts: 0,
             request: None,
             started: None,
+            until: None,
             duration: Duration::ZERO,
             error: None,
             last_failure: None,

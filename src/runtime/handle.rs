@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use ractor::ActorRef;
+use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::workflow::Workflow;
@@ -72,7 +73,17 @@ impl RunWatch {
     }
 }
 
+/// A signal for a run's `wait` steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub name: String,
+    /// The same id sent twice is one signal: an `Idempotency-Key`, or new.
+    pub id: String,
+    pub payload: Value,
+}
+
 /// Stops a run: steps in flight are cancelled and what ran is compensated.
+/// It also carries signals to the run.
 #[derive(Clone, Debug)]
 pub struct RunCanceller {
     actor: ActorRef<RunMsg>,
@@ -86,5 +97,23 @@ impl RunCanceller {
     /// Ask the run to stop. Returns false when it has already ended.
     pub fn cancel(&self) -> bool {
         self.actor.cast(RunMsg::Cancel).is_ok()
+    }
+
+    /// Whether the run's actor is still there.
+    pub fn is_alive(&self) -> bool {
+        !matches!(
+            self.actor.get_status(),
+            ractor::ActorStatus::Stopping | ractor::ActorStatus::Stopped
+        )
+    }
+
+    /// Send the run a signal, done once it is journaled.
+    pub async fn signal(&self, signal: Signal) -> Result<(), RuntimeError> {
+        let (reply, ack) = oneshot::channel();
+        self.actor
+            .cast(RunMsg::Signal { signal, reply })
+            .map_err(|_| RuntimeError::Lost)?;
+        let ack = ack.await.map_err(|_| RuntimeError::Lost)?;
+        ack.await.map_err(RuntimeError::from)
     }
 }

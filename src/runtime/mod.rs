@@ -6,6 +6,7 @@
 pub mod attempt;
 pub mod dispatch;
 pub mod handle;
+pub mod inbox;
 pub mod log;
 pub mod render;
 pub mod report;
@@ -24,7 +25,7 @@ use ractor::{Actor, ActorRef};
 use tracing::warn;
 
 use crate::error::ErrorClass;
-use crate::journal::{Definition, Journal};
+use crate::journal::{Definition, Journal, JournalError};
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 /// The run's events live beneath the runtime, where the journal reads them.
@@ -71,6 +72,8 @@ pub enum RuntimeError {
     Resume { run_id: String, error: String },
     #[error("the run ended here without a report (its actor died, or another replica owns it now)")]
     Lost,
+    #[error(transparent)]
+    Journal(#[from] JournalError),
 }
 
 impl RuntimeError {
@@ -80,6 +83,7 @@ impl RuntimeError {
             | RuntimeError::Definition { .. }
             | RuntimeError::Resume { .. } => ErrorClass::Invalid,
             RuntimeError::Lost => ErrorClass::Conflict,
+            RuntimeError::Journal(e) => e.class(),
             RuntimeError::Start(_) | RuntimeError::Run(_) => ErrorClass::Internal,
         }
     }
@@ -136,6 +140,8 @@ pub struct Runtime {
     slots: Mutex<HashMap<String, ActorSlot>>,
     /// Where runs are made durable; `None` keeps them in memory.
     journal: Option<Arc<dyn Journal>>,
+    /// Runs that take signals posted to the journal.
+    inbox: inbox::Inbox,
 }
 
 static RUNTIMES: AtomicU64 = AtomicU64::new(0);
@@ -195,6 +201,7 @@ impl Runtime {
             by_name: Mutex::new(by_name),
             slots: Mutex::new(slots),
             journal: None,
+            inbox: inbox::Inbox::default(),
         })
     }
 

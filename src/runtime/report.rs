@@ -35,6 +35,8 @@ pub struct RunReport {
 pub enum StepOutcome {
     NotRun,
     Running,
+    /// Sleeping, or waiting for a signal.
+    Waiting,
     Ok,
     Skipped,
     Failed,
@@ -86,10 +88,7 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
 
 /// `POST /path` or the gRPC method, as written in the workflow.
 pub fn method_label(call: &Call) -> String {
-    match call {
-        Call::Grpc { method } => method.clone(),
-        Call::Http { verb, path } => format!("{verb} {}", path.source()),
-    }
+    call.label()
 }
 
 impl RunReport {
@@ -141,6 +140,7 @@ impl StepRecord {
             (Undo::Failed { .. }, _) => StepOutcome::CompensationFailed,
             (_, Phase::NotRun) => StepOutcome::NotRun,
             (_, Phase::Running) => StepOutcome::Running,
+            (_, Phase::Waiting) => StepOutcome::Waiting,
             (_, Phase::Completed) => StepOutcome::Ok,
             (_, Phase::Skipped) => StepOutcome::Skipped,
             (_, Phase::Failed) if step.on_failure == OnFailure::Continue => {
@@ -151,8 +151,8 @@ impl StepRecord {
         };
         StepRecord {
             id: s.id.clone(),
-            service: step.service.clone(),
-            method: method_label(&step.call),
+            service: step.service_name().to_owned(),
+            method: step.label(),
             outcome,
             attempts: s.attempts,
             request: s.request.clone(),

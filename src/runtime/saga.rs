@@ -101,7 +101,7 @@ impl SagaArgs {
         deadline: Instant,
     ) -> Result<(), JournalError> {
         let step = at.resolve(&self.workflow);
-        let Some(compensation) = &step.compensate else {
+        let Some(compensation) = step.compensation() else {
             return Ok(());
         };
         let service = self

@@ -146,10 +146,16 @@ impl Runtime {
         let (actor, _) = Box::pin(Actor::spawn(None, RunActor, args))
             .await
             .map_err(|e| RuntimeError::Run(e.to_string()))?;
+        let canceller = RunCanceller::new(actor);
+        if let Some(journal) = &self.journal
+            && bound.workflow.waits()
+        {
+            self.inbox.register(journal, &run_id, canceller.clone());
+        }
         Ok(RunHandle::new(
             run_id,
             RunWatch::new(bound.workflow.clone(), log),
-            RunCanceller::new(actor),
+            canceller,
             report,
         ))
     }

@@ -56,6 +56,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 409: the run has already ended.
     Finished,
+    /// 409: the run is queued on a server without a journal: signal it later.
+    NotRunningHere,
     /// 409: the service actor is restarting.
     NotAlive,
     /// 429: runs running and queued are at their limits.
@@ -84,6 +86,7 @@ impl ErrorCode {
         "host_not_allowed",
         "idempotency_key_reused",
         "finished",
+        "not_running_here",
         "not_alive",
         "too_many_runs",
         "too_many_connections",
@@ -346,6 +349,7 @@ mod tests {
             HostNotAllowed,
             IdempotencyKeyReused,
             Finished,
+            NotRunningHere,
             NotAlive,
             TooManyRuns,
             TooManyConnections,

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod reads;
 pub mod recovery;
 pub mod runs;
+pub mod signals;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -244,6 +245,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::submit_run))
         .routes(routes!(api::list_runs))
         .routes(routes!(reads::get_run, api::cancel_run))
+        .routes(routes!(signals::send_signal))
         .routes(routes!(api::list_workflows))
         .routes(routes!(console::workflow_graph))
         .routes(routes!(reads::get_workflow))

@@ -9,6 +9,7 @@ mod limits;
 pub mod model;
 pub mod schema;
 pub mod suggest;
+pub mod timestamp;
 mod yaml;
 
 use std::path::{Path, PathBuf};

@@ -57,6 +57,12 @@ impl Workflow {
         self.services.iter().find(|s| s.name == name)
     }
 
+    /// Whether a step waits for a signal.
+    pub fn waits(&self) -> bool {
+        self.all_steps()
+            .any(|s| matches!(s.action, Action::Wait(_)))
+    }
+
     /// Every step, parallel branches included, in file order.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
         self.steps.iter().flat_map(|node| match node {
@@ -87,13 +93,69 @@ pub struct ParallelGroup {
 #[derive(Debug, Clone)]
 pub struct Step {
     pub id: String,
+    /// Name under which the step's result is stored for later templates.
+    pub output: Option<String>,
+    pub when: Option<Condition>,
+    /// What the step's final failure does to the run.
+    pub on_failure: OnFailure,
+    /// What the step does.
+    pub action: Action,
+}
+
+impl Step {
+    /// The service call the step makes, if it makes one.
+    pub fn call(&self) -> Option<&CallStep> {
+        match &self.action {
+            Action::Call(call) => Some(call),
+            Action::Sleep(_) | Action::Wait(_) => None,
+        }
+    }
+
+    /// How the step is undone, if it has an effect to undo.
+    pub fn compensation(&self) -> Option<&Compensation> {
+        self.call().and_then(|c| c.compensate.as_ref())
+    }
+
+    /// The service the step calls, or `""` for a step that calls none.
+    pub fn service_name(&self) -> &str {
+        self.call().map_or("", |c| c.service.as_str())
+    }
+
+    /// What the step does, as written: `POST /orders`, `sleep 10m`,
+    /// `wait approval`.
+    pub fn label(&self) -> String {
+        match &self.action {
+            Action::Call(step) => step.call.label(),
+            Action::Sleep(Sleep::For(d)) => format!("sleep {}", humantime::format_duration(*d)),
+            Action::Sleep(Sleep::Until(t)) => format!("sleep until {}", t.source()),
+            Action::Wait(wait) => format!("wait {}", wait.signal),
+        }
+    }
+}
+
+/// What a step does: call a service, sleep, or wait for a signal.
+#[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a workflow holds a handful of steps, built once; boxing would only add indirection"
+)]
+pub enum Action {
+    Call(CallStep),
+    /// `sleep: 10m` or `sleep_until: "{{ .input.ship_at }}"`: the wake-up
+    /// time is journaled when the step starts.
+    Sleep(Sleep),
+    /// `wait: name`: the step ends with the payload of the first signal of
+    /// that name sent to the run.
+    Wait(Wait),
+}
+
+/// A step that calls a service.
+#[derive(Debug, Clone)]
+pub struct CallStep {
     /// Name of a service in [`Workflow::services`].
     pub service: String,
     pub call: Call,
     pub input: ValueTemplate,
-    /// Name under which the step's result is stored for later templates.
-    pub output: Option<String>,
-    pub when: Option<Condition>,
     /// HTTP only; merged over the service's headers.
     pub headers: Vec<Header>,
     /// Per-attempt timeout for this step; the smallest of step, service and
@@ -102,8 +164,33 @@ pub struct Step {
     /// The step's effective policy (its own `retry`, else the service's).
     pub retry: RetryPolicy,
     pub compensate: Option<Compensation>,
-    /// What the step's final failure does to the run.
-    pub on_failure: OnFailure,
+}
+
+/// How long a `sleep` step sleeps.
+#[derive(Debug, Clone)]
+pub enum Sleep {
+    For(Duration),
+    /// An RFC 3339 time, rendered when the step starts.
+    Until(Template),
+}
+
+/// Longest signal name: it is a part of a URL.
+pub const MAX_SIGNAL_NAME: usize = 128;
+
+/// Whether `name` can name a signal: 1 to [`MAX_SIGNAL_NAME`] letters,
+/// digits, `_`, `-` and `.`, so that it sits in a URL as it is.
+pub fn is_signal_name(name: &str) -> bool {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    !name.is_empty() && name.len() <= MAX_SIGNAL_NAME && name.chars().all(allowed)
+}
+
+/// A `wait` step: the signal it waits for, and for how long at most.
+#[derive(Debug, Clone)]
+pub struct Wait {
+    pub signal: String,
+    /// Past it, the step fails (and the run compensates, unless the step
+    /// goes on after failing).
+    pub timeout: Option<Duration>,
 }
 
 /// What a step's final failure (its retries spent) does to the run.
@@ -135,6 +222,16 @@ pub enum Call {
     Grpc { method: String },
     /// `POST /orders/{{ .input.id }}`.
     Http { verb: http::Method, path: Template },
+}
+
+impl Call {
+    /// `POST /path` or the gRPC method, as written in the workflow.
+    pub fn label(&self) -> String {
+        match self {
+            Call::Grpc { method } => method.clone(),
+            Call::Http { verb, path } => format!("{verb} {}", path.source()),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -222,9 +222,9 @@ fn breaker() -> Value {
 }
 
 fn step() -> Value {
-    Value::Object(object(
-        "One call to a service.",
-        &["id", "service", "method"],
+    let mut step = object(
+        "One step: a call to a service, a sleep, or a wait for a signal.",
+        &["id"],
         [
             ("id", described(string(), "Unique in the workflow.")),
             ("service", described(string(), "One of `services`.")),
@@ -270,8 +270,38 @@ fn step() -> Value {
                     "description": "What the step's final failure does: halt and undo, or go on with its output null (not with `compensate`).",
                 }),
             ),
+            (
+                "sleep",
+                reference(
+                    "duration",
+                    "Sleep this long; the wake-up time is journaled.",
+                ),
+            ),
+            (
+                "sleep_until",
+                described(
+                    string(),
+                    "Sleep until this RFC 3339 time (a template, rendered when the step starts).",
+                ),
+            ),
+            (
+                "wait",
+                json!({
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9_.-]{1,128}$",
+                    "description": "Wait for the signal of this name; `output` holds its payload, `timeout` bounds the wait.",
+                }),
+            ),
         ],
-    ))
+    );
+    let kinds = [
+        json!({"required": ["service", "method"]}),
+        json!({"required": ["sleep"]}),
+        json!({"required": ["sleep_until"]}),
+        json!({"required": ["wait"]}),
+    ];
+    step.insert("oneOf".into(), Value::Array(kinds.into()));
+    Value::Object(step)
 }
 
 fn group() -> Value {

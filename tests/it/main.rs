@@ -26,3 +26,4 @@ mod terminal;
 mod threats;
 mod transport;
 mod validate;
+mod waits;

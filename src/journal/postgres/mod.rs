@@ -5,6 +5,7 @@
 //! epoch, so a replica that lost a run can no longer write to it; a lease
 //! clock tells it, before each call, whether it still certainly holds it.
 
+mod inbox;
 mod leases;
 mod list;
 mod writer;
@@ -18,8 +19,8 @@ use tokio_postgres::{Client, NoTls};
 use tracing::{error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, RunQuery, RunRow, StoredRun, Write,
-    WriteQueue, parse_event, parse_status,
+    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, Posted, PostedSignal, RunQuery,
+    RunRow, StoredRun, Write, WriteQueue, parse_event, parse_status,
 };
 use leases::{CLAIM, Leases, from_db};
 
@@ -58,6 +59,14 @@ CREATE TABLE IF NOT EXISTS maestro_events (
     kind   text NOT NULL,
     body   jsonb NOT NULL,
     PRIMARY KEY (run_id, seq)
+);
+CREATE TABLE IF NOT EXISTS maestro_signals (
+    seq       bigserial PRIMARY KEY,
+    run_id    text NOT NULL,
+    name      text NOT NULL,
+    id        text NOT NULL,
+    payload   jsonb NOT NULL,
+    posted_at timestamptz NOT NULL DEFAULT now()
 );
 ";
 
@@ -356,6 +365,18 @@ impl Journal for PostgresJournal {
                 warn!(error = %e, "an abandoned run could not be let go; its lease will expire");
             }
         });
+    }
+
+    fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>> {
+        Box::pin(async move { inbox::post(&*self.reader.client().await?, &signal).await })
+    }
+
+    fn posted_signals(&self) -> BoxFuture<'_, Result<Vec<Posted>, JournalError>> {
+        Box::pin(async move { inbox::posted(&*self.reader.client().await?).await })
+    }
+
+    fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>> {
+        Box::pin(async move { inbox::taken(&*self.reader.client().await?, &keys).await })
     }
 
     fn describe(&self) -> String {

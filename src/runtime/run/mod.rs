@@ -15,13 +15,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
-use crate::journal::JournalError;
+use crate::journal::{Ack, JournalError};
 use crate::run::{Command, Machine};
 use crate::workflow::Workflow;
 
 use super::ServiceHandle;
 use super::attempt::{OperationError, OperationOutcome};
 use super::events::RunEvent;
+use super::handle::Signal;
 use super::log::RunLog;
 use super::report::RunReport;
 use super::saga::{SagaMsg, StepRef};
@@ -53,6 +54,12 @@ pub enum RunMsg {
     },
     /// Stop the run and compensate what it did.
     Cancel,
+    /// Journal a signal for a `wait`; the acknowledgement of its write goes
+    /// back on `reply`.
+    Signal {
+        signal: Signal,
+        reply: oneshot::Sender<Ack>,
+    },
     /// The saga actor has carried out a compensation.
     Compensated,
     /// Another replica holds the run now: stop here, write nothing more.
@@ -144,6 +151,13 @@ impl Actor for RunActor {
                 state.step_done(at, outcome);
             }
             RunMsg::Cancel => state.machine.cancel(),
+            RunMsg::Signal { signal, reply } => {
+                let Signal { name, id, payload } = signal;
+                let ack = state
+                    .log
+                    .append(RunEvent::SignalReceived { name, id, payload });
+                let _ = reply.send(ack);
+            }
             RunMsg::Abandon(e) => {
                 state.abandon(&myself, &e);
                 return Ok(());

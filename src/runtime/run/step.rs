@@ -25,6 +25,9 @@ impl Driver {
         attempts_before: u32,
     ) -> bool {
         let step = at.resolve(&self.workflow);
+        let call = step
+            .call()
+            .expect("the machine calls only steps that call a service");
         let request = match self.render(at) {
             Ok(request) => request,
             Err(e) => {
@@ -40,9 +43,9 @@ impl Driver {
         let mut operation = Operation {
             kind: OperationKind::Step,
             step_id: step.id.clone(),
-            service: self.services[&step.service].clone(),
+            service: self.services[&call.service].clone(),
             request,
-            policy: step.retry.clone(),
+            policy: call.retry.clone(),
             deadline: self.machine.deadline(),
             resumed_after: attempts_before,
         };
@@ -58,7 +61,7 @@ impl Driver {
             run = %self.run_id,
             workflow = %self.workflow.name,
             step = %step.id,
-            service = %step.service
+            service = %call.service
         );
         tokio::spawn(
             async move {
@@ -73,16 +76,19 @@ impl Driver {
     /// Step `at`'s request, rendered against the run's data.
     fn render(&self, at: StepRef) -> Result<CallRequest, RenderError> {
         let step = at.resolve(&self.workflow);
+        let call = step
+            .call()
+            .expect("the machine calls only steps that call a service");
         let service = self
             .workflow
-            .service(&step.service)
+            .service(&call.service)
             .expect("validated: every step names a known service");
         let spec = CallSpec {
             service,
-            call: &step.call,
-            input: &step.input,
-            headers: &step.headers,
-            timeout: step.timeout,
+            call: &call.call,
+            input: &call.input,
+            headers: &call.headers,
+            timeout: call.timeout,
         };
         let identity = CallIdentity {
             run_id: &self.run_id,

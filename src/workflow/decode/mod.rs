@@ -8,6 +8,7 @@ mod endpoint;
 mod group;
 mod headers;
 mod message;
+mod pause;
 mod policy;
 mod proto;
 mod request;
@@ -20,6 +21,8 @@ mod tests;
 mod tests_guards;
 #[cfg(test)]
 mod tests_hints;
+#[cfg(test)]
+mod tests_pause;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -8,10 +8,10 @@ use super::group::{group, is_group, is_stray_compensation};
 use super::policy::retry;
 use super::request::{headers, input, method_hint, service_ref};
 use super::service::{Declared, Services};
-use super::{Cx, Fields, Pos, index, scalar};
+use super::{Cx, Fields, Pos, index, pause, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::Condition;
-use crate::workflow::model::{self, Compensation, OnFailure, Step};
+use crate::workflow::model::{self, Action, CallStep, Compensation, OnFailure, Step};
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Kind, Node};
 
@@ -27,6 +27,9 @@ pub(crate) const STEP_FIELDS: &[&str] = &[
     "retry",
     "compensate",
     "on_failure",
+    "sleep",
+    "sleep_until",
+    "wait",
 ];
 
 /// The steps, and what the whole-file checks need to know about them.
@@ -99,13 +102,41 @@ pub(super) fn step(
     let id = step_id(cx, st, &f);
     // Scopes need a name even for a step whose id is missing.
     let scope_id = id.clone().unwrap_or_else(|| path.to_string());
+    let mut reads: Vec<Read> = Vec::new();
+    let output = step_output(cx, st, &f, at, &scope_id);
+    let when = step_when(cx, &f, &mut reads);
+    let action = match pause::kind(cx, &f)? {
+        pause::Kind::Call => call_step(cx, st, &f, at, &scope_id, &mut reads).map(Action::Call),
+        pause::Kind::Sleep => pause::sleep(cx, &f, &mut reads).map(Action::Sleep),
+        pause::Kind::Wait => pause::wait(cx, &f).map(Action::Wait),
+    };
     let step_scope = Scope::Step {
         node: at,
-        id: scope_id.clone(),
+        id: scope_id,
     };
-    let mut reads: Vec<Read> = Vec::new();
+    st.out
+        .uses
+        .extend(reads.into_iter().map(|r| r.at_scope(step_scope.clone())));
+    let on_failure = on_failure(cx, &f);
+    Some(Step {
+        id: id?,
+        output,
+        when,
+        on_failure: on_failure?,
+        action: action?,
+    })
+}
 
-    let service_name = step_service(cx, st, &f);
+/// A step that calls a service: its call, request and compensation.
+fn call_step(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    f: &Fields<'_>,
+    at: usize,
+    scope_id: &str,
+    reads: &mut Vec<Read>,
+) -> Option<CallStep> {
+    let service_name = step_service(cx, st, f);
     let declared = service_name
         .as_ref()
         .and_then(|(name, _)| st.services.get(name));
@@ -116,36 +147,24 @@ pub(super) fn step(
             reads.extend(r);
             c
         });
-    let input = input(cx, &f, method.as_ref(), declared, &mut reads);
-    let output = step_output(cx, st, &f, at, &scope_id);
-    let when = step_when(cx, &f, &mut reads);
+    let input = input(cx, f, method.as_ref(), declared, reads);
     let headers = f
         .get("headers")
-        .and_then(|n| headers(cx, declared, n, &f.path("headers"), &mut reads));
+        .and_then(|n| headers(cx, declared, n, &f.path("headers"), reads));
     let timeout = f
         .get("timeout")
         .and_then(|n| scalar::positive_duration(cx, n, &f.path("timeout")));
-    let retry_policy = step_retry(cx, &f, declared);
-    st.out
-        .uses
-        .extend(reads.into_iter().map(|r| r.at_scope(step_scope.clone())));
-
+    let retry_policy = step_retry(cx, f, declared);
     let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
-    let compensate = step_compensation(cx, st, &f, at, scope_id, default_service);
-    let on_failure = on_failure(cx, &f);
-
-    Some(Step {
-        id: id?,
+    let compensate = step_compensation(cx, st, f, at, scope_id.to_owned(), default_service);
+    Some(CallStep {
         service: service_name?.0,
         call: method?,
         input: input?,
-        output,
-        when,
         headers: headers.unwrap_or_default(),
         timeout,
         retry: retry_policy?,
         compensate: compensate?,
-        on_failure: on_failure?,
     })
 }
 

@@ -70,9 +70,10 @@ fn minimal_workflow_gets_documented_defaults() {
         other => panic!("expected gRPC, got {other:?}"),
     }
     let step = w.all_steps().next().unwrap();
-    assert!(matches!(&step.call, Call::Grpc { method } if method == "Process"));
-    assert_eq!(step.retry, RetryPolicy::default());
-    assert!(step.output.is_none() && step.when.is_none() && step.compensate.is_none());
+    let call = step.call().unwrap();
+    assert!(matches!(&call.call, Call::Grpc { method } if method == "Process"));
+    assert_eq!(call.retry, RetryPolicy::default());
+    assert!(step.output.is_none() && step.when.is_none() && call.compensate.is_none());
 }
 
 #[test]
@@ -104,7 +105,7 @@ steps:
         ServiceKind::Http(h) => assert_eq!(h.endpoint.as_str(), "http://localhost:7002/"),
         other => panic!("expected HTTP, got {other:?}"),
     }
-    let steps: Vec<&Step> = w.all_steps().collect();
+    let steps: Vec<&CallStep> = w.all_steps().filter_map(Step::call).collect();
     assert_eq!(steps[0].retry.attempts, 2);
     assert_eq!(steps[0].retry.backoff, BackoffKind::Constant);
     assert_eq!(steps[0].retry.initial_interval, Duration::from_millis(50));
@@ -139,11 +140,11 @@ output:
     assert!(matches!(&w.steps[1], Node::Parallel(g) if g.branches.len() == 2));
     let d = w.all_steps().last().unwrap();
     assert!(d.when.is_some());
-    assert_eq!(d.headers[0].name.as_str(), "x-request");
-    let comp = d.compensate.as_ref().unwrap();
+    assert_eq!(d.call().unwrap().headers[0].name.as_str(), "x-request");
+    let comp = d.compensation().unwrap();
     assert_eq!(comp.service, "fast");
     let a = w.all_steps().next().unwrap();
-    assert_eq!(a.compensate.as_ref().unwrap().service, "fast");
+    assert_eq!(a.compensation().unwrap().service, "fast");
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn header_variables_are_expanded_at_load_and_never_shown() {
         "s3cret"
     );
     let step = w.all_steps().next().unwrap();
-    let value = &step.headers[0].value;
+    let value = &step.call().unwrap().headers[0].value;
     assert_eq!(value.render_string(&scope).unwrap(), "Bearer s3cret ada");
     assert_eq!(value.source(), "Bearer ${TOKEN} {{ .input.user }}");
     let shown = format!("{w:?}");

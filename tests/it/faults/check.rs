@@ -27,7 +27,7 @@ fn places(workflow: &Workflow) -> HashMap<&str, Place> {
             Node::Parallel(group) => group.branches.as_slice(),
         };
         for step in steps {
-            let undoable = step.compensate.is_some();
+            let undoable = step.compensation().is_some();
             out.insert(step.id.as_str(), Place { node, undoable });
         }
     }

@@ -7,6 +7,7 @@ mod freeze;
 mod journal;
 mod leases;
 mod server;
+mod signals;
 mod takeover;
 mod throughput;
 

@@ -9,6 +9,7 @@ mod fuzz;
 mod guard;
 mod limits;
 mod load;
+mod pauses;
 pub mod process;
 mod raw;
 mod startup;
