@@ -10,6 +10,7 @@ pub mod postgres;
 mod private;
 mod rows;
 pub mod sqlite;
+mod ticks;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub(crate) use ack::{Queued, Waiters, WriteQueue, group};
 pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
 pub use page::{Cursor, MAX_CURSOR_CHARS, RunQuery};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
+pub use ticks::{LastTick, ScheduleKey, TickClaim};
 
 /// How long finished runs are kept before they are pruned, unless told.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -130,6 +132,29 @@ pub trait Journal: Send + Sync + 'static {
     /// ending it, because it no longer certainly holds it: forget the claim,
     /// and let the run go if the database still gives it to this process.
     fn abandon(&self, _run_id: &str, _epoch: Epoch) {}
+
+    /// The latest tick any process claimed of `schedule`, if one did.
+    fn last_tick(
+        &self,
+        schedule: &ScheduleKey,
+    ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>>;
+
+    /// Claim `tick` of `schedule` for this process: won by one claimant
+    /// only, and never once a later tick was claimed.
+    fn claim_tick(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+    ) -> BoxFuture<'_, Result<TickClaim, JournalError>>;
+
+    /// Remember that `tick` of `schedule` started `run_id`, so the next
+    /// tick's claimant, wherever it runs, can tell whether it goes on.
+    fn record_tick_run(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+        run_id: &str,
+    ) -> BoxFuture<'_, Result<(), JournalError>>;
 
     /// For logs: which backend, where.
     fn describe(&self) -> String;

@@ -3,6 +3,7 @@
 //! so concurrent runs share each sync; reads use their own connection.
 
 mod list;
+mod ticks;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -18,9 +19,9 @@ use crate::run::RunStatus;
 
 use super::private;
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, Queued, RunQuery, RunRow, StoredRun,
-    SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status, parse_timestamp,
-    timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, LastTick, Queued, RunQuery, RunRow,
+    ScheduleKey, StoredRun, SyncMode, TickClaim, Waiters, Write, WriteQueue, group, parse_event,
+    parse_status, parse_timestamp, timestamp,
 };
 
 /// The journal's file inside the state directory.
@@ -114,6 +115,7 @@ impl SqliteJournal {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};"
             ))
             .and_then(|()| writer.execute_batch(SCHEMA))
+            .and_then(|()| writer.execute_batch(ticks::SCHEMA))
             .map_err(|e| open_error(&path, e))?;
         let reader = connect(&path, OpenFlags::default())?;
         let (writes, rx) = WriteQueue::new();
@@ -223,6 +225,33 @@ impl Journal for SqliteJournal {
     fn release(&self, _run_id: &str) -> BoxFuture<'_, Result<(), JournalError>> {
         // One process owns a state directory: nobody else could take over.
         Box::pin(async { Ok(()) })
+    }
+
+    fn last_tick(
+        &self,
+        schedule: &ScheduleKey,
+    ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>> {
+        let schedule = schedule.clone();
+        self.read(move |conn| ticks::last(conn, &schedule))
+    }
+
+    fn claim_tick(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+    ) -> BoxFuture<'_, Result<TickClaim, JournalError>> {
+        let schedule = schedule.clone();
+        self.read(move |conn| ticks::claim(conn, &schedule, tick))
+    }
+
+    fn record_tick_run(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+        run_id: &str,
+    ) -> BoxFuture<'_, Result<(), JournalError>> {
+        let (schedule, run_id) = (schedule.clone(), run_id.to_string());
+        self.read(move |conn| ticks::record_run(conn, &schedule, tick, &run_id))
     }
 
     fn describe(&self) -> String {

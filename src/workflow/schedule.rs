@@ -33,7 +33,7 @@ pub enum Cadence {
     /// Five fields, read in the schedule's zone.
     Cron {
         expression: String,
-        cron: croner::Cron,
+        cron: Box<croner::Cron>,
     },
     /// Ticks at whole multiples of the period since the Unix epoch, so that
     /// every replica computes the same ticks.
@@ -163,7 +163,7 @@ impl Schedule {
                     .ok()?
                     .to_zoned(self.timezone.tz.clone());
                 let next = cron.find_next_occurrence(&at, false).ok()?;
-                SystemTime::try_from(next.timestamp()).ok()
+                Some(SystemTime::from(next.timestamp()))
             }
         }
     }
@@ -181,7 +181,7 @@ impl Schedule {
                     .ok()?
                     .to_zoned(self.timezone.tz.clone());
                 let previous = cron.find_previous_occurrence(&at, true).ok()?;
-                SystemTime::try_from(previous.timestamp()).ok()?
+                SystemTime::from(previous.timestamp())
             }
         };
         (latest > since).then_some(latest)

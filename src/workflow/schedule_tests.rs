@@ -12,7 +12,7 @@ fn cron(expression: &str, zone: &str) -> Schedule {
     Schedule {
         cadence: Cadence::Cron {
             expression: expression.into(),
-            cron: parse_cron(expression).unwrap(),
+            cron: Box::new(parse_cron(expression).unwrap()),
         },
         timezone: Zone::named(zone).unwrap(),
         input: Map::new(),

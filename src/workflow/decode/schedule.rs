@@ -119,7 +119,7 @@ fn cadence(cx: &mut Cx<'_>, f: &Fields<'_>, path: &str) -> Option<Cadence> {
             match parse_cron(expression) {
                 Ok(cron) => Some(Cadence::Cron {
                     expression: expression.to_string(),
-                    cron,
+                    cron: Box::new(cron),
                 }),
                 Err(message) => {
                     let hint = "minute hour day-of-month month day-of-week, e.g. `0 9 * * MON-FRI`";
