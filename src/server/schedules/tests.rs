@@ -100,7 +100,7 @@ async fn ticks_missed_while_down_are_made_up_once_at_start() {
         &s,
         "2026-03-01T10:00:30Z",
         Some("2026-03-01T09:55:00Z"),
-        Duration::from_secs(90),
+        Duration::from_secs(80),
     )
     .await;
     let ticks: Vec<SystemTime> = fired.iter().map(|(tick, _)| *tick).collect();
