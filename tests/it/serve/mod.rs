@@ -11,4 +11,5 @@ mod limits;
 mod load;
 pub mod process;
 mod raw;
+pub mod schedules;
 mod startup;
