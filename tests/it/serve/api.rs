@@ -38,6 +38,7 @@ async fn every_documented_endpoint_is_served_and_nothing_else() {
         ("GET", "/v1/workflows"),
         ("GET", "/v1/workflows/{name}"),
         ("GET", "/v1/services"),
+        ("GET", "/v1/schedules"),
         ("GET", "/v1/events"),
         ("GET", "/v1/workflows/{name}/graph.svg"),
         ("GET", "/healthz"),
