@@ -11,6 +11,7 @@ pub mod postgres;
 mod private;
 mod rows;
 pub mod sqlite;
+mod ticks;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use inbox::{Posted, PostedSignal};
 pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
 pub use page::{Cursor, MAX_CURSOR_CHARS, RunQuery};
 pub use rows::{Definition, NewRun, RunRow, StoredRun, Write};
+pub use ticks::{LastTick, ScheduleKey, TickClaim};
 
 /// How long finished runs are kept before they are pruned, unless told.
 pub const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -143,6 +145,29 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Signals now journaled with their runs: out of the inbox.
     fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>>;
+
+    /// The latest tick any process claimed of `schedule`, if one did.
+    fn last_tick(
+        &self,
+        schedule: &ScheduleKey,
+    ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>>;
+
+    /// Claim `tick` of `schedule` for this process: won by one claimant
+    /// only, and never once a later tick was claimed.
+    fn claim_tick(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+    ) -> BoxFuture<'_, Result<TickClaim, JournalError>>;
+
+    /// Remember that `tick` of `schedule` started `run_id`, so the next
+    /// tick's claimant, wherever it runs, can tell whether it goes on.
+    fn record_tick_run(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+        run_id: &str,
+    ) -> BoxFuture<'_, Result<(), JournalError>>;
 
     /// For logs: which backend, where.
     fn describe(&self) -> String;

@@ -3,6 +3,7 @@
 //! so concurrent runs share each sync; reads use their own connection.
 
 mod list;
+mod ticks;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,9 +18,9 @@ use tracing::{debug, error};
 use crate::run::RunStatus;
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, Posted, PostedSignal, Queued, RunQuery,
-    RunRow, StoredRun, SyncMode, Waiters, Write, WriteQueue, group, parse_event, parse_status,
-    parse_timestamp, timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, LastTick, Posted, PostedSignal, Queued,
+    RunQuery, RunRow, ScheduleKey, StoredRun, SyncMode, TickClaim, Waiters, Write, WriteQueue,
+    group, parse_event, parse_status, parse_timestamp, timestamp,
 };
 use super::{inbox, private};
 
@@ -114,6 +115,7 @@ impl SqliteJournal {
                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};"
             ))
             .and_then(|()| writer.execute_batch(SCHEMA))
+            .and_then(|()| writer.execute_batch(ticks::SCHEMA))
             .map_err(|e| open_error(&path, e))?;
         let reader = connect(&path, OpenFlags::default())?;
         let (writes, rx) = WriteQueue::new();
@@ -238,6 +240,33 @@ impl Journal for SqliteJournal {
     fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>> {
         let dir = self.dir();
         Box::pin(blocking(move || inbox::remove_files(&dir, &keys)))
+    }
+
+    fn last_tick(
+        &self,
+        schedule: &ScheduleKey,
+    ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>> {
+        let schedule = schedule.clone();
+        self.read(move |conn| ticks::last(conn, &schedule))
+    }
+
+    fn claim_tick(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+    ) -> BoxFuture<'_, Result<TickClaim, JournalError>> {
+        let schedule = schedule.clone();
+        self.read(move |conn| ticks::claim(conn, &schedule, tick))
+    }
+
+    fn record_tick_run(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+        run_id: &str,
+    ) -> BoxFuture<'_, Result<(), JournalError>> {
+        let (schedule, run_id) = (schedule.clone(), run_id.to_string());
+        self.read(move |conn| ticks::record_run(conn, &schedule, tick, &run_id))
     }
 
     fn describe(&self) -> String {

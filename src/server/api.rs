@@ -46,6 +46,8 @@ pub struct AppState {
     pub openapi: OnceLock<String>,
     /// `Idempotency-Key`s of submissions, and the runs they started.
     pub idempotency: idempotency::Keys,
+    /// Every schedule of the workflows, kept up to date by its task.
+    pub schedules: Vec<Arc<super::schedules::Scheduled>>,
 }
 
 pub type Shared = Arc<AppState>;

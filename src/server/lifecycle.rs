@@ -18,6 +18,7 @@ use super::events::{EVENT_BUFFER, Hub};
 use super::listen::{self, ConnectionLimits};
 use super::metrics::Metrics;
 use super::runs::Runs;
+use super::schedules::{self, Clock, Scheduled, Starter};
 use super::{ServeConfig, ServeError, info_of, recovery, router};
 
 /// Everything a server holds once its workflows are loaded and bound.
@@ -32,6 +33,8 @@ pub(super) struct Server {
     definitions: Option<recovery::Definitions>,
     pub(super) app: axum::Router,
     pub(super) connections: ConnectionLimits,
+    /// The schedules' tasks start once the server listens.
+    schedules: Option<(Vec<Arc<Scheduled>>, Starter)>,
 }
 
 impl Server {
@@ -75,8 +78,16 @@ impl Server {
             max_wait: config.max_wait,
             openapi: OnceLock::new(),
             idempotency: Default::default(),
+            schedules: Scheduled::all(workflows),
         });
         let definitions = recovery::Definitions::new(state.workflows.values().map(|w| &w.bound));
+        let bound = state
+            .workflows
+            .iter()
+            .map(|(name, w)| (name.clone(), w.bound.clone()))
+            .collect();
+        let starter = Starter::new(runs.clone(), bound, journal.clone());
+        let schedules = Some((state.schedules.clone(), starter));
         let connections = ConnectionLimits {
             max_connections: listen::fit_open_files(config.connections.max_connections)?,
             ..config.connections
@@ -91,7 +102,19 @@ impl Server {
             definitions: Some(definitions),
             app,
             connections,
+            schedules,
         })
+    }
+
+    /// Start each schedule's task: after the journal's runs were taken
+    /// over, so a made-up tick sees the run it might overlap.
+    pub(super) fn start_schedules(&mut self, stop: &CancellationToken) {
+        if let Some((scheduled, starter)) = self.schedules.take()
+            && !scheduled.is_empty()
+        {
+            info!(schedules = scheduled.len(), "schedules started");
+            schedules::start(&scheduled, Arc::new(starter), Clock::System, stop);
+        }
     }
 
     /// Take over the journal's unfinished runs, before the ready line (a

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod reads;
 pub mod recovery;
 pub mod runs;
+pub mod schedules;
 pub mod signals;
 
 use std::net::SocketAddr;
@@ -217,6 +218,7 @@ pub async fn serve_until(
         .map_err(|source| ServeError::Bind { addr, source })?;
     let local = listener.local_addr()?;
     server.take_over_journaled(&config, &stop).await;
+    server.start_schedules(&stop);
     info!(address = %local, workflows = workflows.len(), "maestro serve listening");
     ready(local, &workflows);
     tokio::spawn(sweep(
@@ -250,6 +252,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(console::workflow_graph))
         .routes(routes!(reads::get_workflow))
         .routes(routes!(api::list_services))
+        .routes(routes!(schedules::list::list_schedules))
         .routes(routes!(events::stream::events))
         .routes(routes!(api::healthz))
         .routes(routes!(api::readyz))

@@ -7,6 +7,7 @@ mod env;
 mod header;
 mod limits;
 pub mod model;
+pub mod schedule;
 pub mod schema;
 pub mod suggest;
 pub mod timestamp;

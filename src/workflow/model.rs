@@ -45,6 +45,8 @@ pub struct Workflow {
     pub steps: Vec<Node>,
     /// The workflow's `output` block; `None` means "every named output".
     pub output: Option<ValueTemplate>,
+    /// When `maestro serve` starts runs by itself, in file order.
+    pub schedules: Vec<super::schedule::Schedule>,
     /// Where the definition came from, for messages and relative paths.
     pub source: PathBuf,
     /// The definition's text as loaded: a journal keeps it, so a run

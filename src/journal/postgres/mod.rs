@@ -8,6 +8,7 @@
 mod inbox;
 mod leases;
 mod list;
+mod ticks;
 mod writer;
 
 use std::sync::Arc;
@@ -19,8 +20,9 @@ use tokio_postgres::{Client, NoTls};
 use tracing::{error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, Posted, PostedSignal, RunQuery,
-    RunRow, StoredRun, Write, WriteQueue, parse_event, parse_status,
+    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, LastTick, Posted, PostedSignal,
+    RunQuery, RunRow, ScheduleKey, StoredRun, TickClaim, Write, WriteQueue, parse_event,
+    parse_status,
 };
 use leases::{CLAIM, Leases, from_db};
 
@@ -158,7 +160,8 @@ impl PostgresJournal {
         // Replicas starting together must not race on CREATE TABLE.
         let tx = client.transaction().await.map_err(open)?;
         tx.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(7214720841); {SCHEMA}"
+            "SELECT pg_advisory_xact_lock(7214720841); {SCHEMA} {}",
+            ticks::SCHEMA
         ))
         .await
         .map_err(open)?;
@@ -377,6 +380,36 @@ impl Journal for PostgresJournal {
 
     fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>> {
         Box::pin(async move { inbox::taken(&*self.reader.client().await?, &keys).await })
+    }
+
+    fn last_tick(
+        &self,
+        schedule: &ScheduleKey,
+    ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>> {
+        let schedule = schedule.clone();
+        Box::pin(async move { ticks::last(&*self.reader.client().await?, &schedule).await })
+    }
+
+    fn claim_tick(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+    ) -> BoxFuture<'_, Result<TickClaim, JournalError>> {
+        let schedule = schedule.clone();
+        Box::pin(async move { ticks::claim(&*self.reader.client().await?, &schedule, tick).await })
+    }
+
+    fn record_tick_run(
+        &self,
+        schedule: &ScheduleKey,
+        tick: SystemTime,
+        run_id: &str,
+    ) -> BoxFuture<'_, Result<(), JournalError>> {
+        let (schedule, run_id) = (schedule.clone(), run_id.to_string());
+        Box::pin(async move {
+            let client = self.reader.client().await?;
+            ticks::record_run(&client, &schedule, tick, &run_id).await
+        })
     }
 
     fn describe(&self) -> String {

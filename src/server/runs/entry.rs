@@ -69,6 +69,16 @@ impl RunEntry {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether the run is queued or running here; `None` when only the
+    /// journal can tell (another replica holds it, or it was left there).
+    pub fn is_going(&self) -> Option<bool> {
+        match &*self.state() {
+            EntryState::Queued | EntryState::Running { .. } => Some(true),
+            EntryState::Finished(_) => Some(false),
+            EntryState::Left | EntryState::Elsewhere => None,
+        }
+    }
+
     pub fn workflow(&self) -> &str {
         &self.bound.workflow.name
     }

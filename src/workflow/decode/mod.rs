@@ -13,6 +13,7 @@ mod policy;
 mod proto;
 mod request;
 mod scalar;
+mod schedule;
 mod service;
 mod step;
 #[cfg(test)]
@@ -23,6 +24,8 @@ mod tests_guards;
 mod tests_hints;
 #[cfg(test)]
 mod tests_pause;
+#[cfg(test)]
+mod tests_schedule;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -233,6 +236,7 @@ pub(crate) const WORKFLOW_FIELDS: &[&str] = &[
     "services",
     "steps",
     "output",
+    "schedules",
 ];
 
 /// Every mapping the decoder reads, by the name the JSON Schema gives its
@@ -247,6 +251,7 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("step", step::STEP_FIELDS),
     ("parallel_group", group::GROUP_FIELDS),
     ("compensation", compensate::COMPENSATE_FIELDS),
+    ("schedule", schedule::SCHEDULE_FIELDS),
 ];
 
 /// Decode a parsed document; every problem if any.
@@ -304,6 +309,10 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
     let output = fields
         .get("output")
         .and_then(|n| scalar::value_template(cx, n, "output"));
+    let schedules = match fields.get("schedules") {
+        Some(n) => schedule::decode_all(cx, n),
+        None => Some(Vec::new()),
+    };
 
     let decoded = decoded?;
     let mut uses = decoded.uses;
@@ -332,6 +341,7 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         services: services.built()?,
         steps: decoded.nodes,
         output: output.map(|(template, _)| template),
+        schedules: schedules?,
         source: cx.file.to_path_buf(),
         text: Arc::from(""),
     })

@@ -329,13 +329,18 @@ async fn workflows_services_and_docs_pages_render() {
         browser,
         server,
         web: _web,
-    }) = setup(&[]).await
+    }) = setup(&["--workflows", "examples/workflows/scheduled_reminder.yaml"]).await
     else {
         return;
     };
     browser.go(&server.url("/workflows")).await;
     let drawn = "return document.querySelectorAll('section[data-workflow] svg g[data-step]').length || null;";
     browser.wait("graphs drawn", drawn, json!([]), LIMIT).await;
+    let scheduled = "const t = document.querySelector('section[data-workflow=scheduled_reminder] table.schedules td'); return t ? t.textContent : null;";
+    let first = browser
+        .wait("the schedules table", scheduled, json!([]), LIMIT)
+        .await;
+    assert_eq!(first, "cron 0 9 1 * *");
     let input = onboarding("pm_card_visa", "Grace").to_string();
     let fill = "const s = Array.from(document.querySelectorAll('section[data-workflow]')).find(s => s.dataset.workflow === 'user_onboarding'); \
         s.querySelector('textarea').value = arguments[0]; s.querySelector('button[type=submit]').click(); return true;";

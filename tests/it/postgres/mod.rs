@@ -6,6 +6,7 @@
 mod freeze;
 mod journal;
 mod leases;
+mod schedules;
 mod server;
 mod signals;
 mod takeover;

@@ -12,4 +12,5 @@ mod load;
 mod pauses;
 pub mod process;
 mod raw;
+pub mod schedules;
 mod startup;

@@ -1,5 +1,6 @@
 // The workflows page: each workflow the server runs, its graph drawn by the
-// server as SVG, and a form that starts a run from a JSON input.
+// server as SVG, its schedules with their next and last fire time, and a
+// form that starts a run from a JSON input.
 'use strict';
 
 (() => {
@@ -27,7 +28,17 @@
     }
   }
 
-  function card(w) {
+  function schedules(list) {
+    if (!list.length) return null;
+    const row = (s) => el('tr', {},
+      el('td', {}, s.expression), el('td', {}, s.timezone), el('td', {}, s.overlap),
+      el('td', {}, s.next_fire || 'never'), el('td', {}, s.last_fire || '—'));
+    return el('table', { class: 'schedules' },
+      el('thead', {}, el('tr', {}, ...['Schedule', 'Zone', 'Overlap', 'Next fire', 'Last fire'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, ...list.map(row)));
+  }
+
+  function card(w, scheduled) {
     const graph = el('div', { class: 'graph-box' }, 'drawing…');
     const area = el('textarea', { name: 'input', spellcheck: 'false' }, '{}');
     const out = el('p', { class: 'notice' });
@@ -41,10 +52,13 @@
     return el('section', { class: 'card', 'data-workflow': w.name },
       el('h2', {}, w.name, w.version ? ' · v' + w.version : ''),
       el('p', { class: 'notice' }, w.file + ' · services: ' + w.services.join(', ')),
-      graph, form);
+      graph, schedules(scheduled.filter((s) => s.workflow === w.name)), form);
   }
 
-  json('/v1/workflows')
-    .then((body) => { list.className = ''; list.replaceChildren(...body.workflows.map(card)); })
+  Promise.all([json('/v1/workflows'), json('/v1/schedules').catch(() => ({ schedules: [] }))])
+    .then(([body, sched]) => {
+      list.className = '';
+      list.replaceChildren(...body.workflows.map((w) => card(w, sched.schedules)));
+    })
     .catch((e) => { list.textContent = 'Cannot list workflows: ' + e.message; });
 })();
