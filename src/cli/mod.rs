@@ -9,6 +9,7 @@ mod interrupt;
 mod live;
 mod report;
 mod resume;
+mod retry;
 mod runs;
 mod say;
 mod serve;

@@ -49,6 +49,9 @@ pub enum RunsCommand {
     /// One run, named by its id or a unique start of it: its steps,
     /// attempts, outputs, errors and compensations.
     Show(ShowArgs),
+    /// Retry a run that did not succeed: failed compensations again, or
+    /// a new run with the same input. Runs it here, to its end.
+    Retry(super::retry::RetryArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,9 +81,14 @@ pub struct ShowArgs {
 }
 
 pub fn run(command: RunsCommand) -> ExitCode {
+    // A retry writes to the journal and runs: it opens it on its own.
+    if let RunsCommand::Retry(args) = command {
+        return super::retry::run(args);
+    }
     let state = match &command {
         RunsCommand::List(args) => &args.state,
         RunsCommand::Show(args) => &args.state,
+        RunsCommand::Retry(_) => unreachable!("a retry returned above"),
     };
     let spec = match state.spec_or_exit() {
         Ok(Some(spec)) => spec,
@@ -102,6 +110,7 @@ pub fn run(command: RunsCommand) -> ExitCode {
                 let run = find(journal.as_ref(), &args.run_id).await?;
                 show(&run, args.json)
             }
+            RunsCommand::Retry(_) => unreachable!("a retry returned above"),
         }
     });
     match result {

@@ -137,6 +137,7 @@ impl Timeline {
             | RunEvent::CompensationStarted { .. }
             | RunEvent::RunHalted { .. } => return None,
             RunEvent::RunResumed => "  resumed from the journal".into(),
+            RunEvent::CompensationsRetried => "  failed compensations tried again".into(),
             RunEvent::RunFinished { status, .. } => format!("run {}", status.label()),
         })
     }

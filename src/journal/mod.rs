@@ -135,6 +135,11 @@ pub trait Journal: Send + Sync + 'static {
     /// and let the run go if the database still gives it to this process.
     fn abandon(&self, _run_id: &str, _epoch: Epoch) {}
 
+    /// Take up `run_id` again if it ended `compensation_failed`, claimed for
+    /// this process: the run reads `running` until it ends anew. `None`
+    /// for a run that does not exist or did not end so.
+    fn reopen(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>>;
+
     /// Post a signal for the process driving `signal.run_id` to take up:
     /// possible on a journal opened for reading only.
     fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>>;

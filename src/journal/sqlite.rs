@@ -227,6 +227,23 @@ impl Journal for SqliteJournal {
         Box::pin(async { Ok(()) })
     }
 
+    fn reopen(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>> {
+        let run_id = run_id.to_string();
+        self.read(move |conn| {
+            let reopened = conn
+                .execute(
+                    "UPDATE runs SET status = 'running', finished_at = NULL
+                     WHERE run_id = ?1 AND status = 'compensation_failed'",
+                    [&run_id],
+                )
+                .map_err(|e| JournalError::Write(e.to_string()))?;
+            match reopened {
+                0 => Ok(None),
+                _ => load_run(conn, &run_id),
+            }
+        })
+    }
+
     fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>> {
         let dir = self.dir();
         Box::pin(blocking(move || inbox::post_file(&dir, &signal)))

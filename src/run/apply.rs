@@ -19,8 +19,14 @@ impl RunState {
         self.started_at.get_or_insert(at);
         self.last_at = Some(at);
         match &recorded.event {
-            RunEvent::RunStarted { run_id, .. } => self.run_id.clone_from(run_id),
+            RunEvent::RunStarted {
+                run_id, retry_of, ..
+            } => {
+                self.run_id.clone_from(run_id);
+                self.retry_of.clone_from(retry_of);
+            }
             RunEvent::RunResumed => {}
+            RunEvent::CompensationsRetried => self.reopen(),
             RunEvent::RunHalted { reason } => {
                 self.halt.get_or_insert_with(|| reason.clone());
             }
@@ -122,6 +128,20 @@ impl RunState {
             self.announced.push(i);
         }
         Ok(())
+    }
+
+    /// A run that ended with failed compensations is taken up again: those
+    /// are to do once more, and the run has not finished.
+    fn reopen(&mut self) {
+        self.finished = None;
+        let steps = &mut self.steps;
+        self.undone
+            .retain(|&i| !matches!(steps[i].undo, Undo::Failed { .. }));
+        for step in steps.iter_mut() {
+            if matches!(step.undo, Undo::Failed { .. }) {
+                step.undo = Undo::NotStarted;
+            }
+        }
     }
 
     /// A sleep or a wait began.

@@ -17,7 +17,13 @@ pub enum RunEvent {
         run_id: String,
         workflow: String,
         input: Value,
+        /// The run this one started again, with the same input.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_of: Option<String>,
     },
+    /// The compensations that failed are tried again, with the same
+    /// idempotency keys: the run is no longer finished.
+    CompensationsRetried,
     /// A new process took the run over from the journal and goes on with it.
     RunResumed,
     /// A step's `when` was false: its output reads as null.
@@ -123,6 +129,7 @@ impl RunEvent {
         match self {
             RunEvent::RunStarted { .. } => "run_started",
             RunEvent::RunResumed => "run_resumed",
+            RunEvent::CompensationsRetried => "compensations_retried",
             RunEvent::StepSkipped { .. } => "step_skipped",
             RunEvent::AttemptStarted { .. } => "attempt_started",
             RunEvent::AttemptFailed { .. } => "attempt_failed",

@@ -169,11 +169,15 @@ impl Machine {
                 run_id,
                 workflow,
                 input,
+                ..
             } => {
                 self.scope = Scope::new(input.clone());
                 let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();
                 let run = json!({"id": run_id, "workflow": workflow, "started_at": started_at});
                 self.scope.insert(RUN_DATA, run);
+            }
+            RunEvent::CompensationsRetried => {
+                (self.finishing, self.undoing, self.undo_deadline) = (false, None, None);
             }
             RunEvent::StepSkipped { step } => {
                 if let Some(name) = self

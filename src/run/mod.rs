@@ -14,6 +14,8 @@ mod machine_tests;
 #[cfg(test)]
 mod pause_tests;
 #[cfg(test)]
+mod retry_tests;
+#[cfg(test)]
 mod tests;
 
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};

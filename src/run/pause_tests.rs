@@ -72,6 +72,7 @@ impl Run {
                 run_id: "r1".into(),
                 workflow: "pauses".into(),
                 input,
+                retry_of: None,
             },
         );
         run

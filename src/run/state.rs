@@ -102,6 +102,8 @@ pub struct Finished {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunState {
     pub run_id: String,
+    /// The run this one started again.
+    pub retry_of: Option<String>,
     /// Events folded so far.
     pub(super) applied: usize,
     /// The first event's time: the workflow timeout counts from here.
@@ -149,6 +151,7 @@ impl RunState {
             .collect();
         RunState {
             run_id: String::new(),
+            retry_of: None,
             applied: 0,
             started_at: None,
             last_at: None,

@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub observer: Option<Arc<dyn Observer>>,
     /// The run was journaled already by [`Runtime::admit`].
     pub admitted: bool,
+    /// The run this one starts again, with its input.
+    pub retry_of: Option<String>,
 }
 
 /// Why the runtime could not start or run.

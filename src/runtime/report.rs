@@ -14,6 +14,9 @@ use crate::workflow::{Call, OnFailure, Step, Workflow};
 pub struct RunReport {
     pub run_id: String,
     pub workflow: String,
+    /// The run this one started again, with the same input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
     pub status: RunStatus,
     /// The workflow's output, once it succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +119,7 @@ impl RunReport {
         RunReport {
             run_id: state.run_id.clone(),
             workflow: workflow.name.clone(),
+            retry_of: state.retry_of.clone(),
             status: finished.map_or(RunStatus::Running, |f| f.status),
             output: finished.and_then(|f| f.output.clone()),
             error,

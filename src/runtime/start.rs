@@ -8,11 +8,11 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::journal::{Ack, Epoch, NewRun, StoredRun, Write};
-use crate::run::Machine;
+use crate::run::{Machine, RunStatus};
 use crate::workflow::Workflow;
 
 use super::log::{Observer, RunLog};
-use super::run::{RunActor, RunArgs};
+use super::run::{Begin, RunActor, RunArgs};
 use super::{
     BoundWorkflow, Recorded, RunCanceller, RunHandle, RunOptions, RunReport, RunWatch, Runtime,
     RuntimeError,
@@ -23,8 +23,8 @@ struct Start {
     run_id: String,
     /// The claim the run is held under (0: this process began it).
     epoch: Epoch,
-    /// The input of a run that starts now; `None` when resumed.
-    input: Option<Value>,
+    /// How its actor takes it up.
+    begin: Begin,
     /// Its journaled events, when resumed.
     events: Vec<Recorded>,
     /// Its state, folded from those events.
@@ -50,7 +50,10 @@ impl Runtime {
         let start = Start {
             run_id,
             epoch: 0,
-            input: Some(input),
+            begin: Begin::Fresh {
+                input,
+                retry_of: options.retry_of,
+            },
             events: Vec::new(),
             machine: Machine::new(bound.workflow.clone()),
         };
@@ -89,7 +92,10 @@ impl Runtime {
             let start = Start {
                 run_id: stored.run_id,
                 epoch: stored.epoch,
-                input: Some(stored.input),
+                begin: Begin::Fresh {
+                    input: stored.input,
+                    retry_of: None,
+                },
                 events: Vec::new(),
                 machine: Machine::new(bound.workflow.clone()),
             };
@@ -107,7 +113,37 @@ impl Runtime {
         let start = Start {
             run_id: stored.run_id,
             epoch: stored.epoch,
-            input: None,
+            begin: Begin::Resumed,
+            events: stored.events,
+            machine,
+        };
+        self.spawn_actor(bound, start, observer).await
+    }
+
+    /// Take up a run that ended `compensation_failed` (and that the
+    /// journal, if any, reopened): its failed compensations are tried
+    /// again, newest first, with the same idempotency keys.
+    pub async fn retry_compensations(
+        &self,
+        bound: &BoundWorkflow,
+        stored: StoredRun,
+        observer: Option<Arc<dyn Observer>>,
+    ) -> Result<RunHandle, RuntimeError> {
+        let refused = |error: String| RuntimeError::Resume {
+            run_id: stored.run_id.clone(),
+            error,
+        };
+        let machine = Machine::resume(bound.workflow.clone(), &stored.events)
+            .map_err(|e| refused(e.to_string()))?;
+        let status = machine.state().finished.as_ref().map(|f| f.status);
+        if status != Some(RunStatus::CompensationFailed) {
+            let now = status.map_or("running", RunStatus::label);
+            return Err(refused(format!("it is {now}, not compensation_failed")));
+        }
+        let start = Start {
+            run_id: stored.run_id,
+            epoch: stored.epoch,
+            begin: Begin::RetryCompensations,
             events: stored.events,
             machine,
         };
@@ -123,7 +159,7 @@ impl Runtime {
         let Start {
             run_id,
             epoch,
-            input,
+            begin,
             events,
             machine,
         } = start;
@@ -133,7 +169,7 @@ impl Runtime {
         let args = RunArgs {
             run_id: run_id.clone(),
             workflow: bound.workflow.clone(),
-            input,
+            begin,
             services: bound.services.clone(),
             log: log.clone(),
             done,

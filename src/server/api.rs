@@ -102,7 +102,7 @@ pub async fn submit_run(
     let replay = replayed.is_some();
     let entry = match replayed {
         Some(entry) => entry,
-        None => start(&state, workflow, &input).await?,
+        None => start(&state, workflow, &input, None).await?,
     };
     if let (Some(key), Some(keys)) = (&key, keys.as_mut()) {
         keys.remember(&name, key, &input, &entry.id);
@@ -136,7 +136,7 @@ pub(crate) fn unknown_workflow(state: &AppState, name: &str) -> Failure {
 
 /// 202, with where to follow the run; marked when an earlier submission
 /// with the same key started it.
-fn accepted(entry: &RunEntry, location: String, replay: bool) -> Response {
+pub(super) fn accepted(entry: &RunEntry, location: String, replay: bool) -> Response {
     let mut headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&location) {
         headers.insert(header::LOCATION, value);
@@ -153,14 +153,15 @@ fn accepted(entry: &RunEntry, location: String, replay: bool) -> Response {
 }
 
 /// A new run of `workflow`, or why it was refused.
-async fn start(
+pub(super) async fn start(
     state: &AppState,
     workflow: &LoadedWorkflow,
     input: &serde_json::Value,
+    retry_of: Option<String>,
 ) -> Result<Arc<RunEntry>, Failure> {
     state
         .runs
-        .submit(workflow.bound.clone(), input.clone())
+        .submit(workflow.bound.clone(), input.clone(), retry_of)
         .await
         .map_err(|refused| match refused {
             Refused::ShuttingDown => Failure::new(

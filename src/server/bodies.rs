@@ -58,6 +58,9 @@ pub enum ErrorCode {
     Finished,
     /// 409: the run is queued on a server without a journal: signal it later.
     NotRunningHere,
+    /// 409: the run cannot be retried: it succeeded, has not ended, or is
+    /// not known well enough here.
+    NotRetryable,
     /// 409: the service actor is restarting.
     NotAlive,
     /// 429: runs running and queued are at their limits.
@@ -87,6 +90,7 @@ impl ErrorCode {
         "idempotency_key_reused",
         "finished",
         "not_running_here",
+        "not_retryable",
         "not_alive",
         "too_many_runs",
         "too_many_connections",
@@ -350,6 +354,7 @@ mod tests {
             IdempotencyKeyReused,
             Finished,
             NotRunningHere,
+            NotRetryable,
             NotAlive,
             TooManyRuns,
             TooManyConnections,

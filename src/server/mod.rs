@@ -16,6 +16,7 @@ pub mod listing;
 pub mod metrics;
 pub mod reads;
 pub mod recovery;
+pub mod retry;
 pub mod runs;
 pub mod schedules;
 pub mod signals;
@@ -248,6 +249,7 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::list_runs))
         .routes(routes!(reads::get_run, api::cancel_run))
         .routes(routes!(signals::send_signal))
+        .routes(routes!(retry::retry_run))
         .routes(routes!(api::list_workflows))
         .routes(routes!(console::workflow_graph))
         .routes(routes!(reads::get_workflow))

@@ -25,9 +25,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::journal::{Cursor, Epoch, PostedSignal, StoredRun};
+use crate::journal::{Cursor, Definition, Epoch, PostedSignal, StoredRun};
 use crate::runtime::handle::Signal;
-use crate::runtime::{BoundWorkflow, Runtime, RuntimeError};
+use crate::runtime::{BoundWorkflow, RunEvent, Runtime, RuntimeError};
 
 use entry::EntryState;
 
@@ -114,16 +114,22 @@ impl SignalError {
 
 /// How a run begins: afresh with its input, or where its journal left it.
 enum Start {
-    Fresh(Value),
+    Fresh {
+        input: Value,
+        retry_of: Option<String>,
+    },
     Resume(Box<StoredRun>),
+    /// A run that ended `compensation_failed`, its failed undos again.
+    RetryCompensations(Box<StoredRun>),
 }
 
 impl Start {
     /// Nothing of the run is journaled beyond its acceptance.
     fn never_started(&self) -> bool {
         match self {
-            Start::Fresh(_) => true,
+            Start::Fresh { .. } => true,
             Start::Resume(stored) => stored.events.is_empty(),
+            Start::RetryCompensations(_) => false,
         }
     }
 }
@@ -218,6 +224,7 @@ impl Runs {
         self: &Arc<Self>,
         bound: BoundWorkflow,
         input: Value,
+        retry_of: Option<String>,
     ) -> Result<Arc<RunEntry>, Refused> {
         if self.is_closed() {
             return Err(Refused::ShuttingDown);
@@ -237,7 +244,7 @@ impl Runs {
         }
         let entry = self.track(id, 0, bound, at);
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        self.start(&entry, Start::Fresh(input));
+        self.start(&entry, Start::Fresh { input, retry_of });
         Ok(entry)
     }
 
@@ -253,6 +260,25 @@ impl Runs {
         );
         info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
         self.start(&entry, Start::Resume(Box::new(stored)));
+        entry
+    }
+
+    /// Take up a run that ended `compensation_failed` (reopened in the
+    /// journal, if there is one) to try its failed compensations again.
+    pub fn retry_compensations(
+        self: &Arc<Self>,
+        bound: BoundWorkflow,
+        stored: StoredRun,
+    ) -> Arc<RunEntry> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let entry = self.track(
+            stored.run_id.clone(),
+            stored.epoch,
+            bound,
+            stored.created_at,
+        );
+        info!(run = %entry.id, workflow = %entry.workflow(), "failed compensations retried");
+        self.start(&entry, Start::RetryCompensations(Box::new(stored)));
         entry
     }
 
@@ -336,6 +362,37 @@ impl Runs {
         }
         info!(run = %id, "run cancelled on request");
         Ok(entry.clone())
+    }
+
+    /// A finished run as memory keeps it, without a journal: its status,
+    /// input and events, while its events are kept (the most recent
+    /// [`HISTORIES_KEPT`] finished runs).
+    pub fn kept(&self, id: &str) -> Option<(StoredRun, BoundWorkflow)> {
+        let entry = self.get(id)?;
+        let status = match &*entry.state() {
+            EntryState::Finished(report) => report.status,
+            _ => return None,
+        };
+        let events = entry
+            .log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()?
+            .events();
+        let input = match events.first().map(|r| &r.event) {
+            Some(RunEvent::RunStarted { input, .. }) => input.clone(),
+            _ => return None,
+        };
+        let stored = StoredRun {
+            run_id: entry.id.clone(),
+            definition: Definition::of(&entry.bound.workflow),
+            status,
+            created_at: entry.submitted_at,
+            input,
+            events,
+            epoch: entry.epoch,
+        };
+        Some((stored, entry.bound.clone()))
     }
 
     /// Give a run a signal; done once it is journaled. A run driven here

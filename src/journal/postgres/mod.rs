@@ -72,6 +72,13 @@ CREATE TABLE IF NOT EXISTS maestro_signals (
 );
 ";
 
+/// A run that ended `compensation_failed`, claimed again to retry them.
+const REOPEN: &str = "
+UPDATE maestro_runs SET status = 'running', finished_at = NULL, owner = $2,
+       lease_until = now() + make_interval(secs => $3), epoch = epoch + 1
+WHERE run_id = $1 AND status = 'compensation_failed'
+RETURNING epoch";
+
 /// Who this replica is, and how long its claims last without renewal.
 #[derive(Debug, Clone)]
 pub struct LeaseConfig {
@@ -368,6 +375,27 @@ impl Journal for PostgresJournal {
                 warn!(error = %e, "an abandoned run could not be let go; its lease will expire");
             }
         });
+    }
+
+    fn reopen(&self, run_id: &str) -> BoxFuture<'_, Result<Option<StoredRun>, JournalError>> {
+        let run_id = run_id.to_string();
+        Box::pin(async move {
+            let lease = &self.leases.config;
+            let ttl = lease.ttl.as_secs_f64();
+            let sent = Instant::now();
+            let row = self
+                .reader
+                .client()
+                .await?
+                .query_opt(REOPEN, &[&run_id, &lease.owner, &ttl])
+                .await
+                .map_err(|e| JournalError::Write(pg_error(e)))?;
+            let Some(row) = row else { return Ok(None) };
+            let epoch = from_db(row.get(0));
+            self.leases.acquired(&run_id, epoch, sent);
+            let run = self.load_run(&run_id).await?;
+            Ok(run.map(|run| StoredRun { epoch, ..run }))
+        })
     }
 
     fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>> {

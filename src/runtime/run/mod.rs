@@ -35,13 +35,27 @@ pub struct RunActor;
 pub struct RunArgs {
     pub run_id: String,
     pub workflow: Arc<Workflow>,
-    /// The input of a run that starts now; `None` for a resumed one.
-    pub input: Option<Value>,
+    /// How the run begins here.
+    pub begin: Begin,
     pub services: Arc<HashMap<String, ServiceHandle>>,
     pub log: RunLog,
     pub done: oneshot::Sender<RunReport>,
     /// The run's state: fresh, or folded from its journal when resumed.
     pub machine: Machine,
+}
+
+/// How a run actor takes up its run.
+#[derive(Debug)]
+pub enum Begin {
+    /// A new run, with its input.
+    Fresh {
+        input: Value,
+        retry_of: Option<String>,
+    },
+    /// Where its journal left it.
+    Resumed,
+    /// A run that ended `compensation_failed`: its failed undos again.
+    RetryCompensations,
 }
 
 pub enum RunMsg {
@@ -93,7 +107,7 @@ impl Actor for RunActor {
         let RunArgs {
             run_id,
             workflow,
-            input,
+            begin,
             services,
             log,
             done,
@@ -101,18 +115,23 @@ impl Actor for RunActor {
         } = args;
         // Not awaited: the first attempt's announcement, queued after it,
         // is; a run that made no call may as well start again.
-        let _queued = match input {
-            Some(input) => {
+        let _queued = match begin {
+            Begin::Fresh { input, retry_of } => {
                 debug!(run = %run_id, workflow = %workflow.name, "run started");
                 log.append(RunEvent::RunStarted {
                     run_id: run_id.clone(),
                     workflow: workflow.name.clone(),
                     input,
+                    retry_of,
                 })
             }
-            None => {
+            Begin::Resumed => {
                 info!(run = %run_id, workflow = %workflow.name, "run resumed");
                 log.append(RunEvent::RunResumed)
+            }
+            Begin::RetryCompensations => {
+                info!(run = %run_id, workflow = %workflow.name, "failed compensations retried");
+                log.append(RunEvent::CompensationsRetried)
             }
         };
         let mut driver = Driver {

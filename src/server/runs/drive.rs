@@ -148,13 +148,21 @@ impl Runs {
     /// Drive the run to its end here; `None` when another replica took it.
     async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunReport> {
         let spawned = match start {
-            Start::Fresh(input) => {
+            Start::Fresh { input, retry_of } => {
                 let options = RunOptions {
                     run_id: Some(entry.id.clone()),
                     observer: Some(self.events.observe(&entry.id, entry.workflow())),
                     admitted: true,
+                    retry_of,
                 };
                 self.runtime.spawn_run(&entry.bound, input, options).await
+            }
+            Start::RetryCompensations(stored) => {
+                let observer = self.events.observe(&entry.id, entry.workflow());
+                let retried =
+                    self.runtime
+                        .retry_compensations(&entry.bound, *stored, Some(observer));
+                retried.await
             }
             Start::Resume(stored) => {
                 let observer = self.events.observe(&entry.id, entry.workflow());

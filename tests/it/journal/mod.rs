@@ -6,6 +6,7 @@
 mod crash;
 mod listing;
 mod modes;
+mod retry;
 mod shutdown;
 mod sqlite;
 

@@ -36,6 +36,7 @@ async fn every_documented_endpoint_is_served_and_nothing_else() {
         ("GET", "/v1/runs/{id}"),
         ("DELETE", "/v1/runs/{id}"),
         ("POST", "/v1/runs/{id}/signals/{name}"),
+        ("POST", "/v1/runs/{id}/retry"),
         ("GET", "/v1/workflows"),
         ("GET", "/v1/workflows/{name}"),
         ("GET", "/v1/services"),

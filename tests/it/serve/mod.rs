@@ -12,5 +12,6 @@ mod load;
 mod pauses;
 pub mod process;
 mod raw;
+mod retry;
 pub mod schedules;
 mod startup;
