@@ -15,6 +15,7 @@ test: lint unit
 # RUST_BACKTRACE=1 for that.
 unit:
 	$(CARGO) build --examples --bins
+	./target/debug/maestro test examples/workflows
 ifeq ($(NEXTEST),yes)
 	$(CARGO) test --doc
 	RUST_BACKTRACE=0 $(CARGO) nextest run --all-targets --no-fail-fast

@@ -16,6 +16,7 @@ mod serve;
 mod shell;
 mod signal;
 mod state;
+mod test;
 mod timeline;
 mod validate;
 
@@ -62,6 +63,9 @@ pub enum Command {
     Runs(runs::RunsCommand),
     /// Send a signal to a run's `wait` steps, through the journal it is in.
     Signal(signal::SignalArgs),
+    /// Run a workflow's tests (`NAME.test.yaml`) against canned answers,
+    /// with no service running.
+    Test(test::TestArgs),
     /// Print the JSON Schema of a workflow file, for editors.
     Schema,
     /// Print a shell's completion script: `maestro completions bash`.
@@ -80,9 +84,15 @@ pub enum LogFormat {
 pub fn main() -> ExitCode {
     // clap exits with 2 on usage errors, which is `EXIT_INVALID`.
     let cli = Cli::parse();
-    let serving = matches!(cli.command, Command::Serve(_));
+    // A server logs what it does; tests log only Maestro's own errors, the
+    // failures they script being theirs.
+    let default_level = match cli.command {
+        Command::Serve(_) => "info",
+        Command::Test(_) => "error",
+        _ => "warn",
+    };
     say::set_json(cli.log_format == LogFormat::Json);
-    init_logging(cli.debug, cli.log_format, serving);
+    init_logging(cli.debug, cli.log_format, default_level);
     if let Some(dir) = &cli.proto_root
         && let Err(message) = crate::workflow::allow_proto_root(dir)
     {
@@ -96,6 +106,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => return serve::run(args),
         Command::Runs(command) => return runs::run(command),
         Command::Signal(args) => return signal::run(args),
+        Command::Test(args) => return test::run(args),
         Command::Schema => print_schema(),
         Command::Completions(args) => shell::completions(&args),
         Command::Man(args) => shell::man(&args),
@@ -153,12 +164,8 @@ fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
 /// Logs go to stderr; `--debug` raises maestro's own level unless `RUST_LOG`
 /// says otherwise. A server logs actor lifecycle at info by default, since
 /// a person tailing it wants to see actors start, fail and restart.
-fn init_logging(debug: bool, format: LogFormat, serving: bool) {
-    let default = match (debug, serving) {
-        (true, _) => "maestro=debug,info",
-        (false, true) => "info",
-        (false, false) => "warn",
-    };
+fn init_logging(debug: bool, format: LogFormat, level: &str) {
+    let default = if debug { "maestro=debug,info" } else { level };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()

@@ -26,6 +26,7 @@ use tracing::warn;
 
 use crate::error::ErrorClass;
 use crate::journal::{Definition, Journal, JournalError};
+use crate::transport::Dial;
 use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 
 /// The run's events live beneath the runtime, where the journal reads them.
@@ -144,6 +145,8 @@ pub struct Runtime {
     journal: Option<Arc<dyn Journal>>,
     /// Runs that take signals posted to the journal.
     inbox: inbox::Inbox,
+    /// How service actors get their transport.
+    dial: Dial,
 }
 
 static RUNTIMES: AtomicU64 = AtomicU64::new(0);
@@ -153,6 +156,12 @@ impl Runtime {
     /// (same name and endpoint) in several workflows share one actor, so its
     /// pool and breaker are shared too.
     pub async fn start(services: &[Arc<Service>]) -> Result<Self, RuntimeError> {
+        Self::start_with(services, crate::transport::network()).await
+    }
+
+    /// [`Runtime::start`], each service actor getting its transport from
+    /// `dial`: scripted answers for `maestro test`.
+    pub async fn start_with(services: &[Arc<Service>], dial: Dial) -> Result<Self, RuntimeError> {
         let prefix = format!(
             "maestro-{}-{}",
             std::process::id(),
@@ -180,6 +189,7 @@ impl Runtime {
                     key: key.clone(),
                     service: service.clone(),
                     slot: ActorSlot::new(None),
+                    dial: dial.clone(),
                 }),
             }
             by_name.entry(service.name.clone()).or_insert(key);
@@ -204,6 +214,7 @@ impl Runtime {
             slots: Mutex::new(slots),
             journal: None,
             inbox: inbox::Inbox::default(),
+            dial,
         })
     }
 
@@ -230,6 +241,7 @@ impl Runtime {
                 key: key.clone(),
                 service: service.clone(),
                 slot: slot.clone(),
+                dial: self.dial.clone(),
             };
             ractor::call_t!(self.supervisor, SupervisorMsg::Add, 5000, spec)
                 .map_err(|e| RuntimeError::Start(e.to_string()))?

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::resilience::breaker::{BreakerPhase, BreakerState, CircuitBreaker, Transition};
-use crate::transport::{CallError, CallRequest, Transport};
+use crate::transport::{CallError, CallRequest, Dial, Transport};
 use crate::workflow::Service;
 
 use super::AttemptError;
@@ -56,6 +56,8 @@ pub struct ServiceArgs {
     pub service: Arc<Service>,
     /// Kept by the supervisor, so counts survive a restart of the actor.
     pub counters: Arc<BreakerCounters>,
+    /// How the actor gets its transport.
+    pub dial: Dial,
 }
 
 /// Breaker transitions of one service, by the state entered.
@@ -121,8 +123,12 @@ impl Actor for ServiceActor {
         _myself: ActorRef<Self::Msg>,
         args: ServiceArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let ServiceArgs { service, counters } = args;
-        let transport = Transport::new(&service)?;
+        let ServiceArgs {
+            service,
+            counters,
+            dial,
+        } = args;
+        let transport = dial(&service)?;
         info!(service = %service.name, transport = %transport.describe(), "service actor started");
         Ok(ServiceState {
             breaker: CircuitBreaker::new(service.circuit_breaker.clone()),

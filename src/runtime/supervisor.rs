@@ -14,6 +14,7 @@ use tokio::time::Instant;
 use tracing::{error, info, warn};
 
 use crate::resilience::BreakerPhase;
+use crate::transport::Dial;
 use crate::workflow::{Service, redact_userinfo};
 
 use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
@@ -65,6 +66,8 @@ pub struct ChildSpec {
     pub service: Arc<Service>,
     /// Where the live actor is published: the handles of runs watch it.
     pub slot: ActorSlot,
+    /// How the actor gets its transport.
+    pub dial: Dial,
 }
 
 /// The service's live actor, or `None` between its death and its restart.
@@ -223,6 +226,7 @@ impl SupervisorState {
         let args = ServiceArgs {
             service: child.spec.service.clone(),
             counters: child.counters.clone(),
+            dial: child.spec.dial.clone(),
         };
         let (actor, _) =
             Actor::spawn_linked(Some(registered), ServiceActor, args, myself.get_cell()).await?;

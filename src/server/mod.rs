@@ -134,6 +134,7 @@ pub fn workflow_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ServeError> {
             let mut found: Vec<PathBuf> = read
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+                .filter(|p| !crate::workflow::is_test_file(p))
                 .collect();
             found.sort();
             files.extend(found);

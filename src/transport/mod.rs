@@ -7,6 +7,7 @@ pub mod http;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -149,6 +150,31 @@ pub enum TransportError {
 pub enum Transport {
     Http(HttpTransport),
     Grpc(GrpcTransport),
+    /// Answers made in process, without a network: `maestro test`.
+    Scripted(Scripted),
+}
+
+/// How a service actor gets its transport: over the network, or scripted.
+pub type Dial = Arc<dyn Fn(&Service) -> Result<Transport, TransportError> + Send + Sync>;
+
+/// The transport every service gets in production: HTTP or gRPC.
+pub fn network() -> Dial {
+    Arc::new(Transport::new)
+}
+
+/// What a scripted service answers to each request.
+pub type Answer = Arc<dyn Fn(&CallRequest) -> CallResult + Send + Sync>;
+
+/// A service whose answers come from a script, at once.
+pub struct Scripted {
+    pub service: String,
+    pub answer: Answer,
+}
+
+impl std::fmt::Debug for Scripted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scripted({})", self.service)
+    }
 }
 
 impl Transport {
@@ -172,6 +198,10 @@ impl Transport {
         match self {
             Transport::Http(http) => http.call(req),
             Transport::Grpc(grpc) => grpc.call(req),
+            Transport::Scripted(scripted) => {
+                let answer = (scripted.answer)(&req);
+                Box::pin(std::future::ready(answer))
+            }
         }
     }
 
@@ -181,6 +211,7 @@ impl Transport {
         match self {
             Transport::Http(http) => http.describe(),
             Transport::Grpc(grpc) => grpc.describe(),
+            Transport::Scripted(s) => format!("scripted answers for {}", s.service),
         }
     }
 
@@ -190,6 +221,7 @@ impl Transport {
         match self {
             Transport::Http(http) => http.pool_size(),
             Transport::Grpc(grpc) => grpc.pool_size(),
+            Transport::Scripted(_) => 0,
         }
     }
 }

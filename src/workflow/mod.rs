@@ -44,6 +44,16 @@ pub fn allow_proto_root(dir: &Path) -> Result<(), String> {
 
 /// Load and validate a workflow file; `${NAME}` in endpoints and headers
 /// reads the process environment.
+/// Whether `path` names a workflow's tests (`NAME.test.yaml`) rather than
+/// a workflow: a folder of workflows may hold both.
+pub fn is_test_file(path: &Path) -> bool {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    name.ends_with(".test.yaml") || name.ends_with(".test.yml")
+}
+
 pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
     let source = read(path).map_err(|message| whole_file(path, message))?;

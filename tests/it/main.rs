@@ -27,3 +27,4 @@ mod threats;
 mod transport;
 mod validate;
 mod waits;
+mod workflow_tests;

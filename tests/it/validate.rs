@@ -34,6 +34,7 @@ fn yaml_files(dir: &str) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .filter(|p| !maestro::workflow::is_test_file(p))
         .map(|p| {
             p.strip_prefix(root())
                 .expect("under the root")

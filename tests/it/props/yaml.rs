@@ -16,6 +16,7 @@ fn examples() -> Vec<(PathBuf, String)> {
         .expect("examples/workflows")
         .map(|e| e.expect("entry").path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .filter(|p| !maestro::workflow::is_test_file(p))
         .collect();
     files.sort();
     files
