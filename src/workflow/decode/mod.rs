@@ -7,6 +7,7 @@ mod dataflow;
 mod endpoint;
 mod group;
 mod headers;
+mod input;
 mod message;
 mod policy;
 mod proto;
@@ -20,6 +21,8 @@ mod tests;
 mod tests_guards;
 #[cfg(test)]
 mod tests_hints;
+#[cfg(test)]
+mod tests_input;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -227,6 +230,7 @@ pub(crate) const WORKFLOW_FIELDS: &[&str] = &[
     "version",
     "timeout",
     "compensation_timeout",
+    "input_schema",
     "services",
     "steps",
     "output",
@@ -291,6 +295,7 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         .get("compensation_timeout")
         .and_then(|n| scalar::positive_duration(cx, n, "compensation_timeout"));
 
+    let input_schema = fields.get("input_schema").map(|n| input::decode(cx, n));
     let services = service::decode_all(cx, fields.entry("services"));
     let steps_node = fields.required(
         cx,
@@ -313,6 +318,9 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         );
     }
     dataflow::check(cx, &decoded.producers, &uses);
+    if let Some(Some(schema)) = &input_schema {
+        input::check_reads(cx, schema, &uses);
+    }
     dataflow::report_unknown_services(
         cx,
         &decoded.unknown_services,
@@ -329,6 +337,10 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         services: services.built()?,
         steps: decoded.nodes,
         output: output.map(|(template, _)| template),
+        input_schema: match input_schema {
+            Some(schema) => Some(schema?),
+            None => None,
+        },
         source: cx.file.to_path_buf(),
         text: Arc::from(""),
     })
