@@ -100,7 +100,7 @@ impl InputRejected {
 }
 
 fn shown(v: &Violation) -> String {
-    let at = if v.path.is_empty() { "/" } else { &v.path };
+    let at = if v.path.is_empty() { "(root)" } else { &v.path };
     format!("at {at}: {}", v.message)
 }
 

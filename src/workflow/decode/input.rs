@@ -100,7 +100,7 @@ pub fn check_reads(cx: &mut Cx<'_>, schema: &InputSchema, uses: &[Use]) {
             u.read.at,
             &u.read.path,
             format!(
-                "`{data}` reads `{}`, which input_schema does not declare for `{prefix}` (its `additionalProperties` is false)",
+                "`{data}`: input_schema does not declare `{}` in `{prefix}`, whose `additionalProperties` is false",
                 undeclared.name
             ),
             Some(hint),

@@ -118,8 +118,8 @@ fn a_template_reading_an_undeclared_property_is_located() {
     assert_eq!(
         problems(&workflow(CLOSED, input)),
         [
-            "23:17: steps[0].input.id: `.input.order_idd` reads `order_idd`, which input_schema does not declare for `.input` (its `additionalProperties` is false) | did you mean `order_id`?",
-            "23:49: steps[0].input.fast: `.input.shipping.sped` reads `sped`, which input_schema does not declare for `.input.shipping` (its `additionalProperties` is false) | did you mean `speed`?",
+            "23:17: steps[0].input.id: `.input.order_idd`: input_schema does not declare `order_idd` in `.input`, whose `additionalProperties` is false | did you mean `order_id`?",
+            "23:49: steps[0].input.fast: `.input.shipping.sped`: input_schema does not declare `sped` in `.input.shipping`, whose `additionalProperties` is false | did you mean `speed`?",
         ]
     );
 }
@@ -132,7 +132,7 @@ fn reads_anywhere_are_checked_and_declared_or_open_ones_pass() {
     assert_eq!(
         problems(&yaml),
         [
-            "22:13: steps[0].method: `.input.region` reads `region`, which input_schema does not declare for `.input` (its `additionalProperties` is false) | `.input` holds `order_id`, `priority`, `shipping` and `notes`; declare `region` in input_schema or read another"
+            "22:13: steps[0].method: `.input.region`: input_schema does not declare `region` in `.input`, whose `additionalProperties` is false | `.input` holds `order_id`, `priority`, `shipping` and `notes`; declare `region` in input_schema or read another"
         ]
     );
 }
