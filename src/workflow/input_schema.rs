@@ -8,7 +8,6 @@ use std::sync::Arc;
 use jsonschema::Validator;
 use serde_json::{Map, Value};
 
-use crate::error::ErrorClass;
 use crate::escape;
 
 /// The only dialect accepted in `$schema`.
@@ -65,10 +64,6 @@ pub struct InputRejected {
 }
 
 impl InputRejected {
-    pub fn class(&self) -> ErrorClass {
-        ErrorClass::Invalid
-    }
-
     /// One line: how many, and the first few.
     pub fn summary(&self) -> String {
         let count = self.violations.len();

@@ -90,7 +90,6 @@ fn every_violation_is_listed_with_its_pointer() {
         "{text}"
     );
     assert!(text.contains("at /priority: "), "{text}");
-    assert_eq!(rejected.class(), ErrorClass::Invalid);
 }
 
 #[test]
