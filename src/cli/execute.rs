@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
 use crate::journal::{self, StateSpec};
@@ -60,6 +60,17 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
         Ok(input) => input,
         Err(message) => {
             say::error(&message);
+            return ExitCode::from(EXIT_INVALID);
+        }
+    };
+    // Before the journal is opened or a service actor started: a refused
+    // input leaves no trace and calls nothing.
+    let input = match workflow.check_input(input) {
+        Ok(input) => input,
+        Err(rejected) => {
+            let mut fields = Map::new();
+            fields.insert("violations".into(), json!(rejected.violations));
+            say::error_with(&rejected.to_string(), fields);
             return ExitCode::from(EXIT_INVALID);
         }
     };

@@ -66,6 +66,12 @@ pub fn error(message: &str) {
     say(Level::Error, &prefixed(Level::Error, message));
 }
 
+/// `error: message`, with `fields` that only the JSON form carries.
+pub fn error_with(message: &str, fields: Map<String, Value>) {
+    let text = prefixed(Level::Error, message);
+    say_with(Level::Error, "maestro::cli", &text, fields);
+}
+
 /// The plain form starts with the level; the JSON form says it in `level`.
 fn prefixed(level: Level, message: &str) -> String {
     if is_json() {

@@ -71,7 +71,7 @@ pub type Shared = Arc<AppState>;
         (status = 409, description = "The `Idempotency-Key` started a run with another input (`idempotency_key_reused`)", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 415, description = "Body not sent as `application/json`", body = ApiError),
-        (status = 422, description = "Input not a JSON object (null included), a key given twice, an integer beyond 64 bits, an unknown field", body = ApiError),
+        (status = 422, description = "Input not a JSON object (null included), a key given twice, an integer beyond 64 bits, an unknown field; or an input the workflow's `input_schema` refuses, each violation in `error.violations`", body = ApiError),
         (status = 429, description = "Too many runs running or queued", body = ApiError),
         (status = 503, description = "Shutting down", body = ApiError),
     )
@@ -89,6 +89,9 @@ pub async fn submit_run(
         return Err(unknown_workflow(&state, &name));
     };
     let input = read_submission(&headers, &body?)?;
+    // Defaults filled and checked before the key is looked up: a refused
+    // input starts nothing and is remembered by no key.
+    let input = workflow.bound.workflow.check_input(input)?;
     let key = idempotency::key(&headers)?;
     // Held until the new run is remembered: one key, one run.
     let mut keys = match &key {

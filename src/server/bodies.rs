@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::runtime::{RunStatus, ServiceHealth};
+use crate::workflow::InputRejected;
 
 use super::json::{self, JsonError};
 use super::runs::RunSummary;
@@ -26,6 +27,20 @@ pub struct ErrorBody {
     #[schema(value_type = ErrorCode)]
     pub code: String,
     /// For a person; its wording may change.
+    pub message: String,
+    /// With `invalid_input` for an input the workflow's `input_schema`
+    /// refuses: each violation (at most 100), where and what.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub violations: Option<Vec<InputViolation>>,
+}
+
+/// One way a run's input breaks its workflow's `input_schema`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct InputViolation {
+    /// JSON Pointer to the offending value (`/items/0/qty`); empty for the
+    /// input itself.
+    pub path: String,
+    /// What is wrong; the input's values are not quoted.
     pub message: String,
 }
 
@@ -101,12 +116,17 @@ impl ErrorCode {
 }
 
 /// An error response: a status and a JSON body.
-pub struct Failure(StatusCode, &'static str, String);
+pub struct Failure(
+    StatusCode,
+    &'static str,
+    String,
+    Option<Vec<InputViolation>>,
+);
 
 impl Failure {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         debug_assert!(ErrorCode::ALL.contains(&code), "undocumented code {code}");
-        Self(status, code, message.into())
+        Self(status, code, message.into(), None)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -120,9 +140,31 @@ impl IntoResponse for Failure {
             error: ErrorBody {
                 code: self.1.to_string(),
                 message: self.2,
+                violations: self.3,
             },
         };
         (self.0, Json(body)).into_response()
+    }
+}
+
+/// 422, listing each violation.
+impl From<InputRejected> for Failure {
+    fn from(rejected: InputRejected) -> Self {
+        let violations = rejected
+            .violations
+            .iter()
+            .map(|v| InputViolation {
+                path: v.path.clone(),
+                message: v.message.clone(),
+            })
+            .collect();
+        let mut failure = Failure::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            rejected.summary(),
+        );
+        failure.3 = Some(violations);
+        failure
     }
 }
 
@@ -308,6 +350,11 @@ pub struct WorkflowInfo {
     pub file: String,
     pub services: Vec<String>,
     pub steps: Vec<String>,
+    /// The JSON Schema (2020-12) a run's input must match, as the workflow
+    /// file declares it; absent when any JSON object is taken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub input_schema: Option<Value>,
     /// A Mermaid flowchart of the workflow.
     pub graph: String,
 }

@@ -186,6 +186,7 @@ fn info_of(workflow: &Workflow) -> WorkflowInfo {
         file: workflow.source.display().to_string(),
         services: workflow.services.iter().map(|s| s.name.clone()).collect(),
         steps: workflow.all_steps().map(|s| s.id.clone()).collect(),
+        input_schema: workflow.input_schema.as_ref().map(|s| s.document().clone()),
         graph: graph::render(workflow, graph::Format::Mermaid),
     }
 }

@@ -5,6 +5,7 @@ mod decode;
 mod diagnostic;
 mod env;
 mod header;
+pub mod input_schema;
 mod limits;
 pub mod model;
 pub mod schedule;

@@ -13,6 +13,7 @@ use crate::resilience::{BreakerConfig, RetryPolicy};
 use crate::template::{Condition, Template, ValueTemplate};
 
 pub use super::header::HeaderTemplate;
+pub use super::input_schema::{InputRejected, InputSchema};
 
 /// Default timeout of one call attempt when neither the step nor the service
 /// sets one: long enough for a slow service, short enough that a blackholed
@@ -47,6 +48,9 @@ pub struct Workflow {
     pub output: Option<ValueTemplate>,
     /// When `maestro serve` starts runs by itself, in file order.
     pub schedules: Vec<super::schedule::Schedule>,
+    /// What a run's input must look like, and its defaults; `None` takes
+    /// any JSON object as it is.
+    pub input_schema: Option<InputSchema>,
     /// Where the definition came from, for messages and relative paths.
     pub source: PathBuf,
     /// The definition's text as loaded: a journal keeps it, so a run
@@ -63,6 +67,18 @@ impl Workflow {
     pub fn waits(&self) -> bool {
         self.all_steps()
             .any(|s| matches!(s.action, Action::Wait(_)))
+    }
+
+    /// A run's input as the first step sees it: `input_schema`'s defaults
+    /// filled in, then checked against it. Unchanged without a schema.
+    pub fn check_input(
+        &self,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, InputRejected> {
+        match &self.input_schema {
+            Some(schema) => schema.apply(input),
+            None => Ok(input),
+        }
     }
 
     /// Every step, parallel branches included, in file order.

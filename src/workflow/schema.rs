@@ -33,6 +33,13 @@ pub fn schema() -> Value {
                 reference("duration", "Budget of the compensation phase (60s)."),
             ),
             (
+                "input_schema",
+                json!({
+                    "$ref": DIALECT,
+                    "description": "A JSON Schema (2020-12) of the run's input: its `default`s are filled in, then the input is checked before any call.",
+                }),
+            ),
+            (
                 "services",
                 json!({
                     "type": "object",

@@ -7,6 +7,7 @@ mod faults;
 mod graph;
 mod hostile;
 mod input;
+mod input_schema;
 mod journal;
 mod layers;
 mod output;

@@ -140,6 +140,16 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         7,
         "jitter: must be between 0 and 1, got 1.5",
     ),
+    (
+        "input_schema_invalid.yaml",
+        4,
+        "input_schema.required: invalid JSON Schema: \"order_id\" is not of type \"array\"",
+    ),
+    (
+        "input_undeclared.yaml",
+        21,
+        "`.input.customer_id`: input_schema does not declare `customer_id` in `.input`",
+    ),
     ("many_problems.yaml", 2, "`soon` is not a duration"),
     (
         "max_interval_below_initial.yaml",

@@ -163,8 +163,12 @@ async fn drive(
     case: &Case,
 ) -> Result<RunReport, String> {
     let bound = actors.bind(workflow.clone()).map_err(|e| e.to_string())?;
+    // As `execute` and `serve` do: defaults filled in, then checked.
+    let input = workflow
+        .check_input(case.input.clone())
+        .map_err(|refused| format!("input_schema refuses the input: {refused}"))?;
     let handle = actors
-        .spawn_run(&bound, case.input.clone(), RunOptions::default())
+        .spawn_run(&bound, input, RunOptions::default())
         .await
         .map_err(|e| e.to_string())?;
     for (i, signal) in case.signals.iter().enumerate() {

@@ -7,6 +7,7 @@ mod dataflow;
 mod endpoint;
 mod group;
 mod headers;
+mod input;
 mod message;
 mod pause;
 mod policy;
@@ -22,6 +23,8 @@ mod tests;
 mod tests_guards;
 #[cfg(test)]
 mod tests_hints;
+#[cfg(test)]
+mod tests_input;
 #[cfg(test)]
 mod tests_pause;
 #[cfg(test)]
@@ -233,6 +236,7 @@ pub(crate) const WORKFLOW_FIELDS: &[&str] = &[
     "version",
     "timeout",
     "compensation_timeout",
+    "input_schema",
     "services",
     "steps",
     "output",
@@ -299,6 +303,7 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         .get("compensation_timeout")
         .and_then(|n| scalar::positive_duration(cx, n, "compensation_timeout"));
 
+    let input_schema = fields.get("input_schema").map(|n| input::decode(cx, n));
     let services = service::decode_all(cx, fields.entry("services"));
     let steps_node = fields.required(
         cx,
@@ -310,7 +315,10 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         .get("output")
         .and_then(|n| scalar::value_template(cx, n, "output"));
     let schedules = match fields.get("schedules") {
-        Some(n) => schedule::decode_all(cx, n),
+        Some(n) => {
+            let schema = input_schema.as_ref().and_then(Option::as_ref);
+            schedule::decode_all(cx, n, schema)
+        }
         None => Some(Vec::new()),
     };
 
@@ -325,6 +333,9 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         );
     }
     dataflow::check(cx, &decoded.producers, &uses);
+    if let Some(Some(schema)) = &input_schema {
+        input::check_reads(cx, schema, &uses);
+    }
     dataflow::report_unknown_services(
         cx,
         &decoded.unknown_services,
@@ -342,6 +353,10 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         steps: decoded.nodes,
         output: output.map(|(template, _)| template),
         schedules: schedules?,
+        input_schema: match input_schema {
+            Some(schema) => Some(schema?),
+            None => None,
+        },
         source: cx.file.to_path_buf(),
         text: Arc::from(""),
     })

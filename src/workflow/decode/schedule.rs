@@ -1,7 +1,10 @@
 //! `schedules:`: when `maestro serve` starts runs by itself. Each entry has
 //! a `cron` expression or an `every` period, and what its runs get.
 
-use super::{Cx, Fields, index, scalar};
+use serde_json::{Map, Value};
+
+use super::{Cx, Fields, Pos, index, scalar};
+use crate::workflow::InputSchema;
 use crate::workflow::schedule::{
     Cadence, MIN_EVERY, Overlap, Schedule, Zone, check_input, parse_cron,
 };
@@ -12,7 +15,11 @@ pub(crate) const SCHEDULE_FIELDS: &[&str] =
     &["cron", "every", "timezone", "input", "overlap", "catch_up"];
 
 /// Decode the `schedules` list; `None` when any entry is wrong.
-pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<Schedule>> {
+pub fn decode_all(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    schema: Option<&InputSchema>,
+) -> Option<Vec<Schedule>> {
     let Kind::Seq(items) = &node.kind else {
         let found = node.found();
         cx.report(
@@ -27,7 +34,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<Schedule>> {
     let schedules: Vec<Option<Schedule>> = items
         .iter()
         .enumerate()
-        .map(|(i, item)| decode_one(cx, item, &index("schedules", i)))
+        .map(|(i, item)| decode_one(cx, item, &index("schedules", i), schema))
         .collect();
     if cx.count() != before {
         return None;
@@ -35,7 +42,12 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node) -> Option<Vec<Schedule>> {
     schedules.into_iter().collect()
 }
 
-fn decode_one(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Schedule> {
+fn decode_one(
+    cx: &mut Cx<'_>,
+    node: &Node,
+    path: &str,
+    schema: Option<&InputSchema>,
+) -> Option<Schedule> {
     let before = cx.count();
     let f = Fields::open(cx, node, path, "a schedule", SCHEDULE_FIELDS)?;
     let cadence = cadence(cx, &f, path);
@@ -61,8 +73,9 @@ fn decode_one(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Schedule> {
     let input = match f.get("input") {
         Some(n) => check_input(n.to_json(), &f.path("input"))
             .map_err(|message| cx.error(n.pos(), &f.path("input"), message))
-            .ok(),
-        None => Some(Default::default()),
+            .ok()
+            .and_then(|input| with_schema(cx, schema, input, n.pos(), &f.path("input"))),
+        None => with_schema(cx, schema, Default::default(), f.pos(), &f.path("input")),
     };
     let overlap = f
         .get("overlap")
@@ -160,4 +173,29 @@ fn overlap(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Overlap> {
         );
         None
     })
+}
+
+/// A schedule's input as its runs will see it: `input_schema`'s defaults
+/// filled in, every violation reported where the input is written.
+fn with_schema(
+    cx: &mut Cx<'_>,
+    schema: Option<&InputSchema>,
+    input: Map<String, Value>,
+    at: Pos,
+    path: &str,
+) -> Option<Map<String, Value>> {
+    let Some(schema) = schema else {
+        return Some(input);
+    };
+    match schema.apply(Value::Object(input)) {
+        Ok(Value::Object(filled)) => Some(filled),
+        Ok(_) => None,
+        Err(rejected) => {
+            for v in &rejected.violations {
+                let message = format!("`input_schema` refuses it at `{}`: {}", v.path, v.message);
+                cx.error(at, path, message);
+            }
+            None
+        }
+    }
 }

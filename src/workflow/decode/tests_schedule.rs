@@ -71,3 +71,24 @@ fn schedules_must_be_a_list() {
         ["11:3: schedules: expected a list of schedules, found a mapping"]
     );
 }
+
+#[test]
+fn a_schedule_input_is_checked_against_input_schema_and_gets_its_defaults() {
+    let schema = "input_schema:\n  type: object\n  required: [report]\n  properties:\n    report: {type: string}\n    format: {type: string, default: pdf}\n";
+    let ok = format!("{HEAD}{schema}schedules:\n  - every: 1h\n    input: {{report: daily}}\n");
+    let workflow = load_str(&ok, "w.yaml", &|_: &str| None).expect("valid");
+    assert_eq!(workflow.schedules[0].input["format"], "pdf");
+    let bad = format!(
+        "{HEAD}{schema}schedules:\n  - every: 1h\n    input: {{report: 7}}\n  - every: 2h\n"
+    );
+    let found = problems(&bad);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("18:12: schedules[0].input: `input_schema` refuses it at `/report`"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("19:5: schedules[1].input: `input_schema` refuses it at ``"),
+        "{found:?}"
+    );
+}

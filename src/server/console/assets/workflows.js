@@ -22,6 +22,12 @@
     if (response.ok && body.run_id) {
       out.className = 'notice';
       out.append('Started ', Maestro.runLink(body.run_id));
+    } else if (body.error && body.error.violations) {
+      // The input_schema's verdict: one line per violation, where and what.
+      out.className = 'error';
+      out.append('The input does not match the workflow\'s input_schema:',
+        el('ul', { class: 'violations' }, ...body.error.violations.map((v) =>
+          el('li', {}, el('code', {}, v.path || '/'), ' ', v.message))));
     } else {
       out.className = 'error';
       out.textContent = (body.error && body.error.message) || 'HTTP ' + response.status;
@@ -38,12 +44,19 @@
       el('tbody', {}, ...list.map(row)));
   }
 
+  // What the schema asks for, said next to the input box.
+  function expects(schema) {
+    if (!schema || typeof schema !== 'object') return 'Input (JSON)';
+    const required = Array.isArray(schema.required) ? schema.required : [];
+    return required.length ? 'Input (JSON; required: ' + required.join(', ') + ')' : 'Input (JSON)';
+  }
+
   function card(w, scheduled) {
     const graph = el('div', { class: 'graph-box' }, 'drawing…');
     const area = el('textarea', { name: 'input', spellcheck: 'false' }, '{}');
-    const out = el('p', { class: 'notice' });
+    const out = el('div', { class: 'notice', role: 'status' });
     const form = el('form', { class: 'start' },
-      el('label', {}, 'Input (JSON)'), area,
+      el('label', {}, expects(w.input_schema)), area,
       el('div', { class: 'actions' }, el('button', { type: 'submit' }, 'Start a run')), out);
     form.addEventListener('submit', (e) => { e.preventDefault(); start(w.name, area, out); });
     text('/v1/workflows/' + encodeURIComponent(w.name) + '/graph.svg')
