@@ -21,6 +21,7 @@ use super::live::LiveTimeline;
 use super::report::{JsonReport, StepOutputs};
 use super::state::StateArgs;
 use super::timeline::{Timeline, event_fields, write_failure_summary};
+use super::traces::{TraceArgs, traced};
 use super::{EXIT_ERROR, EXIT_INVALID};
 use super::{resume, say};
 
@@ -40,6 +41,8 @@ pub struct ExecuteArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub traces: TraceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -67,11 +70,15 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
         Ok(state) => state,
         Err(code) => return code,
     };
+    let traces = match args.traces.config_or_exit() {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(execute(workflow, input, args.output, state))
+    runtime.block_on(traced(traces, execute(workflow, input, args.output, state)))
 }
 
 async fn execute(

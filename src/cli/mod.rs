@@ -15,6 +15,7 @@ mod serve;
 mod shell;
 mod state;
 mod timeline;
+mod traces;
 mod validate;
 
 use std::path::PathBuf;

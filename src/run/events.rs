@@ -17,6 +17,10 @@ pub enum RunEvent {
         run_id: String,
         workflow: String,
         input: Value,
+        /// The caller's W3C `traceparent`: the trace the run continues,
+        /// after a restart too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
     },
     /// A new process took the run over from the journal and goes on with it.
     RunResumed,

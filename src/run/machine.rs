@@ -151,6 +151,7 @@ impl Machine {
                 run_id,
                 workflow,
                 input,
+                ..
             } => {
                 self.scope = Scope::new(input.clone());
                 let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();

@@ -242,6 +242,7 @@ proptest! {
             run_id: "r".into(),
             workflow: "prop".into(),
             input: json!({"yes": true, "no": false}),
+            traceparent: None,
         });
         let mut picks = picks.into_iter().chain(std::iter::repeat(100));
         let mut ended = false;

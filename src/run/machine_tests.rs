@@ -55,6 +55,7 @@ fn log(input: Value, events: Vec<RunEvent>) -> Vec<Recorded> {
         run_id: "r1".into(),
         workflow: "resume".into(),
         input,
+        traceparent: None,
     };
     std::iter::once(start)
         .chain(events)

@@ -67,6 +67,7 @@ fn failed_saga() -> Vec<Recorded> {
                 run_id: "r".into(),
                 workflow: "fold".into(),
                 input: json!({}),
+                traceparent: None,
             },
         ),
         at(1, attempt("reserve", 1)),

@@ -14,6 +14,7 @@ pub mod saga;
 pub mod service;
 mod start;
 pub mod supervisor;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub observer: Option<Arc<dyn Observer>>,
     /// The run was journaled already by [`Runtime::admit`].
     pub admitted: bool,
+    /// The caller's trace, which the run continues.
+    pub traceparent: Option<crate::telemetry::TraceParent>,
 }
 
 /// Why the runtime could not start or run.

@@ -8,11 +8,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::journal::{Ack, Epoch, NewRun, StoredRun, Write};
-use crate::run::Machine;
+use crate::run::{Machine, RunEvent};
+use crate::telemetry::{self, RunTrace, TraceParent};
 use crate::workflow::Workflow;
 
 use super::log::{Observer, RunLog};
 use super::run::{RunActor, RunArgs};
+use super::trace::{SpanFold, TraceObserver};
 use super::{
     BoundWorkflow, Recorded, RunCanceller, RunHandle, RunOptions, RunReport, RunWatch, Runtime,
     RuntimeError,
@@ -29,6 +31,8 @@ struct Start {
     events: Vec<Recorded>,
     /// Its state, folded from those events.
     machine: Machine,
+    /// The caller's trace, given now or recorded when the run started.
+    traceparent: Option<TraceParent>,
 }
 
 impl Runtime {
@@ -53,6 +57,7 @@ impl Runtime {
             input: Some(input),
             events: Vec::new(),
             machine: Machine::new(bound.workflow.clone()),
+            traceparent: options.traceparent,
         };
         self.spawn_actor(bound, start, options.observer).await
     }
@@ -92,6 +97,7 @@ impl Runtime {
                 input: Some(stored.input),
                 events: Vec::new(),
                 machine: Machine::new(bound.workflow.clone()),
+                traceparent: None,
             };
             return self.spawn_actor(bound, start, observer).await;
         }
@@ -104,12 +110,17 @@ impl Runtime {
         if machine.is_finished() {
             return Err(refused("the journal says it has finished".into()));
         }
+        let traceparent = stored.events.first().and_then(|first| match &first.event {
+            RunEvent::RunStarted { traceparent, .. } => TraceParent::parse(traceparent.as_deref()?),
+            _ => None,
+        });
         let start = Start {
             run_id: stored.run_id,
             epoch: stored.epoch,
             input: None,
             events: stored.events,
             machine,
+            traceparent,
         };
         self.spawn_actor(bound, start, observer).await
     }
@@ -126,9 +137,18 @@ impl Runtime {
             input,
             events,
             machine,
+            traceparent,
         } = start;
         let journal = self.journal.clone().map(|j| (j, run_id.as_str(), epoch));
-        let log = RunLog::new(events, observer, journal);
+        let trace = telemetry::enabled().then(|| RunTrace::new(&run_id, traceparent.as_ref()));
+        let observer = match &trace {
+            Some(trace) if trace.sampled => {
+                let fold = SpanFold::new(trace.clone(), &bound.workflow.name, &run_id);
+                Some(Arc::new(TraceObserver::new(fold, &events, observer)) as Arc<dyn Observer>)
+            }
+            _ => observer,
+        };
+        let log = RunLog::new(events, observer, journal, trace);
         let (done, report) = oneshot::channel();
         let args = RunArgs {
             run_id: run_id.clone(),
@@ -138,6 +158,7 @@ impl Runtime {
             log: log.clone(),
             done,
             machine,
+            traceparent: traceparent.map(|t| t.header()),
         };
         // Boxed: starting the actors is a large future, and whoever awaits
         // this one (a server's task per run) would otherwise keep room for

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::journal::{Cursor, RunQuery};
 use crate::runtime::BoundWorkflow;
+use crate::telemetry::TraceParent;
 
 use super::bodies::{
     ApiError, Failure, HealthStatus, Killed, ListQuery, RunAccepted, RunList, ServiceList,
@@ -100,7 +101,7 @@ pub async fn submit_run(
     let replay = replayed.is_some();
     let entry = match replayed {
         Some(entry) => entry,
-        None => start(&state, workflow, &input).await?,
+        None => start(&state, workflow, &input, traceparent(&headers)).await?,
     };
     if let (Some(key), Some(keys)) = (&key, keys.as_mut()) {
         keys.remember(&name, key, &input, &entry.id);
@@ -117,6 +118,17 @@ pub async fn submit_run(
         }
     }
     Ok(accepted(&entry, location, replay))
+}
+
+/// The caller's W3C `traceparent`, which the run continues. One that does
+/// not parse (or is sent twice) is ignored, as the Trace Context spec asks:
+/// the run starts a trace of its own.
+fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
+    let mut values = headers.get_all("traceparent").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => TraceParent::parse(value.to_str().ok()?),
+        _ => None,
+    }
 }
 
 /// 404 for a workflow this server does not run, naming those it does.
@@ -155,10 +167,11 @@ async fn start(
     state: &AppState,
     workflow: &LoadedWorkflow,
     input: &serde_json::Value,
+    traceparent: Option<TraceParent>,
 ) -> Result<Arc<RunEntry>, Failure> {
     state
         .runs
-        .submit(workflow.bound.clone(), input.clone())
+        .submit(workflow.bound.clone(), input.clone(), traceparent)
         .await
         .map_err(|refused| match refused {
             Refused::ShuttingDown => Failure::new(

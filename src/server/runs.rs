@@ -26,6 +26,7 @@ use tracing::{debug, info, warn};
 
 use crate::journal::{Cursor, Epoch, StoredRun};
 use crate::runtime::{BoundWorkflow, Runtime};
+use crate::telemetry::TraceParent;
 
 use entry::EntryState;
 
@@ -77,7 +78,8 @@ pub enum CancelError {
 
 /// How a run begins: afresh with its input, or where its journal left it.
 enum Start {
-    Fresh(Value),
+    /// A new run's input, and the trace of the request that asked for it.
+    Fresh(Value, Option<TraceParent>),
     Resume(Box<StoredRun>),
 }
 
@@ -85,7 +87,7 @@ impl Start {
     /// Nothing of the run is journaled beyond its acceptance.
     fn never_started(&self) -> bool {
         match self {
-            Start::Fresh(_) => true,
+            Start::Fresh(..) => true,
             Start::Resume(stored) => stored.events.is_empty(),
         }
     }
@@ -181,6 +183,7 @@ impl Runs {
         self: &Arc<Self>,
         bound: BoundWorkflow,
         input: Value,
+        traceparent: Option<TraceParent>,
     ) -> Result<Arc<RunEntry>, Refused> {
         if self.is_closed() {
             return Err(Refused::ShuttingDown);
@@ -200,7 +203,7 @@ impl Runs {
         }
         let entry = self.track(id, 0, bound, at);
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        self.start(&entry, Start::Fresh(input));
+        self.start(&entry, Start::Fresh(input, traceparent));
         Ok(entry)
     }
 

@@ -149,6 +149,7 @@ async fn unfinished_run(journal: &SqliteJournal, file: &str, name: &str, run_id:
             run_id: run_id.into(),
             workflow: name.into(),
             input: json!({}),
+            traceparent: None,
         },
     };
     let write = Write::event(&id, 0, &started).expect("serializable");

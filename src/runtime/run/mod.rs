@@ -41,6 +41,8 @@ pub struct RunArgs {
     pub done: oneshot::Sender<RunReport>,
     /// The run's state: fresh, or folded from its journal when resumed.
     pub machine: Machine,
+    /// The caller's `traceparent`, recorded as the run starts.
+    pub traceparent: Option<String>,
 }
 
 pub enum RunMsg {
@@ -91,6 +93,7 @@ impl Actor for RunActor {
             log,
             done,
             mut machine,
+            traceparent,
         } = args;
         // Not awaited: the first attempt's announcement, queued after it,
         // is; a run that made no call may as well start again.
@@ -101,6 +104,7 @@ impl Actor for RunActor {
                     run_id: run_id.clone(),
                     workflow: workflow.name.clone(),
                     input,
+                    traceparent,
                 })
             }
             None => {

@@ -21,6 +21,7 @@ use self::descriptors::Descriptors;
 use super::{
     CallError, CallFuture, CallRequest, CallTarget, TransportError, display_duration, timed_out,
 };
+use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, DescriptorSource, GrpcService, redact_userinfo};
 
 /// Time to establish one connection: a refused or unreachable server fails
@@ -37,6 +38,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const RUN_ID: &str = "x-maestro-run-id";
 pub const STEP_ID: &str = "x-maestro-step-id";
+/// The W3C trace context of the attempt, when traces are exported.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// Calls to one gRPC service over `pool_size` distinct HTTP/2 connections.
 #[derive(Debug)]
@@ -122,6 +125,16 @@ impl GrpcTransport {
                 })??;
             let (method, path) = (resolved.method, resolved.path);
             let request = request(&method, &req, deadline)?;
+            let span = super::client_span(
+                &req,
+                &service,
+                vec![
+                    KeyValue::new("rpc.system", "grpc"),
+                    KeyValue::new("rpc.method", path.path().trim_start_matches('/').to_owned()),
+                ],
+            );
+            let mut code = None;
+            let seen = &mut code;
             // tonic checks each message's declared length before reading
             // it, so a larger one is never buffered.
             let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
@@ -130,18 +143,31 @@ impl GrpcTransport {
                 grpc.ready()
                     .await
                     .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
-                grpc.unary(request, path, DynamicCodec::new(method.output()))
-                    .await
-                    .map_err(|s| match status::is_too_large(&s) {
-                        true => super::too_large(limit, &service),
-                        false => status::classify(&s),
-                    })
+                let answer = grpc
+                    .unary(request, path, DynamicCodec::new(method.output()))
+                    .await;
+                *seen = Some(
+                    answer
+                        .as_ref()
+                        .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+                );
+                answer.map_err(|s| match status::is_too_large(&s) {
+                    true => super::too_large(limit, &service),
+                    false => status::classify(&s),
+                })
             };
-            let response = tokio::time::timeout_at(deadline, call)
-                .await
-                .map_err(|_| timed_out(timeout))??;
-            // The call succeeded; a response we cannot read is still applied.
-            json::to_json(&response.into_inner()).map_err(CallError::unknown)
+            let result = match tokio::time::timeout_at(deadline, call).await {
+                Err(_) => Err(timed_out(timeout)),
+                // The call succeeded; a response we cannot read is still applied.
+                Ok(answer) => {
+                    answer.and_then(|r| json::to_json(&r.into_inner()).map_err(CallError::unknown))
+                }
+            };
+            if let Some(span) = span {
+                let code = code.map(|c| KeyValue::new("rpc.grpc.status_code", c as i64));
+                span.end(code, super::span_error(&result));
+            }
+            result
         };
         Box::pin(async move { call.await.map_err(|e| status::name_endpoint(e, &endpoint)) })
     }
@@ -208,6 +234,13 @@ fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
             ascii_value(name, value)?,
         );
     }
+    if let Some(trace) = &req.trace {
+        let value = trace.traceparent();
+        map.insert(
+            AsciiMetadataKey::from_static(TRACEPARENT),
+            ascii_value(TRACEPARENT, &value)?,
+        );
+    }
     let mut seen = HashSet::new();
     for (name, value) in &req.headers {
         let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
@@ -259,6 +292,7 @@ mod tests {
             run_id: "run-1".into(),
             step_id: "charge".into(),
             timeout: Duration::from_secs(1),
+            trace: None,
         }
     }
 

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::{
     CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, timed_out,
 };
+use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, HttpService, redact_userinfo};
 
 /// Idle keep-alive connections kept per host. reqwest keeps every one it
@@ -35,6 +36,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const RUN_ID: &str = "x-maestro-run-id";
 pub const STEP_ID: &str = "x-maestro-step-id";
+/// The W3C header naming the attempt's span, when traces are exported.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// Bytes of an error response's body read for its message: the message
 /// quotes the start of it only, so the rest is not worth holding.
@@ -116,10 +119,22 @@ impl HttpTransport {
         };
         Box::pin(async move {
             let timeout = req.timeout;
+            let verb = match &req.target {
+                CallTarget::Http { verb, .. } => verb.to_string(),
+                CallTarget::Grpc { .. } => String::new(),
+            };
+            let method = KeyValue::new("http.request.method", verb);
+            let span = super::client_span(&req, &cap.service, vec![method]);
             let request = build_request(&client, &endpoint, req)?;
-            tokio::time::timeout(timeout, send(&client, request, &cap))
+            let mut status = None;
+            let result = tokio::time::timeout(timeout, send(&client, request, &cap, &mut status))
                 .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+                .unwrap_or_else(|_| Err(timed_out(timeout)));
+            if let Some(span) = span {
+                let status = status.map(|s| KeyValue::new("http.response.status_code", s));
+                span.end(status, super::span_error(&result));
+            }
+            result
         })
     }
 
@@ -196,6 +211,10 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     ] {
         map.insert(HeaderName::from_static(name), header_value(name, value)?);
     }
+    if let Some(trace) = &req.trace {
+        let value = HeaderValue::try_from(trace.traceparent()).map_err(|e| e.to_string())?;
+        map.insert(HeaderName::from_static(TRACEPARENT), value);
+    }
     let mut seen = HashSet::new();
     for (name, value) in &req.headers {
         let mut value = header_value(name.as_str(), value)?;
@@ -224,12 +243,19 @@ struct Cap {
     service: Arc<str>,
 }
 
-async fn send(client: &Client, request: reqwest::Request, cap: &Cap) -> CallResult {
+/// Send and read the answer; `seen` is given its status as soon as it comes.
+async fn send(
+    client: &Client,
+    request: reqwest::Request,
+    cap: &Cap,
+    seen: &mut Option<i64>,
+) -> CallResult {
     let mut response = client
         .execute(request)
         .await
         .map_err(|e| classify::classify_send_error(&e))?;
     let status = response.status();
+    *seen = Some(i64::from(status.as_u16()));
     let headers = response.headers().clone();
     if status.is_success() {
         return match read_body(&mut response, cap.limit.bytes()).await {

@@ -255,6 +255,7 @@ async fn journal_after_a_crash(dir: &StateDir, never: &[&str], started: &[&str])
             run_id: id.to_string(),
             workflow: "loan_processing".into(),
             input: json!({}),
+            traceparent: None,
         };
         let step = RunEvent::StepCompleted {
             step: "verify_identity".into(),

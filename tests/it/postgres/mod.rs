@@ -189,6 +189,7 @@ pub fn started(run_id: &str) -> RunEvent {
         run_id: run_id.to_string(),
         workflow: "journaled".into(),
         input: json!({"run": run_id}),
+        traceparent: None,
     }
 }
 
