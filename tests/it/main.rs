@@ -24,5 +24,6 @@ mod signals;
 mod support;
 mod terminal;
 mod threats;
+mod traces;
 mod transport;
 mod validate;
