@@ -60,6 +60,7 @@ pub type Shared = Arc<AppState>;
         ("name" = String, Path, description = "Workflow name"),
         SubmitQuery,
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters: the same key with the same input, while the server keeps the run it started (`--keep-for`, 1h by default), answers with that run (and `Idempotent-Replayed: true`) instead of starting another"),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the run continues the caller's trace, its root span a child of the caller's span (when traces are exported, `--otlp-endpoint`); a malformed value is ignored"),
     ),
     request_body = SubmitRun,
     responses(

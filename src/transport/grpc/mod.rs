@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost_reflect::MethodDescriptor;
+use http::uri::PathAndQuery;
+use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
@@ -19,7 +20,8 @@ use tonic::transport::{Channel, Endpoint};
 use self::codec::DynamicCodec;
 use self::descriptors::Descriptors;
 use super::{
-    CallError, CallFuture, CallRequest, CallTarget, TransportError, display_duration, timed_out,
+    CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, display_duration,
+    timed_out,
 };
 use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, DescriptorSource, GrpcService, redact_userinfo};
@@ -105,71 +107,11 @@ impl GrpcTransport {
         let descriptors = Arc::clone(&self.descriptors);
         let (limit, service) = (self.limit, self.service.clone());
         let endpoint = redact_userinfo(&self.endpoint.uri().to_string()).into_owned();
-        let call = async move {
-            let CallTarget::Grpc { method } = &req.target else {
-                return Err(CallError::permanent(
-                    "an HTTP method cannot be called on a gRPC service",
-                ));
-            };
-            let timeout = req.timeout;
-            let deadline = Instant::now() + timeout;
-            let spec = method.trim_start_matches('/');
-            let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+        Box::pin(async move {
+            unary(channel, &descriptors, req, limit, &service)
                 .await
-                // Reflection changes nothing on the server.
-                .map_err(|_| {
-                    CallError::retryable(format!(
-                        "no descriptors within {}: reflection did not answer",
-                        display_duration(timeout)
-                    ))
-                })??;
-            let (method, path) = (resolved.method, resolved.path);
-            let request = request(&method, &req, deadline)?;
-            let span = super::client_span(
-                &req,
-                &service,
-                vec![
-                    KeyValue::new("rpc.system", "grpc"),
-                    KeyValue::new("rpc.method", path.path().trim_start_matches('/').to_owned()),
-                ],
-            );
-            let mut code = None;
-            let seen = &mut code;
-            // tonic checks each message's declared length before reading
-            // it, so a larger one is never buffered.
-            let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
-            let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max);
-            let call = async move {
-                grpc.ready()
-                    .await
-                    .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
-                let answer = grpc
-                    .unary(request, path, DynamicCodec::new(method.output()))
-                    .await;
-                *seen = Some(
-                    answer
-                        .as_ref()
-                        .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
-                );
-                answer.map_err(|s| match status::is_too_large(&s) {
-                    true => super::too_large(limit, &service),
-                    false => status::classify(&s),
-                })
-            };
-            let result = match tokio::time::timeout_at(deadline, call).await {
-                Err(_) => Err(timed_out(timeout)),
-                // The call succeeded; a response we cannot read is still applied.
-                Ok(answer) => {
-                    answer.and_then(|r| json::to_json(&r.into_inner()).map_err(CallError::unknown))
-                }
-            };
-            if let Some(span) = span {
-                let code = code.map(|c| KeyValue::new("rpc.grpc.status_code", c as i64));
-                span.end(code, super::span_error(&result));
-            }
-            result
-        };
-        Box::pin(async move { call.await.map_err(|e| status::name_endpoint(e, &endpoint)) })
+                .map_err(|e| status::name_endpoint(e, &endpoint))
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -205,6 +147,87 @@ impl GrpcTransport {
             .get_or_insert_with(|| self.endpoint.connect_lazy())
             .clone()
     }
+}
+
+/// Resolve the method and call it, all within the request's timeout; a
+/// client span records the call when the request carries a trace.
+async fn unary(
+    channel: Channel,
+    descriptors: &Descriptors,
+    req: CallRequest,
+    limit: ByteSize,
+    service: &str,
+) -> CallResult {
+    let CallTarget::Grpc { method } = &req.target else {
+        return Err(CallError::permanent(
+            "an HTTP method cannot be called on a gRPC service",
+        ));
+    };
+    let timeout = req.timeout;
+    let deadline = Instant::now() + timeout;
+    let spec = method.trim_start_matches('/');
+    let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+        .await
+        // Reflection changes nothing on the server.
+        .map_err(|_| {
+            CallError::retryable(format!(
+                "no descriptors within {}: reflection did not answer",
+                display_duration(timeout)
+            ))
+        })??;
+    let (method, path) = (resolved.method, resolved.path);
+    let request = request(&method, &req, deadline)?;
+    let name = path.path().trim_start_matches('/').to_owned();
+    let attributes = vec![
+        KeyValue::new("rpc.system", "grpc"),
+        KeyValue::new("rpc.method", name),
+    ];
+    let span = super::client_span(&req, service, attributes);
+    let mut code = None;
+    let call = send(channel, request, path, &method, limit, service, &mut code);
+    let result = match tokio::time::timeout_at(deadline, call).await {
+        Err(_) => Err(timed_out(timeout)),
+        // The call succeeded; a response we cannot read is still applied.
+        Ok(answer) => {
+            answer.and_then(|r| json::to_json(&r.into_inner()).map_err(CallError::unknown))
+        }
+    };
+    if let Some(span) = span {
+        let code = code.map(|c| KeyValue::new("rpc.grpc.status_code", c as i64));
+        span.end(code, super::span_error(&result));
+    }
+    result
+}
+
+/// One unary call; `seen` is given its status code as soon as it comes.
+async fn send(
+    channel: Channel,
+    request: tonic::Request<DynamicMessage>,
+    path: PathAndQuery,
+    method: &MethodDescriptor,
+    limit: ByteSize,
+    service: &str,
+    seen: &mut Option<tonic::Code>,
+) -> Result<tonic::Response<DynamicMessage>, CallError> {
+    // tonic checks each message's declared length before reading it, so a
+    // larger one is never buffered.
+    let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max);
+    grpc.ready()
+        .await
+        .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
+    let answer = grpc
+        .unary(request, path, DynamicCodec::new(method.output()))
+        .await;
+    *seen = Some(
+        answer
+            .as_ref()
+            .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+    );
+    answer.map_err(|s| match status::is_too_large(&s) {
+        true => super::too_large(limit, service),
+        false => status::classify(&s),
+    })
 }
 
 fn request(

@@ -1,6 +1,7 @@
 //! HTTP transport over reqwest: JSON bodies for POST/PUT/PATCH, query strings
 //! for GET/DELETE, status codes classified for retry and compensation.
 
+mod body;
 pub mod classify;
 pub mod path;
 pub mod query;
@@ -258,7 +259,7 @@ async fn send(
     *seen = Some(i64::from(status.as_u16()));
     let headers = response.headers().clone();
     if status.is_success() {
-        return match read_body(&mut response, cap.limit.bytes()).await {
+        return match body::read_body(&mut response, cap.limit.bytes()).await {
             Ok(Some(body)) => Ok(output(&headers, &body)),
             Ok(None) => Err(super::too_large(cap.limit, &cap.service)),
             // The status line arrived, so the server has the request.
@@ -267,7 +268,7 @@ async fn send(
     }
     // An error's body only gives the message its excerpt.
     let limit = cap.limit.bytes().min(ERROR_BODY_BYTES);
-    let body = read_prefix(&mut response, limit)
+    let body = body::read_prefix(&mut response, limit)
         .await
         .map_err(|e| body_failed(status, &e))?;
     let retry_after = headers
@@ -279,42 +280,6 @@ async fn send(
 
 fn body_failed(status: reqwest::StatusCode, e: &reqwest::Error) -> CallError {
     CallError::unknown(format!("HTTP {status}: reading the body failed: {e}"))
-}
-
-/// The whole body, or `None` if it is longer than `limit`: a declared
-/// length over the limit is refused before reading, an undeclared one as
-/// soon as the limit is passed, so an endless stream ends there too.
-async fn read_body(
-    response: &mut reqwest::Response,
-    limit: u64,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
-/// The first `limit` bytes of the body; the rest is never read.
-async fn read_prefix(
-    response: &mut reqwest::Response,
-    limit: u64,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut body = Vec::new();
-    while body.len() < limit
-        && let Some(chunk) = response.chunk().await?
-    {
-        let room = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-    Ok(body)
 }
 
 /// A 2xx body as the step's output: JSON as is, anything else as a string,
