@@ -332,3 +332,36 @@ async fn a_server_killed_mid_run_resumes_it_in_its_callers_trace() {
         assert_eq!(traceparent(call).0, root.trace_id(), "{call:?}");
     }
 }
+
+#[test]
+fn an_unsupported_protocol_is_refused_at_start_naming_the_variable() {
+    let bad = ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json");
+    let output = maestro_execute(&[], "user_onboarding.yaml", &["--input", "{}"])
+        .args(["--otlp-endpoint", "http://127.0.0.1:4318"])
+        .env(bad.0, bad.1)
+        .output()
+        .expect("maestro execute");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(bad.0) && stderr.contains("http/protobuf"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("started"), "nothing ran: {stderr}");
+
+    let launch = Launch {
+        env: vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4317")],
+        ..Launch::default()
+    };
+    let args = ["--workflows", "examples/workflows/user_onboarding.yaml"];
+    let refused = match ServeProcess::try_spawn_with(&[], &args, &launch) {
+        Ok(_) => panic!("maestro serve started with an endpoint that is not a URL"),
+        Err(refused) => refused,
+    };
+    assert_eq!(refused.code, Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        "{}",
+        refused.stderr
+    );
+}
