@@ -95,6 +95,7 @@ impl Layers {
                 run_id: "bench".into(),
                 step_id: "step".into(),
                 timeout: Duration::from_secs(30),
+                trace: None,
             },
             input,
         }

@@ -19,6 +19,9 @@
 //!   with an injected clock. Uses nothing.
 //! - [`proto`]: protobuf schemas: `.proto` files compiled within allowed
 //!   folders, methods resolved in a descriptor pool. Uses nothing.
+//! - [`telemetry`]: OpenTelemetry traces: span ids derived from a run, the
+//!   W3C `traceparent`, and the OTLP exporter, off unless configured. Uses
+//!   error, escape.
 //! - [`workflow`]: the workflow language: YAML loading, validation with
 //!   located diagnostics, and the validated model the runtime executes. Uses
 //!   escape, proto, resilience, template.
@@ -30,13 +33,14 @@
 //! - [`transport`]: the wire: HTTP over reqwest, gRPC over tonic with
 //!   descriptors from server reflection or `.proto` files, and every failure
 //!   classified as retryable, permanent or unknown. Uses proto, resilience,
-//!   template, workflow.
+//!   telemetry, template, workflow.
 //! - [`journal`]: durable runs: each run's definition and events in SQLite
 //!   (a state directory) or PostgreSQL (replicas sharing runs by lease).
 //!   Uses run, workflow.
 //! - [`runtime`]: the actors: a supervisor with one actor per service, a
 //!   workflow-run actor per run, a saga actor per run, and the run's event
-//!   log. Uses journal, resilience, run, template, transport, workflow.
+//!   log, and the spans a run's events make. Uses journal, resilience, run,
+//!   telemetry, template, transport, workflow.
 //! - [`server`]: `maestro serve`: concurrent runs behind an HTTP API, with
 //!   metrics, health and an OpenAPI document; bounded connections and reads,
 //!   and the strict reading of run inputs the CLI shares. Uses any layer
@@ -53,6 +57,7 @@ pub mod resilience;
 pub mod run;
 pub mod runtime;
 pub mod server;
+pub mod telemetry;
 pub mod template;
 pub mod transport;
 pub mod workflow;

@@ -21,6 +21,7 @@ use super::live::LiveTimeline;
 use super::report::{JsonReport, StepOutputs};
 use super::state::StateArgs;
 use super::timeline::{Timeline, event_fields, write_failure_summary};
+use super::traces::{TraceArgs, traced};
 use super::{EXIT_ERROR, EXIT_INVALID};
 use super::{resume, say};
 
@@ -40,6 +41,8 @@ pub struct ExecuteArgs {
     pub output: OutputFormat,
     #[command(flatten)]
     pub state: StateArgs,
+    #[command(flatten)]
+    pub traces: TraceArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -86,11 +89,15 @@ pub fn run(args: ExecuteArgs) -> ExitCode {
         ));
         return ExitCode::from(EXIT_INVALID);
     }
+    let traces = match args.traces.config_or_exit() {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    runtime.block_on(execute(workflow, input, args.output, state))
+    runtime.block_on(traced(traces, execute(workflow, input, args.output, state)))
 }
 
 async fn execute(

@@ -18,6 +18,7 @@ mod signal;
 mod state;
 mod test;
 mod timeline;
+mod traces;
 mod validate;
 
 use std::path::PathBuf;

@@ -11,9 +11,10 @@ use std::time::Duration;
 use crate::server::auth::Token;
 use crate::server::listen::ConnectionLimits;
 use crate::server::runs::Limits;
-use crate::server::{ServeConfig, serve};
+use crate::server::{ServeConfig, ServeError, serve};
 
 use super::state::StateArgs;
+use super::traces::{TraceArgs, traced};
 use super::{EXIT_INVALID, EXIT_OK, say};
 
 #[derive(Debug, clap::Args)]
@@ -74,6 +75,8 @@ pub struct ServeArgs {
     /// Finished runs older than this are pruned from the journal.
     #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
     pub retain: Duration,
+    #[command(flatten)]
+    pub traces: TraceArgs,
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
@@ -111,15 +114,27 @@ pub fn run(args: ServeArgs) -> ExitCode {
         state,
         retain: args.retain,
     };
+    let traces = match args.traces.config_or_exit() {
+        Ok(traces) => traces,
+        Err(code) => return code,
+    };
     let runtime = match super::async_runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };
-    let result = runtime.block_on(serve(config, |addr, workflows| {
-        let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
-        let line = serde_json::json!({ "listening": addr.to_string(), "workflows": names });
-        println!("{line}");
-    }));
+    runtime.block_on(traced(traces, async {
+        let result = serve(config, |addr, workflows| {
+            let names: Vec<&str> = workflows.iter().map(|w| w.name.as_str()).collect();
+            let line = serde_json::json!({ "listening": addr.to_string(), "workflows": names });
+            println!("{line}");
+        })
+        .await;
+        exit_code(result)
+    }))
+}
+
+/// How `serve` ended, said on stderr when it failed.
+fn exit_code(result: Result<(), ServeError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
         Err(e) => {

@@ -20,6 +20,10 @@ pub enum RunEvent {
         /// The run this one started again, with the same input.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_of: Option<String>,
+        /// The caller's W3C `traceparent`: the trace the run continues,
+        /// after a restart too.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        traceparent: Option<String>,
     },
     /// The compensations that failed are tried again, with the same
     /// idempotency keys: the run is no longer finished.

@@ -243,6 +243,7 @@ proptest! {
             workflow: "prop".into(),
             input: json!({"yes": true, "no": false}),
             retry_of: None,
+            traceparent: None,
         });
         let mut picks = picks.into_iter().chain(std::iter::repeat(100));
         let mut ended = false;

@@ -56,6 +56,7 @@ fn log(input: Value, events: Vec<RunEvent>) -> Vec<Recorded> {
         workflow: "resume".into(),
         input,
         retry_of: None,
+        traceparent: None,
     };
     std::iter::once(start)
         .chain(events)

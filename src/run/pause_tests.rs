@@ -73,6 +73,7 @@ impl Run {
                 workflow: "pauses".into(),
                 input,
                 retry_of: None,
+                traceparent: None,
             },
         );
         run

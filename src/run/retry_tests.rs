@@ -32,6 +32,7 @@ fn events() -> Vec<RunEvent> {
             workflow: "undo".into(),
             input: json!({}),
             retry_of: None,
+            traceparent: None,
         },
         done("a"),
         done("b"),

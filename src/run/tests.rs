@@ -68,6 +68,7 @@ fn failed_saga() -> Vec<Recorded> {
                 workflow: "fold".into(),
                 input: json!({}),
                 retry_of: None,
+                traceparent: None,
             },
         ),
         at(1, attempt("reserve", 1)),

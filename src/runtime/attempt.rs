@@ -204,6 +204,10 @@ impl Operation {
             return Err(self.give_up(OperationError::Journal(e), tally));
         }
         tally.attempts += 1;
+        let compensation = self.kind == OperationKind::Compensation;
+        self.request.trace = log
+            .trace()
+            .map(|t| t.call(&self.step_id, tally.attempts, compensation));
         // Asked again right before the request leaves: the process may have
         // frozen while the announcement was on its way, and another replica
         // may have taken the run and made this very call.

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::error;
 
 use crate::journal::{Ack, Epoch, Journal, JournalError, Write};
+use crate::telemetry::RunTrace;
 
 use crate::workflow::Workflow;
 
@@ -51,6 +52,8 @@ struct Inner {
     events: Mutex<Vec<Recorded>>,
     observer: Option<Arc<dyn Observer>>,
     durable: Option<Durable>,
+    /// The run's trace, while traces are exported.
+    trace: Option<RunTrace>,
 }
 
 /// Where a durable run's events go.
@@ -66,11 +69,13 @@ struct Durable {
 
 impl RunLog {
     /// A log holding `events` already (a resumed run), whose every new event
-    /// is sent to `observer` and queued to `journal`, under the run's claim.
+    /// is sent to `observer` and queued to `journal`, under the run's claim;
+    /// its calls carry `trace`.
     pub fn new(
         events: Vec<Recorded>,
         observer: Option<Arc<dyn Observer>>,
         journal: Option<(Arc<dyn Journal>, &str, Epoch)>,
+        trace: Option<RunTrace>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -82,8 +87,14 @@ impl RunLog {
                     epoch,
                     abandoned: AtomicBool::new(false),
                 }),
+                trace,
             }),
         }
+    }
+
+    /// The run's trace, when traces are exported.
+    pub fn trace(&self) -> Option<&RunTrace> {
+        self.inner.trace.as_ref()
     }
 
     /// Whether this process still certainly holds the run, and so may call

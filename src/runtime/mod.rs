@@ -15,6 +15,7 @@ pub mod saga;
 pub mod service;
 mod start;
 pub mod supervisor;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,6 +57,8 @@ pub struct RunOptions {
     pub admitted: bool,
     /// The run this one starts again, with its input.
     pub retry_of: Option<String>,
+    /// The caller's trace, which the run continues.
+    pub traceparent: Option<crate::telemetry::TraceParent>,
 }
 
 /// Why the runtime could not start or run.

@@ -88,6 +88,8 @@ pub fn render_request(
             None,
             DEFAULT_CALL_TIMEOUT,
         ),
+        // Set per attempt, each attempt being a span of its own.
+        trace: None,
     })
 }
 

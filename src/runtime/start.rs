@@ -8,11 +8,13 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 use crate::journal::{Ack, Epoch, NewRun, StoredRun, Write};
-use crate::run::{Machine, RunStatus};
+use crate::run::{Machine, RunEvent, RunStatus};
+use crate::telemetry::{self, RunTrace, TraceParent};
 use crate::workflow::Workflow;
 
 use super::log::{Observer, RunLog};
 use super::run::{Begin, RunActor, RunArgs};
+use super::trace::{SpanFold, TraceObserver};
 use super::{
     BoundWorkflow, Recorded, RunCanceller, RunHandle, RunOptions, RunReport, RunWatch, Runtime,
     RuntimeError,
@@ -29,6 +31,8 @@ struct Start {
     events: Vec<Recorded>,
     /// Its state, folded from those events.
     machine: Machine,
+    /// The caller's trace, given now or recorded when the run started.
+    traceparent: Option<TraceParent>,
 }
 
 impl Runtime {
@@ -56,6 +60,7 @@ impl Runtime {
             },
             events: Vec::new(),
             machine: Machine::new(bound.workflow.clone()),
+            traceparent: options.traceparent,
         };
         self.spawn_actor(bound, start, options.observer).await
     }
@@ -98,6 +103,7 @@ impl Runtime {
                 },
                 events: Vec::new(),
                 machine: Machine::new(bound.workflow.clone()),
+                traceparent: None,
             };
             return self.spawn_actor(bound, start, observer).await;
         }
@@ -114,6 +120,7 @@ impl Runtime {
             run_id: stored.run_id,
             epoch: stored.epoch,
             begin: Begin::Resumed,
+            traceparent: journaled_trace(&stored.events),
             events: stored.events,
             machine,
         };
@@ -144,6 +151,7 @@ impl Runtime {
             run_id: stored.run_id,
             epoch: stored.epoch,
             begin: Begin::RetryCompensations,
+            traceparent: journaled_trace(&stored.events),
             events: stored.events,
             machine,
         };
@@ -162,9 +170,18 @@ impl Runtime {
             begin,
             events,
             machine,
+            traceparent,
         } = start;
         let journal = self.journal.clone().map(|j| (j, run_id.as_str(), epoch));
-        let log = RunLog::new(events, observer, journal);
+        let trace = telemetry::enabled().then(|| RunTrace::new(&run_id, traceparent.as_ref()));
+        let observer = match &trace {
+            Some(trace) if trace.sampled => {
+                let fold = SpanFold::new(trace.clone(), &bound.workflow.name, &run_id);
+                Some(Arc::new(TraceObserver::new(fold, &events, observer)) as Arc<dyn Observer>)
+            }
+            _ => observer,
+        };
+        let log = RunLog::new(events, observer, journal, trace);
         let (done, report) = oneshot::channel();
         let args = RunArgs {
             run_id: run_id.clone(),
@@ -174,6 +191,7 @@ impl Runtime {
             log: log.clone(),
             done,
             machine,
+            traceparent: traceparent.map(|t| t.header()),
         };
         // Boxed: starting the actors is a large future, and whoever awaits
         // this one (a server's task per run) would otherwise keep room for
@@ -209,4 +227,12 @@ impl Runtime {
             .finished()
             .await
     }
+}
+
+/// The caller's trace a run recorded when it started, if any.
+fn journaled_trace(events: &[Recorded]) -> Option<TraceParent> {
+    events.first().and_then(|first| match &first.event {
+        RunEvent::RunStarted { traceparent, .. } => TraceParent::parse(traceparent.as_deref()?),
+        _ => None,
+    })
 }

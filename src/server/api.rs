@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::journal::{Cursor, RunQuery};
 use crate::runtime::BoundWorkflow;
+use crate::telemetry::TraceParent;
 
 use super::bodies::{
     ApiError, Failure, HealthStatus, Killed, ListQuery, RunAccepted, RunList, ServiceList,
@@ -61,6 +62,7 @@ pub type Shared = Arc<AppState>;
         ("name" = String, Path, description = "Workflow name"),
         SubmitQuery,
         ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters: the same key with the same input, while the server keeps the run it started (`--keep-for`, 1h by default), answers with that run (and `Idempotent-Replayed: true`) instead of starting another"),
+        ("traceparent" = Option<String>, Header, description = "W3C Trace Context: the run continues the caller's trace, its root span a child of the caller's span (when traces are exported, `--otlp-endpoint`); a malformed value is ignored"),
     ),
     request_body = SubmitRun,
     responses(
@@ -105,7 +107,7 @@ pub async fn submit_run(
     let replay = replayed.is_some();
     let entry = match replayed {
         Some(entry) => entry,
-        None => start(&state, workflow, &input, None).await?,
+        None => start(&state, workflow, &input, None, traceparent(&headers)).await?,
     };
     if let (Some(key), Some(keys)) = (&key, keys.as_mut()) {
         keys.remember(&name, key, &input, &entry.id);
@@ -122,6 +124,17 @@ pub async fn submit_run(
         }
     }
     Ok(accepted(&entry, location, replay))
+}
+
+/// The caller's W3C `traceparent`, which the run continues. One that does
+/// not parse (or is sent twice) is ignored, as the Trace Context spec asks:
+/// the run starts a trace of its own.
+fn traceparent(headers: &HeaderMap) -> Option<TraceParent> {
+    let mut values = headers.get_all("traceparent").iter();
+    match (values.next(), values.next()) {
+        (Some(value), None) => TraceParent::parse(value.to_str().ok()?),
+        _ => None,
+    }
 }
 
 /// 404 for a workflow this server does not run, naming those it does.
@@ -161,10 +174,11 @@ pub(super) async fn start(
     workflow: &LoadedWorkflow,
     input: &serde_json::Value,
     retry_of: Option<String>,
+    traceparent: Option<TraceParent>,
 ) -> Result<Arc<RunEntry>, Failure> {
     state
         .runs
-        .submit(workflow.bound.clone(), input.clone(), retry_of)
+        .submit(workflow.bound.clone(), input.clone(), retry_of, traceparent)
         .await
         .map_err(|refused| match refused {
             Refused::ShuttingDown => Failure::new(

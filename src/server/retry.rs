@@ -119,7 +119,14 @@ async fn start_again(state: &Shared, stored: StoredRun) -> Result<Response, Fail
             stored.run_id
         )));
     };
-    let entry = start(state, workflow, &stored.input, Some(stored.run_id.clone())).await?;
+    let entry = start(
+        state,
+        workflow,
+        &stored.input,
+        Some(stored.run_id.clone()),
+        None,
+    )
+    .await?;
     let mut response = accepted(&entry, format!("/v1/runs/{}", entry.id), false);
     *response.status_mut() = StatusCode::CREATED;
     Ok(response)

@@ -28,6 +28,7 @@ use tracing::{debug, info, warn};
 use crate::journal::{Cursor, Definition, Epoch, PostedSignal, StoredRun};
 use crate::runtime::handle::Signal;
 use crate::runtime::{BoundWorkflow, RunEvent, Runtime, RuntimeError};
+use crate::telemetry::TraceParent;
 
 use entry::EntryState;
 
@@ -114,9 +115,12 @@ impl SignalError {
 
 /// How a run begins: afresh with its input, or where its journal left it.
 enum Start {
+    /// A new run's input, the run it starts again, and the trace of the
+    /// request that asked for it.
     Fresh {
         input: Value,
         retry_of: Option<String>,
+        traceparent: Option<TraceParent>,
     },
     Resume(Box<StoredRun>),
     /// A run that ended `compensation_failed`, its failed undos again.
@@ -225,6 +229,7 @@ impl Runs {
         bound: BoundWorkflow,
         input: Value,
         retry_of: Option<String>,
+        traceparent: Option<TraceParent>,
     ) -> Result<Arc<RunEntry>, Refused> {
         if self.is_closed() {
             return Err(Refused::ShuttingDown);
@@ -244,7 +249,12 @@ impl Runs {
         }
         let entry = self.track(id, 0, bound, at);
         debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
-        self.start(&entry, Start::Fresh { input, retry_of });
+        let fresh = Start::Fresh {
+            input,
+            retry_of,
+            traceparent,
+        };
+        self.start(&entry, fresh);
         Ok(entry)
     }
 

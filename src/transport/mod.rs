@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::telemetry::{CallTrace, ClientSpan, KeyValue};
 use crate::workflow::{ByteSize, Service, ServiceKind};
 
 /// The class every failed call is given, defined with the policy that acts
@@ -74,6 +75,9 @@ pub struct CallRequest {
     pub step_id: String,
     /// This attempt's budget; the call is cancelled when it runs out.
     pub timeout: Duration,
+    /// The attempt's place in its run's trace, while traces are exported:
+    /// sent as `traceparent`, and recorded as a client span.
+    pub trace: Option<CallTrace>,
 }
 
 impl std::fmt::Debug for CallRequest {
@@ -226,6 +230,34 @@ impl Transport {
     }
 }
 
+/// The client span of an attempt that carries a trace (and is sampled),
+/// named for the step and the operation.
+pub(crate) fn client_span(
+    req: &CallRequest,
+    service: &str,
+    mut attributes: Vec<KeyValue>,
+) -> Option<ClientSpan> {
+    let trace = req.trace.as_ref().filter(|t| t.sampled)?;
+    let name = match trace.compensation {
+        false => format!("attempt {}", req.step_id),
+        true => format!("compensation attempt {}", req.step_id),
+    };
+    attributes.push(KeyValue::new("maestro.step", req.step_id.clone()));
+    attributes.push(KeyValue::new("maestro.service", service.to_owned()));
+    Some(ClientSpan::start(trace, name, attributes))
+}
+
+/// How a failed attempt reads in its span: its class and message.
+pub(crate) fn span_error(result: &CallResult) -> Option<(&'static str, &str)> {
+    let e = result.as_ref().err()?;
+    let class = match e.class {
+        FailureClass::Retryable => "retryable",
+        FailureClass::Permanent => "permanent",
+        FailureClass::Unknown => "unknown",
+    };
+    Some((class, e.message.as_str()))
+}
+
 /// The error of a response over the service's `max_response_bytes`:
 /// permanent, since the service answers the same request the same way, and
 /// nothing of it is kept.
@@ -289,6 +321,7 @@ mod redaction_tests {
             run_id: "run".into(),
             step_id: "step".into(),
             timeout: Duration::from_secs(1),
+            trace: None,
         };
         let shown = format!("{request:?}");
         assert!(shown.contains("authorization"), "{shown}");

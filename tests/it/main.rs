@@ -25,6 +25,7 @@ mod signals;
 mod support;
 mod terminal;
 mod threats;
+mod traces;
 mod transport;
 mod validate;
 mod waits;

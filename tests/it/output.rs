@@ -150,6 +150,7 @@ async fn unfinished_run(journal: &SqliteJournal, file: &str, name: &str, run_id:
             workflow: name.into(),
             input: json!({}),
             retry_of: None,
+            traceparent: None,
         },
     };
     let write = Write::event(&id, 0, &started).expect("serializable");

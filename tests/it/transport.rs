@@ -93,6 +93,7 @@ fn http_call(verb: &str, path: &str, body: Value) -> CallRequest {
         run_id: "run-1".into(),
         step_id: "reserve".into(),
         timeout: Duration::from_secs(5),
+        trace: None,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct RunArgs {
     pub done: oneshot::Sender<RunReport>,
     /// The run's state: fresh, or folded from its journal when resumed.
     pub machine: Machine,
+    /// The caller's `traceparent`, recorded as the run starts.
+    pub traceparent: Option<String>,
 }
 
 /// How a run actor takes up its run.
@@ -112,6 +114,7 @@ impl Actor for RunActor {
             log,
             done,
             mut machine,
+            traceparent,
         } = args;
         // Not awaited: the first attempt's announcement, queued after it,
         // is; a run that made no call may as well start again.
@@ -123,6 +126,7 @@ impl Actor for RunActor {
                     workflow: workflow.name.clone(),
                     input,
                     retry_of,
+                    traceparent,
                 })
             }
             Begin::Resumed => {

@@ -148,12 +148,17 @@ impl Runs {
     /// Drive the run to its end here; `None` when another replica took it.
     async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunReport> {
         let spawned = match start {
-            Start::Fresh { input, retry_of } => {
+            Start::Fresh {
+                input,
+                retry_of,
+                traceparent,
+            } => {
                 let options = RunOptions {
                     run_id: Some(entry.id.clone()),
                     observer: Some(self.events.observe(&entry.id, entry.workflow())),
                     admitted: true,
                     retry_of,
+                    traceparent,
                 };
                 self.runtime.spawn_run(&entry.bound, input, options).await
             }

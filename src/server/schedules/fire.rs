@@ -79,7 +79,7 @@ impl Starter {
             return false;
         };
         let input = Value::Object(scheduled.schedule.input.clone());
-        match self.runs.submit(bound.clone(), input, None).await {
+        match self.runs.submit(bound.clone(), input, None, None).await {
             Ok(entry) => {
                 info!(workflow = %key.workflow, schedule = key.index, run = %entry.id,
                       tick = %humantime::format_rfc3339_millis(tick), "scheduled run started");

@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use prost_reflect::MethodDescriptor;
+use http::uri::PathAndQuery;
+use prost_reflect::{DynamicMessage, MethodDescriptor};
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use tonic::transport::{Channel, Endpoint};
@@ -19,8 +20,10 @@ use tonic::transport::{Channel, Endpoint};
 use self::codec::DynamicCodec;
 use self::descriptors::Descriptors;
 use super::{
-    CallError, CallFuture, CallRequest, CallTarget, TransportError, display_duration, timed_out,
+    CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, display_duration,
+    timed_out,
 };
+use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, DescriptorSource, GrpcService, redact_userinfo};
 
 /// Time to establish one connection: a refused or unreachable server fails
@@ -37,6 +40,8 @@ pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const RUN_ID: &str = "x-maestro-run-id";
 pub const STEP_ID: &str = "x-maestro-step-id";
+/// The W3C trace context of the attempt, when traces are exported.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// Calls to one gRPC service over `pool_size` distinct HTTP/2 connections.
 #[derive(Debug)]
@@ -102,48 +107,11 @@ impl GrpcTransport {
         let descriptors = Arc::clone(&self.descriptors);
         let (limit, service) = (self.limit, self.service.clone());
         let endpoint = redact_userinfo(&self.endpoint.uri().to_string()).into_owned();
-        let call = async move {
-            let CallTarget::Grpc { method } = &req.target else {
-                return Err(CallError::permanent(
-                    "an HTTP method cannot be called on a gRPC service",
-                ));
-            };
-            let timeout = req.timeout;
-            let deadline = Instant::now() + timeout;
-            let spec = method.trim_start_matches('/');
-            let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+        Box::pin(async move {
+            unary(channel, &descriptors, req, limit, &service)
                 .await
-                // Reflection changes nothing on the server.
-                .map_err(|_| {
-                    CallError::retryable(format!(
-                        "no descriptors within {}: reflection did not answer",
-                        display_duration(timeout)
-                    ))
-                })??;
-            let (method, path) = (resolved.method, resolved.path);
-            let request = request(&method, &req, deadline)?;
-            // tonic checks each message's declared length before reading
-            // it, so a larger one is never buffered.
-            let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
-            let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max);
-            let call = async move {
-                grpc.ready()
-                    .await
-                    .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
-                grpc.unary(request, path, DynamicCodec::new(method.output()))
-                    .await
-                    .map_err(|s| match status::is_too_large(&s) {
-                        true => super::too_large(limit, &service),
-                        false => status::classify(&s),
-                    })
-            };
-            let response = tokio::time::timeout_at(deadline, call)
-                .await
-                .map_err(|_| timed_out(timeout))??;
-            // The call succeeded; a response we cannot read is still applied.
-            json::to_json(&response.into_inner()).map_err(CallError::unknown)
-        };
-        Box::pin(async move { call.await.map_err(|e| status::name_endpoint(e, &endpoint)) })
+                .map_err(|e| status::name_endpoint(e, &endpoint))
+        })
     }
 
     pub fn describe(&self) -> String {
@@ -181,6 +149,87 @@ impl GrpcTransport {
     }
 }
 
+/// Resolve the method and call it, all within the request's timeout; a
+/// client span records the call when the request carries a trace.
+async fn unary(
+    channel: Channel,
+    descriptors: &Descriptors,
+    req: CallRequest,
+    limit: ByteSize,
+    service: &str,
+) -> CallResult {
+    let CallTarget::Grpc { method } = &req.target else {
+        return Err(CallError::permanent(
+            "an HTTP method cannot be called on a gRPC service",
+        ));
+    };
+    let timeout = req.timeout;
+    let deadline = Instant::now() + timeout;
+    let spec = method.trim_start_matches('/');
+    let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+        .await
+        // Reflection changes nothing on the server.
+        .map_err(|_| {
+            CallError::retryable(format!(
+                "no descriptors within {}: reflection did not answer",
+                display_duration(timeout)
+            ))
+        })??;
+    let (method, path) = (resolved.method, resolved.path);
+    let request = request(&method, &req, deadline)?;
+    let name = path.path().trim_start_matches('/').to_owned();
+    let attributes = vec![
+        KeyValue::new("rpc.system", "grpc"),
+        KeyValue::new("rpc.method", name),
+    ];
+    let span = super::client_span(&req, service, attributes);
+    let mut code = None;
+    let call = send(channel, request, path, &method, limit, service, &mut code);
+    let result = match tokio::time::timeout_at(deadline, call).await {
+        Err(_) => Err(timed_out(timeout)),
+        // The call succeeded; a response we cannot read is still applied.
+        Ok(answer) => {
+            answer.and_then(|r| json::to_json(&r.into_inner()).map_err(CallError::unknown))
+        }
+    };
+    if let Some(span) = span {
+        let code = code.map(|c| KeyValue::new("rpc.grpc.status_code", c as i64));
+        span.end(code, super::span_error(&result));
+    }
+    result
+}
+
+/// One unary call; `seen` is given its status code as soon as it comes.
+async fn send(
+    channel: Channel,
+    request: tonic::Request<DynamicMessage>,
+    path: PathAndQuery,
+    method: &MethodDescriptor,
+    limit: ByteSize,
+    service: &str,
+    seen: &mut Option<tonic::Code>,
+) -> Result<tonic::Response<DynamicMessage>, CallError> {
+    // tonic checks each message's declared length before reading it, so a
+    // larger one is never buffered.
+    let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
+    let mut grpc = tonic::client::Grpc::new(channel).max_decoding_message_size(max);
+    grpc.ready()
+        .await
+        .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
+    let answer = grpc
+        .unary(request, path, DynamicCodec::new(method.output()))
+        .await;
+    *seen = Some(
+        answer
+            .as_ref()
+            .map_or_else(|s| s.code(), |_| tonic::Code::Ok),
+    );
+    answer.map_err(|s| match status::is_too_large(&s) {
+        true => super::too_large(limit, service),
+        false => status::classify(&s),
+    })
+}
+
 fn request(
     method: &MethodDescriptor,
     req: &CallRequest,
@@ -206,6 +255,13 @@ fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
         map.insert(
             AsciiMetadataKey::from_static(name),
             ascii_value(name, value)?,
+        );
+    }
+    if let Some(trace) = &req.trace {
+        let value = trace.traceparent();
+        map.insert(
+            AsciiMetadataKey::from_static(TRACEPARENT),
+            ascii_value(TRACEPARENT, &value)?,
         );
     }
     let mut seen = HashSet::new();
@@ -259,6 +315,7 @@ mod tests {
             run_id: "run-1".into(),
             step_id: "charge".into(),
             timeout: Duration::from_secs(1),
+            trace: None,
         }
     }
 

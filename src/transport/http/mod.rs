@@ -1,6 +1,7 @@
 //! HTTP transport over reqwest: JSON bodies for POST/PUT/PATCH, query strings
 //! for GET/DELETE, status codes classified for retry and compensation.
 
+mod body;
 pub mod classify;
 pub mod path;
 pub mod query;
@@ -16,6 +17,7 @@ use serde_json::Value;
 use super::{
     CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, timed_out,
 };
+use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, HttpService, redact_userinfo};
 
 /// Idle keep-alive connections kept per host. reqwest keeps every one it
@@ -35,6 +37,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const RUN_ID: &str = "x-maestro-run-id";
 pub const STEP_ID: &str = "x-maestro-step-id";
+/// The W3C header naming the attempt's span, when traces are exported.
+pub const TRACEPARENT: &str = "traceparent";
 
 /// Bytes of an error response's body read for its message: the message
 /// quotes the start of it only, so the rest is not worth holding.
@@ -116,10 +120,22 @@ impl HttpTransport {
         };
         Box::pin(async move {
             let timeout = req.timeout;
+            let verb = match &req.target {
+                CallTarget::Http { verb, .. } => verb.to_string(),
+                CallTarget::Grpc { .. } => String::new(),
+            };
+            let method = KeyValue::new("http.request.method", verb);
+            let span = super::client_span(&req, &cap.service, vec![method]);
             let request = build_request(&client, &endpoint, req)?;
-            tokio::time::timeout(timeout, send(&client, request, &cap))
+            let mut status = None;
+            let result = tokio::time::timeout(timeout, send(&client, request, &cap, &mut status))
                 .await
-                .unwrap_or_else(|_| Err(timed_out(timeout)))
+                .unwrap_or_else(|_| Err(timed_out(timeout)));
+            if let Some(span) = span {
+                let status = status.map(|s| KeyValue::new("http.response.status_code", s));
+                span.end(status, super::span_error(&result));
+            }
+            result
         })
     }
 
@@ -196,6 +212,10 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
     ] {
         map.insert(HeaderName::from_static(name), header_value(name, value)?);
     }
+    if let Some(trace) = &req.trace {
+        let value = HeaderValue::try_from(trace.traceparent()).map_err(|e| e.to_string())?;
+        map.insert(HeaderName::from_static(TRACEPARENT), value);
+    }
     let mut seen = HashSet::new();
     for (name, value) in &req.headers {
         let mut value = header_value(name.as_str(), value)?;
@@ -224,15 +244,22 @@ struct Cap {
     service: Arc<str>,
 }
 
-async fn send(client: &Client, request: reqwest::Request, cap: &Cap) -> CallResult {
+/// Send and read the answer; `seen` is given its status as soon as it comes.
+async fn send(
+    client: &Client,
+    request: reqwest::Request,
+    cap: &Cap,
+    seen: &mut Option<i64>,
+) -> CallResult {
     let mut response = client
         .execute(request)
         .await
         .map_err(|e| classify::classify_send_error(&e))?;
     let status = response.status();
+    *seen = Some(i64::from(status.as_u16()));
     let headers = response.headers().clone();
     if status.is_success() {
-        return match read_body(&mut response, cap.limit.bytes()).await {
+        return match body::read_body(&mut response, cap.limit.bytes()).await {
             Ok(Some(body)) => Ok(output(&headers, &body)),
             Ok(None) => Err(super::too_large(cap.limit, &cap.service)),
             // The status line arrived, so the server has the request.
@@ -241,7 +268,7 @@ async fn send(client: &Client, request: reqwest::Request, cap: &Cap) -> CallResu
     }
     // An error's body only gives the message its excerpt.
     let limit = cap.limit.bytes().min(ERROR_BODY_BYTES);
-    let body = read_prefix(&mut response, limit)
+    let body = body::read_prefix(&mut response, limit)
         .await
         .map_err(|e| body_failed(status, &e))?;
     let retry_after = headers
@@ -253,42 +280,6 @@ async fn send(client: &Client, request: reqwest::Request, cap: &Cap) -> CallResu
 
 fn body_failed(status: reqwest::StatusCode, e: &reqwest::Error) -> CallError {
     CallError::unknown(format!("HTTP {status}: reading the body failed: {e}"))
-}
-
-/// The whole body, or `None` if it is longer than `limit`: a declared
-/// length over the limit is refused before reading, an undeclared one as
-/// soon as the limit is passed, so an endless stream ends there too.
-async fn read_body(
-    response: &mut reqwest::Response,
-    limit: u64,
-) -> Result<Option<Vec<u8>>, reqwest::Error> {
-    if response.content_length().is_some_and(|n| n > limit) {
-        return Ok(None);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await? {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Ok(None);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
-}
-
-/// The first `limit` bytes of the body; the rest is never read.
-async fn read_prefix(
-    response: &mut reqwest::Response,
-    limit: u64,
-) -> Result<Vec<u8>, reqwest::Error> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut body = Vec::new();
-    while body.len() < limit
-        && let Some(chunk) = response.chunk().await?
-    {
-        let room = limit - body.len();
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-    }
-    Ok(body)
 }
 
 /// A 2xx body as the step's output: JSON as is, anything else as a string,

@@ -256,6 +256,7 @@ async fn journal_after_a_crash(dir: &StateDir, never: &[&str], started: &[&str])
             workflow: "loan_processing".into(),
             input: json!({}),
             retry_of: None,
+            traceparent: None,
         };
         let step = RunEvent::StepCompleted {
             step: "verify_identity".into(),

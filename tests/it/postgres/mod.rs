@@ -192,6 +192,7 @@ pub fn started(run_id: &str) -> RunEvent {
         workflow: "journaled".into(),
         input: json!({"run": run_id}),
         retry_of: None,
+        traceparent: None,
     }
 }
 

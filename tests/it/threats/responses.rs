@@ -241,6 +241,7 @@ async fn an_endless_error_body_is_cut_and_its_status_still_decides() {
         run_id: "run".into(),
         step_id: "fetch".into(),
         timeout: Duration::from_secs(5),
+        trace: None,
     };
     let err = transport.call(call).await.unwrap_err();
     // Read until the timeout before; now 16 KiB are enough for the message.

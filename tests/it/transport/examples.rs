@@ -74,6 +74,7 @@ fn request(target: CallTarget, key: &str, body: Value) -> CallRequest {
         run_id: "run-9".into(),
         step_id: key.into(),
         timeout: Duration::from_secs(5),
+        trace: None,
     }
 }
 

@@ -46,6 +46,7 @@ fn grpc_call(method: &str, body: Value) -> CallRequest {
         run_id: "run-7".into(),
         step_id: "place".into(),
         timeout: Duration::from_secs(5),
+        trace: None,
     }
 }
 
