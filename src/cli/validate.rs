@@ -1,6 +1,6 @@
 //! `maestro validate FILE...`: load each file as a run would, contact no
 //! service, print one summary line per valid file and every problem of the
-//! others.
+//! others. A workflow's test file (`NAME.test.yaml`) is checked as tests.
 
 use std::path::PathBuf;
 
@@ -18,6 +18,20 @@ pub struct Args {
 pub fn run(args: &Args) -> u8 {
     let mut status = EXIT_OK;
     for file in &args.files {
+        // A workflow's tests, next to it (`examples/workflows/*.yaml`).
+        if workflow::is_test_file(file) {
+            match super::test::check_file(file) {
+                Ok(summary) => {
+                    let file = escape::line(&file.display().to_string()).into_owned();
+                    super::print(&format!("{file}: ok: {summary}\n"));
+                }
+                Err(message) => {
+                    say::error(&message);
+                    status = EXIT_INVALID;
+                }
+            }
+            continue;
+        }
         match workflow::load_file(file) {
             Ok(workflow) => {
                 let file = escape::line(&file.display().to_string()).into_owned();

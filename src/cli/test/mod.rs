@@ -105,6 +105,25 @@ fn load(file: &Path) -> Result<(TestFile, Arc<Workflow>), String> {
     Ok((spec, Arc::new(workflow)))
 }
 
+/// `validate` of a test file: it reads, its workflow loads, and it names
+/// only steps the workflow has; a summary line, or what is wrong.
+pub fn check_file(file: &Path) -> Result<String, String> {
+    let (spec, workflow) = load(file)?;
+    if let Some(problem) = spec
+        .tests
+        .iter()
+        .find_map(|case| unknown_steps(&workflow, case))
+    {
+        return Err(format!("{}: {problem}", file.display()));
+    }
+    let n = spec.tests.len();
+    Ok(format!(
+        "{n} test{} of workflow {}",
+        if n == 1 { "" } else { "s" },
+        workflow.name
+    ))
+}
+
 fn run_case(file: &Path, workflow: &Arc<Workflow>, case: &Case) -> Outcome {
     let started = Instant::now();
     let failures = match unknown_steps(workflow, case).or_else(|| spec::script(case).err()) {
