@@ -23,6 +23,8 @@ mod tests_guards;
 #[cfg(test)]
 mod tests_hints;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_pause;
 #[cfg(test)]
 mod tests_schedule;
