@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 use crate::resilience::BreakerPhase;
 use crate::workflow::{Service, redact_userinfo};
 
+use super::limit::{LimitCounters, LimitHealth};
 use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
 
 /// Restarts allowed within [`RESTART_WINDOW`] before the next restart is
@@ -55,6 +56,9 @@ pub struct ServiceHealth {
     pub pool_size: usize,
     /// Breaker transitions since the runtime started, restarts included.
     pub transitions: TransitionCounts,
+    /// The service's `concurrency` and `rate`, and the calls waiting under
+    /// them; absent when it declares neither.
+    pub limits: Option<LimitHealth>,
 }
 
 /// One service actor to supervise.
@@ -85,6 +89,7 @@ pub struct SupervisorState {
 struct Child {
     spec: ChildSpec,
     counters: Arc<BreakerCounters>,
+    limit_counters: Arc<LimitCounters>,
     actor: Option<ActorRef<ServiceMsg>>,
     restarts: u32,
     recent: Vec<Instant>,
@@ -200,6 +205,7 @@ impl SupervisorState {
         let child = Child {
             spec,
             counters: Arc::default(),
+            limit_counters: Arc::default(),
             actor: None,
             restarts: 0,
             recent: Vec::new(),
@@ -223,6 +229,7 @@ impl SupervisorState {
         let args = ServiceArgs {
             service: child.spec.service.clone(),
             counters: child.counters.clone(),
+            limit_counters: child.limit_counters.clone(),
         };
         let (actor, _) =
             Actor::spawn_linked(Some(registered), ServiceActor, args, myself.get_cell()).await?;
@@ -283,6 +290,11 @@ impl SupervisorState {
                 restarts: child.restarts,
                 in_flight: status.as_ref().map_or(0, |s| s.in_flight),
                 pool_size: status.as_ref().map_or(0, |s| s.pool_size),
+                limits: LimitHealth::of(
+                    service,
+                    status.as_ref().map_or(0, |s| s.queued),
+                    &child.limit_counters,
+                ),
                 breaker: status.map(|s| s.breaker),
                 transitions: child.counters.snapshot(),
             });

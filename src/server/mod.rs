@@ -18,6 +18,7 @@ pub mod reads;
 pub mod recovery;
 pub mod runs;
 pub mod schedules;
+mod service_metrics;
 pub mod signals;
 
 use std::net::SocketAddr;
