@@ -167,12 +167,13 @@ impl Runtime {
                     let first = &child.service;
                     if first.circuit_breaker != service.circuit_breaker
                         || pool_size(first) != pool_size(service)
+                        || (first.concurrency, first.rate) != (service.concurrency, service.rate)
                     {
                         warn!(
                             service = %service.name,
                             endpoint = %service.endpoint_for_display(),
-                            "service is defined again with other pool or circuit breaker \
-                             settings; the first definition's are used"
+                            "service is defined again with other pool, circuit breaker or \
+                             limit settings; the first definition's are used"
                         );
                     }
                 }

@@ -96,3 +96,53 @@ fn render_limits(out: &mut String, services: &[ServiceHealth]) {
     let name = "maestro_service_limit_wait_seconds_total";
     family(out, name, "counter", help, seconds);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::TransitionCounts;
+    use crate::runtime::limit::LimitHealth;
+
+    fn health(name: &str, limits: Option<LimitHealth>) -> ServiceHealth {
+        ServiceHealth {
+            name: name.into(),
+            endpoint: "http://127.0.0.1:1".into(),
+            alive: true,
+            restarts: 0,
+            breaker: Some(BreakerPhase::Closed),
+            in_flight: 5,
+            pool_size: 0,
+            transitions: TransitionCounts::default(),
+            limits,
+        }
+    }
+
+    #[test]
+    fn waits_and_queue_are_shown_for_services_with_limits_only() {
+        let limits = LimitHealth {
+            concurrency: Some(5),
+            rate: Some("100/s".into()),
+            queued: 7,
+            waits: 12,
+            wait_seconds: 1.5,
+        };
+        let mut out = String::new();
+        render(
+            &mut out,
+            &[health("api", Some(limits)), health("free", None)],
+        );
+        let labels = "service=\"api\",endpoint=\"http://127.0.0.1:1\"";
+        for sample in [
+            format!("maestro_service_limit_queued{{{labels}}} 7\n"),
+            format!("maestro_service_limit_waits_total{{{labels}}} 12\n"),
+            format!("maestro_service_limit_wait_seconds_total{{{labels}}} 1.5\n"),
+        ] {
+            assert!(out.contains(&sample), "{sample} in {out}");
+        }
+        assert!(
+            !out.lines()
+                .any(|l| l.starts_with("maestro_service_limit") && l.contains("free")),
+            "{out}"
+        );
+    }
+}

@@ -13,4 +13,5 @@ mod pauses;
 pub mod process;
 mod raw;
 pub mod schedules;
+mod service_limits;
 mod startup;
