@@ -172,7 +172,7 @@ impl Actor for ServiceActor {
                 let _ = reply.send(ServiceStatus {
                     name: state.service.name.clone(),
                     breaker: state.breaker.state().phase(),
-                    in_flight: state.in_flight.len() - queued,
+                    in_flight: state.in_flight.len().saturating_sub(queued),
                     queued,
                     pool_size: state.transport.pool_size(),
                     transport: state.transport.describe(),
