@@ -13,12 +13,14 @@ use serde_json::{Value, json};
 use super::calls::{Fault, Hub};
 
 /// `GET /health`, `GET|DELETE /calls`, `GET /calls/active`,
-/// `GET|POST|DELETE /faults`.
+/// `GET /calls/peak` (the most calls in flight at once since the log was
+/// cleared), `GET|POST|DELETE /faults`.
 pub fn router(hub: Arc<Hub>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({ "ok": true })) }))
         .route("/calls", get(list_calls).delete(clear_calls))
         .route("/calls/active", get(list_active))
+        .route("/calls/peak", get(peak_active))
         .route(
             "/faults",
             get(list_faults).post(add_faults).delete(clear_faults),
@@ -32,6 +34,10 @@ async fn list_calls(State(hub): State<Arc<Hub>>) -> Response {
 
 async fn list_active(State(hub): State<Arc<Hub>>) -> Response {
     Json(hub.active_calls()).into_response()
+}
+
+async fn peak_active(State(hub): State<Arc<Hub>>) -> Response {
+    Json(json!({ "peak": hub.peak_active() })).into_response()
 }
 
 async fn clear_calls(State(hub): State<Arc<Hub>>) -> Response {

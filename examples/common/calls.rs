@@ -155,6 +155,8 @@ struct State {
     log: Vec<CallRecord>,
     /// Calls that started and have not finished, by `seq`.
     active: BTreeMap<u64, CallRecord>,
+    /// The most calls in `active` at once since the log was last cleared.
+    peak: usize,
     attempts: HashMap<(String, String), u32>,
     faults: Vec<Fault>,
     answers: Store,
@@ -206,11 +208,17 @@ impl Hub {
         self.state().active.values().cloned().collect()
     }
 
+    /// The most calls that were inside the process at once.
+    pub fn peak_active(&self) -> usize {
+        self.state().peak
+    }
+
     /// Forgets calls, attempt counts and stored answers; keeps faults.
     pub fn clear_calls(&self) -> usize {
         let mut state = self.state();
         state.attempts.clear();
         state.answers.clear();
+        state.peak = state.active.len();
         std::mem::take(&mut state.log).len()
     }
 
@@ -332,7 +340,10 @@ impl Hub {
             end_us: 0,
             peer: start.peer,
         };
-        self.state().active.insert(record.seq, record.clone());
+        let mut state = self.state();
+        state.active.insert(record.seq, record.clone());
+        state.peak = state.peak.max(state.active.len());
+        drop(state);
         let call = ActiveCall {
             hub: Arc::clone(self),
             record: Some(record),

@@ -1,11 +1,13 @@
 //! Resilience policy as pure logic: how long to wait before the next attempt,
-//! whether a service's circuit lets a call through, and which deadline wins.
+//! whether a service's circuit lets a call through, when its rate lets the
+//! next call start, and which deadline wins.
 //! Nothing here does I/O or knows about actors; time is always passed in.
 
 pub mod backoff;
 pub mod breaker;
 pub mod deadline;
 pub mod failure;
+pub mod rate;
 
 use std::time::Duration;
 
@@ -16,6 +18,7 @@ pub use breaker::{
 };
 pub use deadline::{Deadline, attempt_timeout, min_timeout};
 pub use failure::FailureClass;
+pub use rate::{Rate, RateError, TokenBucket};
 
 /// A retry policy or breaker configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -36,6 +36,15 @@ pub enum AttemptError {
     CircuitOpen { service: String, retry_in: Duration },
     #[error("{service}: service actor restarted{}", if *sent { " during the call" } else { "" })]
     ActorRestarted { service: String, sent: bool },
+    /// The service's `concurrency` or `rate` let the call start in none of
+    /// the attempt's time: not sent, so safe to retry.
+    #[error("{service}: `{limit}` gave no turn within the attempt's time (waited {}); not sent", humantime::format_duration(round_ms(*waited)))]
+    Limited {
+        service: String,
+        /// As declared: `concurrency: 5`, `rate: 100/s`.
+        limit: String,
+        waited: Duration,
+    },
 }
 
 impl AttemptError {
@@ -45,6 +54,7 @@ impl AttemptError {
             AttemptError::CircuitOpen { .. } => FailureClass::Retryable,
             AttemptError::ActorRestarted { sent: true, .. } => FailureClass::Unknown,
             AttemptError::ActorRestarted { sent: false, .. } => FailureClass::Retryable,
+            AttemptError::Limited { .. } => FailureClass::Retryable,
         }
     }
 

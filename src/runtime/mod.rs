@@ -7,6 +7,7 @@ pub mod attempt;
 pub mod dispatch;
 pub mod handle;
 pub mod inbox;
+pub mod limit;
 pub mod log;
 pub mod render;
 pub mod report;
@@ -35,6 +36,7 @@ pub use crate::run::events;
 pub use crate::run::{Recorded, RunEvent, RunStatus};
 pub use dispatch::{AttemptError, ServiceHandle};
 pub use handle::{RunCanceller, RunHandle, RunWatch};
+pub use limit::LimitCounters;
 pub use log::Observer;
 pub use report::RunReport;
 pub use service::TransitionCounts;
@@ -179,12 +181,13 @@ impl Runtime {
                     let first = &child.service;
                     if first.circuit_breaker != service.circuit_breaker
                         || pool_size(first) != pool_size(service)
+                        || (first.concurrency, first.rate) != (service.concurrency, service.rate)
                     {
                         warn!(
                             service = %service.name,
                             endpoint = %service.endpoint_for_display(),
-                            "service is defined again with other pool or circuit breaker \
-                             settings; the first definition's are used"
+                            "service is defined again with other pool, circuit breaker or \
+                             limit settings; the first definition's are used"
                         );
                     }
                 }

@@ -2,7 +2,8 @@
 //! connection pool), its circuit breaker and the calls in flight. It never
 //! awaits a call in its handler: each attempt is spawned, answers its caller
 //! itself, and tells the actor its outcome for the breaker, so the mailbox
-//! stays responsive and an answer crosses no extra task.
+//! stays responsive and an answer crosses no extra task. A service that
+//! declares limits has its attempts wait their turn first (`limit.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,10 +16,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::resilience::breaker::{BreakerPhase, BreakerState, CircuitBreaker, Transition};
-use crate::transport::{CallError, CallRequest, Dial, Transport};
+use crate::transport::{CallError, CallFuture, CallRequest, Dial, Transport};
 use crate::workflow::Service;
 
 use super::AttemptError;
+use super::limit::{LimitCounters, Limiter};
 
 pub struct ServiceActor;
 
@@ -39,6 +41,11 @@ pub enum ServiceMsg {
         id: u64,
         outcome: Option<Result<(), CallError>>,
     },
+    /// An attempt waiting for its turn under the service's limits left
+    /// without being let through (its time ran out, or its caller left).
+    Left {
+        id: u64,
+    },
     Status(RpcReplyPort<ServiceStatus>),
 }
 
@@ -47,7 +54,10 @@ pub enum ServiceMsg {
 pub struct ServiceStatus {
     pub name: String,
     pub breaker: BreakerPhase,
+    /// Calls let through and not yet answered.
     pub in_flight: usize,
+    /// Calls waiting for a free slot under `concurrency`.
+    pub queued: usize,
     pub pool_size: usize,
     pub transport: String,
 }
@@ -58,6 +68,8 @@ pub struct ServiceArgs {
     pub counters: Arc<BreakerCounters>,
     /// How the actor gets its transport.
     pub dial: Dial,
+    /// Waits for the service's limits; kept by the supervisor too.
+    pub limit_counters: Arc<LimitCounters>,
 }
 
 /// Breaker transitions of one service, by the state entered.
@@ -95,17 +107,19 @@ impl BreakerCounters {
 }
 
 pub struct ServiceState {
-    service: Arc<Service>,
+    pub(super) service: Arc<Service>,
     counters: Arc<BreakerCounters>,
-    transport: Transport,
-    breaker: CircuitBreaker,
+    pub(super) transport: Transport,
+    pub(super) breaker: CircuitBreaker,
     next_id: u64,
-    in_flight: HashMap<u64, AbortOnDrop>,
+    pub(super) in_flight: HashMap<u64, AbortOnDrop>,
+    /// `None` when the service declares no limit: its calls go at once.
+    pub(super) limiter: Option<Limiter>,
 }
 
 /// A call in flight. Dropping the state (the actor died) aborts every call
 /// it had spawned, and with it the reply its caller waits for.
-struct AbortOnDrop(AbortHandle);
+pub(super) struct AbortOnDrop(pub(super) AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -127,11 +141,13 @@ impl Actor for ServiceActor {
             service,
             counters,
             dial,
+            limit_counters,
         } = args;
         let transport = dial(&service)?;
         info!(service = %service.name, transport = %transport.describe(), "service actor started");
         Ok(ServiceState {
             breaker: CircuitBreaker::new(service.circuit_breaker.clone()),
+            limiter: Limiter::of(&service, limit_counters),
             service,
             counters,
             transport,
@@ -153,11 +169,14 @@ impl Actor for ServiceActor {
                 reply,
             } => state.start(myself, request, cancel, reply),
             ServiceMsg::Done { id, outcome } => state.finish(id, outcome),
+            ServiceMsg::Left { id } => state.left(id),
             ServiceMsg::Status(reply) => {
+                let queued = state.limiter.as_ref().map_or(0, Limiter::queued);
                 let _ = reply.send(ServiceStatus {
                     name: state.service.name.clone(),
                     breaker: state.breaker.state().phase(),
-                    in_flight: state.in_flight.len(),
+                    in_flight: state.in_flight.len().saturating_sub(queued),
+                    queued,
                     pool_size: state.transport.pool_size(),
                     transport: state.transport.describe(),
                 });
@@ -175,6 +194,9 @@ impl ServiceState {
         cancel: CancellationToken,
         reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     ) {
+        if self.limiter.is_some() {
+            return self.start_limited(myself, request, cancel, reply);
+        }
         match self.breaker.acquire(Instant::now()) {
             Ok(Some(transition)) => self.log_transition(&transition, ""),
             Ok(None) => {}
@@ -187,30 +209,16 @@ impl ServiceState {
                 return;
             }
         }
+        let id = self.next_id();
+        let call = self.transport.call(request);
+        let task = tokio::spawn(carry(myself, id, call, cancel, reply));
+        self.in_flight.insert(id, AbortOnDrop(task.abort_handle()));
+    }
+
+    pub(super) fn next_id(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let call = self.transport.call(request);
-        let task = tokio::spawn(async move {
-            let result = tokio::select! {
-                result = call => result,
-                () = cancel.cancelled() => {
-                    let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
-                    return;
-                }
-            };
-            // The breaker first, so that a retry this answer prompts finds
-            // it up to date.
-            let outcome = match &result {
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.clone()),
-            };
-            let _ = myself.cast(ServiceMsg::Done {
-                id,
-                outcome: Some(outcome),
-            });
-            let _ = reply.send(result.map_err(AttemptError::Call));
-        });
-        self.in_flight.insert(id, AbortOnDrop(task.abort_handle()));
+        id
     }
 
     fn finish(&mut self, id: u64, outcome: Option<Result<(), CallError>>) {
@@ -231,10 +239,13 @@ impl ServiceState {
             };
             self.log_transition(&transition, cause);
         }
+        if self.limiter.is_some() {
+            self.release();
+        }
     }
 
     /// Breaker changes are what a person tailing the log needs to see.
-    fn log_transition(&self, transition: &Transition, cause: &str) {
+    pub(super) fn log_transition(&self, transition: &Transition, cause: &str) {
         let (service, from, to) = (
             &self.service.name,
             transition.from_label(),
@@ -248,4 +259,33 @@ impl ServiceState {
             info!(service = %service, from, to, reason, "circuit breaker {to}");
         }
     }
+}
+
+/// One call let through, from the request's departure to its answer: the
+/// body of an attempt's task.
+pub(super) async fn carry(
+    myself: ActorRef<ServiceMsg>,
+    id: u64,
+    call: CallFuture,
+    cancel: CancellationToken,
+    reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
+) {
+    let result = tokio::select! {
+        result = call => result,
+        () = cancel.cancelled() => {
+            let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
+            return;
+        }
+    };
+    // The breaker first, so that a retry this answer prompts finds it up
+    // to date.
+    let outcome = match &result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.clone()),
+    };
+    let _ = myself.cast(ServiceMsg::Done {
+        id,
+        outcome: Some(outcome),
+    });
+    let _ = reply.send(result.map_err(AttemptError::Call));
 }

@@ -17,6 +17,7 @@ use crate::resilience::BreakerPhase;
 use crate::transport::Dial;
 use crate::workflow::{Service, redact_userinfo};
 
+use super::limit::{LimitCounters, LimitHealth};
 use super::service::{BreakerCounters, ServiceActor, ServiceArgs, ServiceMsg, TransitionCounts};
 
 /// Restarts allowed within [`RESTART_WINDOW`] before the next restart is
@@ -56,6 +57,9 @@ pub struct ServiceHealth {
     pub pool_size: usize,
     /// Breaker transitions since the runtime started, restarts included.
     pub transitions: TransitionCounts,
+    /// The service's `concurrency` and `rate`, and the calls waiting under
+    /// them; absent when it declares neither.
+    pub limits: Option<LimitHealth>,
 }
 
 /// One service actor to supervise.
@@ -88,6 +92,7 @@ pub struct SupervisorState {
 struct Child {
     spec: ChildSpec,
     counters: Arc<BreakerCounters>,
+    limit_counters: Arc<LimitCounters>,
     actor: Option<ActorRef<ServiceMsg>>,
     restarts: u32,
     recent: Vec<Instant>,
@@ -203,6 +208,7 @@ impl SupervisorState {
         let child = Child {
             spec,
             counters: Arc::default(),
+            limit_counters: Arc::default(),
             actor: None,
             restarts: 0,
             recent: Vec::new(),
@@ -227,6 +233,7 @@ impl SupervisorState {
             service: child.spec.service.clone(),
             counters: child.counters.clone(),
             dial: child.spec.dial.clone(),
+            limit_counters: child.limit_counters.clone(),
         };
         let (actor, _) =
             Actor::spawn_linked(Some(registered), ServiceActor, args, myself.get_cell()).await?;
@@ -287,6 +294,11 @@ impl SupervisorState {
                 restarts: child.restarts,
                 in_flight: status.as_ref().map_or(0, |s| s.in_flight),
                 pool_size: status.as_ref().map_or(0, |s| s.pool_size),
+                limits: LimitHealth::of(
+                    service,
+                    status.as_ref().map_or(0, |s| s.queued),
+                    &child.limit_counters,
+                ),
                 breaker: status.map(|s| s.breaker),
                 transitions: child.counters.snapshot(),
             });

@@ -1,6 +1,7 @@
 //! Prometheus metrics of `maestro serve`, in the text exposition format.
 //! Run and step figures are counted as runs finish; service actor figures
-//! (breaker, restarts, calls in flight) are read from the actors per scrape.
+//! (breaker, restarts, calls in flight, limits) are read from the actors per
+//! scrape (`service_metrics.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -8,7 +9,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::resilience::BreakerPhase;
 use crate::runtime::{RunReport, RunStatus, ServiceHealth, report::StepOutcome};
 
 /// Upper bounds (seconds) of the latency buckets: 1 ms to 1 min.
@@ -164,7 +164,7 @@ impl Metrics {
         render_calls(&mut out, &c);
         drop(c);
         self.render_connections(&mut out);
-        render_services(&mut out, services);
+        super::service_metrics::render(&mut out, services);
         out
     }
 }
@@ -252,70 +252,8 @@ fn render_calls(out: &mut String, c: &Counts) {
     );
 }
 
-fn render_services(out: &mut String, services: &[ServiceHealth]) {
-    let label = |s: &ServiceHealth| {
-        format!(
-            "service=\"{}\",endpoint=\"{}\"",
-            escape(&s.name),
-            escape(&s.endpoint)
-        )
-    };
-    let each =
-        |value: fn(&ServiceHealth) -> u64| services.iter().map(move |s| (label(s), value(s)));
-    let help = "1 while the service actor is alive.";
-    family(
-        out,
-        "maestro_service_actor_up",
-        "gauge",
-        help,
-        each(|s| u64::from(s.alive)),
-    );
-    let help = "Restarts of the service actor by its supervisor.";
-    let restarts = each(|s| u64::from(s.restarts));
-    family(
-        out,
-        "maestro_service_actor_restarts_total",
-        "counter",
-        help,
-        restarts,
-    );
-    let help = "Calls the service actor has in flight.";
-    let in_flight = each(|s| s.in_flight as u64);
-    family(
-        out,
-        "maestro_service_calls_in_flight",
-        "gauge",
-        help,
-        in_flight,
-    );
-    let help = "Circuit breaker state: 0 closed, 1 half-open, 2 open.";
-    let state = each(|s| match s.breaker {
-        Some(BreakerPhase::Open) => 2,
-        Some(BreakerPhase::HalfOpen) => 1,
-        Some(BreakerPhase::Closed) | None => 0,
-    });
-    family(out, "maestro_breaker_state", "gauge", help, state);
-    let transitions = services.iter().flat_map(|s| {
-        let t = s.transitions;
-        [
-            ("open", t.opened),
-            ("half_open", t.half_opened),
-            ("closed", t.closed),
-        ]
-        .map(|(to, n)| (format!("{},to=\"{to}\"", label(s)), n))
-    });
-    let help = "Circuit breaker transitions, by the state entered.";
-    family(
-        out,
-        "maestro_breaker_transitions_total",
-        "counter",
-        help,
-        transitions,
-    );
-}
-
 /// One metric: its header, then a sample per label set (none: no braces).
-fn family<V: std::fmt::Display>(
+pub(super) fn family<V: std::fmt::Display>(
     out: &mut String,
     name: &str,
     kind: &str,
@@ -337,7 +275,7 @@ fn header(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Label values escape backslash, double quote and newline.
-fn escape(value: &str) -> String {
+pub(super) fn escape(value: &str) -> String {
     value
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

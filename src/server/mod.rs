@@ -19,6 +19,7 @@ pub mod recovery;
 pub mod retry;
 pub mod runs;
 pub mod schedules;
+mod service_metrics;
 pub mod signals;
 
 use std::net::SocketAddr;

@@ -3,13 +3,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use prost_reflect::DescriptorPool;
 
-use crate::resilience::{BreakerConfig, RetryPolicy};
+use crate::resilience::{BreakerConfig, Rate, RetryPolicy};
 use crate::template::{Condition, Template, ValueTemplate};
 
 pub use super::header::HeaderTemplate;
@@ -31,6 +32,9 @@ pub const DEFAULT_POOL_SIZE: usize = 5;
 pub const DEFAULT_MAX_RESPONSE_BYTES: ByteSize = ByteSize(4 * 1024 * 1024);
 /// The highest `max_response_bytes` accepted.
 pub const MAX_RESPONSE_BYTES_CEILING: ByteSize = ByteSize(1024 * 1024 * 1024);
+/// The highest `concurrency` a service may declare: far more calls than one
+/// process holds at once, so a value above it is a slip of the keyboard.
+pub const MAX_CONCURRENCY: u32 = 100_000;
 
 /// A loaded, validated workflow.
 #[derive(Debug, Clone)]
@@ -269,6 +273,11 @@ pub struct Service {
     pub circuit_breaker: BreakerConfig,
     /// Largest response accepted; a larger one fails the attempt, permanently.
     pub max_response_bytes: ByteSize,
+    /// Calls in flight at once, across every run sharing the service's
+    /// actor; the others wait their turn within their attempt's time.
+    pub concurrency: Option<NonZeroU32>,
+    /// Calls started per period, paced evenly by the service's actor.
+    pub rate: Option<Rate>,
 }
 
 impl Service {

@@ -4,6 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::model::MAX_CONCURRENCY;
+
 /// The schema's dialect.
 const DIALECT: &str = "https://json-schema.org/draft/2020-12/schema";
 
@@ -12,6 +14,9 @@ const DURATION: &str = r"^\s*[0-9]+\s*[A-Za-zµ]+(\s*[0-9]+\s*[A-Za-zµ]+)*\s*$"
 
 /// Bytes, or a number with a binary unit.
 const BYTE_SIZE: &str = r"^\s*[0-9]+\s*(B|KiB|MiB|GiB)?\s*$";
+
+/// Calls per second, minute or hour: `100/s`.
+const RATE: &str = r"^\s*[0-9]+\s*/\s*[smh]\s*$";
 
 /// A name templates can read as `.name`.
 const IDENTIFIER: &str = "^[A-Za-z_][A-Za-z0-9_]*$";
@@ -169,6 +174,20 @@ fn service() -> Value {
                         { "type": "integer", "minimum": 1 },
                         { "type": "string", "pattern": BYTE_SIZE },
                     ],
+                }),
+            ),
+            (
+                "concurrency",
+                json!({
+                    "type": "integer", "minimum": 1, "maximum": MAX_CONCURRENCY,
+                    "description": "Calls in flight at once across every run; more wait their turn (no limit).",
+                }),
+            ),
+            (
+                "rate",
+                json!({
+                    "type": "string", "pattern": RATE,
+                    "description": "Calls started per period, evenly spaced: `100/s`, `600/m`, `1000/h` (no limit).",
                 }),
             ),
         ],

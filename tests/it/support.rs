@@ -122,6 +122,15 @@ impl ServiceProcess {
             .unwrap_or_else(|e| panic!("{}: bad /calls/active: {e}", self.name))
     }
 
+    /// The most calls that were inside the process at once since its log
+    /// was last cleared.
+    pub fn peak_active(&self) -> usize {
+        let body = self.admin_ok("GET", "/calls/peak", None);
+        let peak: Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("{}: bad /calls/peak: {e}", self.name));
+        peak["peak"].as_u64().expect("a count") as usize
+    }
+
     /// Polls the service (every 10 ms, at most 30 s) until a call to
     /// `method` is in flight there.
     pub fn wait_active(&self, method: &str) {

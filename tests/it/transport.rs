@@ -78,6 +78,8 @@ fn http_service(endpoint: &str) -> Service {
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        concurrency: None,
+        rate: None,
     }
 }
 

@@ -26,6 +26,8 @@ mod tests_hints;
 #[cfg(test)]
 mod tests_input;
 #[cfg(test)]
+mod tests_limits;
+#[cfg(test)]
 mod tests_pause;
 #[cfg(test)]
 mod tests_schedule;

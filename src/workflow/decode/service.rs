@@ -1,6 +1,8 @@
 //! The `services:` block: protocol, endpoint, timeouts, retry, circuit
-//! breaker, gRPC pool and `.proto` files, HTTP headers.
+//! breaker, limits (concurrency and rate), gRPC pool and `.proto` files,
+//! HTTP headers.
 
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use prost_reflect::DescriptorPool;
@@ -8,10 +10,10 @@ use prost_reflect::DescriptorPool;
 use super::dataflow::{Scope, Use};
 use super::policy::{breaker, retry};
 use super::{Cx, Fields, endpoint, headers, join, proto, scalar};
-use crate::resilience::{BreakerConfig, RetryPolicy};
+use crate::resilience::{BreakerConfig, Rate, RateError, RetryPolicy};
 use crate::workflow::model::{
     ByteSize, DEFAULT_MAX_RESPONSE_BYTES, DEFAULT_POOL_SIZE, DescriptorSource, GrpcService,
-    HttpService, MAX_RESPONSE_BYTES_CEILING, Service, ServiceKind,
+    HttpService, MAX_CONCURRENCY, MAX_RESPONSE_BYTES_CEILING, Service, ServiceKind,
 };
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Key, Kind, Node};
@@ -29,6 +31,8 @@ pub(crate) const SERVICE_FIELDS: &[&str] = &[
     "import_paths",
     "headers",
     "max_response_bytes",
+    "concurrency",
+    "rate",
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +140,10 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
         None => BreakerConfig::default(),
     };
     let max_response_bytes = response_limit(cx, &f);
+    let concurrency = f
+        .get("concurrency")
+        .and_then(|n| concurrency(cx, n, &f.path("concurrency")));
+    let rate = f.get("rate").and_then(|n| rate(cx, n, &f.path("rate")));
     let kind = match protocol {
         Some(Protocol::Grpc) => grpc(cx, &f, endpoint, &mut declared.pool),
         Some(Protocol::Http) => http(cx, &f, endpoint, header_uses),
@@ -150,6 +158,8 @@ fn decode_one(cx: &mut Cx<'_>, key: &Key, node: &Node, header_uses: &mut Vec<Use
                 retry: declared.retry.clone(),
                 circuit_breaker,
                 max_response_bytes,
+                concurrency,
+                rate,
             })
         });
     }
@@ -162,6 +172,52 @@ fn response_limit(cx: &mut Cx<'_>, f: &Fields<'_>) -> ByteSize {
     f.get("max_response_bytes")
         .and_then(|n| scalar::byte_size(cx, n, &path, MAX_RESPONSE_BYTES_CEILING))
         .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES)
+}
+
+/// `concurrency: N`: calls in flight at once, 1 to [`MAX_CONCURRENCY`].
+fn concurrency(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<NonZeroU32> {
+    let why = "calls in flight at once; leave `concurrency` out for no limit";
+    let n = scalar::count(cx, node, path, 1, why)?;
+    if n > MAX_CONCURRENCY {
+        cx.report(
+            node.pos(),
+            path,
+            format!("must be at most {MAX_CONCURRENCY}, got {n}"),
+            Some("leave `concurrency` out for no limit".into()),
+        );
+        return None;
+    }
+    NonZeroU32::new(n)
+}
+
+/// `rate: 100/s`: calls started per second, minute (`m`) or hour (`h`).
+fn rate(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Rate> {
+    let example = "calls per period: `100/s`, `600/m` or `1000/h`";
+    let text = match &node.kind {
+        Kind::Str(text) => text,
+        Kind::Number(n) => {
+            let message = format!("expected a rate such as `100/s`, found the number {n}");
+            let hint = format!("add a period: `{n}/s`, `{n}/m` or `{n}/h`");
+            cx.report(node.pos(), path, message, Some(hint));
+            return None;
+        }
+        _ => {
+            let found = node.found();
+            let message = format!("expected a rate such as `100/s`, found {found}");
+            cx.report(node.pos(), path, message, Some(example.into()));
+            return None;
+        }
+    };
+    text.parse()
+        .map_err(|e: RateError| {
+            let hint = match &e {
+                RateError::Zero(_) => "leave `rate` out for no limit".to_string(),
+                RateError::Period { .. } => "the period is `s`, `m` or `h`".to_string(),
+                RateError::Shape(_) | RateError::TooMany { .. } => example.to_string(),
+            };
+            cx.report(node.pos(), path, e.to_string(), Some(hint));
+        })
+        .ok()
 }
 
 fn protocol(cx: &mut Cx<'_>, node: &Node, path: &str) -> Option<Protocol> {

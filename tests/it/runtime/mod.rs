@@ -6,6 +6,7 @@ mod breaker;
 mod calls;
 mod data;
 mod kill;
+mod limits;
 mod paths;
 mod saga;
 mod timeouts;

@@ -14,4 +14,5 @@ pub mod process;
 mod raw;
 mod retry;
 pub mod schedules;
+mod service_limits;
 mod startup;

@@ -228,6 +228,8 @@ async fn an_endless_error_body_is_cut_and_its_status_still_decides() {
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        concurrency: None,
+        rate: None,
     };
     let mut transport = Transport::new(&service).unwrap();
     let call = CallRequest {

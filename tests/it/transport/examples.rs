@@ -24,6 +24,8 @@ fn service(name: &str, kind: ServiceKind) -> Service {
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        concurrency: None,
+        rate: None,
     }
 }
 

@@ -25,6 +25,8 @@ fn grpc_service(url: &str, pool_size: usize, descriptors: DescriptorSource) -> S
         retry: RetryPolicy::default(),
         circuit_breaker: BreakerConfig::default(),
         max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+        concurrency: None,
+        rate: None,
     }
 }
 
