@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use crate::journal::{self, Journal, StoredRun};
 use crate::runtime::{RunOptions, RunReport, RunStatus, Runtime, RuntimeError};
 
-use super::runs::{Failure, find};
+use super::runs::{Failure, exit_with, find, journal_named};
+use super::say;
 use super::state::StateArgs;
 use super::timeline::write_failure_summary;
-use super::{EXIT_ERROR, EXIT_INVALID, say};
 
 #[derive(Debug, clap::Args)]
 pub struct RetryArgs {
@@ -22,16 +22,8 @@ pub struct RetryArgs {
 }
 
 pub fn run(args: RetryArgs) -> ExitCode {
-    let spec = match args.state.spec_or_exit() {
-        Ok(Some(spec)) => spec,
-        Ok(None) => {
-            say::error("name the journal the run is in: --state-dir DIR or --state URL");
-            return ExitCode::from(EXIT_INVALID);
-        }
-        Err(code) => return code,
-    };
-    let runtime = match super::async_runtime() {
-        Ok(runtime) => runtime,
+    let (spec, runtime) = match journal_named(args.state.spec_or_exit()) {
+        Ok(named) => named,
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
@@ -42,30 +34,19 @@ pub fn run(args: RetryArgs) -> ExitCode {
         actors.shutdown().await;
         report
     });
-    match result {
-        Ok(report) => {
-            let json = serde_json::to_string_pretty(&report).unwrap_or_default();
-            super::print(&format!("{json}\n"));
-            if report.status != RunStatus::Succeeded {
-                let mut summary = Vec::new();
-                let _ = write_failure_summary(&mut summary, &report);
-                say::say(
-                    say::Level::Error,
-                    String::from_utf8_lossy(&summary).trim_end(),
-                );
-            }
-            ExitCode::from(super::exit::for_status(report.status))
+    exit_with(result, |report| {
+        let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+        super::print(&format!("{json}\n"));
+        if report.status != RunStatus::Succeeded {
+            let mut summary = Vec::new();
+            let _ = write_failure_summary(&mut summary, &report);
+            say::say(
+                say::Level::Error,
+                String::from_utf8_lossy(&summary).trim_end(),
+            );
         }
-        Err(Failure::Caller(message)) => {
-            say::error(&message);
-            ExitCode::from(EXIT_INVALID)
-        }
-        Err(Failure::Error(message)) => {
-            say::error(&message);
-            ExitCode::from(EXIT_ERROR)
-        }
-        Err(Failure::ReaderGone) => ExitCode::from(super::EXIT_OK),
-    }
+        ExitCode::from(super::exit::for_status(report.status))
+    })
 }
 
 /// Retry `stored` as its status allows, and wait for the end.

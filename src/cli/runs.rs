@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::escape;
-use crate::journal::{self, Cursor, Journal, RunQuery, StoredRun};
+use crate::journal::{self, Cursor, Journal, RunQuery, StateSpec, StoredRun};
 use crate::runtime::{RunEvent, RunReport};
 use crate::workflow;
 
@@ -90,16 +90,8 @@ pub fn run(command: RunsCommand) -> ExitCode {
         RunsCommand::Show(args) => &args.state,
         RunsCommand::Retry(_) => unreachable!("a retry returned above"),
     };
-    let spec = match state.spec_or_exit() {
-        Ok(Some(spec)) => spec,
-        Ok(None) => {
-            say::error("name the journal with --state-dir DIR or --state URL");
-            return ExitCode::from(EXIT_INVALID);
-        }
-        Err(code) => return code,
-    };
-    let runtime = match super::async_runtime() {
-        Ok(runtime) => runtime,
+    let (spec, runtime) = match journal_named(state.spec_or_exit()) {
+        Ok(named) => named,
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
@@ -113,8 +105,29 @@ pub fn run(command: RunsCommand) -> ExitCode {
             RunsCommand::Retry(_) => unreachable!("a retry returned above"),
         }
     });
+    exit_with(result, |()| ExitCode::from(EXIT_OK))
+}
+
+/// The journal the flags name (one must be), and a runtime to reach it.
+pub(super) fn journal_named(
+    spec: Result<Option<StateSpec>, ExitCode>,
+) -> Result<(StateSpec, tokio::runtime::Runtime), ExitCode> {
+    let spec = match spec? {
+        Some(spec) => spec,
+        None => {
+            say::error("name the journal with --state-dir DIR or --state URL");
+            return Err(ExitCode::from(EXIT_INVALID));
+        }
+    };
+    Ok((spec, super::async_runtime()?))
+}
+
+/// The exit status of a command's result, `ok` printing a success: the
+/// caller's mistake is 2, Maestro's own 5, a reader gone away 0.
+pub(super) fn exit_with<T>(result: Result<T, Failure>, ok: impl FnOnce(T) -> ExitCode) -> ExitCode {
     match result {
-        Ok(()) | Err(Failure::ReaderGone) => ExitCode::from(EXIT_OK),
+        Ok(value) => ok(value),
+        Err(Failure::ReaderGone) => ExitCode::from(EXIT_OK),
         Err(Failure::Caller(message)) => {
             say::error(&message);
             ExitCode::from(EXIT_INVALID)

@@ -10,9 +10,9 @@ use crate::journal::{self, PostedSignal};
 use crate::runtime::inbox::INBOX_POLL;
 use crate::workflow::is_signal_name;
 
-use super::runs::{Failure, find};
+use super::runs::{Failure, exit_with, find, journal_named};
 use super::state::ReadStateArgs;
-use super::{EXIT_ERROR, EXIT_INVALID, EXIT_OK, say};
+use super::{EXIT_OK, say};
 
 #[derive(Debug, clap::Args)]
 pub struct SignalArgs {
@@ -33,16 +33,8 @@ pub struct SignalArgs {
 }
 
 pub fn run(args: SignalArgs) -> ExitCode {
-    let spec = match args.state.spec_or_exit() {
-        Ok(Some(spec)) => spec,
-        Ok(None) => {
-            say::error("name the journal the run is in: --state-dir DIR or --state URL");
-            return ExitCode::from(EXIT_INVALID);
-        }
-        Err(code) => return code,
-    };
-    let runtime = match super::async_runtime() {
-        Ok(runtime) => runtime,
+    let (spec, runtime) = match journal_named(args.state.spec_or_exit()) {
+        Ok(named) => named,
         Err(code) => return code,
     };
     let result = runtime.block_on(async {
@@ -63,27 +55,16 @@ pub fn run(args: SignalArgs) -> ExitCode {
         journal.post_signal(signal.clone()).await?;
         Ok(signal)
     });
-    match result {
-        Ok(signal) => {
-            let within = humantime::format_duration(INBOX_POLL);
-            say::info(&format!(
-                "signal `{}` posted for run {}: the process driving it takes it within {within}",
-                signal.name, signal.run_id
-            ));
-            let answer = json!({"run_id": signal.run_id, "signal": signal.name, "id": signal.id});
-            super::print(&format!("{answer}\n"));
-            ExitCode::from(EXIT_OK)
-        }
-        Err(Failure::Caller(message)) => {
-            say::error(&message);
-            ExitCode::from(EXIT_INVALID)
-        }
-        Err(Failure::Error(message)) => {
-            say::error(&message);
-            ExitCode::from(EXIT_ERROR)
-        }
-        Err(Failure::ReaderGone) => ExitCode::from(EXIT_OK),
-    }
+    exit_with(result, |signal| {
+        let within = humantime::format_duration(INBOX_POLL);
+        say::info(&format!(
+            "signal `{}` posted for run {}: the process driving it takes it within {within}",
+            signal.name, signal.run_id
+        ));
+        let answer = json!({"run_id": signal.run_id, "signal": signal.name, "id": signal.id});
+        super::print(&format!("{answer}\n"));
+        ExitCode::from(EXIT_OK)
+    })
 }
 
 /// The signal the flags describe, its run not looked up yet.

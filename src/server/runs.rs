@@ -227,13 +227,7 @@ impl Runs {
     /// Take over a run read back from the journal. Always accepted: it was
     /// accepted once already; it waits for a slot like any other.
     pub fn resume(self: &Arc<Self>, bound: BoundWorkflow, stored: StoredRun) -> Arc<RunEntry> {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        let entry = self.track(
-            stored.run_id.clone(),
-            stored.epoch,
-            bound,
-            stored.created_at,
-        );
+        let entry = self.take_up(bound, &stored);
         info!(run = %entry.id, workflow = %entry.workflow(), "run taken over from the journal");
         self.start(&entry, Start::Resume(Box::new(stored)));
         entry
@@ -246,16 +240,17 @@ impl Runs {
         bound: BoundWorkflow,
         stored: StoredRun,
     ) -> Arc<RunEntry> {
-        self.pending.fetch_add(1, Ordering::AcqRel);
-        let entry = self.track(
-            stored.run_id.clone(),
-            stored.epoch,
-            bound,
-            stored.created_at,
-        );
+        let entry = self.take_up(bound, &stored);
         info!(run = %entry.id, workflow = %entry.workflow(), "failed compensations retried");
         self.start(&entry, Start::RetryCompensations(Box::new(stored)));
         entry
+    }
+
+    /// Track a run that was accepted once already, under its claim.
+    fn take_up(&self, bound: BoundWorkflow, stored: &StoredRun) -> Arc<RunEntry> {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let (id, epoch) = (stored.run_id.clone(), stored.epoch);
+        self.track(id, epoch, bound, stored.created_at)
     }
 
     /// Queue the run for a slot, in the order of the calls, and drive it.

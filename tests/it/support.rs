@@ -452,3 +452,25 @@ fn every_example_process_starts_and_answers_its_admin_listener() {
         );
     }
 }
+
+/// Creates an account, then activates it; the account is undone by a
+/// DELETE. Two attempts per call: faults decide how far it gets.
+pub const RETRIED: &str = r#"
+name: retried
+services:
+  web:
+    type: http
+    endpoint: "${MAESTRO_WEB_HTTP}"
+    retry: {attempts: 2, initial_interval: 10ms}
+steps:
+  - id: create_account
+    service: web
+    method: "POST /accounts"
+    input: {email: "{{ .input.email }}", name: Ana}
+    output: account
+    compensate:
+      method: "DELETE /accounts/{{ .account.account_id }}"
+  - id: activate
+    service: web
+    method: "POST /accounts/{{ .account.account_id }}/activate"
+"#;

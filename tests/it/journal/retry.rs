@@ -7,27 +7,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use super::StateDir;
-use crate::support::{Fault, ServiceProcess, env_for};
-
-const WORKFLOW: &str = r#"
-name: retried
-services:
-  web:
-    type: http
-    endpoint: "${MAESTRO_WEB_HTTP}"
-    retry: {attempts: 2, initial_interval: 10ms}
-steps:
-  - id: create_account
-    service: web
-    method: "POST /accounts"
-    input: {email: "{{ .input.email }}", name: Ana}
-    output: account
-    compensate:
-      method: "DELETE /accounts/{{ .account.account_id }}"
-  - id: activate
-    service: web
-    method: "POST /accounts/{{ .account.account_id }}/activate"
-"#;
+use crate::support::{Fault, RETRIED as WORKFLOW, ServiceProcess, env_for};
 
 fn maestro(web: &ServiceProcess, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_maestro"))

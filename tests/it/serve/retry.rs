@@ -9,27 +9,8 @@ use serde_json::{Value, json};
 
 use super::process::ServeProcess;
 use crate::journal::StateDir;
-use crate::support::{Fault, ServiceProcess};
+use crate::support::{Fault, RETRIED as WORKFLOW, ServiceProcess};
 
-const WORKFLOW: &str = r#"
-name: retried
-services:
-  web:
-    type: http
-    endpoint: "${MAESTRO_WEB_HTTP}"
-    retry: {attempts: 2, initial_interval: 10ms}
-steps:
-  - id: create_account
-    service: web
-    method: "POST /accounts"
-    input: {email: "{{ .input.email }}", name: Ana}
-    output: account
-    compensate:
-      method: "DELETE /accounts/{{ .account.account_id }}"
-  - id: activate
-    service: web
-    method: "POST /accounts/{{ .account.account_id }}/activate"
-"#;
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// `maestro serve` of the workflow above, with `args`.
