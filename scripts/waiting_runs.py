@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Memory of runs waiting for a signal: `maestro serve` of
+examples/workflows/account_approval.yaml against the example HTTP service,
+N runs submitted one after another (each creates an account, then waits),
+and the server's resident memory before and once the last one waits.
+
+    cargo build --release --bin maestro --examples   # or a debug build
+    scripts/waiting_runs.py 10000 [target/release]
+
+Bounded: N is at most 100,000 and the wait for the last run at most 120 s.
+"""
+import http.client
+import json
+import os
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+N = min(int(sys.argv[1]) if len(sys.argv) > 1 else 10000, 100_000)
+BUILD = os.path.join(ROOT, sys.argv[2] if len(sys.argv) > 2 else "target/debug")
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS"):
+                return int(line.split()[1])
+    return 0
+
+
+def ready_line(process):
+    return json.loads(process.stdout.readline().decode())["listening"]
+
+
+web = subprocess.Popen(
+    [os.path.join(BUILD, "examples/web_http"), "--port", "0", "--admin-port", "0"],
+    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+env = dict(os.environ, MAESTRO_WEB_HTTP=f"http://{ready_line(web)}", RUST_LOG="error")
+limit = str(N + 10)
+server = subprocess.Popen(
+    [os.path.join(BUILD, "maestro"), "serve", "--port", "0", "--workflows",
+     os.path.join(ROOT, "examples/workflows/account_approval.yaml"),
+     "--max-running", limit, "--max-queued", limit],
+    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+try:
+    host, port = ready_line(server).rsplit(":", 1)
+    client = http.client.HTTPConnection(host, int(port), timeout=30)
+    body = json.dumps({"input": {"email": "a@example.com", "name": "A"}})
+    time.sleep(0.5)
+    before = rss_kib(server.pid)
+    last = None
+    for _ in range(N):
+        client.request("POST", "/v1/workflows/account_approval/runs", body,
+                       {"content-type": "application/json"})
+        last = json.loads(client.getresponse().read())["run_id"]
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        client.request("GET", f"/v1/runs/{last}")
+        run = json.loads(client.getresponse().read())
+        if any(s["id"] == "manager_approval" and s["outcome"] == "waiting" for s in run["steps"]):
+            break
+        time.sleep(0.5)
+    time.sleep(2)
+    after = rss_kib(server.pid)
+    print(f"runs waiting: {N}; RSS before {before} KiB, with them {after} KiB; "
+          f"{(after - before) * 1024 // N} bytes per waiting run")
+finally:
+    server.terminate()
+    web.terminate()
