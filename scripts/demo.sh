@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: builds Maestro and the example services, starts the services
 # on their fixed ports (127.0.0.1:7101-7104, admin 7201-7204), runs three
-# workflows against them, and stops the services on the way out.
+# workflows against them (one waiting for a signal sent from the command
+# line), and stops the services on the way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -95,6 +96,34 @@ run "The README's loan workflow: identity, three checks in parallel, then one br
 
 run "A checkout whose card is declined: points restored, then stock released" 1 \
     "$WORKFLOWS/checkout_declined.yaml" --input-file examples/inputs/order.json
+
+echo
+echo "==> A run that waits for a person: the approval arrives with \`maestro signal\`"
+STATE=$(mktemp -d)
+printf '    maestro execute %s --input-file %s --state-dir %s &\n' \
+    "$WORKFLOWS/account_approval.yaml" examples/inputs/onboarding_free.json "$STATE"
+"$BIN/maestro" execute "$WORKFLOWS/account_approval.yaml" \
+    --input-file examples/inputs/onboarding_free.json --state-dir "$STATE" 2>"$LOGS/approval.err" &
+APPROVAL=$!
+RUN=""
+for _ in $(seq 200); do
+    RUN=$(sed -n 's/.*send it: maestro signal \([^ ]*\) .*/\1/p' "$LOGS/approval.err" | head -n 1)
+    [ -n "$RUN" ] && break
+    sleep 0.05
+done
+echo "    run $RUN waits for manager_approval"
+printf '    maestro signal %s manager_approval --payload %q --state-dir %s\n' \
+    "$RUN" '{"approved": true, "by": "ana"}' "$STATE"
+"$BIN/maestro" signal "$RUN" manager_approval --payload '{"approved": true, "by": "ana"}' \
+    --state-dir "$STATE" >/dev/null
+code=0
+wait "$APPROVAL" || code=$?
+sed 's/^/    /' "$LOGS/approval.err" | grep -v '^    $' || true
+rm -rf "$STATE"
+if [ "$code" -ne 0 ]; then
+    echo "    (expected exit 0, got $code)"
+    UNEXPECTED=1
+fi
 
 echo
 echo "==> done; each service's calls were at http://127.0.0.1:720N/calls while it ran"

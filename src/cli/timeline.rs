@@ -68,7 +68,11 @@ impl Timeline {
     fn raw_line(&self, recorded: &Recorded) -> Option<String> {
         Some(match &recorded.event {
             RunEvent::StepCompleted { step, attempts, .. } => {
-                let detail = format!("  {}  {}", attempts_text(*attempts), self.took(step));
+                // A sleep or a wait makes no attempt.
+                let detail = match attempts {
+                    0 => format!("  {}", self.took(step)),
+                    n => format!("  {}  {}", attempts_text(*n), self.took(step)),
+                };
                 self.row("✓", step, "ok", &detail)
             }
             RunEvent::StepSkipped { step } => self.row("-", step, "skipped", ""),
