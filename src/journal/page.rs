@@ -34,6 +34,12 @@ pub struct RunQuery {
     /// A journal does not tell queued from running: both match its
     /// unfinished runs.
     pub status: Option<RunStatus>,
+    /// Runs created at or after this moment.
+    pub since: Option<SystemTime>,
+    /// Runs created before this moment.
+    pub until: Option<SystemTime>,
+    /// Runs whose id starts with this.
+    pub id_prefix: Option<String>,
 }
 
 impl RunQuery {
@@ -43,6 +49,17 @@ impl RunQuery {
             limit,
             ..RunQuery::default()
         }
+    }
+
+    /// Whether a run created at `created_at` with id `run_id` is in the
+    /// time range and id prefix asked (the filters the journal applies too).
+    pub fn admits(&self, created_at: SystemTime, run_id: &str) -> bool {
+        self.since.is_none_or(|since| created_at >= since)
+            && self.until.is_none_or(|until| created_at < until)
+            && self
+                .id_prefix
+                .as_deref()
+                .is_none_or(|prefix| run_id.starts_with(prefix))
     }
 
     /// The status label to select in the journal, if any.

@@ -247,11 +247,27 @@ pub async fn list_runs(
         Some(text) => Some(Cursor::decode(text).map_err(|e| bad(e.to_string()))?),
         None => None,
     };
+    let time = |name: &str, text: Option<&String>| match text {
+        Some(text) => crate::workflow::timestamp::parse_rfc3339(text)
+            .map(Some)
+            .map_err(|e| bad(format!("`{name}`: {e}"))),
+        None => Ok(None),
+    };
+    let (since, until) = (
+        time("since", query.since.as_ref())?,
+        time("until", query.until.as_ref())?,
+    );
+    if query.id_prefix.as_ref().is_some_and(|p| p.len() > 64) {
+        return Err(bad("`id_prefix` holds at most 64 characters".into()));
+    }
     let asked = RunQuery {
         limit,
         after,
         workflow: query.workflow,
         status: query.status,
+        since,
+        until,
+        id_prefix: query.id_prefix,
     };
     let page = listing::page(&state.runs, asked).await.map_err(|e| {
         Failure::new(

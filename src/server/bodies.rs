@@ -312,6 +312,15 @@ pub struct ListQuery {
     /// after it. Opaque; 400 when it is not one a page gave.
     #[param(max_length = 298)]
     pub cursor: Option<String>,
+    /// Only runs submitted at or after this RFC 3339 time.
+    #[param(example = "2026-12-04T09:00:00Z")]
+    pub since: Option<String>,
+    /// Only runs submitted before this RFC 3339 time.
+    #[param(example = "2026-12-04T10:00:00Z")]
+    pub until: Option<String>,
+    /// Only runs whose id starts with this (at most 64 characters).
+    #[param(max_length = 64)]
+    pub id_prefix: Option<String>,
 }
 
 // utoipa takes only a literal for the `maxLength` of `cursor` above.

@@ -18,7 +18,8 @@ pub struct Page {
 
 /// The page `query` asks for.
 pub async fn page(runs: &Runs, query: RunQuery) -> Result<Page, JournalError> {
-    let memory = runs.snapshot(query.after.as_ref(), query.workflow.as_deref());
+    let mut memory = runs.snapshot(query.after.as_ref(), query.workflow.as_deref());
+    memory.retain(|(at, summary)| query.admits(at.created_at, &summary.run_id));
     let stored = match runs.runtime().journal() {
         Some(journal) => {
             // One row more than the page: whether the journal holds more.
@@ -125,8 +126,8 @@ mod tests {
             let query = RunQuery {
                 limit,
                 after: after.clone(),
-                workflow: None,
                 status,
+                ..RunQuery::default()
             };
             let held = memory
                 .iter()

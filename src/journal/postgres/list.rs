@@ -37,6 +37,18 @@ pub(super) async fn list_runs(
         params.push(status);
         sql.push_str(&format!(" AND status = ${}", params.len()));
     }
+    if let Some(since) = &query.since {
+        params.push(since);
+        sql.push_str(&format!(" AND created_at >= ${}", params.len()));
+    }
+    if let Some(until) = &query.until {
+        params.push(until);
+        sql.push_str(&format!(" AND created_at < ${}", params.len()));
+    }
+    if let Some(prefix) = &query.id_prefix {
+        params.push(prefix);
+        sql.push_str(&format!(" AND starts_with(run_id, ${})", params.len()));
+    }
     params.push(&limit);
     sql.push_str(&format!(
         " ORDER BY created_at DESC, run_id COLLATE \"C\" DESC LIMIT ${}",

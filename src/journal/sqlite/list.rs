@@ -28,6 +28,19 @@ pub(super) fn list_runs(conn: &Connection, query: &RunQuery) -> Result<Vec<RunRo
         sql.push_str(" AND status = ?");
         params.push(Param::Text(status.to_string()));
     }
+    if let Some(since) = query.since {
+        sql.push_str(" AND created_at >= ?");
+        params.push(Param::Text(timestamp(since)));
+    }
+    if let Some(until) = query.until {
+        sql.push_str(" AND created_at < ?");
+        params.push(Param::Text(timestamp(until)));
+    }
+    if let Some(prefix) = &query.id_prefix {
+        // Not LIKE: it ignores the case of ASCII letters.
+        sql.push_str(" AND substr(run_id, 1, length(?)) = ?");
+        params.extend([Param::Text(prefix.clone()), Param::Text(prefix.clone())]);
+    }
     sql.push_str(" ORDER BY created_at DESC, run_id DESC LIMIT ?");
     params.push(Param::Integer(
         i64::try_from(query.limit).unwrap_or(i64::MAX),

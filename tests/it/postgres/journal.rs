@@ -346,6 +346,17 @@ async fn pages_after_a_cursor_list_every_run_once_newest_first() {
             ["run-e", "run-a"]
         );
         assert_eq!(walk(&journal, of("other", None)).await, ["run-f", "run-c"]);
+        let range = RunQuery {
+            since: Some(us(1)),
+            until: Some(us(1_000)),
+            ..RunQuery::newest(limit)
+        };
+        assert_eq!(walk(&journal, range).await, ["run-e", "run-d", "run-c"]);
+        let prefix = RunQuery {
+            id_prefix: Some("run-B".into()),
+            ..RunQuery::newest(limit)
+        };
+        assert_eq!(walk(&journal, prefix).await, ["run-B"], "case kept");
     }
     // A cursor past the oldest run lists nothing; one from the future, all.
     let last = journal.list(RunQuery::newest(10)).await.unwrap();

@@ -5,6 +5,7 @@ mod api;
 mod contract;
 mod embedded;
 pub mod events;
+mod filters;
 mod fuzz;
 mod guard;
 mod limits;
