@@ -162,11 +162,11 @@ async fn the_runs_list_pages_by_cursor_and_filters_by_id_prefix() {
     assert_eq!(all, json!([runs[2], runs[1], runs[0]]));
 
     // Ids share their time-ordered start: the whole id is its own prefix.
-    // The filter applies to each page; the older page is still offered.
+    // The server filters: one run, and no further page to offer.
     browser.type_into("input[name=prefix]", &runs[1]).await;
     browser.click("#filters button[type=submit]").await;
     let only = browser
-        .wait("one run", listed, json!([1, true]), LIMIT)
+        .wait("one run", listed, json!([1, false]), LIMIT)
         .await;
     assert_eq!(only, json!([runs[1]]));
     browser.quit().await;
