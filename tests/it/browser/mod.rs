@@ -3,6 +3,7 @@
 //! Chromium cannot be installed, each test says so in one line and passes.
 
 mod driver;
+mod pauses;
 
 use std::time::Duration;
 
