@@ -40,6 +40,8 @@ enum Shape {
     /// Start and end.
     Terminal,
     Step,
+    /// A step that sleeps or waits for a signal: it calls nothing.
+    Pause,
     /// Where a parallel group starts and ends.
     Fork,
     Join,
@@ -151,7 +153,12 @@ impl Chart {
             None => step.label(),
         };
         let lines = vec![step.id.clone(), doing];
-        self.add(id, lines, Shape::Step);
+        let shape = if step.call().is_some() {
+            Shape::Step
+        } else {
+            Shape::Pause
+        };
+        self.add(id, lines, shape);
         if let Some(last) = self.boxes.last_mut() {
             last.step = Some(step.id.clone());
         }
@@ -181,7 +188,7 @@ impl Chart {
             .boxes
             .iter()
             .rev()
-            .find(|b| b.shape == Shape::Step && b.lines.first() == Some(&step.id))
+            .find(|b| b.step.as_ref() == Some(&step.id))
             .map(|b| b.id.clone())
             .expect("a step is drawn before its compensation");
         let mut label = format!("undo: {}", call_text(&compensation.call));
@@ -216,6 +223,7 @@ impl Chart {
             let _ = match b.shape {
                 Shape::Terminal => writeln!(out, "    {}((\"{label}\"))", b.id),
                 Shape::Step => writeln!(out, "    {}[\"{label}\"]", b.id),
+                Shape::Pause => writeln!(out, "    {}([\"{label}\"])", b.id),
                 Shape::Fork | Shape::Join => writeln!(out, "    {}{{{{\"{label}\"}}}}", b.id),
             };
         }
@@ -252,6 +260,7 @@ impl Chart {
             let shape = match b.shape {
                 Shape::Terminal => ", shape=circle",
                 Shape::Step => "",
+                Shape::Pause => ", style=\"rounded,dashed\"",
                 Shape::Fork | Shape::Join => ", shape=hexagon, style=solid",
             };
             let _ = writeln!(out, "    {} [label=\"{label}\"{shape}];", b.id);

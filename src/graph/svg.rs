@@ -149,6 +149,8 @@ fn node(out: &mut String, b: &super::Box_, x: i64, y: i64) {
     let class = match b.shape {
         Shape::Terminal => "terminal",
         Shape::Step => "step",
+        // A step too, for a page colouring steps by outcome.
+        Shape::Pause => "step pause",
         Shape::Fork | Shape::Join => "fork",
     };
     let step = b
@@ -161,16 +163,17 @@ fn node(out: &mut String, b: &super::Box_, x: i64, y: i64) {
         "<g class=\"node {class}\"{step}><title>{}</title>",
         escape::html(&full)
     );
-    let (w, h) = match b.shape {
-        Shape::Step => (BOX_W, BOX_H),
-        _ => (90, 28),
+    // A pause is a pill with a dashed border, drawn so without a stylesheet.
+    let (w, h, rx, dashed) = match b.shape {
+        Shape::Step => (BOX_W, BOX_H, 6, ""),
+        Shape::Pause => (BOX_W, BOX_H, BOX_H / 2, " stroke-dasharray=\"6 4\""),
+        _ => (90, 28, 14, ""),
     };
     let _ = write!(
         out,
-        "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{h}\" rx=\"{}\"/>",
+        "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{h}\" rx=\"{rx}\"{dashed}/>",
         x - w / 2,
         y - h / 2,
-        if b.shape == Shape::Step { 6 } else { 14 }
     );
     let count = b.lines.len() as i64;
     for (i, line) in b.lines.iter().enumerate() {
@@ -216,5 +219,39 @@ steps:
         assert!(!svg.contains("<script>"), "{svg}");
         assert!(svg.contains("&lt;script&gt;"), "{svg}");
         assert!(svg.contains("aria-label=\"a&lt;b&gt;\""), "{svg}");
+        assert!(!svg.contains("pause"), "no step pauses: {svg}");
+    }
+
+    #[test]
+    fn sleep_and_wait_steps_are_dashed_pills_apart_from_calls() {
+        let yaml = r#"
+name: paused
+services:
+  s: {type: http, endpoint: "http://127.0.0.1:9"}
+steps:
+  - {id: call, service: s, method: "POST /x"}
+  - {id: approval, wait: approve, timeout: 1h}
+  - {id: cool_off, sleep: 10m}
+"#;
+        let workflow = load_str(yaml, "t.yaml", &|_| None).expect("valid");
+        let svg = super::super::svg(&workflow);
+        let node = |step: &str| {
+            let start = svg
+                .find(&format!("data-step=\"{step}\""))
+                .unwrap_or_else(|| panic!("{step} drawn: {svg}"));
+            let open = svg[..start].rfind("<g ").expect("its group");
+            let end = start + svg[start..].find("</g>").expect("closed");
+            svg[open..end].to_string()
+        };
+        for step in ["approval", "cool_off"] {
+            let g = node(step);
+            assert!(g.starts_with("<g class=\"node step pause\""), "{g}");
+            assert!(g.contains("rx=\"23\" stroke-dasharray=\"6 4\""), "{g}");
+        }
+        assert!(node("approval").contains(">wait approve</text>"));
+        assert!(node("cool_off").contains(">sleep 10m</text>"));
+        let call = node("call");
+        assert!(call.starts_with("<g class=\"node step\""), "{call}");
+        assert!(!call.contains("stroke-dasharray"), "{call}");
     }
 }

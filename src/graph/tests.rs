@@ -110,3 +110,25 @@ fn dot_shows_the_same_chart() {
     assert!(text.contains("    s3 -> done;\n"), "{text}");
     assert!(text.trim_end().ends_with('}'));
 }
+
+#[test]
+fn pauses_have_a_shape_of_their_own_in_mermaid_and_dot() {
+    let yaml = r#"
+name: paused
+steps:
+  - {id: approval, wait: approve}
+  - {id: cool_off, sleep: 1s}
+"#;
+    let workflow = load_str(yaml, "p.yaml", &|_| None).expect("valid");
+    let mermaid = render(&workflow, Format::Mermaid);
+    assert!(
+        mermaid.contains("s0([\"approval<br/>wait approve\"])"),
+        "{mermaid}"
+    );
+    assert!(mermaid.contains("s1([\"cool_off<br/>sleep 1s\"])"));
+    let dot = render(&workflow, Format::Dot);
+    assert!(
+        dot.contains("s0 [label=\"approval\\nwait approve\", style=\"rounded,dashed\"];"),
+        "{dot}"
+    );
+}

@@ -8,6 +8,8 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ("runs.js", JS, include_bytes!("assets/runs.js")),
     ("run.js", JS, include_bytes!("assets/run.js")),
     ("gantt.js", JS, include_bytes!("assets/gantt.js")),
+    ("eventlog.js", JS, include_bytes!("assets/eventlog.js")),
+    ("actions.js", JS, include_bytes!("assets/actions.js")),
     ("workflows.js", JS, include_bytes!("assets/workflows.js")),
     ("services.js", JS, include_bytes!("assets/services.js")),
     ("docs.js", JS, include_bytes!("assets/docs.js")),
@@ -50,6 +52,8 @@ mod tests {
             "runs.js",
             "run.js",
             "gantt.js",
+            "eventlog.js",
+            "actions.js",
             "workflows.js",
             "services.js",
         ] {

@@ -32,7 +32,7 @@ impl Page<'_> {
     fn scripts(&self) -> &'static [&'static str] {
         match self {
             Page::Runs => &["runs.js"],
-            Page::Run(_) => &["gantt.js", "run.js"],
+            Page::Run(_) => &["eventlog.js", "gantt.js", "actions.js", "run.js"],
             Page::Workflows => &["workflows.js"],
             Page::Services => &["services.js"],
             Page::Docs => &["redoc.standalone.js", "docs.js"],
@@ -42,7 +42,9 @@ impl Page<'_> {
     fn main(&self) -> String {
         match self {
             Page::Runs => RUNS.replace("{statuses}", &status_options()),
-            Page::Run(id) => RUN.replace("{id}", &html(id)),
+            Page::Run(id) => RUN
+                .replace("{SIGNAL_FORM}", SIGNAL_FORM)
+                .replace("{id}", &html(id)),
             Page::Workflows => {
                 "<h1>Workflows</h1><div id=\"workflows\" class=\"notice\">loading…</div>".into()
             }
@@ -128,8 +130,9 @@ const RUNS: &str = "<h1>Runs</h1>\
 
 const RUN: &str = "<h1>Run <span class=\"mono\" id=\"run-id\">{id}</span> <span id=\"run-status\"></span></h1>\
 <div class=\"actions\"><button id=\"cancel\" class=\"danger\" disabled>Cancel</button>\
-<button id=\"again\" disabled>Start again with this input</button></div>\
-<p id=\"run-message\" class=\"notice\"></p>\
+<button id=\"again\" disabled>Start again with this input</button>\
+<button id=\"retry\" disabled>Retry</button></div>\
+<p id=\"run-message\" class=\"notice\"></p>{SIGNAL_FORM}\
 <div class=\"grid\"><section class=\"card\"><h2>Details</h2><dl class=\"kv\" id=\"details\"></dl></section>\
 <section class=\"card\"><h2>Input</h2><div id=\"input\"></div></section>\
 <section class=\"card\"><h2>Output</h2><div id=\"output\"></div></section></div>\
@@ -138,14 +141,26 @@ const RUN: &str = "<h1>Run <span class=\"mono\" id=\"run-id\">{id}</span> <span 
 <span><i class=\"timeout\"></i>timed out</span>\
 <span><i class=\"backoff\"></i>backoff</span>\
 <span><i class=\"comp\"></i>compensation</span>\
-<span><i class=\"running\"></i>in flight</span></div>\
+<span><i class=\"running\"></i>in flight</span>\
+<span><i class=\"waiting\"></i>sleeping or waiting</span>\
+<span><i class=\"signal\"></i>signal received</span></div>\
 <div id=\"timeline\" class=\"notice\">no attempt yet</div>\
 <h2>Graph</h2><div id=\"graph\" class=\"card\"></div>\
 <h2>Steps</h2><table><thead><tr><th>Step</th><th>Call</th><th>Outcome</th><th>Attempts</th>\
 <th>Duration</th><th>Request</th><th>Error</th></tr></thead><tbody id=\"steps\"></tbody></table>\
 <h2>Compensations</h2><p id=\"no-compensations\" class=\"notice\">none</p>\
 <table><thead><tr><th>Step</th><th>Undo</th><th>Attempts</th><th>Request</th><th>Error</th></tr></thead>\
-<tbody id=\"compensations\"></tbody></table>";
+<tbody id=\"compensations\"></tbody></table>\
+<h2>Events</h2><table><thead><tr><th>At</th><th>Event</th><th>Step or signal</th><th>What</th></tr></thead>\
+<tbody id=\"events\"></tbody></table><p id=\"events-note\" class=\"notice\">none yet</p>";
+
+/// Shown while the run waits for a signal; the name is filled from the
+/// waiting step, the payload checked as JSON before it is sent.
+const SIGNAL_FORM: &str = "<form id=\"signal-form\" class=\"card signal\" hidden>\
+<h2>Send signal</h2><p id=\"signal-waiting\" class=\"notice\"></p>\
+<label>Signal<input name=\"signal\" size=\"30\" autocomplete=\"off\" spellcheck=\"false\"></label>\
+<label>Payload (JSON)<textarea name=\"payload\" spellcheck=\"false\">{}</textarea></label>\
+<button type=\"submit\">Send signal</button><p id=\"signal-error\" class=\"error\"></p></form>";
 
 const SERVICES: &str = "<h1>Services</h1>\
 <table><thead><tr><th>Service</th><th>Endpoint</th><th>Actor</th><th>Restarts</th><th>Breaker</th>\

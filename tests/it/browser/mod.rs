@@ -4,6 +4,7 @@
 
 mod driver;
 mod form;
+mod pauses;
 
 use std::time::Duration;
 

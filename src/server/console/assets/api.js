@@ -37,10 +37,12 @@ const Maestro = (() => {
     return asking;
   }
 
-  // A request with the token; a 401 asks for it and tries again (3 times).
-  async function call(method, path, body) {
+  // A request with the token and any `extra` headers; a 401 asks for it
+  // and tries again (3 times).
+  async function call(method, path, body, extra) {
     for (let i = 0; i < 3; i += 1) {
-      const init = { method, headers: headers(body === undefined ? {} : { 'Content-Type': 'application/json' }) };
+      const json = body === undefined ? {} : { 'Content-Type': 'application/json' };
+      const init = { method, headers: headers(Object.assign(json, extra || {})) };
       if (body !== undefined) init.body = JSON.stringify(body);
       const response = await fetch(path, init);
       if (response.status !== 401) return response;

@@ -1,8 +1,9 @@
 // A run's timeline from its events: one row per step, every attempt a bar,
 // the backoff between attempts a dotted line, a timeout in its own colour,
-// each compensation on a row of its own, the moment the run halted a
-// vertical line; drawn to scale, so parallel branches overlap in time on
-// their own rows.
+// a sleep or a wait a bar of its own colour (to now while it lasts), each
+// compensation on a row of its own, the moment the run halted a vertical
+// line, a signal received or compensations retried a mark; drawn to scale,
+// so parallel branches overlap in time on their own rows.
 'use strict';
 
 const Gantt = (() => {
@@ -11,6 +12,8 @@ const Gantt = (() => {
   const WIDTH = 1100;
   const ROW = 22;
   const TIMEOUT = /no answer within|timed out|deadline/i;
+  // Events drawn as a mark across the rows, by their class.
+  const MARKS = { signal_received: 'signal', compensations_retried: 'retried' };
 
   function rowsOf(events) {
     const rows = new Map();
@@ -22,9 +25,11 @@ const Gantt = (() => {
       if (r.lastEnd !== null) r.gaps.push([r.lastEnd, t]);
       r.open = { start: t, attempt: e.attempt, request: e.request };
     };
+    // A pause's bar says what it waits for; a resumed run may start it again.
+    const pause = (r, t, e) => { r.open = { start: r.open ? r.open.start : t, note: EventLog.pause(e) }; };
     const end = (r, t, outcome, error) => {
       if (!r || !r.open) return;
-      r.bars.push({ start: r.open.start, end: t, outcome, attempt: r.open.attempt, request: r.open.request, error });
+      r.bars.push(Object.assign({}, r.open, { end: t, outcome, error }));
       r.open = null;
       r.lastEnd = t;
     };
@@ -39,6 +44,7 @@ const Gantt = (() => {
         case 'step_completed': end(step, t, 'ok'); break;
         case 'step_failed': end(step, t, failed(e.error), e.error); break;
         case 'step_cancelled': end(step, t, 'cancelled'); break;
+        case 'timer_started': case 'wait_started': pause(row('s:' + e.step, e.step, 'pause'), t, e); break;
         case 'compensation_started': start(row('c:' + e.step, '↩ ' + e.step, 'compensation'), t, e); break;
         case 'compensation_attempt_failed': end(undo, t, failed(e.error), e.error); break;
         case 'compensation_completed': end(undo, t, 'ok'); break;
@@ -82,6 +88,11 @@ const Gantt = (() => {
       root.append(svg('line', { class: 'halt ' + halt.reason, x1: at, x2: at, y1: 14, y2: height },
         svg('title', {}, 'halted: ' + why)));
     }
+    for (const e of events.filter((e) => MARKS[e.event])) {
+      const at = x(Date.parse(e.at));
+      root.append(svg('line', { class: 'mark ' + MARKS[e.event], x1: at, x2: at, y1: 14, y2: height },
+        svg('title', {}, EventLog.describe(e))));
+    }
     rows.forEach((r, i) => {
       const y = 20 + i * ROW;
       const line = svg('g', { class: 'row ' + r.kind, 'data-row': r.label });
@@ -91,10 +102,12 @@ const Gantt = (() => {
           svg('title', {}, 'backoff ' + ms(to - from))));
       }
       const bars = r.bars.slice();
-      if (r.open) bars.push({ start: r.open.start, end: now, outcome: 'running', attempt: r.open.attempt, request: r.open.request });
+      const waiting = r.kind === 'pause' ? 'waiting' : 'running';
+      if (r.open) bars.push(Object.assign({}, r.open, { end: now, outcome: waiting }));
       for (const b of bars) {
         const w = Math.max(x(b.end) - x(b.start), 2);
-        const what = `${r.kind === 'compensation' ? 'undo' : 'attempt'} ${b.attempt}: ${ms(b.end - b.start)}, ${b.outcome}`;
+        const kind = r.kind === 'compensation' ? 'undo ' + b.attempt : (b.note || 'attempt ' + b.attempt);
+        const what = `${kind}: ${ms(b.end - b.start)}, ${b.outcome}`;
         const tip = [what, b.request, b.error].filter(Boolean).join('\n');
         line.append(svg('rect', { class: `${r.kind} ${b.outcome}`, x: x(b.start), y: y + 3, width: w, height: 13, rx: 2 },
           svg('title', {}, tip)));
