@@ -14,6 +14,7 @@ mod lifecycle;
 pub mod listen;
 pub mod listing;
 pub mod metrics;
+pub mod ops;
 pub mod reads;
 pub mod recovery;
 pub mod retry;
@@ -259,12 +260,12 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
         .routes(routes!(api::list_services))
         .routes(routes!(schedules::list::list_schedules))
         .routes(routes!(events::stream::events))
-        .routes(routes!(api::healthz))
-        .routes(routes!(api::readyz))
-        .routes(routes!(api::metrics))
-        .routes(routes!(api::openapi));
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi));
     if config.fault_injection {
-        api = api.routes(routes!(api::kill_service));
+        api = api.routes(routes!(ops::kill_service));
     }
     let (router, mut doc) = api.with_state(state.clone()).split_for_parts();
     doc.info.title = "maestro serve".into();
@@ -295,8 +296,8 @@ fn router(state: Shared, config: &ServeConfig) -> axum::Router {
     });
     router
         .merge(console::routes().with_state(state))
-        .fallback(api::not_found)
-        .method_not_allowed_fallback(api::method_not_allowed)
+        .fallback(ops::not_found)
+        .method_not_allowed_fallback(ops::method_not_allowed)
         .layer(middleware::from_fn_with_state(gate, guard::admit))
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
 }
