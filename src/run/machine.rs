@@ -328,6 +328,7 @@ impl Machine {
             }
             Action::Sleep(sleep) => self.sleep_started(at, sleep, now),
             Action::Wait(wait) => Ok(self.wait_started(at, wait, now)),
+            Action::Foreach(_) | Action::Workflow(_) => Err("not yet".to_owned()),
         };
         match began {
             Ok(command) => {

@@ -85,12 +85,34 @@ impl Workflow {
         }
     }
 
-    /// Every step, parallel branches included, in file order.
+    /// Every step of `steps`, parallel branches included, in file order;
+    /// not the steps of a foreach's body or of a child workflow.
     pub fn all_steps(&self) -> impl Iterator<Item = &Step> {
-        self.steps.iter().flat_map(|node| match node {
-            Node::Step(step) => std::slice::from_ref(step).iter(),
-            Node::Parallel(group) => group.branches.iter(),
-        })
+        block_steps(&self.steps)
+    }
+
+    /// Every step at any depth: in `steps`, in each foreach's body and in
+    /// each child workflow, depth first in file order.
+    pub fn deep_steps(&self) -> Vec<&Step> {
+        let mut out = Vec::new();
+        collect_deep(&self.steps, &mut out);
+        out
+    }
+}
+
+/// The steps of a list of nodes, parallel branches included, in order.
+pub fn block_steps(nodes: &[Node]) -> impl Iterator<Item = &Step> {
+    nodes
+        .iter()
+        .flat_map(|node| node.steps().iter().map(|s| &**s))
+}
+
+fn collect_deep<'w>(nodes: &'w [Node], out: &mut Vec<&'w Step>) {
+    for step in block_steps(nodes) {
+        out.push(step);
+        if let Some(body) = step.body() {
+            collect_deep(body, out);
+        }
     }
 }
 
@@ -101,15 +123,27 @@ impl Workflow {
     reason = "a workflow holds a handful of nodes, built once; boxing would only add indirection"
 )]
 pub enum Node {
-    Step(Step),
+    /// Shared: a run's state points at the definition of each step it
+    /// holds, at any depth, without a path back into the tree.
+    Step(Arc<Step>),
     Parallel(ParallelGroup),
+}
+
+impl Node {
+    /// The node's steps: one, or a group's branches.
+    pub fn steps(&self) -> &[Arc<Step>] {
+        match self {
+            Node::Step(step) => std::slice::from_ref(step),
+            Node::Parallel(group) => &group.branches,
+        }
+    }
 }
 
 /// `- parallel: [...]`: every branch starts at once, the group ends when all
 /// have ended. Never empty.
 #[derive(Debug, Clone)]
 pub struct ParallelGroup {
-    pub branches: Vec<Step>,
+    pub branches: Vec<Arc<Step>>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +163,16 @@ impl Step {
     pub fn call(&self) -> Option<&CallStep> {
         match &self.action {
             Action::Call(call) => Some(call),
-            Action::Sleep(_) | Action::Wait(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The steps a foreach runs per element, or a child workflow's steps.
+    pub fn body(&self) -> Option<&[Node]> {
+        match &self.action {
+            Action::Foreach(each) => Some(&each.body),
+            Action::Workflow(child) => Some(&child.workflow.steps),
+            _ => None,
         }
     }
 
@@ -151,6 +194,8 @@ impl Step {
             Action::Sleep(Sleep::For(d)) => format!("sleep {}", humantime::format_duration(*d)),
             Action::Sleep(Sleep::Until(t)) => format!("sleep until {}", t.source()),
             Action::Wait(wait) => format!("wait {}", wait.signal),
+            Action::Foreach(each) => format!("foreach {}", each.items.source()),
+            Action::Workflow(child) => format!("workflow {}", child.path),
         }
     }
 }
@@ -169,6 +214,50 @@ pub enum Action {
     /// `wait: name`: the step ends with the payload of the first signal of
     /// that name sent to the run.
     Wait(Wait),
+    /// `foreach: "{{ .input.items }}"`: its body once per element.
+    Foreach(Foreach),
+    /// `workflow: payment.yaml`: another workflow's steps, inside this run.
+    Workflow(SubWorkflow),
+}
+
+/// Most elements a foreach takes: past it the step fails, since every
+/// element's steps are held and journaled by the one run.
+pub const MAX_FOREACH_ITEMS: usize = 10_000;
+/// Most elements of a foreach in flight at once.
+pub const MAX_FOREACH_CONCURRENCY: u32 = 1_000;
+/// The name a foreach's element reads under when `as` is not given.
+pub const DEFAULT_FOREACH_AS: &str = "item";
+
+/// A `foreach` step: `body` once per element of the list `items` renders
+/// to, at most `concurrency` elements at once; its output is the list of
+/// each element's named outputs, in the list's order.
+#[derive(Debug, Clone)]
+pub struct Foreach {
+    /// Renders to a JSON array when the step starts.
+    pub items: Template,
+    /// The element reads as `.{as}`, its position as `.{as}_index`.
+    pub alias: String,
+    pub concurrency: NonZeroU32,
+    pub body: Vec<Node>,
+}
+
+impl Foreach {
+    /// The name an element's position reads under: `item_index`.
+    pub fn index_name(&self) -> String {
+        format!("{}_index", self.alias)
+    }
+}
+
+/// A `workflow` step: a child workflow run inside the parent's run.
+#[derive(Debug, Clone)]
+pub struct SubWorkflow {
+    /// As written in the file, relative to it.
+    pub path: String,
+    /// Loaded and validated with the parent; its services are the
+    /// parent's too.
+    pub workflow: Arc<Workflow>,
+    /// The child's `.input`, rendered when the step starts.
+    pub input: ValueTemplate,
 }
 
 /// A step that calls a service.

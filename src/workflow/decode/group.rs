@@ -65,7 +65,7 @@ pub(super) fn group(
             );
             continue;
         }
-        branches.extend(step(cx, st, item, &path, at));
+        branches.extend(step(cx, st, item, &path, at).map(std::sync::Arc::new));
     }
     (branches.len() == items.len()).then_some(ParallelGroup { branches })
 }

@@ -84,7 +84,7 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
             );
             None
         } else {
-            step(cx, &mut st, item, &path, i).map(model::Node::Step)
+            step(cx, &mut st, item, &path, i).map(|s| model::Node::Step(std::sync::Arc::new(s)))
         };
         st.out.nodes.extend(decoded);
     }
