@@ -129,8 +129,9 @@ fn not_undone<'a>(workflow: &Workflow, report: &'a RunReport) -> Vec<&'a str> {
         .iter()
         .filter(|rec| {
             let undoable = workflow
-                .all_steps()
-                .any(|s| s.id == rec.id && s.compensation().is_some());
+                .deep_steps()
+                .iter()
+                .any(|s| rec.id.rsplit('/').next() == Some(&s.id) && s.compensation().is_some());
             let took_effect = rec.outcome == StepOutcome::Ok
                 || (rec.outcome_unknown
                     && matches!(rec.outcome, StepOutcome::Failed | StepOutcome::Cancelled));

@@ -6,19 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::escape;
 use crate::run::{Phase, Recorded, RunState, StepState, Undo};
-use crate::runtime::report::method_label;
 use crate::workflow::Workflow;
 
-use super::timeline::{attempts_text, label};
+use super::timeline::{Labels, attempts_text, label};
 
 /// The timeline for a terminal: one row per step, in workflow order, and a
 /// last row for the run, all redrawn in place (ANSI cursor movement) on
 /// every event and tick, so running steps show their time as it grows.
 pub struct LiveTimeline {
-    /// `(service, METHOD)` of each step and of its undo, as written, in
-    /// the order of the state's steps; a row shows the request as sent
-    /// once there is one.
-    labels: Vec<Labels>,
     state: RunState,
     width: usize,
     /// Lines of the previous frame, to move back over.
@@ -27,18 +22,8 @@ pub struct LiveTimeline {
 
 impl LiveTimeline {
     pub fn new(workflow: &Workflow) -> Self {
-        let labels = workflow
-            .all_steps()
-            .map(|s| Labels {
-                forward: (s.service_name().to_owned(), s.label()),
-                undo: s
-                    .compensation()
-                    .map(|c| (c.service.clone(), method_label(&c.call))),
-            })
-            .collect();
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
         Self {
-            labels,
             state: RunState::new(workflow),
             width,
             drawn: 0,
@@ -60,8 +45,8 @@ impl LiveTimeline {
         if self.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", self.drawn);
         }
-        for (step, labels) in self.state.steps.iter().zip(&self.labels) {
-            let label = row_label(step, labels);
+        for step in self.state.in_order() {
+            let label = row_label(step, &Labels::of(&step.def));
             let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(step, &label, now));
         }
         let run = self
@@ -107,11 +92,6 @@ impl LiveTimeline {
         // or an input may move the cursor.
         escape::line(&text).into_owned()
     }
-}
-
-struct Labels {
-    forward: (String, String),
-    undo: Option<(String, String)>,
 }
 
 /// The undo's service and request once it started, else the step's.

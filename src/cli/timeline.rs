@@ -2,7 +2,6 @@
 //! outcome, retry and compensation, printed as the events happen, or, on a
 //! terminal, one row per step redrawn in place while the run goes on.
 
-use std::collections::HashMap;
 use std::io::Write;
 
 use serde_json::{Map, Value};
@@ -11,46 +10,40 @@ use crate::escape;
 use crate::resilience::FailureClass;
 use crate::run::{Recorded, RunEvent, RunState, Undo};
 use crate::runtime::report::{RunReport, StepOutcome, method_label};
-use crate::workflow::{OnFailure, Workflow};
+use crate::workflow::{OnFailure, Step, Workflow};
 
 /// Turns events into lines, reading each step's timing and the requests
 /// sent from the run's state as the events leave it.
 pub struct Timeline {
-    labels: HashMap<String, Labels>,
     state: RunState,
     width: usize,
 }
 
 /// A step's service and method as written, going forward and undoing:
 /// shown until a request was sent.
-struct Labels {
-    forward: (String, String),
-    undo: Option<(String, String)>,
+pub(super) struct Labels {
+    pub forward: (String, String),
+    pub undo: Option<(String, String)>,
     /// `on_failure: continue`: its failure does not stop the run.
     goes_on: bool,
 }
 
+impl Labels {
+    pub fn of(s: &Step) -> Self {
+        Labels {
+            forward: (s.service_name().to_owned(), s.label()),
+            undo: s
+                .compensation()
+                .map(|c| (c.service.clone(), method_label(&c.call))),
+            goes_on: s.on_failure == OnFailure::Continue,
+        }
+    }
+}
+
 impl Timeline {
     pub fn new(workflow: &Workflow) -> Self {
-        let labels: HashMap<String, Labels> = workflow
-            .all_steps()
-            .map(|s| {
-                let undo = s
-                    .compensation()
-                    .map(|c| (c.service.clone(), method_label(&c.call)));
-                let forward = (s.service_name().to_owned(), s.label());
-                let goes_on = s.on_failure == OnFailure::Continue;
-                let labels = Labels {
-                    forward,
-                    undo,
-                    goes_on,
-                };
-                (s.id.clone(), labels)
-            })
-            .collect();
         let width = workflow.all_steps().map(|s| s.id.len()).max().unwrap_or(0);
         Self {
-            labels,
             state: RunState::new(workflow),
             width,
         }
@@ -94,6 +87,11 @@ impl Timeline {
                 detail.push_str(&format!("\n    send it: maestro signal {run} {signal}"));
                 self.row("…", step, "waiting", &detail)
             }
+            RunEvent::ForeachStarted { step, items } => {
+                let detail = format!("  {} element(s)", items.len());
+                self.row("…", step, "looping", &detail)
+            }
+            RunEvent::WorkflowStarted { step, .. } => self.row("…", step, "started", ""),
             RunEvent::SignalReceived { name, .. } => format!("  signal `{name}` received"),
             RunEvent::AttemptFailed {
                 step,
@@ -154,7 +152,7 @@ impl Timeline {
             self.took(step),
             unknown_text(unknown)
         );
-        let goes_on = self.labels.get(step).is_some_and(|l| l.goes_on);
+        let goes_on = self.labels(step).is_some_and(|l| l.goes_on);
         let what = if goes_on {
             "failed, run goes on"
         } else {
@@ -166,22 +164,27 @@ impl Timeline {
     /// A row of the step going forward: the request it sent, or its method
     /// as written before any was sent.
     fn row(&self, mark: &str, step: &str, outcome: &str, detail: &str) -> String {
-        let labels = self.labels.get(step);
+        let labels = self.labels(step);
         let sent = self.state.step(step).and_then(|s| s.request.as_deref());
-        let label = label(labels.map(|l| &l.forward), sent);
+        let label = label(labels.as_ref().map(|l| &l.forward), sent);
         self.compose(mark, step, &label, outcome, detail)
     }
 
     /// A row of the step's compensation: its own service and request.
     fn undo_row(&self, mark: &str, step: &str, outcome: &str, detail: &str) -> String {
-        let labels = self.labels.get(step);
+        let labels = self.labels(step);
         let sent = self.state.step(step).and_then(|s| match &s.undo {
             Undo::Completed { request, .. } | Undo::Failed { request, .. } => request.as_deref(),
             Undo::Running { request } => request.as_deref(),
             Undo::NotStarted => None,
         });
-        let label = label(labels.and_then(|l| l.undo.as_ref()), sent);
+        let label = label(labels.as_ref().and_then(|l| l.undo.as_ref()), sent);
         self.compose(mark, step, &label, outcome, detail)
+    }
+
+    /// Step `step`'s labels, at any depth.
+    fn labels(&self, step: &str) -> Option<Labels> {
+        self.state.step(step).map(|s| Labels::of(&s.def))
     }
 
     fn compose(&self, mark: &str, step: &str, label: &str, outcome: &str, detail: &str) -> String {

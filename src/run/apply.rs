@@ -61,6 +61,8 @@ impl RunState {
             RunEvent::StepSkipped { step } => self.step_mut(step)?.1.phase = Phase::Skipped,
             RunEvent::TimerStarted { step, until } => self.begin_wait(step, Some(*until), at)?,
             RunEvent::WaitStarted { step, until, .. } => self.begin_wait(step, *until, at)?,
+            RunEvent::ForeachStarted { step, items } => self.open_body(step, items.len(), at)?,
+            RunEvent::WorkflowStarted { step, .. } => self.open_body(step, 1, at)?,
             RunEvent::AttemptStarted {
                 step,
                 attempt,
@@ -93,6 +95,7 @@ impl RunState {
                 if *outcome_unknown {
                     self.effects.push(i);
                 }
+                self.failed.push(i);
             }
             RunEvent::StepCancelled {
                 step,

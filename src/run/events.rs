@@ -84,6 +84,18 @@ pub enum RunEvent {
         #[serde(default, with = "humantime_serde")]
         until: Option<SystemTime>,
     },
+    /// A `foreach` step began over `items`, the list as rendered then: one
+    /// frame of its body per element, named `STEP[i]/...`.
+    ForeachStarted {
+        step: String,
+        items: Vec<Value>,
+    },
+    /// A `workflow` step began: the child's steps run inside this run,
+    /// named `STEP/...`, over `input` as rendered then.
+    WorkflowStarted {
+        step: String,
+        input: Value,
+    },
     /// A signal was sent to the run; kept until a `wait` step takes it.
     /// A second signal with the same `id` is the first one sent again.
     SignalReceived {
@@ -142,6 +154,8 @@ impl RunEvent {
             RunEvent::StepCancelled { .. } => "step_cancelled",
             RunEvent::TimerStarted { .. } => "timer_started",
             RunEvent::WaitStarted { .. } => "wait_started",
+            RunEvent::ForeachStarted { .. } => "foreach_started",
+            RunEvent::WorkflowStarted { .. } => "workflow_started",
             RunEvent::SignalReceived { .. } => "signal_received",
             RunEvent::RunHalted { .. } => "run_halted",
             RunEvent::CompensationStarted { .. } => "compensation_started",

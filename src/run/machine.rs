@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use crate::template::Scope;
-use crate::workflow::{Action, Node, OnFailure, Workflow};
+use crate::workflow::{Action, OnFailure, Workflow};
 
 use super::events::{HaltReason, Recorded, RunEvent};
-use super::state::{Finished, Phase, RunState, StepRef, UnknownStep};
+use super::state::{Finished, FrameId, Phase, RunState, StepRef, UnknownStep};
 
+mod body;
 mod end;
 mod pause;
 
@@ -57,8 +58,12 @@ pub enum ResumeError {
 pub struct Machine {
     workflow: Arc<Workflow>,
     state: RunState,
-    /// The run's data: its input and the outputs named so far.
-    scope: Scope,
+    /// The data each frame's templates read, by frame: the run's input and
+    /// outputs named so far in frame 0; an element's or a child's own.
+    scopes: Vec<Scope>,
+    /// Per foreach step (by index in `state.steps`): its elements before
+    /// this one have all ended.
+    open_from: HashMap<usize, usize>,
     /// Steps called and not yet ended, by index in `state.steps`.
     calling: Vec<bool>,
     /// A halt asked for from outside (a cancel), not yet journaled.
@@ -89,7 +94,8 @@ impl Machine {
             calling: vec![false; state.steps.len()],
             state,
             workflow,
-            scope: Scope::default(),
+            scopes: vec![Scope::default()],
+            open_from: HashMap::new(),
             requested: None,
             deadline: None,
             wake_asked: false,
@@ -133,8 +139,14 @@ impl Machine {
         &self.state
     }
 
+    /// The run's own data: its input and the outputs of its own steps.
     pub fn scope(&self) -> &Scope {
-        &self.scope
+        &self.scopes[0]
+    }
+
+    /// The data step `at`'s templates read: its frame's.
+    pub fn scope_of(&self, at: StepRef) -> &Scope {
+        &self.scopes[self.state.at(at).frame]
     }
 
     pub fn workflow(&self) -> &Arc<Workflow> {
@@ -165,6 +177,7 @@ impl Machine {
     /// Take one recorded event into account.
     pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
         self.state.apply(recorded)?;
+        self.calling.resize(self.state.steps.len(), false);
         match &recorded.event {
             RunEvent::RunStarted {
                 run_id,
@@ -172,26 +185,26 @@ impl Machine {
                 input,
                 ..
             } => {
-                self.scope = Scope::new(input.clone());
+                let mut scope = Scope::new(input.clone());
                 let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();
                 let run = json!({"id": run_id, "workflow": workflow, "started_at": started_at});
-                self.scope.insert(RUN_DATA, run);
+                scope.insert(RUN_DATA, run);
+                self.scopes[0] = scope;
             }
             RunEvent::CompensationsRetried => {
                 (self.finishing, self.undoing, self.undo_deadline) = (false, None, None);
             }
+            RunEvent::ForeachStarted { step, items } => self.elements_opened(step, items),
+            RunEvent::WorkflowStarted { step, input } => self.child_opened(step, input),
             RunEvent::StepSkipped { step } => {
-                if let Some(name) = self
-                    .ended(step)
-                    .and_then(|at| output_of(&self.workflow, at))
-                {
-                    self.scope.skip(name);
+                if let Some((frame, name)) = self.ended(step).and_then(|at| self.output_of(at)) {
+                    self.scopes[frame].skip(&name);
                 }
             }
             RunEvent::StepCompleted { step, output, .. } => {
                 if let Some(at) = self.ended(step) {
-                    if let Some(name) = output_of(&self.workflow, at) {
-                        self.scope.insert(name, output.clone());
+                    if let Some((frame, name)) = self.output_of(at) {
+                        self.scopes[frame].insert(&name, output.clone());
                     }
                     self.signal_taken(at);
                 }
@@ -200,12 +213,11 @@ impl Machine {
                 self.signal_received(name, id, payload);
             }
             RunEvent::StepFailed { step, .. } => {
-                let at = self.ended(step);
                 // A failure let through: later steps read its output as null.
-                if let Some(at) = at.filter(|&at| continues(&self.workflow, at))
-                    && let Some(name) = output_of(&self.workflow, at)
+                if let Some(at) = self.ended(step).filter(|&at| self.continues(at))
+                    && let Some((frame, name)) = self.output_of(at)
                 {
-                    self.scope.skip(name);
+                    self.scopes[frame].skip(&name);
                 }
             }
             RunEvent::StepCancelled { step, .. } => {
@@ -224,6 +236,17 @@ impl Machine {
         let i = self.state.index_of(step)?;
         self.calling[i] = false;
         Some(self.state.steps[i].at)
+    }
+
+    /// The frame step `at`'s output is kept in, and its name, if any.
+    fn output_of(&self, at: StepRef) -> Option<(FrameId, String)> {
+        let step = self.state.at(at);
+        step.def.output.clone().map(|name| (step.frame, name))
+    }
+
+    /// Whether the run goes on past step `at`'s failure.
+    fn continues(&self, at: StepRef) -> bool {
+        self.state.at(at).def.on_failure == OnFailure::Continue
     }
 
     /// What to do next at `now`. Commands are carried out in order; after a
@@ -255,9 +278,14 @@ impl Machine {
         if self.deadline.is_some_and(|d| now >= d) {
             return Some(self.timed_out());
         }
-        let workflow = &self.workflow;
-        let mut failed = self.state.steps.iter().filter(|s| s.phase == Phase::Failed);
-        if let Some(failed) = failed.find(|s| !continues(workflow, s.at)) {
+        let state = &self.state;
+        // A failure halts the run unless the step, or a foreach or workflow
+        // step it runs within, goes on after failing.
+        let continued = |i: usize| {
+            let on = |s: &super::StepState| s.def.on_failure == OnFailure::Continue;
+            on(&state.steps[i]) || state.owners(i).any(on)
+        };
+        if let Some(failed) = state.failures().find(|s| !continued(s.at.index())) {
             return Some(HaltReason::Failed {
                 step: failed.id.clone(),
                 error: failed.error.clone().unwrap_or_default(),
@@ -272,24 +300,30 @@ impl Machine {
         }
     }
 
-    /// The first node not settled: call its steps, or skip those whose
-    /// `when` is false; with every node settled, the run succeeded.
+    /// Go on with the run's own steps; with all of them settled, the run
+    /// succeeded.
     fn forward(&mut self, now: Instant, commands: &mut Vec<Command>) {
-        let unsettled = (0..self.workflow.steps.len())
-            .find(|&node| !self.state.node_settled(&self.workflow, node));
-        let Some(node) = unsettled else {
+        if self.forward_frame(0, now, commands) == Flow::Settled {
             commands.push(self.succeeded());
-            return;
+        }
+    }
+
+    /// The first node of `frame` not settled: call its steps, or skip those
+    /// whose `when` is false.
+    fn forward_frame(&mut self, frame: FrameId, now: Instant, commands: &mut Vec<Command>) -> Flow {
+        let Some(node) = self.state.frames[frame].first_open(&self.state.steps) else {
+            return Flow::Settled;
         };
-        for branch in 0..branches(&self.workflow, node) {
-            let at = StepRef { node, branch };
-            let i = self.state.index_at(at);
+        for i in self.state.frames[frame].node(node) {
             let step = &self.state.steps[i];
             if self.calling[i] || step.phase.is_settled() {
                 continue;
             }
+            let at = step.at;
             let stop = match step.phase {
                 Phase::Waiting => self.pause_due(at, now, commands),
+                // A foreach's elements or a child's steps go on.
+                Phase::Running if step.frames.is_some() => self.forward_body(at, now, commands),
                 // Interrupted in an earlier process: its attempts go on.
                 Phase::Running => self.begin(at, now, commands),
                 _ => match self.condition(at) {
@@ -307,16 +341,17 @@ impl Machine {
             };
             // The run stops here: no sibling is called after it.
             if stop {
-                return;
+                return Flow::Stop;
             }
         }
+        Flow::Open
     }
 
     /// Start step `at`: call its service, or begin its sleep or wait. True
     /// if it failed before it could.
     fn begin(&mut self, at: StepRef, now: Instant, commands: &mut Vec<Command>) -> bool {
-        let i = self.state.index_at(at);
-        let step = at.resolve(&self.workflow);
+        let i = at.index();
+        let step = self.state.steps[i].def.clone();
         let began = match &step.action {
             Action::Call(_) => {
                 self.calling[i] = true;
@@ -328,7 +363,8 @@ impl Machine {
             }
             Action::Sleep(sleep) => self.sleep_started(at, sleep, now),
             Action::Wait(wait) => Ok(self.wait_started(at, wait, now)),
-            Action::Foreach(_) | Action::Workflow(_) => Err("not yet".to_owned()),
+            Action::Foreach(each) => self.foreach_started(at, each),
+            Action::Workflow(child) => self.workflow_started(at, child),
         };
         match began {
             Ok(command) => {
@@ -345,7 +381,7 @@ impl Machine {
     /// Step `at` failed before doing anything.
     fn fail(&self, at: StepRef, error: String, commands: &mut Vec<Command>) {
         commands.push(Command::Record(RunEvent::StepFailed {
-            step: at.resolve(&self.workflow).id.clone(),
+            step: self.state.at(at).id.clone(),
             attempts: 0,
             error,
             outcome_unknown: false,
@@ -354,29 +390,22 @@ impl Machine {
 
     /// A step's `when`, evaluated over the run's data.
     fn condition(&self, at: StepRef) -> Result<bool, String> {
-        match &at.resolve(&self.workflow).when {
+        match &self.state.at(at).def.when {
             None => Ok(true),
             Some(condition) => condition
-                .evaluate(&self.scope)
+                .evaluate(self.scope_of(at))
                 .map_err(|e| format!("`when` could not be evaluated: {e}")),
         }
     }
 }
 
-/// How many steps node `node` holds.
-pub(super) fn branches(workflow: &Workflow, node: usize) -> usize {
-    match &workflow.steps[node] {
-        Node::Step(_) => 1,
-        Node::Parallel(group) => group.branches.len(),
-    }
-}
-
-/// The name step `at`'s output is kept under, if any.
-fn output_of(workflow: &Workflow, at: StepRef) -> Option<&str> {
-    at.resolve(workflow).output.as_deref()
-}
-
-/// Whether the run goes on past step `at`'s failure.
-fn continues(workflow: &Workflow, at: StepRef) -> bool {
-    at.resolve(workflow).on_failure == OnFailure::Continue
+/// How far going forward through a frame got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// Every step of the frame has an outcome.
+    Settled,
+    /// Steps are under way.
+    Open,
+    /// A step failed before it could begin: nothing after it is started.
+    Stop,
 }

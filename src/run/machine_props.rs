@@ -82,7 +82,12 @@ impl Sim {
     }
 
     fn id(&self, at: StepRef) -> String {
-        at.resolve(&self.workflow).id.clone()
+        self.workflow
+            .all_steps()
+            .nth(at.index())
+            .expect("a step")
+            .id
+            .clone()
     }
 
     /// What the run actor does: catch up, decide, carry out, until the
@@ -313,11 +318,8 @@ fn check(workflow: &Workflow, journal: &[Recorded]) -> Result<(), TestCaseError>
 /// Walk the journal, checking that no step is called out of its node's
 /// turn, twice, or after the halt, and that no step let fail halts.
 fn walk<'j>(workflow: &Workflow, journal: &'j [Recorded]) -> Result<Walk<'j>, TestCaseError> {
-    let node_of: HashMap<String, usize> = (0..workflow.steps.len())
-        .flat_map(|node| {
-            (0..machine::branches(workflow, node)).map(move |branch| StepRef { node, branch })
-        })
-        .map(|at| (at.resolve(workflow).id.clone(), at.node))
+    let node_of: HashMap<String, usize> = (workflow.steps.iter().enumerate())
+        .flat_map(|(node, entry)| entry.steps().iter().map(move |s| (s.id.clone(), node)))
         .collect();
     let mut w = Walk::default();
     for (i, recorded) in journal.iter().enumerate() {

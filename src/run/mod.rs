@@ -4,6 +4,7 @@
 
 mod apply;
 pub mod events;
+mod frames;
 mod machine;
 pub mod state;
 
@@ -20,4 +21,6 @@ mod tests;
 
 pub use events::{HaltReason, Recorded, RunEvent, RunStatus};
 pub use machine::{Command, Machine, ResumeError};
-pub use state::{Finished, Phase, RunState, StepRef, StepState, Undo, UnknownStep};
+pub use state::{
+    Finished, Frame, FrameId, Phase, RunState, StepDef, StepRef, StepState, Undo, UnknownStep,
+};

@@ -129,7 +129,7 @@ impl Run {
 
 fn call(node: usize) -> Command {
     Command::Call {
-        at: StepRef { node, branch: 0 },
+        at: StepRef(node as u32),
         attempts_before: 0,
     }
 }
@@ -232,7 +232,7 @@ fn a_wait_past_its_timeout_fails_and_what_ran_is_undone() {
     run.settle(Duration::ZERO);
     let commands = run.settle(24 * HOUR);
     assert!(
-        matches!(commands.as_slice(), [Command::Compensate { at, .. }] if at.node == 0),
+        matches!(commands.as_slice(), [Command::Compensate { at, .. }] if at.0 == 0),
         "{commands:?}"
     );
     let approval = run.machine.state().step("approval").unwrap();
@@ -250,7 +250,7 @@ fn cancelling_a_waiting_run_ends_the_wait_and_undoes_what_ran() {
     run.machine.cancel();
     let commands = run.settle(MINUTE);
     assert!(
-        matches!(commands.as_slice(), [Command::Compensate { at, .. }] if at.node == 0),
+        matches!(commands.as_slice(), [Command::Compensate { at, .. }] if at.0 == 0),
         "{commands:?}"
     );
     let approval = run.machine.state().step("approval").unwrap();

@@ -83,7 +83,7 @@ fn only_the_failed_undo_is_tried_again_then_the_run_ends_anew() {
     let mut machine = Machine::resume(workflow, &recorded(log.clone())).expect("resumes");
     assert!(!machine.is_finished());
     let now = Instant::now();
-    let b = StepRef { node: 1, branch: 0 };
+    let b = StepRef(1);
     match machine.decide(now).as_slice() {
         [Command::Compensate { at, .. }] => assert_eq!(*at, b),
         other => panic!("expected the undo of b alone: {other:?}"),

@@ -4,27 +4,50 @@
 //! terminal's timeline all read this state; none folds events on its own.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
 
-use crate::workflow::{Node, Step, Workflow};
+use crate::workflow::{Step, Workflow};
 
 use super::events::{HaltReason, Recorded, RunStatus};
 
-/// A step of the workflow: its node, and its branch within a parallel group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct StepRef {
-    pub node: usize,
-    pub branch: usize,
-}
+pub use super::frames::{Frame, FrameId};
+
+/// A step of the run at any depth (the workflow's own, one element's step
+/// of a foreach, a child workflow's): its place in [`RunState::steps`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StepRef(pub u32);
 
 impl StepRef {
-    pub fn resolve(self, workflow: &Workflow) -> &Step {
-        match &workflow.steps[self.node] {
-            Node::Step(step) => step,
-            Node::Parallel(group) => &group.branches[self.branch],
-        }
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The definition a step of the run carries out: shared with the workflow,
+/// equal only to itself.
+#[derive(Clone)]
+pub struct StepDef(pub Arc<Step>);
+
+impl std::ops::Deref for StepDef {
+    type Target = Step;
+    fn deref(&self) -> &Step {
+        &self.0
+    }
+}
+
+impl PartialEq for StepDef {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl fmt::Debug for StepDef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StepDef({})", self.0.id)
     }
 }
 
@@ -65,7 +88,14 @@ pub enum Undo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepState {
     pub at: StepRef,
+    /// `reserve`, or `reserve_all[2]/reserve` in a foreach's element,
+    /// `pay/charge` in a child workflow.
     pub id: String,
+    pub def: StepDef,
+    /// The frame the step belongs to.
+    pub frame: FrameId,
+    /// A foreach's or child workflow's frames, once it started.
+    pub frames: Option<std::ops::Range<usize>>,
     pub phase: Phase,
     pub attempts: u32,
     /// The last attempt's request as sent.
@@ -109,17 +139,21 @@ pub struct RunState {
     /// The first event's time: the workflow timeout counts from here.
     pub started_at: Option<SystemTime>,
     pub last_at: Option<SystemTime>,
-    /// In the workflow's order.
+    /// Every step of the run: the workflow's own in its order, then each
+    /// foreach element's and child workflow's as they started.
     pub steps: Vec<StepState>,
-    index: HashMap<String, usize>,
-    /// Where each node's first step is in `steps`.
-    node_start: Vec<usize>,
+    /// Frame 0 holds the workflow's own steps; a foreach opens one per
+    /// element, a child workflow one.
+    pub frames: Vec<Frame>,
+    pub(super) index: HashMap<String, usize>,
     /// Steps in the order their first attempt was announced.
     pub(super) announced: Vec<usize>,
     /// Steps that may have taken effect, in the order they ended.
     pub(super) effects: Vec<usize>,
     /// Compensations in the order they ended: step index.
     pub(super) undone: Vec<usize>,
+    /// Steps that failed, in the order they did.
+    pub(super) failed: Vec<usize>,
     pub halt: Option<HaltReason>,
     pub finished: Option<Finished>,
 }
@@ -132,38 +166,24 @@ pub struct UnknownStep(pub String);
 impl RunState {
     /// A run of `workflow` before any event.
     pub fn new(workflow: &Workflow) -> Self {
-        let mut steps = Vec::new();
-        let mut node_start = Vec::with_capacity(workflow.steps.len());
-        for (node, entry) in workflow.steps.iter().enumerate() {
-            node_start.push(steps.len());
-            let branches = match entry {
-                Node::Step(step) => std::slice::from_ref(step),
-                Node::Parallel(group) => group.branches.as_slice(),
-            };
-            for (branch, step) in branches.iter().enumerate() {
-                steps.push(StepState::new(StepRef { node, branch }, &step.id));
-            }
-        }
-        let index = steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (s.id.clone(), i))
-            .collect();
-        RunState {
+        let mut state = RunState {
             run_id: String::new(),
             retry_of: None,
             applied: 0,
             started_at: None,
             last_at: None,
-            steps,
-            index,
-            node_start,
+            steps: Vec::new(),
+            frames: Vec::new(),
+            index: HashMap::new(),
             announced: Vec::new(),
             effects: Vec::new(),
             undone: Vec::new(),
+            failed: Vec::new(),
             halt: None,
             finished: None,
-        }
+        };
+        state.open_frame(&workflow.steps, None, None, "", None);
+        state
     }
 
     /// Fold `events` from the start.
@@ -179,14 +199,13 @@ impl RunState {
         self.index.get(id).map(|&i| &self.steps[i])
     }
 
+    pub fn at(&self, at: StepRef) -> &StepState {
+        &self.steps[at.index()]
+    }
+
     /// Where step `id` is in `steps`.
     pub fn index_of(&self, id: &str) -> Option<usize> {
         self.index.get(id).copied()
-    }
-
-    /// Where step `at` is in `steps`.
-    pub fn index_at(&self, at: StepRef) -> usize {
-        self.node_start[at.node] + at.branch
     }
 
     pub(super) fn step_mut(&mut self, id: &str) -> Result<(usize, &mut StepState), UnknownStep> {
@@ -197,12 +216,13 @@ impl RunState {
     }
 
     /// Steps that may have taken effect, have a compensation, and whose
-    /// compensation has not ended: oldest first (undone newest first).
-    pub fn to_undo<'s>(&'s self, workflow: &'s Workflow) -> impl Iterator<Item = &'s StepState> {
+    /// compensation has not ended: newest first, the order they are undone.
+    pub fn to_undo(&self) -> impl Iterator<Item = &StepState> {
         self.effects
             .iter()
+            .rev()
             .map(|&i| &self.steps[i])
-            .filter(|s| s.at.resolve(workflow).compensation().is_some())
+            .filter(|s| s.def.compensation().is_some())
             .filter(|s| matches!(s.undo, Undo::NotStarted | Undo::Running { .. }))
     }
 
@@ -219,18 +239,20 @@ impl RunState {
         self.steps.iter().filter(|s| s.phase == Phase::Waiting)
     }
 
+    /// Steps that failed, in the order they did.
+    pub fn failures(&self) -> impl Iterator<Item = &StepState> {
+        self.failed.iter().map(|&i| &self.steps[i])
+    }
+
     /// Compensations that ended, in the order they did.
     pub fn compensations(&self) -> impl Iterator<Item = &StepState> {
         self.undone.iter().map(|&i| &self.steps[i])
     }
 
-    /// Whether every step of `node` has an outcome.
-    pub fn node_settled(&self, workflow: &Workflow, node: usize) -> bool {
-        let first = self.node_start[node];
-        let count = super::machine::branches(workflow, node);
-        self.steps[first..first + count]
-            .iter()
-            .all(|s| s.phase.is_settled())
+    /// Whether every step of node `node` of the workflow's own steps has an
+    /// outcome.
+    pub fn node_settled(&self, node: usize) -> bool {
+        self.frames[0].node_settled(&self.steps, node)
     }
 }
 
@@ -242,10 +264,13 @@ impl Phase {
 }
 
 impl StepState {
-    fn new(at: StepRef, id: &str) -> Self {
+    pub(super) fn new(at: StepRef, id: String, def: StepDef, frame: FrameId) -> Self {
         StepState {
             at,
-            id: id.to_owned(),
+            id,
+            def,
+            frame,
+            frames: None,
             phase: Phase::NotRun,
             attempts: 0,
             request: None,

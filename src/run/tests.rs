@@ -168,11 +168,11 @@ fn a_failed_saga_folds_into_steps_effects_and_compensations() {
     );
     assert_eq!(state.step("notify").unwrap().phase, Phase::Cancelled);
     // reserve took effect and is still to undo; charge's undo is done.
-    let left: Vec<&str> = state.to_undo(&wf).map(|s| s.id.as_str()).collect();
+    let left: Vec<&str> = state.to_undo().map(|s| s.id.as_str()).collect();
     assert_eq!(left, ["reserve"]);
     let undone: Vec<&str> = state.compensations().map(|s| s.id.as_str()).collect();
     assert_eq!(undone, ["charge"]);
-    assert!(state.node_settled(&wf, 0) && state.node_settled(&wf, 1));
+    assert!(state.node_settled(0) && state.node_settled(1));
     assert!(state.interrupted().next().is_none());
     assert!(matches!(state.halt, Some(HaltReason::Failed { .. })));
     assert_eq!(
@@ -199,7 +199,7 @@ fn an_attempt_without_an_outcome_is_interrupted_and_unsettles_its_group() {
         [("notify", 1), ("charge", 2)],
         "in announcement order"
     );
-    assert!(!state.node_settled(&wf, 1));
+    assert!(!state.node_settled(1));
 }
 
 #[test]

@@ -124,10 +124,9 @@ impl RunReport {
             output: finished.and_then(|f| f.output.clone()),
             error,
             duration,
-            steps: workflow
-                .all_steps()
-                .zip(&state.steps)
-                .map(|(step, s)| StepRecord::of(step, s))
+            steps: state
+                .in_order()
+                .map(|s| StepRecord::of(&s.def, s))
                 .collect(),
             compensations: state
                 .compensations()

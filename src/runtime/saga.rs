@@ -13,7 +13,7 @@ use tracing::{Instrument, debug_span, info, warn};
 
 use crate::journal::JournalError;
 use crate::template::Scope;
-use crate::workflow::Workflow;
+use crate::workflow::{Step, Workflow};
 
 use super::ServiceHandle;
 use super::attempt::{Operation, OperationError, OperationKind};
@@ -22,15 +22,16 @@ use super::log::RunLog;
 use super::render::{CallIdentity, CallSpec, compensation_key, render_request};
 use super::run::RunMsg;
 
-pub use crate::run::StepRef;
+pub use crate::run::{StepDef, StepRef};
 
 pub struct SagaActor;
 
 pub enum SagaMsg {
-    /// Undo step `at` against the run's data `scope`, giving up at
-    /// `deadline`; then tell the run.
+    /// Undo `step`, named `step_id` in this run, against the data its
+    /// templates read, giving up at `deadline`; then tell the run.
     Compensate {
-        at: StepRef,
+        step: StepDef,
+        step_id: String,
         scope: Scope,
         deadline: Instant,
     },
@@ -65,7 +66,8 @@ impl Actor for SagaActor {
         saga: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let SagaMsg::Compensate {
-            at,
+            step,
+            step_id,
             scope,
             deadline,
         } = msg;
@@ -79,7 +81,7 @@ impl Actor for SagaActor {
         );
         tokio::spawn(
             async move {
-                let reply = match saga.undo(at, &scope, deadline).await {
+                let reply = match saga.undo(&step, &step_id, &scope, deadline).await {
                     Ok(()) => RunMsg::Compensated,
                     Err(lost) => RunMsg::Abandon(lost),
                 };
@@ -96,11 +98,11 @@ impl SagaArgs {
     /// is held elsewhere now.
     async fn undo(
         &self,
-        at: StepRef,
+        step: &Step,
+        step_id: &str,
         scope: &Scope,
         deadline: Instant,
     ) -> Result<(), JournalError> {
-        let step = at.resolve(&self.workflow);
         let Some(compensation) = step.compensation() else {
             return Ok(());
         };
@@ -117,19 +119,19 @@ impl SagaArgs {
         };
         let identity = CallIdentity {
             run_id: &self.run_id,
-            step_id: &step.id,
-            idempotency_key: compensation_key(&self.run_id, &step.id),
+            step_id,
+            idempotency_key: compensation_key(&self.run_id, step_id),
         };
         let request = match render_request(&spec, identity, scope) {
             Ok(request) => request,
             Err(e) => {
-                self.failed(&step.id, 0, format!("compensation {e}"));
+                self.failed(step_id, 0, format!("compensation {e}"));
                 return Ok(());
             }
         };
         let mut operation = Operation {
             kind: OperationKind::Compensation,
-            step_id: step.id.clone(),
+            step_id: step_id.to_owned(),
             service: self.services[&compensation.service].clone(),
             request,
             policy: service.retry.clone(),
@@ -140,16 +142,16 @@ impl SagaArgs {
         let outcome = operation.run(&self.log, &CancellationToken::new()).await;
         match outcome.result {
             Ok(_) => {
-                info!(run = %self.run_id, step = %step.id, "compensated");
+                info!(run = %self.run_id, step = %step_id, "compensated");
                 let _queued = self.log.append(RunEvent::CompensationCompleted {
-                    step: step.id.clone(),
+                    step: step_id.to_owned(),
                     attempts: outcome.attempts,
                 });
             }
             Err(OperationError::Journal(lost @ JournalError::LeaseLost { .. })) => {
                 return Err(lost);
             }
-            Err(e) => self.failed(&step.id, outcome.attempts, e.to_string()),
+            Err(e) => self.failed(step_id, outcome.attempts, e.to_string()),
         }
         Ok(())
     }

@@ -86,7 +86,11 @@ impl SpanFold {
                 error,
             } => return self.step_ended(step, true, *attempts, at, Some(error.clone())),
             // A sleep's or a wait's span runs from its start to its end.
-            RunEvent::TimerStarted { step, .. } | RunEvent::WaitStarted { step, .. } => {
+            // So does a foreach's or a child workflow's, around its steps'.
+            RunEvent::TimerStarted { step, .. }
+            | RunEvent::WaitStarted { step, .. }
+            | RunEvent::ForeachStarted { step, .. }
+            | RunEvent::WorkflowStarted { step, .. } => {
                 self.steps.entry(step.clone()).or_insert(at);
             }
             RunEvent::RunHalted { .. }

@@ -7,39 +7,28 @@ use tokio::time::Instant;
 use super::{Command, Machine};
 use crate::run::RunStatus;
 use crate::run::events::RunEvent;
-use crate::run::state::{Finished, Undo};
+use crate::run::state::{Finished, Phase, StepState, Undo};
+use crate::template::{Scope, TemplateError, ValueTemplate};
+use crate::workflow::{Node, block_steps};
 
 impl Machine {
     /// The end of a run that went through: its output rendered.
     pub(super) fn succeeded(&mut self) -> Command {
         self.finishing = true;
-        let (output, error) = match self.render_output() {
-            Ok(value) => (Some(value), None),
-            Err(e) => (
-                None,
-                Some(format!("workflow output could not be rendered: {e}")),
-            ),
-        };
+        let workflow = &self.workflow;
+        let (output, error) =
+            match render_output(&workflow.output, &workflow.steps, &self.scopes[0]) {
+                Ok(value) => (Some(value), None),
+                Err(e) => (
+                    None,
+                    Some(format!("workflow output could not be rendered: {e}")),
+                ),
+            };
         Command::Finish(Finished {
             status: RunStatus::Succeeded,
             output,
             error,
         })
-    }
-
-    /// The `output` block, or every named output when there is none.
-    fn render_output(&self) -> Result<Value, crate::template::TemplateError> {
-        if let Some(template) = &self.workflow.output {
-            return template.render(&self.scope);
-        }
-        let mut out = Map::new();
-        for step in self.workflow.all_steps() {
-            if let Some(name) = &step.output {
-                let value = self.scope.get(name).cloned().unwrap_or(Value::Null);
-                out.insert(name.clone(), value);
-            }
-        }
-        Ok(Value::Object(out))
     }
 
     /// A halted run: cancel what is in flight, then undo what took effect,
@@ -69,12 +58,21 @@ impl Machine {
             }));
             return;
         }
+        // A foreach or a child workflow stopped halfway: innermost first.
+        let open = |s: &&StepState| s.frames.is_some() && s.phase == Phase::Running;
+        if let Some(step) = self.state.steps.iter().rev().find(open) {
+            commands.push(Command::Record(RunEvent::StepCancelled {
+                step: step.id.clone(),
+                outcome_unknown: false,
+            }));
+            return;
+        }
         if self.undoing.is_some() {
             return;
         }
         let timeout = self.workflow.compensation_timeout;
         let deadline = *self.undo_deadline.get_or_insert(now + timeout);
-        if let Some(step) = self.state.to_undo(&self.workflow).last() {
+        if let Some(step) = self.state.to_undo().next() {
             self.undoing = Some(step.at);
             commands.push(Command::Compensate {
                 at: step.at,
@@ -94,4 +92,30 @@ impl Machine {
             error: None,
         }));
     }
+}
+
+/// A workflow's `output` block over its data, or every named output of its
+/// own steps when there is none.
+pub(super) fn render_output(
+    output: &Option<ValueTemplate>,
+    steps: &[Node],
+    scope: &Scope,
+) -> Result<Value, TemplateError> {
+    match output {
+        Some(template) => template.render(scope),
+        None => Ok(named_outputs(steps, scope)),
+    }
+}
+
+/// Every named output of `steps` (not of the steps within them), null for
+/// one that was skipped or failed and let through.
+pub(super) fn named_outputs(steps: &[Node], scope: &Scope) -> Value {
+    let mut out = Map::new();
+    for step in block_steps(steps) {
+        if let Some(name) = &step.output {
+            let value = scope.get(name).cloned().unwrap_or(Value::Null);
+            out.insert(name.clone(), value);
+        }
+    }
+    Value::Object(out)
 }

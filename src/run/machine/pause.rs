@@ -46,12 +46,12 @@ impl Machine {
             Sleep::For(length) => self.wall(now) + *length,
             Sleep::Until(template) => {
                 let rendered = template
-                    .render_string(&self.scope)
+                    .render_string(self.scope_of(at))
                     .map_err(|e| format!("`sleep_until` could not be rendered: {e}"))?;
                 parse_rfc3339(&rendered).map_err(|e| format!("`sleep_until`: {e}"))?
             }
         };
-        let step = at.resolve(&self.workflow).id.clone();
+        let step = self.state.at(at).id.clone();
         Ok(Command::Record(RunEvent::TimerStarted { step, until }))
     }
 
@@ -59,7 +59,7 @@ impl Machine {
     pub(super) fn wait_started(&self, at: StepRef, wait: &Wait, now: Instant) -> Command {
         let until = wait.timeout.map(|t| self.wall(now) + t);
         Command::Record(RunEvent::WaitStarted {
-            step: at.resolve(&self.workflow).id.clone(),
+            step: self.state.at(at).id.clone(),
             signal: wait.signal.clone(),
             until,
         })
@@ -74,11 +74,11 @@ impl Machine {
         now: Instant,
         commands: &mut Vec<Command>,
     ) -> bool {
-        let i = self.state.index_at(at);
-        let step = at.resolve(&self.workflow);
-        let until = self.state.steps[i].until;
+        let i = at.index();
+        let state = &self.state.steps[i];
+        let (step, until) = (state.def.clone(), state.until);
         let due = until.is_some_and(|t| self.wall(now) >= t);
-        let id = step.id.clone();
+        let id = state.id.clone();
         let event = match &step.action {
             Action::Wait(wait) => match self.signals.get(&wait.signal).and_then(|q| q.front()) {
                 Some(payload) => Some(completed(id, payload.clone())),
@@ -123,7 +123,7 @@ impl Machine {
 
     /// Step `at` completed: if it waited, it took its signal's oldest one.
     pub(super) fn signal_taken(&mut self, at: StepRef) {
-        if let Action::Wait(wait) = &at.resolve(&self.workflow).action
+        if let Action::Wait(wait) = &self.state.at(at).def.action
             && let Some(queue) = self.signals.get_mut(&wait.signal)
         {
             queue.pop_front();

@@ -254,7 +254,7 @@ impl Driver {
     /// Journal how a step's call ended.
     fn step_done(&mut self, at: StepRef, outcome: OperationOutcome) {
         self.calls.remove(&at);
-        let step = at.resolve(&self.workflow).id.clone();
+        let step = self.machine.state().at(at).id.clone();
         let unknown = outcome.outcome_unknown;
         let event = match outcome.result {
             Ok(output) => RunEvent::StepCompleted {

@@ -24,7 +24,8 @@ impl Driver {
         at: StepRef,
         attempts_before: u32,
     ) -> bool {
-        let step = at.resolve(&self.workflow);
+        let state = self.machine.state().at(at);
+        let (step, step_id) = (state.def.clone(), state.id.clone());
         let call = step
             .call()
             .expect("the machine calls only steps that call a service");
@@ -32,7 +33,7 @@ impl Driver {
             Ok(request) => request,
             Err(e) => {
                 let _queued = self.log.append(RunEvent::StepFailed {
-                    step: step.id.clone(),
+                    step: step_id,
                     attempts: 0,
                     error: e.to_string(),
                     outcome_unknown: false,
@@ -42,7 +43,7 @@ impl Driver {
         };
         let mut operation = Operation {
             kind: OperationKind::Step,
-            step_id: step.id.clone(),
+            step_id: step_id.clone(),
             service: self.services[&call.service].clone(),
             request,
             policy: call.retry.clone(),
@@ -60,7 +61,7 @@ impl Driver {
             "step",
             run = %self.run_id,
             workflow = %self.workflow.name,
-            step = %step.id,
+            step = %step_id,
             service = %call.service
         );
         tokio::spawn(
@@ -75,8 +76,9 @@ impl Driver {
 
     /// Step `at`'s request, rendered against the run's data.
     fn render(&self, at: StepRef) -> Result<CallRequest, RenderError> {
-        let step = at.resolve(&self.workflow);
+        let step = self.machine.state().at(at);
         let call = step
+            .def
             .call()
             .expect("the machine calls only steps that call a service");
         let service = self
@@ -95,7 +97,7 @@ impl Driver {
             step_id: &step.id,
             idempotency_key: step_key(&self.run_id, &step.id),
         };
-        render_request(&spec, identity, self.machine.scope())
+        render_request(&spec, identity, self.machine.scope_of(at))
     }
 
     /// Hand a compensation to the saga actor, spawning it first.
@@ -122,9 +124,11 @@ impl Driver {
                 self.saga.insert(saga)
             }
         };
+        let step = self.machine.state().at(at);
         saga.cast(SagaMsg::Compensate {
-            at,
-            scope: self.machine.scope().clone(),
+            step: step.def.clone(),
+            step_id: step.id.clone(),
+            scope: self.machine.scope_of(at).clone(),
             deadline,
         })?;
         Ok(())
