@@ -48,7 +48,7 @@ schemathesis:
 ## Criterion benches, each beside hand-written glue measured in the same run
 ## (templates, one step layer by layer, a whole workflow); a few minutes.
 bench:
-	$(CARGO) bench --bench templates --bench dispatch --bench workflow --bench journal -- --warm-up-time 1 --measurement-time 3
+	$(CARGO) bench --bench templates --bench dispatch --bench workflow --bench foreach --bench journal -- --warm-up-time 1 --measurement-time 3
 
 ## Load driver: maestro serve against the glue at concurrency 1, 16 and 64,
 ## 10,000 runs in flight, cold start of maestro execute (release build).

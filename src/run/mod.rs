@@ -9,6 +9,8 @@ mod machine;
 pub mod state;
 
 #[cfg(test)]
+mod foreach_tests;
+#[cfg(test)]
 mod machine_props;
 #[cfg(test)]
 mod machine_tests;

@@ -69,7 +69,8 @@ impl Workflow {
 
     /// Whether a step waits for a signal.
     pub fn waits(&self) -> bool {
-        self.all_steps()
+        self.deep_steps()
+            .iter()
             .any(|s| matches!(s.action, Action::Wait(_)))
     }
 

@@ -147,8 +147,10 @@ fn unknown_steps(workflow: &Workflow, case: &Case) -> Option<String> {
     let named = named
         .chain(case.expect.steps.keys())
         .chain(case.expect.attempts.keys());
+    let steps = workflow.deep_steps();
+    let own = |id: &str| id.rsplit('/').next().unwrap_or_default().to_owned();
     named
-        .filter(|id| !workflow.all_steps().any(|s| s.id == **id))
+        .filter(|id| !steps.iter().any(|s| s.id == own(id)))
         .map(|id| format!("workflow `{}` has no step `{id}`", workflow.name))
         .next()
 }

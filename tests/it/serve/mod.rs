@@ -6,6 +6,7 @@ mod contract;
 mod embedded;
 pub mod events;
 mod filters;
+mod foreach;
 mod fuzz;
 mod guard;
 mod limits;
