@@ -118,10 +118,6 @@ fn collect_deep<'w>(nodes: &'w [Node], out: &mut Vec<&'w Step>) {
 
 /// One entry of `steps`: a step, or a group of steps run concurrently.
 #[derive(Debug, Clone)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "a workflow holds a handful of nodes, built once; boxing would only add indirection"
-)]
 pub enum Node {
     /// Shared: a run's state points at the definition of each step it
     /// holds, at any depth, without a path back into the tree.
