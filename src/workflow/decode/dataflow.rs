@@ -1,10 +1,12 @@
 //! Which data each template may read: `.input` always, a step's output only
-//! once that step has run. Also the report of services used but not defined.
+//! once that step has run, a foreach's element only in its body. Also the
+//! report of services used but not defined.
 
 use std::collections::HashSet;
 
+use super::place::Place;
 use super::service::Services;
-use super::{Cx, Pos};
+use super::{Cx, Pos, visibility};
 use crate::template::DataPath;
 use crate::workflow::suggest;
 use crate::workflow::yaml::{Key, Node};
@@ -40,12 +42,13 @@ impl Read {
 /// Where a template is evaluated, which decides what it can see.
 #[derive(Debug, Clone)]
 pub enum Scope {
-    /// A step's input, path, headers or `when`: outputs of earlier entries
-    /// of `steps`, not of its own parallel group.
-    Step { node: usize, id: String },
+    /// A step's input, path, headers, `when` or list: outputs of earlier
+    /// entries of its list of steps and of the lists enclosing it, not of
+    /// its own parallel group; in a foreach's body, its element too.
+    Step { place: Place, id: String },
     /// A compensation: like its step, plus that step's own output.
-    Compensation { node: usize, id: String },
-    /// The workflow's `output`: everything.
+    Compensation { place: Place, id: String },
+    /// The workflow's `output`: every output of the top-level steps.
     WorkflowOutput,
     /// A service's headers are shared by every step, so only `.input` is
     /// certain to exist for all of them.
@@ -63,30 +66,52 @@ pub struct Use {
 pub struct Producer {
     pub output: String,
     pub step: String,
-    /// Index of the entry of `steps` holding the step.
-    pub node: usize,
+    pub place: Place,
     pub line: usize,
 }
 
+/// The element of a foreach, readable in its body as `.name`, its position
+/// as `.index`.
+#[derive(Debug, Clone)]
+pub struct Element {
+    pub name: String,
+    pub index: String,
+    /// The foreach step's id and place.
+    pub step: String,
+    pub place: Place,
+    pub line: usize,
+    /// The `as` value, or the `foreach` one when the name is the default.
+    pub at: Pos,
+    pub path: String,
+    pub written: bool,
+}
+
+/// What the whole-file check needs: every output, element and read.
+pub struct Dataflow<'a> {
+    pub producers: &'a [Producer],
+    pub elements: &'a [Element],
+    pub uses: &'a [Use],
+}
+
 /// Report every read of data that does not exist where it is read, once per
-/// template and name.
-pub fn check(cx: &mut Cx<'_>, producers: &[Producer], uses: &[Use]) {
+/// template and name, and every element name that hides an output.
+pub fn check(cx: &mut Cx<'_>, flow: &Dataflow<'_>) {
     let mut seen: HashSet<(Pos, String, String)> = HashSet::new();
-    for u in uses {
+    for u in flow.uses {
         let root = &u.read.data.root;
         if root == INPUT || !seen.insert((u.read.at, u.read.path.clone(), root.clone())) {
             continue;
         }
-        if root == RUN {
-            if let Some((message, hint)) = run_problem(&u.read.data) {
-                cx.report(u.read.at, &u.read.path, message, Some(hint));
-            }
-            continue;
-        }
-        if let Some((message, hint)) = problem(u, producers) {
+        let found = if root == RUN {
+            run_problem(&u.read.data)
+        } else {
+            visibility::problem(u, flow)
+        };
+        if let Some((message, hint)) = found {
             cx.report(u.read.at, &u.read.path, message, Some(hint));
         }
     }
+    visibility::check_elements(cx, flow.elements, flow.producers);
 }
 
 /// `.run` holds a few fields, each a string.
@@ -106,61 +131,6 @@ fn run_problem(data: &DataPath) -> Option<(String, String)> {
             suggest::did_you_mean(field, RUN_FIELDS.iter().copied()).unwrap_or_else(hint),
         )),
     }
-}
-
-fn problem(u: &Use, producers: &[Producer]) -> Option<(String, String)> {
-    let shown = u.read.data.to_string();
-    let root = &u.read.data.root;
-    if let Scope::ServiceHeaders = u.scope {
-        return Some((
-            format!("service headers can only read `.input` and `.run`, not `{shown}`"),
-            "set this header in the `headers` of the steps that need it".into(),
-        ));
-    }
-    let Some(p) = producers.iter().find(|p| &p.output == root) else {
-        let names = producers.iter().map(|p| p.output.as_str());
-        let hint =
-            suggest::did_you_mean(root, names.clone().chain([INPUT, RUN])).unwrap_or_else(|| {
-                format!(
-                    "templates can read `.input`, `.run` and the outputs {}",
-                    suggest::list(names)
-                )
-            });
-        return Some((format!("`{shown}`: no step outputs `{root}`"), hint));
-    };
-    let (node, sees_own_output) = match &u.scope {
-        Scope::WorkflowOutput | Scope::ServiceHeaders => return None,
-        Scope::Step { node, .. } => (*node, false),
-        Scope::Compensation { node, id } => (*node, p.step == *id),
-    };
-    if p.node < node || sees_own_output {
-        return None;
-    }
-    let message = match &u.scope {
-        Scope::Step { id, .. } if p.step == *id => {
-            format!(
-                "`{shown}` is the output of this very step, which does not exist before it ends"
-            )
-        }
-        _ if p.node == node => format!(
-            "`{shown}` comes from step `{}` (line {}), which runs in the same parallel group",
-            p.step, p.line
-        ),
-        _ => format!(
-            "`{shown}` comes from step `{}` (line {}), which runs later",
-            p.step, p.line
-        ),
-    };
-    let hint = match &u.scope {
-        Scope::Compensation { .. } => {
-            "a compensation reads `.input`, its own step's output and the outputs of earlier steps"
-        }
-        _ if p.node == node => {
-            "steps of one parallel group cannot read each other's output; move the reading step after the group"
-        }
-        _ => "a step can only read outputs of steps listed before it",
-    };
-    Some((message, hint.to_string()))
 }
 
 /// A step or compensation naming a service the file does not define.

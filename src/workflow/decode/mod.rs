@@ -5,11 +5,14 @@ mod call;
 mod compensate;
 mod dataflow;
 mod endpoint;
+mod foreach;
 mod group;
 mod headers;
 mod input;
 mod message;
+mod names;
 mod pause;
+mod place;
 mod policy;
 mod proto;
 mod request;
@@ -19,6 +22,8 @@ mod service;
 mod step;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_foreach;
 #[cfg(test)]
 mod tests_guards;
 #[cfg(test)]
@@ -31,6 +36,7 @@ mod tests_limits;
 mod tests_pause;
 #[cfg(test)]
 mod tests_schedule;
+mod visibility;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -334,7 +340,12 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
                 .map(|r| r.at_scope(dataflow::Scope::WorkflowOutput)),
         );
     }
-    dataflow::check(cx, &decoded.producers, &uses);
+    let flow = dataflow::Dataflow {
+        producers: &decoded.producers,
+        elements: &decoded.elements,
+        uses: &uses,
+    };
+    dataflow::check(cx, &flow);
     if let Some(Some(schema)) = &input_schema {
         input::check_reads(cx, schema, &uses);
     }

@@ -1,5 +1,6 @@
-//! Steps that call no service: `sleep` / `sleep_until` and `wait`. A step
-//! is one kind or another, and takes only the fields of its kind.
+//! Steps that call no service: `sleep` / `sleep_until` and `wait`; and the
+//! kind of every step (these, a call or a `foreach`), each taking only the
+//! fields of its kind.
 
 use super::dataflow::Read;
 use super::{Cx, Fields, scalar};
@@ -11,7 +12,11 @@ pub(super) enum Kind {
     Call,
     Sleep,
     Wait,
+    Foreach,
 }
+
+/// The fields that make a step one kind or another.
+const KINDS: &[&str] = &["sleep", "sleep_until", "wait", "foreach"];
 
 /// Fields that only a step calling a service takes.
 const CALL_ONLY: &[&str] = &[
@@ -23,15 +28,20 @@ const CALL_ONLY: &[&str] = &[
     "compensate",
 ];
 
-/// The step's kind; `None` when it names two.
+/// Fields that only a `foreach` step takes.
+const FOREACH_ONLY: &[&str] = &["as", "concurrency", "steps"];
+
+/// The step's kind; `None` when it names two, or holds a field of another.
 pub(super) fn kind(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<Kind> {
-    let named: Vec<&str> = ["sleep", "sleep_until", "wait"]
-        .into_iter()
+    let named: Vec<&str> = KINDS
+        .iter()
+        .copied()
         .filter(|k| f.get(k).is_some())
         .collect();
     let (kind, field) = match named.as_slice() {
-        [] => return Some(Kind::Call),
+        [] => (Kind::Call, "service"),
         ["wait"] => (Kind::Wait, "wait"),
+        ["foreach"] => (Kind::Foreach, "foreach"),
         [sleep] => (Kind::Sleep, *sleep),
         [first, second, ..] => {
             let (key, _) = f.entry(second).expect("present");
@@ -45,24 +55,39 @@ pub(super) fn kind(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<Kind> {
         }
     };
     let mut clean = true;
-    let mut refuse = |name: &str, why: String| {
+    let mut refuse = |name: &str, why: String, hint: Option<&str>| {
         if let Some((key, _)) = f.entry(name) {
-            cx.report(key.pos(), &f.path(name), why, None);
+            cx.report(key.pos(), &f.path(name), why, hint.map(str::to_string));
             clean = false;
         }
     };
-    for name in CALL_ONLY {
-        refuse(
-            name,
-            format!("a `{field}` step calls no service: `{name}` has no place here"),
-        );
+    if !matches!(kind, Kind::Call) {
+        let hint = matches!(kind, Kind::Foreach).then_some("put the call in the loop's `steps`");
+        for name in CALL_ONLY {
+            let why = format!("a `{field}` step calls no service: `{name}` has no place here");
+            refuse(name, why, hint);
+        }
     }
-    if matches!(kind, Kind::Sleep) {
-        refuse(
+    match kind {
+        Kind::Sleep => {
+            let why = format!("a `{field}` step ends when it is time: it takes no `timeout`");
+            refuse("timeout", why, None);
+            refuse("output", format!("a `{field}` step has no output"), None);
+        }
+        Kind::Foreach => refuse(
             "timeout",
-            format!("a `{field}` step ends when it is time: it takes no `timeout`"),
-        );
-        refuse("output", format!("a `{field}` step has no output"));
+            "a `foreach` step takes no `timeout`".into(),
+            Some("set it on the loop's steps; the run's `timeout` bounds the whole loop"),
+        ),
+        Kind::Call | Kind::Wait => {}
+    }
+    if !matches!(kind, Kind::Foreach) {
+        for name in FOREACH_ONLY {
+            let hint = (*name == "steps").then_some(
+                "to run steps once per element of a list, add `foreach: \"{{ .input.items }}\"`",
+            );
+            refuse(name, format!("`{name}` belongs to a `foreach` step"), hint);
+        }
     }
     clean.then_some(kind)
 }

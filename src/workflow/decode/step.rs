@@ -1,14 +1,18 @@
 //! The `steps:` list: steps, `parallel` groups, compensations, and what each
 //! step's `method` means on its service's protocol.
 
+use std::sync::Arc;
+
 use super::call::call;
 use super::compensate;
-use super::dataflow::{INPUT, Producer, RUN, Read, Scope, UnknownService, Use};
+use super::dataflow::{Element, Producer, Read, Scope, UnknownService, Use};
 use super::group::{group, is_group, is_stray_compensation};
+use super::names::{output_name, step_id};
+use super::place::Place;
 use super::policy::retry;
 use super::request::{headers, input, method_hint, service_ref};
 use super::service::{Declared, Services};
-use super::{Cx, Fields, Pos, index, pause, scalar};
+use super::{Cx, Fields, Pos, foreach, index, pause, scalar};
 use crate::resilience::RetryPolicy;
 use crate::template::Condition;
 use crate::workflow::model::{self, Action, CallStep, Compensation, OnFailure, Step};
@@ -30,6 +34,10 @@ pub(crate) const STEP_FIELDS: &[&str] = &[
     "sleep",
     "sleep_until",
     "wait",
+    "foreach",
+    "as",
+    "concurrency",
+    "steps",
 ];
 
 /// The steps, and what the whole-file checks need to know about them.
@@ -38,6 +46,8 @@ pub struct Decoded {
     /// Complete only when no problem was reported.
     pub nodes: Vec<model::Node>,
     pub producers: Vec<Producer>,
+    /// Every foreach's element, for the names its body reads.
+    pub elements: Vec<Element>,
     pub uses: Vec<Use>,
     pub unknown_services: Vec<UnknownService>,
 }
@@ -45,7 +55,10 @@ pub struct Decoded {
 pub(super) struct State<'s> {
     pub services: &'s Services,
     /// Step ids seen so far, with their line.
-    ids: Vec<(String, usize)>,
+    pub ids: Vec<(String, usize)>,
+    /// The place of the list of steps being decoded; its last index is
+    /// each entry's in turn.
+    pub list: Place,
     pub out: Decoded,
 }
 
@@ -65,12 +78,29 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
     let mut st = State {
         services,
         ids: Vec::new(),
+        list: Place {
+            at: vec![0],
+            within: Vec::new(),
+        },
         out: Decoded::default(),
     };
+    st.out.nodes = block(cx, &mut st, items, "steps");
+    Some(st.out)
+}
+
+/// A list of steps and parallel groups, at the top or a loop's body, in
+/// the place `st.list` says.
+pub(super) fn block(
+    cx: &mut Cx<'_>,
+    st: &mut State<'_>,
+    items: &[Node],
+    list_path: &str,
+) -> Vec<model::Node> {
+    let mut nodes = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let path = index("steps", i);
+        let path = index(list_path, i);
         let decoded = if is_group(item) {
-            group(cx, &mut st, item, &path, i).map(model::Node::Parallel)
+            group(cx, st, item, &path, i).map(model::Node::Parallel)
         } else if is_stray_compensation(item) {
             cx.report(
                 item.pos(),
@@ -84,11 +114,11 @@ pub fn decode_all(cx: &mut Cx<'_>, node: &Node, services: &Services) -> Option<D
             );
             None
         } else {
-            step(cx, &mut st, item, &path, i).map(|s| model::Node::Step(std::sync::Arc::new(s)))
+            step(cx, st, item, &path, i).map(|s| model::Node::Step(Arc::new(s)))
         };
-        st.out.nodes.extend(decoded);
+        nodes.extend(decoded);
     }
-    Some(st.out)
+    nodes
 }
 
 pub(super) fn step(
@@ -102,16 +132,20 @@ pub(super) fn step(
     let id = step_id(cx, st, &f);
     // Scopes need a name even for a step whose id is missing.
     let scope_id = id.clone().unwrap_or_else(|| path.to_string());
+    let place = st.list.sibling(at);
     let mut reads: Vec<Read> = Vec::new();
-    let output = step_output(cx, st, &f, at, &scope_id);
+    let output = step_output(cx, st, &f, &place, &scope_id);
     let when = step_when(cx, &f, &mut reads);
     let action = match pause::kind(cx, &f)? {
-        pause::Kind::Call => call_step(cx, st, &f, at, &scope_id, &mut reads).map(Action::Call),
+        pause::Kind::Call => call_step(cx, st, &f, &place, &scope_id, &mut reads).map(Action::Call),
         pause::Kind::Sleep => pause::sleep(cx, &f, &mut reads).map(Action::Sleep),
         pause::Kind::Wait => pause::wait(cx, &f).map(Action::Wait),
+        pause::Kind::Foreach => {
+            foreach::foreach(cx, st, &f, &place, &scope_id, &mut reads).map(Action::Foreach)
+        }
     };
     let step_scope = Scope::Step {
-        node: at,
+        place,
         id: scope_id,
     };
     st.out
@@ -132,7 +166,7 @@ fn call_step(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     f: &Fields<'_>,
-    at: usize,
+    place: &Place,
     scope_id: &str,
     reads: &mut Vec<Read>,
 ) -> Option<CallStep> {
@@ -156,7 +190,7 @@ fn call_step(
         .and_then(|n| scalar::positive_duration(cx, n, &f.path("timeout")));
     let retry_policy = step_retry(cx, f, declared);
     let default_service = service_name.as_ref().map(|(name, _)| name.as_str());
-    let compensate = step_compensation(cx, st, f, at, scope_id.to_owned(), default_service);
+    let compensate = step_compensation(cx, st, f, place, scope_id.to_owned(), default_service);
     Some(CallStep {
         service: service_name?.0,
         call: method?,
@@ -187,13 +221,13 @@ fn step_output(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     f: &Fields<'_>,
-    at: usize,
+    place: &Place,
     scope_id: &str,
 ) -> Option<String> {
     let producer = Producer {
         output: String::new(),
         step: scope_id.to_owned(),
-        node: at,
+        place: place.clone(),
         line: f.pos().line,
     };
     let node = f.get("output")?;
@@ -246,92 +280,21 @@ fn on_failure(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<OnFailure> {
     }
 }
 
-/// The step's `id`, unique in the workflow.
-fn step_id(cx: &mut Cx<'_>, st: &mut State<'_>, f: &Fields<'_>) -> Option<String> {
-    let id_node = f.required(cx, "id", Some("give each step a unique `id`".into()));
-    let id = id_node.and_then(|n| scalar::nonempty_string(cx, n, &f.path("id")));
-    if let (Some(id), Some(n)) = (&id, id_node) {
-        match st.ids.iter().find(|(seen, _)| seen == id) {
-            Some((_, line)) => cx.report(
-                n.pos(),
-                &f.path("id"),
-                format!("duplicate step id `{id}`"),
-                Some(format!("the first step with this id is on line {line}")),
-            ),
-            None => st.ids.push((id.clone(), n.line)),
-        }
-    }
-    id
-}
-
 /// The step's `compensate`: `Some(None)` without one, `None` when invalid.
 fn step_compensation(
     cx: &mut Cx<'_>,
     st: &mut State<'_>,
     f: &Fields<'_>,
-    at: usize,
+    place: &Place,
     id: String,
     default_service: Option<&str>,
 ) -> Option<Option<Compensation>> {
     let Some(n) = f.get("compensate") else {
         return Some(None);
     };
-    let scope = Scope::Compensation { node: at, id };
+    let scope = Scope::Compensation {
+        place: place.clone(),
+        id,
+    };
     compensate::compensation(cx, st, n, &f.path("compensate"), default_service, scope).map(Some)
-}
-
-/// A `service:` reference; unknown names are collected for one report.
-/// Templates read an output as `.name`, so it must be an identifier, and
-/// one name stores one step's result.
-fn output_name(
-    cx: &mut Cx<'_>,
-    st: &mut State<'_>,
-    node: &Node,
-    path: &str,
-    producer: Producer,
-) -> Option<String> {
-    let name = scalar::nonempty_string(cx, node, path)?;
-    let mut chars = name.chars();
-    let identifier = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
-        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
-    if !identifier {
-        cx.report(
-            node.pos(),
-            path,
-            format!("output name `{name}` is not an identifier"),
-            Some("templates read it as `.name`: use letters, digits and `_`".into()),
-        );
-        return None;
-    }
-    if name == INPUT || name == RUN {
-        let what = if name == INPUT {
-            "the run's input"
-        } else {
-            "about the run itself"
-        };
-        cx.report(
-            node.pos(),
-            path,
-            format!("`{name}` is {what} and cannot be a step's output"),
-            Some("choose another name".into()),
-        );
-        return None;
-    }
-    if let Some(p) = st.out.producers.iter().find(|p| p.output == name) {
-        cx.report(
-            node.pos(),
-            path,
-            format!("output `{name}` is already produced by step `{}`", p.step),
-            Some(format!(
-                "step `{}` is on line {}; give each output its own name",
-                p.step, p.line
-            )),
-        );
-        return None;
-    }
-    st.out.producers.push(Producer {
-        output: name.clone(),
-        ..producer
-    });
-    Some(name)
 }

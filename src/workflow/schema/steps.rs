@@ -4,10 +4,11 @@
 use serde_json::{Value, json};
 
 use super::{IDENTIFIER, described, object, reference, string};
+use crate::workflow::model::{DEFAULT_FOREACH_AS, MAX_FOREACH_CONCURRENCY};
 
 pub(super) fn step() -> Value {
     let mut step = object(
-        "One step: a call to a service, a sleep, or a wait for a signal.",
+        "One step: a call to a service, a sleep, a wait for a signal, or a loop over a list.",
         &["id"],
         [
             ("id", described(string(), "Unique in the workflow.")),
@@ -76,6 +77,43 @@ pub(super) fn step() -> Value {
                     "description": "Wait for the signal of this name; `output` holds its payload, `timeout` bounds the wait.",
                 }),
             ),
+            (
+                "foreach",
+                json!({
+                    "type": "string",
+                    "pattern": r"^\{\{.*\}\}$",
+                    "description": "One `{{ }}` template giving a list: `steps` run once per element; `output` is the list of each element's outputs.",
+                }),
+            ),
+            (
+                "as",
+                json!({
+                    "type": "string",
+                    "pattern": IDENTIFIER,
+                    "not": { "enum": ["input", "run"] },
+                    "default": DEFAULT_FOREACH_AS,
+                    "description": "foreach: the element reads as `.NAME` in `steps`, its position as `.NAME_index`.",
+                }),
+            ),
+            (
+                "concurrency",
+                json!({
+                    "type": "integer", "minimum": 1, "maximum": MAX_FOREACH_CONCURRENCY, "default": 1,
+                    "description": "foreach: elements in flight at once.",
+                }),
+            ),
+            (
+                "steps",
+                json!({
+                    "type": "array",
+                    "minItems": 1,
+                    "items": { "anyOf": [
+                        { "$ref": "#/$defs/step" },
+                        { "$ref": "#/$defs/parallel_group" },
+                    ] },
+                    "description": "foreach: the steps run for each element, as at the top.",
+                }),
+            ),
         ],
     );
     let kinds = [
@@ -83,6 +121,7 @@ pub(super) fn step() -> Value {
         json!({"required": ["sleep"]}),
         json!({"required": ["sleep_until"]}),
         json!({"required": ["wait"]}),
+        json!({"required": ["foreach", "steps"]}),
     ];
     step.insert("oneOf".into(), Value::Array(kinds.into()));
     Value::Object(step)
