@@ -6,6 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use maestro::journal::Journal;
+use maestro::journal::sqlite::SqliteJournal;
+use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
 use super::process::ServeProcess;
@@ -43,6 +46,7 @@ steps:
 
 /// The workflow in a folder of its own, for `--workflows`.
 fn workflow_file(dir: &StateDir) -> PathBuf {
+    std::fs::create_dir_all(dir.path()).expect("a folder");
     let path = dir.path().join("open_accounts.yaml");
     std::fs::write(&path, WORKFLOW).expect("write the workflow");
     path
@@ -80,11 +84,20 @@ async fn each_element_is_called_once_with_its_own_key_and_the_output_keeps_the_o
 
     let calls = opened(&web);
     assert_eq!(calls.len(), 7);
-    let mut keys: Vec<String> = calls.iter().filter_map(|c| c.idempotency_key.clone()).collect();
+    let mut keys: Vec<String> = calls
+        .iter()
+        .filter_map(|c| c.idempotency_key.clone())
+        .collect();
     keys.sort();
-    let expected: Vec<String> = (0..7).map(|i| format!("{run}:open_all[{i}]/open")).collect();
+    let expected: Vec<String> = (0..7)
+        .map(|i| format!("{run}:open_all[{i}]/open"))
+        .collect();
     assert_eq!(keys, expected);
-    assert!(web.peak_active() <= 3, "at most 3 at once: {}", web.peak_active());
+    assert!(
+        web.peak_active() <= 3,
+        "at most 3 at once: {}",
+        web.peak_active()
+    );
     assert!(web.peak_active() >= 2, "elements ran side by side");
 
     let steps: Vec<&str> = report["steps"]
@@ -117,18 +130,29 @@ async fn a_failure_after_the_loop_undoes_every_element_newest_first() {
     let web = ServiceProcess::spawn("web_http", &[]);
     web.set_fault(Fault::fail("POST /emails", 10, "500"));
     let dir = StateDir::new("foreach-undo");
-    let server = serve(&web, &workflow_file(&dir), &[]);
+    let server = serve(&web, &workflow_file(&dir), &["--state-dir", dir.arg()]);
     let run = server.submit("open_accounts", &people(5)).await;
     let report = server.wait_final(&run, LIMIT).await;
     assert_eq!(report["status"], "compensated", "{report}");
 
-    // Undone in the reverse of the order the accounts were created.
-    let mut created = opened(&web);
-    created.sort_by_key(|c| c.end_us);
-    let created: Vec<String> = created
+    // Undone in the reverse of the order the run saw the accounts created.
+    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
+    let events = journal
+        .load(&run)
+        .await
+        .expect("load")
+        .expect("the run")
+        .events;
+    let created: Vec<String> = events
         .iter()
-        .map(|c| c.response.as_ref().unwrap()["account_id"].as_str().unwrap().to_owned())
+        .filter_map(|r| match &r.event {
+            RunEvent::StepCompleted { step, output, .. } if step.starts_with("open_all[") => {
+                output["account_id"].as_str().map(str::to_owned)
+            }
+            _ => None,
+        })
         .collect();
+    assert_eq!(created.len(), 5);
     let mut deleted = web.calls_to("DELETE /accounts/{id}");
     deleted.sort_by_key(|c| c.start_us);
     let deleted: Vec<String> = deleted
@@ -149,7 +173,9 @@ async fn killed_halfway_through_a_loop_a_run_finishes_with_nothing_repeated() {
     let mut server = serve(&web, &file, &["--state-dir", dir.arg()]);
     let run = server.submit("open_accounts", &people(9)).await;
     // Some elements ended, others are in flight.
-    server.wait_step(&run, "open_all[2]/open", "ok", LIMIT).await;
+    server
+        .wait_step(&run, "open_all[2]/open", "ok", LIMIT)
+        .await;
     server.kill();
     let done_before = opened(&web).len();
     assert!(done_before < 9, "killed halfway: {done_before} done");
@@ -161,12 +187,31 @@ async fn killed_halfway_through_a_loop_a_run_finishes_with_nothing_repeated() {
     // had in flight is sent again with its key and answered from the
     // service's store.
     let calls = opened(&web);
-    let mut keys: Vec<String> = calls.iter().filter_map(|c| c.idempotency_key.clone()).collect();
+    let mut keys: Vec<String> = calls
+        .iter()
+        .filter_map(|c| c.idempotency_key.clone())
+        .collect();
     keys.sort();
     keys.dedup();
     assert_eq!(calls.len(), 9, "no account created twice");
     assert_eq!(keys.len(), 9);
     let output = report["output"]["opened"].as_array().expect("a list");
     assert_eq!(output.len(), 9);
-    assert!(output.iter().all(|e| e["account"]["account_id"].is_string()));
+    assert!(
+        output
+            .iter()
+            .all(|e| e["account"]["account_id"].is_string())
+    );
+    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
+    let events = journal
+        .load(&run)
+        .await
+        .expect("load")
+        .expect("the run")
+        .events;
+    let loops = events
+        .iter()
+        .filter(|r| matches!(r.event, RunEvent::ForeachStarted { .. }))
+        .count();
+    assert_eq!(loops, 1, "the loop began once, its list journaled");
 }
