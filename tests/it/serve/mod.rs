@@ -2,6 +2,7 @@
 //! running the example workflows against the example services.
 
 mod api;
+mod children;
 mod contract;
 mod embedded;
 pub mod events;
