@@ -43,8 +43,6 @@ pub fn allow_proto_root(dir: &Path) -> Result<(), String> {
         .map_err(|_| "--proto-root is already set".to_string())
 }
 
-/// Load and validate a workflow file; `${NAME}` in endpoints and headers
-/// reads the process environment.
 /// Whether `path` names a workflow's tests (`NAME.test.yaml`) rather than
 /// a workflow: a folder of workflows may hold both.
 pub fn is_test_file(path: &Path) -> bool {
@@ -55,6 +53,8 @@ pub fn is_test_file(path: &Path) -> bool {
     name.ends_with(".test.yaml") || name.ends_with(".test.yml")
 }
 
+/// Load and validate a workflow file, and the child workflows it uses;
+/// `${NAME}` in endpoints and headers reads the process environment.
 pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
     let path = path.as_ref();
     let source = read(path).map_err(|message| whole_file(path, message))?;
@@ -62,8 +62,8 @@ pub fn load_file(path: impl AsRef<Path>) -> Result<Workflow, Diagnostics> {
 }
 
 /// Validate workflow text; `path` is where it came from (for messages and
-/// relative `proto:` paths) and `env` resolves `${NAME}` in endpoints and
-/// headers.
+/// relative `proto:` and `workflow:` paths) and `env` resolves `${NAME}`
+/// in endpoints and headers.
 pub fn load_str(
     source: &str,
     path: impl AsRef<Path>,
@@ -80,8 +80,22 @@ pub(crate) fn load_within(
     proto_root: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Workflow, Diagnostics> {
+    let mut tree = decode::Tree::new(path);
+    load_in(source, path, proto_root, env, &mut tree)
+        .map_err(|problems| Diagnostics::new(problems).expect("a failed load reports a problem"))
+}
+
+/// One file of a tree of workflows, the first or a child workflow of
+/// another: `tree` knows the files loaded so far.
+fn load_in(
+    source: &str,
+    path: &Path,
+    proto_root: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    tree: &mut decode::Tree,
+) -> Result<Workflow, Vec<Diagnostic>> {
     if source.len() as u64 > MAX_FILE_BYTES {
-        return Err(whole_file(path, too_large(source.len() as u64)));
+        return Err(whole_file(path, too_large(source.len() as u64)).into_vec());
     }
     let problems = match yaml::parse(source) {
         Ok(Some(root)) => {
@@ -89,7 +103,12 @@ pub(crate) fn load_within(
                 Some(dir) if !dir.as_os_str().is_empty() => dir,
                 _ => Path::new("."),
             };
-            match decode::decode(&root, path, base, proto_root, env) {
+            let files = decode::Files {
+                file: path,
+                base,
+                proto_root,
+            };
+            match decode::decode(&root, files, env, tree) {
                 Ok(mut workflow) => {
                     workflow.text = Arc::from(source);
                     return Ok(workflow);
@@ -117,7 +136,7 @@ pub(crate) fn load_within(
             })
             .collect(),
     };
-    Err(Diagnostics::new(problems).expect("a failed load reports at least one problem"))
+    Err(problems)
 }
 
 fn read(path: &Path) -> Result<String, String> {

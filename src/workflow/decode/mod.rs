@@ -2,6 +2,7 @@
 //! check runs and reports; a model is built only when none failed.
 
 mod call;
+mod child;
 mod compensate;
 mod dataflow;
 mod endpoint;
@@ -22,6 +23,8 @@ mod service;
 mod step;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_child;
 #[cfg(test)]
 mod tests_foreach;
 #[cfg(test)]
@@ -45,6 +48,8 @@ use super::diagnostic::Diagnostic;
 use super::model::{DEFAULT_COMPENSATION_TIMEOUT, Workflow};
 use super::suggest;
 use super::yaml::{Key, Kind, Node};
+
+pub(super) use child::Tree;
 
 /// A line and column, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,7 +88,11 @@ pub(super) struct Cx<'a> {
     /// Another folder `proto:` files may be read from (`--proto-root`).
     pub proto_root: Option<&'a Path>,
     pub env: EnvLookup<'a>,
+    /// The files of the tree of workflows loaded with this one.
+    pub tree: &'a mut Tree,
     diagnostics: Vec<Diagnostic>,
+    /// Problems of child workflows, in their own files: after this file's.
+    nested: Vec<Diagnostic>,
     /// Summaries close the list, after the located problems in file order.
     summaries: Vec<Diagnostic>,
 }
@@ -266,25 +275,35 @@ pub(crate) const SHAPES: &[(&str, &[&str])] = &[
     ("schedule", schedule::SCHEDULE_FIELDS),
 ];
 
+/// Where a workflow file is, and what it may read beside it.
+pub(super) struct Files<'a> {
+    pub file: &'a Path,
+    /// The file's folder.
+    pub base: &'a Path,
+    pub proto_root: Option<&'a Path>,
+}
+
 /// Decode a parsed document; every problem if any.
 pub(super) fn decode(
     root: &Node,
-    file: &Path,
-    base: &Path,
-    proto_root: Option<&Path>,
+    files: Files<'_>,
     env: EnvLookup<'_>,
+    tree: &mut Tree,
 ) -> Result<Workflow, Vec<Diagnostic>> {
     let mut cx = Cx {
-        file,
-        base,
-        proto_root,
+        file: files.file,
+        base: files.base,
+        proto_root: files.proto_root,
         env,
+        tree,
         diagnostics: Vec::new(),
+        nested: Vec::new(),
         summaries: Vec::new(),
     };
     let workflow = decode_workflow(&mut cx, root);
     let mut diagnostics = cx.diagnostics;
     diagnostics.sort_by_key(|d| (d.line, d.column));
+    diagnostics.extend(cx.nested);
     diagnostics.extend(cx.summaries);
     match workflow {
         Some(workflow) if diagnostics.is_empty() => Ok(workflow),
@@ -362,7 +381,7 @@ fn decode_workflow(cx: &mut Cx<'_>, root: &Node) -> Option<Workflow> {
         version,
         timeout,
         compensation_timeout: compensation_timeout.unwrap_or(DEFAULT_COMPENSATION_TIMEOUT),
-        services: services.built()?,
+        services: child::merge_services(cx, services.built()?, &decoded.children)?,
         steps: decoded.nodes,
         output: output.map(|(template, _)| template),
         schedules: schedules?,

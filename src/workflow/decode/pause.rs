@@ -1,6 +1,6 @@
 //! Steps that call no service: `sleep` / `sleep_until` and `wait`; and the
-//! kind of every step (these, a call or a `foreach`), each taking only the
-//! fields of its kind.
+//! kind of every step (these, a call, a `foreach` or a child `workflow`),
+//! each taking only the fields of its kind.
 
 use super::dataflow::Read;
 use super::{Cx, Fields, scalar};
@@ -13,10 +13,11 @@ pub(super) enum Kind {
     Sleep,
     Wait,
     Foreach,
+    Workflow,
 }
 
 /// The fields that make a step one kind or another.
-const KINDS: &[&str] = &["sleep", "sleep_until", "wait", "foreach"];
+const KINDS: &[&str] = &["sleep", "sleep_until", "wait", "foreach", "workflow"];
 
 /// Fields that only a step calling a service takes.
 const CALL_ONLY: &[&str] = &[
@@ -42,6 +43,7 @@ pub(super) fn kind(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<Kind> {
         [] => (Kind::Call, "service"),
         ["wait"] => (Kind::Wait, "wait"),
         ["foreach"] => (Kind::Foreach, "foreach"),
+        ["workflow"] => (Kind::Workflow, "workflow"),
         [sleep] => (Kind::Sleep, *sleep),
         [first, second, ..] => {
             let (key, _) = f.entry(second).expect("present");
@@ -63,7 +65,9 @@ pub(super) fn kind(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<Kind> {
     };
     if !matches!(kind, Kind::Call) {
         let hint = matches!(kind, Kind::Foreach).then_some("put the call in the loop's `steps`");
-        for name in CALL_ONLY {
+        // A child workflow's `input` is the child's `.input`.
+        let own_input = matches!(kind, Kind::Workflow).then_some("input");
+        for name in CALL_ONLY.iter().filter(|name| Some(**name) != own_input) {
             let why = format!("a `{field}` step calls no service: `{name}` has no place here");
             refuse(name, why, hint);
         }
@@ -78,6 +82,11 @@ pub(super) fn kind(cx: &mut Cx<'_>, f: &Fields<'_>) -> Option<Kind> {
             "timeout",
             "a `foreach` step takes no `timeout`".into(),
             Some("set it on the loop's steps; the run's `timeout` bounds the whole loop"),
+        ),
+        Kind::Workflow => refuse(
+            "timeout",
+            "a `workflow` step takes no `timeout`".into(),
+            Some("the child workflow runs under what remains of this run's `timeout`"),
         ),
         Kind::Call | Kind::Wait => {}
     }

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use super::call::call;
+use super::child::{self, ChildUse};
 use super::compensate;
 use super::dataflow::{Element, Producer, Read, Scope, UnknownService, Use};
 use super::group::{group, is_group, is_stray_compensation};
@@ -38,6 +39,7 @@ pub(crate) const STEP_FIELDS: &[&str] = &[
     "as",
     "concurrency",
     "steps",
+    "workflow",
 ];
 
 /// The steps, and what the whole-file checks need to know about them.
@@ -50,6 +52,8 @@ pub struct Decoded {
     pub elements: Vec<Element>,
     pub uses: Vec<Use>,
     pub unknown_services: Vec<UnknownService>,
+    /// Every child workflow step, for the services they bring.
+    pub children: Vec<ChildUse>,
 }
 
 pub(super) struct State<'s> {
@@ -143,6 +147,7 @@ pub(super) fn step(
         pause::Kind::Foreach => {
             foreach::foreach(cx, st, &f, &place, &scope_id, &mut reads).map(Action::Foreach)
         }
+        pause::Kind::Workflow => child::child(cx, st, &f, &mut reads).map(Action::Workflow),
     };
     let step_scope = Scope::Step {
         place,

@@ -8,7 +8,7 @@ use crate::workflow::model::{DEFAULT_FOREACH_AS, MAX_FOREACH_CONCURRENCY};
 
 pub(super) fn step() -> Value {
     let mut step = object(
-        "One step: a call to a service, a sleep, a wait for a signal, or a loop over a list.",
+        "One step: a call to a service, a sleep, a wait for a signal, a loop over a list, or another workflow.",
         &["id"],
         [
             ("id", described(string(), "Unique in the workflow.")),
@@ -22,7 +22,7 @@ pub(super) fn step() -> Value {
             ),
             (
                 "input",
-                json!({ "description": "The request; strings may be templates." }),
+                json!({ "description": "The request, or a child workflow's `.input`; strings may be templates." }),
             ),
             (
                 "output",
@@ -114,6 +114,13 @@ pub(super) fn step() -> Value {
                     "description": "foreach: the steps run for each element, as at the top.",
                 }),
             ),
+            (
+                "workflow",
+                described(
+                    string(),
+                    "Another workflow file, relative to this one: its steps run inside this run, with `input` as its `.input`; `output` holds its output.",
+                ),
+            ),
         ],
     );
     let kinds = [
@@ -122,6 +129,7 @@ pub(super) fn step() -> Value {
         json!({"required": ["sleep_until"]}),
         json!({"required": ["wait"]}),
         json!({"required": ["foreach", "steps"]}),
+        json!({"required": ["workflow"]}),
     ];
     step.insert("oneOf".into(), Value::Array(kinds.into()));
     Value::Object(step)
