@@ -5,7 +5,10 @@ N runs submitted one after another (each creates an account, then waits),
 and the server's resident memory before and once the last one waits.
 
     cargo build --release --bin maestro --examples   # or a debug build
-    scripts/waiting_runs.py 10000 [target/release]
+    scripts/waiting_runs.py 10000 [target/release] [--state-dir]
+
+With `--state-dir` the server journals to a fresh state directory, and a
+waiting run is parked: its actor stops and only its entry stays in memory.
 
 Bounded: N is at most 100,000 and the wait for the last run at most 120 s.
 """
@@ -14,11 +17,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-N = min(int(sys.argv[1]) if len(sys.argv) > 1 else 10000, 100_000)
-BUILD = os.path.join(ROOT, sys.argv[2] if len(sys.argv) > 2 else "target/debug")
+ARGS = [a for a in sys.argv[1:] if not a.startswith("--")]
+N = min(int(ARGS[0]) if ARGS else 10000, 100_000)
+BUILD = os.path.join(ROOT, ARGS[1] if len(ARGS) > 1 else "target/debug")
+STATE = tempfile.mkdtemp() if "--state-dir" in sys.argv else None
 
 
 def rss_kib(pid):
@@ -41,7 +47,8 @@ limit = str(N + 10)
 server = subprocess.Popen(
     [os.path.join(BUILD, "maestro"), "serve", "--port", "0", "--workflows",
      os.path.join(ROOT, "examples/workflows/account_approval.yaml"),
-     "--max-running", limit, "--max-queued", limit],
+     "--max-running", limit, "--max-queued", limit]
+    + (["--state-dir", STATE] if STATE else []),
     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 try:
     host, port = ready_line(server).rsplit(":", 1)
@@ -61,9 +68,12 @@ try:
         if any(s["id"] == "manager_approval" and s["outcome"] == "waiting" for s in run["steps"]):
             break
         time.sleep(0.5)
-    time.sleep(2)
+    # Long enough for the allocator to hand back the pages of runs that
+    # parked (jemalloc's dirty pages decay over 10 s).
+    time.sleep(12)
     after = rss_kib(server.pid)
-    print(f"runs waiting: {N}; RSS before {before} KiB, with them {after} KiB; "
+    journal = "journaled, parked" if STATE else "in memory"
+    print(f"runs waiting ({journal}): {N}; RSS before {before} KiB, with them {after} KiB; "
           f"{(after - before) * 1024 // N} bytes per waiting run")
 finally:
     server.terminate()

@@ -135,6 +135,7 @@ impl Timeline {
             }
             // The failure summary says why a run halted.
             RunEvent::RunStarted { .. }
+            | RunEvent::RunParked { .. }
             | RunEvent::AttemptStarted { .. }
             | RunEvent::CompensationStarted { .. }
             | RunEvent::RunHalted { .. } => return None,

@@ -25,7 +25,7 @@ impl RunState {
                 self.run_id.clone_from(run_id);
                 self.retry_of.clone_from(retry_of);
             }
-            RunEvent::RunResumed => {}
+            RunEvent::RunResumed | RunEvent::RunParked { .. } => {}
             RunEvent::CompensationsRetried => self.reopen(),
             RunEvent::RunHalted { reason } => {
                 self.halt.get_or_insert_with(|| reason.clone());

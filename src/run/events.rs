@@ -30,6 +30,13 @@ pub enum RunEvent {
     CompensationsRetried,
     /// A new process took the run over from the journal and goes on with it.
     RunResumed,
+    /// Nothing in flight, every step left waiting (a sleep, a wait): the
+    /// run's actor stepped aside, and the run is taken up again from the
+    /// journal at `until` or when a signal comes.
+    RunParked {
+        #[serde(default, with = "humantime_serde")]
+        until: Option<SystemTime>,
+    },
     /// A step's `when` was false: its output reads as null.
     StepSkipped {
         step: String,
@@ -145,6 +152,7 @@ impl RunEvent {
         match self {
             RunEvent::RunStarted { .. } => "run_started",
             RunEvent::RunResumed => "run_resumed",
+            RunEvent::RunParked { .. } => "run_parked",
             RunEvent::CompensationsRetried => "compensations_retried",
             RunEvent::StepSkipped { .. } => "step_skipped",
             RunEvent::AttemptStarted { .. } => "attempt_started",

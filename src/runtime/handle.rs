@@ -2,6 +2,7 @@
 //! or wait for its end. A run actor owns the run; these only talk to it.
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use ractor::ActorRef;
 use serde_json::Value;
@@ -14,12 +15,28 @@ use super::report::RunReport;
 use super::run::RunMsg;
 use super::{Recorded, RuntimeError};
 
+/// How a run left its actor.
+#[derive(Debug)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per run, moved once through a channel; boxing would only add an allocation"
+)]
+pub enum RunEnd {
+    Finished(RunReport),
+    /// Every open step sleeps or waits, nothing is in flight, and all is
+    /// journaled: the actor stopped. Resume the run from the journal at
+    /// `until` (when given) or when a signal for it is posted.
+    Parked {
+        until: Option<SystemTime>,
+    },
+}
+
 /// A run just started.
 pub struct RunHandle {
     pub run_id: String,
     watch: RunWatch,
     canceller: RunCanceller,
-    report: oneshot::Receiver<RunReport>,
+    report: oneshot::Receiver<RunEnd>,
 }
 
 impl RunHandle {
@@ -27,7 +44,7 @@ impl RunHandle {
         run_id: String,
         watch: RunWatch,
         canceller: RunCanceller,
-        report: oneshot::Receiver<RunReport>,
+        report: oneshot::Receiver<RunEnd>,
     ) -> Self {
         Self {
             run_id,
@@ -45,8 +62,17 @@ impl RunHandle {
         self.canceller.clone()
     }
 
-    /// Wait for the run's end.
+    /// Wait for the run's end. A runtime that parks runs
+    /// ([`super::Runtime::park_waiting_runs`]) may see [`RuntimeError::Parked`].
     pub async fn finished(self) -> Result<RunReport, RuntimeError> {
+        match self.ended().await? {
+            RunEnd::Finished(report) => Ok(report),
+            RunEnd::Parked { .. } => Err(RuntimeError::Parked),
+        }
+    }
+
+    /// Wait until the run finishes or its actor parks it.
+    pub async fn ended(self) -> Result<RunEnd, RuntimeError> {
         self.report.await.map_err(|_| RuntimeError::Lost)
     }
 }
@@ -97,6 +123,11 @@ impl RunCanceller {
     /// Ask the run to stop. Returns false when it has already ended.
     pub fn cancel(&self) -> bool {
         self.actor.cast(RunMsg::Cancel).is_ok()
+    }
+
+    /// Ask the run to look again at what to do.
+    pub fn nudge(&self) {
+        let _ = self.actor.cast(RunMsg::Advance);
     }
 
     /// Whether the run's actor is still there.

@@ -3,10 +3,11 @@
 //! inbox, hands each signal to its run's actor, and takes it out once the
 //! run has journaled it. A signal for a run that has ended is dropped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -21,33 +22,81 @@ pub const INBOX_POLL: Duration = Duration::from_millis(250);
 /// asked again whether that run has ended.
 const RECHECK: Duration = Duration::from_secs(10);
 
-/// Runs that may take signals, by id.
+/// Runs that may take signals, by id: live ones take them; a parked one
+/// is woken, and takes them once resumed.
 #[derive(Default)]
 pub(super) struct Inbox {
-    live: Arc<Mutex<HashMap<String, RunCanceller>>>,
+    runs: Arc<Mutex<Runs>>,
     started: std::sync::atomic::AtomicBool,
+}
+
+#[derive(Default)]
+pub(super) struct Runs {
+    live: HashMap<String, RunCanceller>,
+    parked: HashMap<String, Arc<Notify>>,
+    /// Runs with a signal in the inbox not yet taken, as of the last look
+    /// (or told by [`Inbox::posted`]): such a run is not parked, since the
+    /// signal is on its way.
+    posted: HashSet<String>,
+}
+
+/// Whether a run has signals on their way to it.
+#[derive(Clone, Default)]
+pub struct Pending(Arc<Mutex<Runs>>);
+
+impl Pending {
+    pub fn has(&self, run: &str) -> bool {
+        lock(&self.0).posted.contains(run)
+    }
 }
 
 impl Inbox {
     /// Let `run` take posted signals; the task that delivers them starts
     /// with the first such run.
     pub(super) fn register(&self, journal: &Arc<dyn Journal>, run: &str, canceller: RunCanceller) {
-        lock(&self.live).insert(run.to_owned(), canceller);
+        let mut runs = lock(&self.runs);
+        runs.parked.remove(run);
+        runs.live.insert(run.to_owned(), canceller);
+        drop(runs);
+        self.start(journal);
+    }
+
+    /// Wake parked `run` when a signal for it is posted.
+    pub(super) fn park(&self, journal: &Arc<dyn Journal>, run: &str, wake: Arc<Notify>) {
+        lock(&self.runs).parked.insert(run.to_owned(), wake);
+        self.start(journal);
+    }
+
+    /// A signal for `run` was posted to the journal here: wake the run if
+    /// it is parked, and keep it from parking until it has the signal.
+    pub(super) fn posted(&self, run: &str) {
+        let mut runs = lock(&self.runs);
+        runs.posted.insert(run.to_owned());
+        if let Some(wake) = runs.parked.remove(run) {
+            wake.notify_one();
+        }
+    }
+
+    pub(super) fn pending(&self) -> Pending {
+        Pending(self.runs.clone())
+    }
+
+    fn start(&self, journal: &Arc<dyn Journal>) {
         if !self.started.swap(true, std::sync::atomic::Ordering::AcqRel) {
-            let (journal, live) = (journal.clone(), Arc::downgrade(&self.live));
-            tokio::spawn(poll(journal, live));
+            let (journal, runs) = (journal.clone(), Arc::downgrade(&self.runs));
+            tokio::spawn(poll(journal, runs));
         }
     }
 }
 
 /// Until the runtime is dropped: deliver what is posted, every
 /// [`INBOX_POLL`].
-async fn poll(journal: Arc<dyn Journal>, live: Weak<Mutex<HashMap<String, RunCanceller>>>) {
+async fn poll(journal: Arc<dyn Journal>, runs: Weak<Mutex<Runs>>) {
     let mut parked: HashMap<String, Instant> = HashMap::new();
     loop {
         tokio::time::sleep(INBOX_POLL).await;
-        let Some(live) = live.upgrade() else { return };
-        lock(&live).retain(|_, run| run.is_alive());
+        let Some(runs) = runs.upgrade() else { return };
+        lock(&runs).live.retain(|_, run| run.is_alive());
         let posted = match journal.posted_signals().await {
             Ok(posted) => posted,
             Err(e) => {
@@ -55,16 +104,37 @@ async fn poll(journal: Arc<dyn Journal>, live: Weak<Mutex<HashMap<String, RunCan
                 continue;
             }
         };
-        let mut taken = Vec::new();
+        let (mut taken, mut reached) = (Vec::new(), Vec::new());
+        lock(&runs).posted = posted.iter().map(|p| p.signal.run_id.clone()).collect();
         for Posted { key, signal } in posted {
-            let run = lock(&live).get(&signal.run_id).cloned();
-            let delivered = match run {
-                Some(run) => deliver(&run, &key, signal).await,
+            let (run, wake) = {
+                let mut runs = lock(&runs);
+                let wake = runs.parked.remove(&signal.run_id);
+                (runs.live.get(&signal.run_id).cloned(), wake)
+            };
+            // Kept in the inbox for the run once it is taken up again.
+            if let Some(wake) = wake {
+                wake.notify_one();
+                continue;
+            }
+            let run_id = signal.run_id.clone();
+            let delivered = match &run {
+                Some(run) => deliver(run, &key, signal).await,
                 None => ended(&*journal, &key, &signal.run_id, &mut parked).await,
             };
             if delivered {
                 taken.push(key);
+                if let Some(run) = run {
+                    reached.push((run_id, run));
+                }
             }
+        }
+        // Runs that have their signals may park again: tell them to look.
+        lock(&runs)
+            .posted
+            .retain(|id| !reached.iter().any(|(r, _)| r == id));
+        for (_, run) in reached {
+            run.nudge();
         }
         if !taken.is_empty()
             && let Err(e) = journal.signals_taken(taken).await

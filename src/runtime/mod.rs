@@ -35,7 +35,7 @@ use crate::workflow::{DescriptorSource, Service, ServiceKind, Workflow};
 pub use crate::run::events;
 pub use crate::run::{Recorded, RunEvent, RunStatus};
 pub use dispatch::{AttemptError, ServiceHandle};
-pub use handle::{RunCanceller, RunHandle, RunWatch};
+pub use handle::{RunCanceller, RunEnd, RunHandle, RunWatch};
 pub use limit::LimitCounters;
 pub use log::Observer;
 pub use report::RunReport;
@@ -80,6 +80,8 @@ pub enum RuntimeError {
     Resume { run_id: String, error: String },
     #[error("the run ended here without a report (its actor died, or another replica owns it now)")]
     Lost,
+    #[error("the run waits, put aside in the journal: resume it when it is time")]
+    Parked,
     #[error(transparent)]
     Journal(#[from] JournalError),
 }
@@ -90,7 +92,7 @@ impl RuntimeError {
             RuntimeError::UnknownService { .. }
             | RuntimeError::Definition { .. }
             | RuntimeError::Resume { .. } => ErrorClass::Invalid,
-            RuntimeError::Lost => ErrorClass::Conflict,
+            RuntimeError::Lost | RuntimeError::Parked => ErrorClass::Conflict,
             RuntimeError::Journal(e) => e.class(),
             RuntimeError::Start(_) | RuntimeError::Run(_) => ErrorClass::Internal,
         }
@@ -150,6 +152,9 @@ pub struct Runtime {
     journal: Option<Arc<dyn Journal>>,
     /// Runs that take signals posted to the journal.
     inbox: inbox::Inbox,
+    /// Whether a run left only sleeping or waiting stops its actor (with a
+    /// journal only): see [`Runtime::park_waiting_runs`].
+    parking: std::sync::atomic::AtomicBool,
     /// How service actors get their transport.
     dial: Dial,
 }
@@ -220,6 +225,7 @@ impl Runtime {
             slots: Mutex::new(slots),
             journal: None,
             inbox: inbox::Inbox::default(),
+            parking: std::sync::atomic::AtomicBool::new(false),
             dial,
         })
     }
@@ -232,6 +238,30 @@ impl Runtime {
 
     pub fn journal(&self) -> Option<&Arc<dyn Journal>> {
         self.journal.as_ref()
+    }
+
+    /// From now on, with a journal, a run whose open steps all sleep or wait
+    /// and that has nothing in flight stops its actor and ends its handle
+    /// with [`RunEnd::Parked`]: it holds no memory but its journal until
+    /// whoever parked it resumes it ([`Runtime::resume`]).
+    pub fn park_waiting_runs(&self) {
+        self.parking
+            .store(self.journal.is_some(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A signal for `run_id` was posted to the journal by this process.
+    pub fn signal_posted(&self, run_id: &str) {
+        self.inbox.posted(run_id);
+    }
+
+    /// Notified when a signal for parked run `run_id` is posted to the
+    /// journal's inbox (by `maestro signal`, or another replica). Once.
+    pub fn on_signal_posted(&self, run_id: &str) -> Arc<tokio::sync::Notify> {
+        let notify = Arc::new(tokio::sync::Notify::new());
+        if let Some(journal) = &self.journal {
+            self.inbox.park(journal, run_id, notify.clone());
+        }
+        notify
     }
 
     /// Start actors for the services among `services` that this runtime

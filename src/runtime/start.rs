@@ -192,6 +192,9 @@ impl Runtime {
             done,
             machine,
             traceparent: traceparent.map(|t| t.header()),
+            park: (self.journal.is_some()
+                && self.parking.load(std::sync::atomic::Ordering::Relaxed))
+            .then(|| self.inbox.pending()),
         };
         // Boxed: starting the actors is a large future, and whoever awaits
         // this one (a server's task per run) would otherwise keep room for

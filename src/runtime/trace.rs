@@ -94,6 +94,7 @@ impl SpanFold {
                 self.steps.entry(step.clone()).or_insert(at);
             }
             RunEvent::RunHalted { .. }
+            | RunEvent::RunParked { .. }
             | RunEvent::SignalReceived { .. }
             | RunEvent::CompensationsRetried => {}
             RunEvent::RunFinished { status, error, .. } => {

@@ -202,7 +202,7 @@ pub(super) async fn start(
 /// A run as this process knows it; as the journal holds it once another
 /// replica may hold the run (this one's memory of it is stale then).
 pub(super) async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
-    if !state.runs.held_here(entry)
+    if (!state.runs.held_here(entry) || entry.is_parked())
         && let Some(journal) = state.runs.runtime().journal()
         && let Some(view) = recovery::stored_view(journal.as_ref(), &entry.id).await
     {

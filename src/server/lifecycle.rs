@@ -51,6 +51,8 @@ impl Server {
                 let journal = journal::open(spec).await?;
                 info!(journal = %journal.describe(), "runs are journaled");
                 runtime = runtime.with_journal(journal.clone());
+                // The journal holds a waiting run: its actor steps aside.
+                runtime.park_waiting_runs();
                 Some(journal)
             }
             None => None,

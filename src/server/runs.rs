@@ -329,7 +329,8 @@ impl Runs {
             EntryState::Running { canceller, .. } => {
                 canceller.cancel();
             }
-            EntryState::Queued => {}
+            // Woken by the cancel: resumed, it compensates.
+            EntryState::Queued | EntryState::Parked => {}
         }
         info!(run = %id, "run cancelled on request");
         Ok(entry.clone())

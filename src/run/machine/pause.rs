@@ -108,6 +108,23 @@ impl Machine {
         took_signal
     }
 
+    /// When nothing is in flight and every open step sleeps or waits: the
+    /// run may be put aside until the earliest of their ends and the
+    /// workflow's timeout (`None`: until a signal comes).
+    pub fn idle_until(&self, now: Instant) -> Option<Option<SystemTime>> {
+        let busy = self.state.halt.is_some()
+            || self.requested.is_some()
+            || self.finishing
+            || self.undoing.is_some()
+            || self.calling.iter().any(|&c| c);
+        if busy || self.state.waiting().next().is_none() {
+            return None;
+        }
+        let timeout = self.deadline.map(|d| self.wall(d.max(now)));
+        let ends = self.state.waiting().filter_map(|s| s.until);
+        Some(ends.chain(timeout).min())
+    }
+
     /// Signals named `name` received and not taken by a wait yet.
     pub fn pending_signals(&self, name: &str) -> usize {
         self.signals.get(name).map_or(0, VecDeque::len)

@@ -2,12 +2,14 @@
 //! when another replica owns it now, no end here at all.
 
 use ractor::ActorRef;
-use tracing::{error, info, warn};
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
 
 use crate::journal::JournalError;
 use crate::run::Finished;
 
 use super::super::events::RunEvent;
+use super::super::handle::RunEnd;
 use super::super::report::RunReport;
 use super::{Driver, RunMsg};
 
@@ -52,8 +54,45 @@ impl Driver {
             Ok(()) => RunReport::from_state(&self.workflow, self.machine.state(), None),
             Err(_) => self.log.report(&self.workflow),
         };
-        let _ = done.send(report);
+        let _ = done.send(RunEnd::Finished(report));
         self.stop(myself);
+    }
+
+    /// Whether this runtime parks runs, the run has nothing in flight, every
+    /// open step sleeps or waits, and no signal is on its way to it.
+    pub(super) fn may_park(&self) -> bool {
+        self.done.is_some()
+            && self.park.as_ref().is_some_and(|p| !p.has(&self.run_id))
+            && self.machine.idle_until(Instant::now()).is_some()
+    }
+
+    /// Nothing in flight and every open step sleeping or waiting: journal
+    /// until when, then stop; whoever holds the handle resumes the run
+    /// from the journal. The event's write is queued after every other of
+    /// the run's, so once it is durable the journal holds the whole run.
+    pub(super) async fn park_if_idle(&mut self, myself: &ActorRef<RunMsg>) {
+        let Some(until) = self.machine.idle_until(Instant::now()) else {
+            return;
+        };
+        let Some(done) = self.done.take() else {
+            return;
+        };
+        match self.log.append(RunEvent::RunParked { until }).await {
+            Ok(()) => {
+                debug!(run = %self.run_id, "run parked until it is time or a signal comes");
+                let _ = done.send(RunEnd::Parked { until });
+                self.stop(myself);
+            }
+            Err(e @ JournalError::LeaseLost { .. }) => {
+                self.done = Some(done);
+                self.abandon(myself, &e);
+            }
+            // Not parked: the run goes on waiting here.
+            Err(e) => {
+                warn!(run = %self.run_id, error = %e, "the run could not be parked");
+                self.done = Some(done);
+            }
+        }
     }
 
     fn stop(&self, myself: &ActorRef<RunMsg>) {

@@ -22,9 +22,9 @@ use crate::workflow::Workflow;
 use super::ServiceHandle;
 use super::attempt::{OperationError, OperationOutcome};
 use super::events::RunEvent;
+use super::handle::RunEnd;
 use super::handle::Signal;
 use super::log::RunLog;
-use super::report::RunReport;
 use super::saga::{SagaMsg, StepRef};
 
 mod ending;
@@ -39,7 +39,10 @@ pub struct RunArgs {
     pub begin: Begin,
     pub services: Arc<HashMap<String, ServiceHandle>>,
     pub log: RunLog,
-    pub done: oneshot::Sender<RunReport>,
+    pub done: oneshot::Sender<RunEnd>,
+    /// Stop the actor while the run only sleeps or waits, unless a signal
+    /// is on its way to it.
+    pub park: Option<super::inbox::Pending>,
     /// The run's state: fresh, or folded from its journal when resumed.
     pub machine: Machine,
     /// The caller's `traceparent`, recorded as the run starts.
@@ -78,6 +81,10 @@ pub enum RunMsg {
     },
     /// The saga actor has carried out a compensation.
     Compensated,
+    /// Park the run if it still only sleeps or waits. Sent to itself after
+    /// the messages already queued (a cancel, a signal), which may change
+    /// that.
+    Park,
     /// Another replica holds the run now: stop here, write nothing more.
     Abandon(JournalError),
 }
@@ -88,7 +95,10 @@ pub struct Driver {
     workflow: Arc<Workflow>,
     services: Arc<HashMap<String, ServiceHandle>>,
     log: RunLog,
-    done: Option<oneshot::Sender<RunReport>>,
+    done: Option<oneshot::Sender<RunEnd>>,
+    park: Option<super::inbox::Pending>,
+    /// A [`RunMsg::Park`] is queued.
+    park_asked: bool,
     machine: Machine,
     /// Cancellation of each call in flight.
     calls: HashMap<StepRef, CancellationToken>,
@@ -115,6 +125,7 @@ impl Actor for RunActor {
             done,
             mut machine,
             traceparent,
+            park,
         } = args;
         // Not awaited: the first attempt's announcement, queued after it,
         // is; a run that made no call may as well start again.
@@ -144,6 +155,8 @@ impl Actor for RunActor {
             services,
             log,
             done: Some(done),
+            park,
+            park_asked: false,
             calls: HashMap::new(),
             saga: None,
             machine: {
@@ -164,6 +177,13 @@ impl Actor for RunActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RunMsg::Advance | RunMsg::Compensated => {}
+            RunMsg::Park => {
+                state.park_asked = false;
+                if state.may_park() {
+                    state.park_if_idle(&myself).await;
+                }
+                return Ok(());
+            }
             RunMsg::StepDone { at, outcome } => {
                 if let Err(OperationError::Journal(e @ JournalError::LeaseLost { .. })) =
                     &outcome.result
@@ -186,7 +206,12 @@ impl Actor for RunActor {
                 return Ok(());
             }
         }
-        state.drive(&myself).await
+        state.drive(&myself).await?;
+        if !state.park_asked && state.may_park() {
+            state.park_asked = true;
+            myself.cast(RunMsg::Park)?;
+        }
+        Ok(())
     }
 }
 

@@ -9,39 +9,57 @@ use std::time::SystemTime;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::journal::Write;
-use crate::runtime::{Recorded, RunEvent, RunOptions, RunReport, RunStatus};
+use crate::journal::{StoredRun, Write};
+use crate::runtime::{Recorded, RunEnd, RunEvent, RunOptions, RunReport, RunStatus};
 
 use super::entry::EntryState;
 use super::{HISTORIES_KEPT, RunEntry, Runs, Slot, Start, Waited};
 
 impl Runs {
-    pub(super) async fn drive(self: Arc<Self>, entry: Arc<RunEntry>, start: Start, slot: Slot) {
-        // A run that started in an earlier process may hold effects: it is
-        // cancelled by starting it, so that it compensates.
-        let never_started = start.never_started();
-        let waited = tokio::select! {
-            biased;
-            () = entry.cancel.cancelled(), if never_started => Waited::Cancelled,
-            () = self.leave.cancelled() => Waited::Left,
-            permit = slot => permit.map_or(Waited::Cancelled, Waited::Slot),
-        };
-        let report = match waited {
-            Waited::Slot(permit) => {
-                self.running.fetch_add(1, Ordering::Relaxed);
-                let report = self.run(&entry, start).await;
-                self.running.fetch_sub(1, Ordering::Relaxed);
-                drop(permit);
-                report
+    pub(super) async fn drive(
+        self: Arc<Self>,
+        entry: Arc<RunEntry>,
+        mut start: Start,
+        mut slot: Slot,
+    ) {
+        let report = loop {
+            // A run that started in an earlier process may hold effects: it
+            // is cancelled by starting it, so that it compensates.
+            let never_started = start.never_started();
+            let waited = tokio::select! {
+                biased;
+                () = entry.cancel.cancelled(), if never_started => Waited::Cancelled,
+                () = self.leave.cancelled() => Waited::Left,
+                permit = slot => permit.map_or(Waited::Cancelled, Waited::Slot),
+            };
+            let end = match waited {
+                Waited::Slot(permit) => {
+                    self.running.fetch_add(1, Ordering::Relaxed);
+                    let end = Box::pin(self.run(&entry, start)).await;
+                    self.running.fetch_sub(1, Ordering::Relaxed);
+                    drop(permit);
+                    end
+                }
+                Waited::Cancelled => {
+                    Some(RunEnd::Finished(self.cancelled_before_start(&entry).await))
+                }
+                Waited::Left => {
+                    self.leave_for_resume(&entry).await;
+                    return self.settled();
+                }
+            };
+            match end {
+                None => return self.lost(&entry),
+                Some(RunEnd::Finished(report)) => break report,
+                // Its slot is free meanwhile; it queues for one again.
+                Some(RunEnd::Parked { until }) => match self.parked(&entry, until).await {
+                    Some(stored) => {
+                        start = Start::Resume(Box::new(stored));
+                        slot = self.queue_for_slot();
+                    }
+                    None => return self.settled(),
+                },
             }
-            Waited::Cancelled => Some(self.cancelled_before_start(&entry).await),
-            Waited::Left => {
-                self.leave_for_resume(&entry).await;
-                return self.settled();
-            }
-        };
-        let Some(report) = report else {
-            return self.lost(&entry);
         };
         self.metrics.run_finished(&report);
         if self.runtime.journal().is_some() {
@@ -98,7 +116,7 @@ impl Runs {
         match &*entry.state() {
             EntryState::Elsewhere => false,
             EntryState::Finished(_) | EntryState::Left => true,
-            EntryState::Queued | EntryState::Running { .. } => {
+            EntryState::Queued | EntryState::Running { .. } | EntryState::Parked => {
                 journal.is_none_or(|j| j.holds(&entry.id, entry.epoch))
             }
         }
@@ -145,8 +163,9 @@ impl Runs {
         report
     }
 
-    /// Drive the run to its end here; `None` when another replica took it.
-    async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunReport> {
+    /// Drive the run here until it ends or parks; `None` when another
+    /// replica took it.
+    async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunEnd> {
         let spawned = match start {
             Start::Fresh {
                 input,
@@ -181,7 +200,7 @@ impl Runs {
                 warn!(run = %entry.id, error = %e, "run could not start");
                 let mut report = entry.unstarted(RunStatus::Cancelled);
                 report.error = Some(e.to_string());
-                return Some(report);
+                return Some(RunEnd::Finished(report));
             }
         };
         let canceller = handle.canceller();
@@ -194,15 +213,53 @@ impl Runs {
         if entry.cancel.is_cancelled() {
             canceller.cancel();
         }
-        match handle.finished().await {
-            Ok(report) => Some(report),
+        match handle.ended().await {
+            Ok(end) => Some(end),
             // The run ended here without a report because another replica
             // holds it now (its actor gave it up).
             Err(_) if !self.held_here(entry) => None,
             Err(e) => {
                 let mut report = entry.unstarted(RunStatus::Cancelled);
                 report.error = Some(e.to_string());
-                Some(report)
+                Some(RunEnd::Finished(report))
+            }
+        }
+    }
+
+    /// The run waits with nothing in flight: drop all but its entry, then
+    /// read it back from the journal once it is time, a signal comes or it
+    /// is cancelled. `None` when the server stops meanwhile (the journal
+    /// keeps it for the next start) or the journal cannot give it back.
+    async fn parked(&self, entry: &RunEntry, until: Option<SystemTime>) -> Option<StoredRun> {
+        let journal = self.runtime.journal()?.clone();
+        let wake = self.runtime.on_signal_posted(&entry.id);
+        entry.log.lock().unwrap_or_else(|p| p.into_inner()).take();
+        *entry.state() = EntryState::Parked;
+        let left = until.map(|t| t.duration_since(SystemTime::now()).unwrap_or_default());
+        let timer = async {
+            match left {
+                Some(left) => tokio::time::sleep(left).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = self.leave.cancelled() => {
+                self.leave_for_resume(entry).await;
+                return None;
+            }
+            () = entry.cancel.cancelled() => {}
+            () = wake.notified() => {}
+            () = timer => {}
+        }
+        match journal.load(&entry.id).await {
+            Ok(Some(mut stored)) => {
+                stored.epoch = entry.epoch;
+                Some(stored)
+            }
+            Ok(None) | Err(_) => {
+                warn!(run = %entry.id, "a parked run could not be read back; the next start resumes it");
+                *entry.state() = EntryState::Left;
+                None
             }
         }
     }

@@ -43,6 +43,9 @@ pub(super) enum EntryState {
         canceller: RunCanceller,
     },
     Finished(Arc<RunReport>),
+    /// Every open step sleeps or waits: no actor, no events in memory; the
+    /// journal holds the run until it is time, a signal comes or a cancel.
+    Parked,
     /// Another replica holds the run now; only the journal knows how it
     /// stands.
     Elsewhere,
@@ -73,10 +76,15 @@ impl RunEntry {
     /// journal can tell (another replica holds it, or it was left there).
     pub fn is_going(&self) -> Option<bool> {
         match &*self.state() {
-            EntryState::Queued | EntryState::Running { .. } => Some(true),
+            EntryState::Queued | EntryState::Running { .. } | EntryState::Parked => Some(true),
             EntryState::Finished(_) => Some(false),
             EntryState::Left | EntryState::Elsewhere => None,
         }
+    }
+
+    /// Whether the run is put aside in the journal, its steps waiting.
+    pub fn is_parked(&self) -> bool {
+        matches!(*self.state(), EntryState::Parked)
     }
 
     pub fn workflow(&self) -> &str {
@@ -90,7 +98,7 @@ impl RunEntry {
             EntryState::Running { watch, .. } => watch.progress(),
             EntryState::Finished(report) => (**report).clone(),
             // Its last state here: the caller asks the journal first.
-            EntryState::Elsewhere => self.unstarted(RunStatus::Running),
+            EntryState::Elsewhere | EntryState::Parked => self.unstarted(RunStatus::Running),
         };
         RunView {
             report,
@@ -101,7 +109,9 @@ impl RunEntry {
     pub fn summary(&self) -> RunSummary {
         let (status, error) = match &*self.state() {
             EntryState::Queued | EntryState::Left => (RunStatus::Queued, None),
-            EntryState::Running { .. } | EntryState::Elsewhere => (RunStatus::Running, None),
+            EntryState::Running { .. } | EntryState::Parked | EntryState::Elsewhere => {
+                (RunStatus::Running, None)
+            }
             EntryState::Finished(report) => (report.status, report.error.clone()),
         };
         RunSummary {

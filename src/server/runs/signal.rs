@@ -54,7 +54,10 @@ impl Runs {
             Some(entry) => match &*entry.state() {
                 EntryState::Finished(_) => return Err(SignalError::Finished),
                 EntryState::Running { canceller, .. } => Some(canceller.clone()),
-                EntryState::Queued | EntryState::Left | EntryState::Elsewhere => None,
+                EntryState::Queued
+                | EntryState::Left
+                | EntryState::Parked
+                | EntryState::Elsewhere => None,
             },
         };
         let Some(canceller) = canceller else {
@@ -89,6 +92,9 @@ impl Runs {
             id: signal.id,
             payload: signal.payload,
         };
-        journal.post_signal(posted).await.map_err(journal_error)
+        journal.post_signal(posted).await.map_err(journal_error)?;
+        // A run parked here wakes for it.
+        self.runtime.signal_posted(id);
+        Ok(())
     }
 }

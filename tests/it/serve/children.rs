@@ -112,7 +112,13 @@ async fn a_child_runs_inside_its_parents_run_and_its_output_is_the_steps() {
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(
         step_ids(&report),
-        ["first", "first/create", "second", "second/create", "welcome"]
+        [
+            "first",
+            "first/create",
+            "second",
+            "second/create",
+            "welcome"
+        ]
     );
     // The child's input got its schema's default, and its output block.
     assert_eq!(report["output"]["first"]["name"], "someone");
@@ -124,10 +130,16 @@ async fn a_child_runs_inside_its_parents_run_and_its_output_is_the_steps() {
         .collect();
     assert_eq!(
         keys,
-        [format!("{run}:first/create"), format!("{run}:second/create")]
+        [
+            format!("{run}:first/create"),
+            format!("{run}:second/create")
+        ]
     );
     let email = &web.calls_to("POST /emails")[0];
-    assert_eq!(email.request["account_id"], report["output"]["first"]["account_id"]);
+    assert_eq!(
+        email.request["account_id"],
+        report["output"]["first"]["account_id"]
+    );
 
     // The child file is a workflow of its own too.
     let alone = server
@@ -160,7 +172,10 @@ async fn a_child_input_its_schema_refuses_fails_the_step_before_any_call() {
     let server = serve(&web, &folder(&dir));
     // `second` is missing: the child's `email` renders as null.
     let run = server
-        .submit("two_accounts", &json!({"first": "a@example.com", "second": null}))
+        .submit(
+            "two_accounts",
+            &json!({"first": "a@example.com", "second": null}),
+        )
         .await;
     let report = server.wait_final(&run, LIMIT).await;
     assert_eq!(report["status"], "compensated", "{report}");
@@ -172,8 +187,15 @@ async fn a_child_input_its_schema_refuses_fails_the_step_before_any_call() {
         .expect("the step");
     assert_eq!(second["outcome"], "failed");
     let error = second["error"].as_str().unwrap();
-    assert!(error.contains("open_account.yaml") && error.contains("/email"), "{error}");
-    assert_eq!(web.calls_to("POST /accounts").len(), 1, "only the first child called");
+    assert!(
+        error.contains("open_account.yaml") && error.contains("/email"),
+        "{error}"
+    );
+    assert_eq!(
+        web.calls_to("POST /accounts").len(),
+        1,
+        "only the first child called"
+    );
     assert_eq!(undone_count(&report), 1);
 }
 
@@ -197,6 +219,10 @@ async fn a_child_inside_a_loop_runs_once_per_element() {
     assert_eq!(ids.len(), 1 + 4 * 2);
     let accounts = report["output"]["accounts"].as_array().expect("a list");
     assert_eq!(accounts.len(), 4);
-    assert!(accounts.iter().all(|a| a["opened"]["account_id"].is_string()));
+    assert!(
+        accounts
+            .iter()
+            .all(|a| a["opened"]["account_id"].is_string())
+    );
     assert_eq!(web.calls_to("POST /accounts").len(), 4);
 }

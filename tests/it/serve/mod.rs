@@ -12,6 +12,7 @@ mod fuzz;
 mod guard;
 mod limits;
 mod load;
+mod parking;
 mod pauses;
 pub mod process;
 mod raw;
