@@ -95,9 +95,12 @@ impl Driver {
         }
     }
 
-    fn stop(&self, myself: &ActorRef<RunMsg>) {
+    fn stop(&mut self, myself: &ActorRef<RunMsg>) {
         if let Some(saga) = &self.saga {
             saga.stop(None);
+        }
+        for timer in self.timers.drain(..) {
+            timer.abort();
         }
         myself.stop(None);
     }

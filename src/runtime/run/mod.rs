@@ -99,6 +99,8 @@ pub struct Driver {
     park: Option<super::inbox::Pending>,
     /// A [`RunMsg::Park`] is queued.
     park_asked: bool,
+    /// Wake-ups asked for and not yet sent.
+    timers: Vec<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<RunMsg>>>>,
     machine: Machine,
     /// Cancellation of each call in flight.
     calls: HashMap<StepRef, CancellationToken>,
@@ -157,6 +159,7 @@ impl Actor for RunActor {
             done: Some(done),
             park,
             park_asked: false,
+            timers: Vec::new(),
             calls: HashMap::new(),
             saga: None,
             machine: {
@@ -269,7 +272,12 @@ impl Driver {
             }
             Command::WakeAt(at) => {
                 let left = at.saturating_duration_since(Instant::now());
-                myself.send_after(left, || RunMsg::Advance);
+                // Kept to be aborted when the actor stops: a pending timer
+                // holds the actor's cell (its mailboxes) until it fires,
+                // which for a workflow's timeout may be a day away.
+                self.timers.retain(|t| !t.is_finished());
+                self.timers
+                    .push(myself.send_after(left, || RunMsg::Advance));
             }
             Command::Finish(finished) => self.finish(myself, finished).await,
         }
