@@ -71,7 +71,8 @@ pub enum ErrorCode {
     IdempotencyKeyReused,
     /// 409: the run has already ended.
     Finished,
-    /// 409: the run is queued on a server without a journal: signal it later.
+    /// 409: the run is queued on a server without a journal, which already
+    /// keeps the most signals it keeps for it: signal it later.
     NotRunningHere,
     /// 409: the run cannot be retried: it succeeded, has not ended, or is
     /// not known well enough here.

@@ -288,6 +288,7 @@ impl Runs {
             cancel: CancellationToken::new(),
             done: watch::Sender::new(false),
             log: Mutex::new(None),
+            kept_signals: Mutex::default(),
         });
         self.entries().insert(entry.id.clone(), entry.clone());
         entry

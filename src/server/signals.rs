@@ -54,7 +54,7 @@ pub struct SignalAccepted {
         (status = 202, description = "Journaled with the run", body = SignalAccepted),
         (status = 400, description = "Malformed body, name or header", body = ApiError),
         (status = 404, body = ApiError),
-        (status = 409, description = "The run has ended (`finished`), or is queued on a server without a journal (`not_running_here`)", body = ApiError),
+        (status = 409, description = "The run has ended (`finished`), or is queued on a server without a journal that keeps 100 signals for it already (`not_running_here`)", body = ApiError),
         (status = 413, description = "Body too large", body = ApiError),
         (status = 422, description = "A key given twice, an integer beyond 64 bits", body = ApiError),
         (status = 503, description = "The journal could not take it", body = ApiError),

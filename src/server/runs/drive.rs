@@ -205,10 +205,20 @@ impl Runs {
         };
         let canceller = handle.canceller();
         *entry.log.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.watch());
-        *entry.state() = EntryState::Running {
-            watch: handle.watch(),
-            canceller: canceller.clone(),
+        let kept = {
+            let mut state = entry.state();
+            *state = EntryState::Running {
+                watch: handle.watch(),
+                canceller: canceller.clone(),
+            };
+            std::mem::take(&mut *entry.kept_signals.lock().unwrap_or_else(|p| p.into_inner()))
         };
+        // Signals sent while it was queued, without a journal to hold them.
+        for signal in kept {
+            if let Err(e) = canceller.signal(signal).await {
+                warn!(run = %entry.id, error = %e, "a signal kept for the run was not taken");
+            }
+        }
         // A cancel that came while the run was starting.
         if entry.cancel.is_cancelled() {
             canceller.cancel();

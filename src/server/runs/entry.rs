@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::journal::{Cursor, Epoch};
+use crate::runtime::handle::Signal;
 use crate::runtime::{BoundWorkflow, Recorded, RunCanceller, RunReport, RunStatus, RunWatch};
 
 /// One line of `GET /v1/runs`.
@@ -65,6 +66,10 @@ pub struct RunEntry {
     /// /v1/events?run=`. Kept after the run finished only when no journal
     /// holds them, so finished runs do not cost their events twice.
     pub(super) log: Mutex<Option<RunWatch>>,
+    /// Signals for a run still queued on a server without a journal, handed
+    /// to it as it starts. Touched only under the `state` lock, so none is
+    /// left behind as the run starts.
+    pub(super) kept_signals: Mutex<Vec<Signal>>,
 }
 
 impl RunEntry {

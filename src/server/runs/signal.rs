@@ -17,13 +17,17 @@ pub enum SignalError {
     #[error("the run has already finished")]
     Finished,
     #[error(
-        "the run is queued, and this server keeps no journal to hold the signal meanwhile: \
-         send it again once the run runs"
+        "the run is queued on a server without a journal, which keeps at most \
+         {MAX_KEPT_SIGNALS} signals for it meanwhile: send it again once the run runs"
     )]
     NotRunningHere,
     #[error("the signal could not be journaled: {0}")]
     Journal(String),
 }
+
+/// Most signals kept in memory for one run queued on a server without a
+/// journal: past it, 409 `not_running_here`.
+pub const MAX_KEPT_SIGNALS: usize = 100;
 
 impl SignalError {
     pub fn status(&self) -> StatusCode {
@@ -47,11 +51,21 @@ impl SignalError {
 impl Runs {
     /// Give a run a signal; done once it is journaled. A run driven here
     /// journals it with its events; with a journal, one that is not (queued,
-    /// or held by another replica) finds it in the journal's inbox.
+    /// or held by another replica) finds it in the journal's inbox; without
+    /// one, a queued run is handed it as it starts.
     pub async fn signal(&self, id: &str, signal: Signal) -> Result<(), SignalError> {
+        let no_journal = self.runtime.journal().is_none();
         let canceller = match self.get(id) {
             None => None,
             Some(entry) => match &*entry.state() {
+                EntryState::Queued if no_journal => {
+                    let mut kept = entry.kept_signals.lock().unwrap_or_else(|p| p.into_inner());
+                    if kept.len() >= MAX_KEPT_SIGNALS {
+                        return Err(SignalError::NotRunningHere);
+                    }
+                    kept.push(signal);
+                    return Ok(());
+                }
                 EntryState::Finished(_) => return Err(SignalError::Finished),
                 EntryState::Running { canceller, .. } => Some(canceller.clone()),
                 EntryState::Queued

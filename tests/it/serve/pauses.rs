@@ -203,3 +203,27 @@ async fn killed_while_sleeping_a_run_wakes_at_the_journaled_time() {
     assert!(emails[0].start_us >= until_us, "sent before its time");
     assert_eq!(applied(&web, "POST /accounts"), 1);
 }
+
+#[tokio::test]
+async fn without_a_journal_a_signal_for_a_queued_run_is_kept_until_it_starts() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    let server = serve(&web, &["--max-running", "1"]);
+    let first = server.submit("account_approval", &input()).await;
+    server
+        .wait_step(&first, "manager_approval", "waiting", LIMIT)
+        .await;
+    // The only slot is taken: the second run is queued, and keeps its
+    // signal in memory.
+    let second = server.submit("account_approval", &input()).await;
+    let (_, view) = server.get(&format!("/v1/runs/{second}")).await;
+    assert_eq!(view["status"], "queued", "{view}");
+    let refused = json!({"approved": false, "by": "early"});
+    let (status, body) = signal(&server, &second, refused, None).await;
+    assert_eq!(status, 202, "{body}");
+
+    let (status, _) = signal(&server, &first, approved(), None).await;
+    assert_eq!(status, 202);
+    let report = server.wait_final(&second, LIMIT).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    assert_eq!(report["output"]["approved_by"], "early");
+}
