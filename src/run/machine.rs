@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::time::Instant;
 
 use crate::template::Scope;
@@ -18,6 +18,7 @@ use super::state::{Finished, FrameId, Phase, RunState, StepRef, UnknownStep};
 
 mod body;
 mod end;
+mod fold;
 mod pause;
 
 /// Where templates read the run's id, workflow and start: `.run.id`.
@@ -172,81 +173,6 @@ impl Machine {
         if self.state.halt.is_none() && !self.finishing {
             self.requested.get_or_insert(HaltReason::Cancelled);
         }
-    }
-
-    /// Take one recorded event into account.
-    pub fn apply(&mut self, recorded: &Recorded) -> Result<(), UnknownStep> {
-        self.state.apply(recorded)?;
-        self.calling.resize(self.state.steps.len(), false);
-        match &recorded.event {
-            RunEvent::RunStarted {
-                run_id,
-                workflow,
-                input,
-                ..
-            } => {
-                let mut scope = Scope::new(input.clone());
-                let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();
-                let run = json!({"id": run_id, "workflow": workflow, "started_at": started_at});
-                scope.insert(RUN_DATA, run);
-                self.scopes[0] = scope;
-            }
-            RunEvent::CompensationsRetried => {
-                (self.finishing, self.undoing, self.undo_deadline) = (false, None, None);
-            }
-            RunEvent::ForeachStarted { step, items } => self.elements_opened(step, items),
-            RunEvent::WorkflowStarted { step, input } => self.child_opened(step, input),
-            RunEvent::StepSkipped { step } => {
-                if let Some((frame, name)) = self.ended(step).and_then(|at| self.output_of(at)) {
-                    self.scopes[frame].skip(&name);
-                }
-            }
-            RunEvent::StepCompleted { step, output, .. } => {
-                if let Some(at) = self.ended(step) {
-                    if let Some((frame, name)) = self.output_of(at) {
-                        self.scopes[frame].insert(&name, output.clone());
-                    }
-                    self.signal_taken(at);
-                }
-            }
-            RunEvent::SignalReceived { name, id, payload } => {
-                self.signal_received(name, id, payload);
-            }
-            RunEvent::StepFailed { step, .. } => {
-                // A failure let through: later steps read its output as null.
-                if let Some(at) = self.ended(step).filter(|&at| self.continues(at))
-                    && let Some((frame, name)) = self.output_of(at)
-                {
-                    self.scopes[frame].skip(&name);
-                }
-            }
-            RunEvent::StepCancelled { step, .. } => {
-                self.ended(step);
-            }
-            RunEvent::CompensationCompleted { .. } | RunEvent::CompensationFailed { .. } => {
-                self.undoing = None;
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// A step has an outcome: it is no longer called.
-    fn ended(&mut self, step: &str) -> Option<StepRef> {
-        let i = self.state.index_of(step)?;
-        self.calling[i] = false;
-        Some(self.state.steps[i].at)
-    }
-
-    /// The frame step `at`'s output is kept in, and its name, if any.
-    fn output_of(&self, at: StepRef) -> Option<(FrameId, String)> {
-        let step = self.state.at(at);
-        step.def.output.clone().map(|name| (step.frame, name))
-    }
-
-    /// Whether the run goes on past step `at`'s failure.
-    fn continues(&self, at: StepRef) -> bool {
-        self.state.at(at).def.on_failure == OnFailure::Continue
     }
 
     /// What to do next at `now`. Commands are carried out in order; after a

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::journal::{StoredRun, Write};
-use crate::runtime::{Recorded, RunEnd, RunEvent, RunOptions, RunReport, RunStatus};
+use crate::runtime::{Recorded, RunEnd, RunEvent, RunHandle, RunOptions, RunReport, RunStatus};
 
 use super::entry::EntryState;
 use super::{HISTORIES_KEPT, RunEntry, Runs, Slot, Start, Waited};
@@ -203,6 +203,23 @@ impl Runs {
                 return Some(RunEnd::Finished(report));
             }
         };
+        self.started_here(entry, &handle).await;
+        match handle.ended().await {
+            Ok(end) => Some(end),
+            // The run ended here without a report because another replica
+            // holds it now (its actor gave it up).
+            Err(_) if !self.held_here(entry) => None,
+            Err(e) => {
+                let mut report = entry.unstarted(RunStatus::Cancelled);
+                report.error = Some(e.to_string());
+                Some(RunEnd::Finished(report))
+            }
+        }
+    }
+
+    /// The run's actor is up: the entry shows it running, and takes the
+    /// cancel and the signals that came while it was starting or queued.
+    async fn started_here(&self, entry: &RunEntry, handle: &RunHandle) {
         let canceller = handle.canceller();
         *entry.log.lock().unwrap_or_else(|p| p.into_inner()) = Some(handle.watch());
         let kept = {
@@ -222,17 +239,6 @@ impl Runs {
         // A cancel that came while the run was starting.
         if entry.cancel.is_cancelled() {
             canceller.cancel();
-        }
-        match handle.ended().await {
-            Ok(end) => Some(end),
-            // The run ended here without a report because another replica
-            // holds it now (its actor gave it up).
-            Err(_) if !self.held_here(entry) => None,
-            Err(e) => {
-                let mut report = entry.unstarted(RunStatus::Cancelled);
-                report.error = Some(e.to_string());
-                Some(RunEnd::Finished(report))
-            }
         }
     }
 
