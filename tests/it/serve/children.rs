@@ -7,6 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use maestro::journal::Journal;
+use maestro::journal::sqlite::SqliteJournal;
+use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
 use super::process::ServeProcess;
@@ -91,7 +94,12 @@ fn folder(dir: &StateDir) -> PathBuf {
 }
 
 fn serve(web: &ServiceProcess, workflows: &Path) -> ServeProcess {
-    let all = ["--workflows", workflows.to_str().expect("utf-8 path")];
+    serve_with(web, workflows, &[])
+}
+
+fn serve_with(web: &ServiceProcess, workflows: &Path, args: &[&str]) -> ServeProcess {
+    let mut all = vec!["--workflows", workflows.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
     ServeProcess::try_spawn(std::slice::from_ref(web), &all)
         .unwrap_or_else(|r| panic!("maestro serve did not start: {r:?}"))
 }
@@ -225,4 +233,41 @@ async fn a_child_inside_a_loop_runs_once_per_element() {
             .all(|a| a["opened"]["account_id"].is_string())
     );
     assert_eq!(web.calls_to("POST /accounts").len(), 4);
+}
+
+#[tokio::test]
+async fn killed_inside_a_child_a_run_finishes_with_nothing_repeated() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    web.set_fault(Fault::delay("POST /accounts", 400));
+    let dir = StateDir::new("children-kill");
+    let workflows = folder(&dir);
+    let mut server = serve_with(&web, &workflows, &["--state-dir", dir.arg()]);
+    let input = json!({"first": "a@example.com", "second": "b@example.com"});
+    let run = server.submit("two_accounts", &input).await;
+    server
+        .wait_step(&run, "second/create", "running", LIMIT)
+        .await;
+    server.kill();
+
+    let server = serve_with(&web, &workflows, &["--state-dir", dir.arg()]);
+    let report = server.wait_final(&run, LIMIT).await;
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let applied = web
+        .calls_to("POST /accounts")
+        .iter()
+        .filter(|c| c.ok && !c.replayed)
+        .count();
+    assert_eq!(applied, 2, "each child's account created once");
+    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
+    let events = journal
+        .load(&run)
+        .await
+        .expect("load")
+        .expect("the run")
+        .events;
+    let children = events
+        .iter()
+        .filter(|r| matches!(r.event, RunEvent::WorkflowStarted { .. }))
+        .count();
+    assert_eq!(children, 2, "each child began once, its input journaled");
 }
