@@ -10,6 +10,10 @@ use crate::workflow::Workflow;
 
 use super::timeline::{Labels, attempts_text, label};
 
+/// Most rows a frame draws: moving back over more than a terminal holds
+/// would scroll it. A loop's steps beyond it are counted on one line.
+const MAX_ROWS: usize = 40;
+
 /// The timeline for a terminal: one row per step, in workflow order, and a
 /// last row for the run, all redrawn in place (ANSI cursor movement) on
 /// every event and tick, so running steps show their time as it grows.
@@ -45,9 +49,13 @@ impl LiveTimeline {
         if self.drawn > 0 {
             let _ = write!(out, "\x1b[{}A", self.drawn);
         }
-        for step in self.state.in_order() {
+        let (shown, hidden) = self.rows();
+        for step in &shown {
             let label = row_label(step, &Labels::of(&step.def));
             let _ = writeln!(out, "\r\x1b[2K{}", self.row_text(step, &label, now));
+        }
+        if hidden > 0 {
+            let _ = writeln!(out, "\r\x1b[2K  … {hidden} more steps of loops");
         }
         let run = self
             .state
@@ -56,8 +64,37 @@ impl LiveTimeline {
             .map_or("running", |f| f.status.label());
         let _ = writeln!(out, "\r\x1b[2Krun {run}");
         out.push_str("\x1b[?7h");
-        self.drawn = self.state.steps.len() + 1;
+        self.drawn = shown.len() + usize::from(hidden > 0) + 1;
         out
+    }
+
+    /// The rows to draw, and how many steps of loops were left out: every
+    /// step outside a loop, and a loop's steps while the frame stays within
+    /// [`MAX_ROWS`], else only those under way, failed or undone.
+    fn rows(&self) -> (Vec<&StepState>, usize) {
+        let all: Vec<&StepState> = self.state.in_order().collect();
+        if all.len() <= MAX_ROWS {
+            return (all, 0);
+        }
+        let in_loop = |s: &StepState| self.state.frames[s.frame].element.is_some();
+        let telling = |s: &StepState| {
+            !matches!(s.phase, Phase::NotRun | Phase::Completed | Phase::Skipped)
+                || !matches!(s.undo, Undo::NotStarted)
+        };
+        let mut room = MAX_ROWS.saturating_sub(all.iter().filter(|s| !in_loop(s)).count());
+        let mut hidden = 0;
+        let shown = all
+            .into_iter()
+            .filter(|s| {
+                let keep = !in_loop(s) || (telling(s) && room > 0);
+                if in_loop(s) && keep {
+                    room -= 1;
+                }
+                hidden += usize::from(!keep);
+                keep
+            })
+            .collect();
+        (shown, hidden)
     }
 
     fn row_text(&self, step: &StepState, label: &str, now: SystemTime) -> String {
@@ -196,6 +233,48 @@ steps:
         assert!(second.contains("✓ reserve  api POST /reserve  ok  2 attempts  2.0s\n"));
         assert!(second.contains("run succeeded"));
         assert_eq!(second.matches("\x1b[2K").count(), 3, "each line cleared");
+    }
+
+    #[test]
+    fn a_long_loop_draws_its_steps_under_way_and_counts_the_others() {
+        let yaml = r#"
+name: live
+services:
+  api: {type: http, endpoint: "http://127.0.0.1:9"}
+steps:
+  - id: all
+    foreach: "{{ .input.items }}"
+    concurrency: 2
+    steps:
+      - {id: put, service: api, method: "POST /put"}
+"#;
+        let workflow = load_str(yaml, "live.yaml", &|_| None).expect("valid");
+        let mut live = LiveTimeline::new(&workflow);
+        let items = vec![serde_json::Value::Null; 100];
+        let step = "all".to_owned();
+        live.apply(&event(0, RunEvent::ForeachStarted { step, items }));
+        live.apply(&event(
+            1,
+            RunEvent::AttemptStarted {
+                step: "all[57]/put".into(),
+                attempt: 1,
+                idempotency_key: "k".into(),
+                request: None,
+            },
+        ));
+        let frame = live.frame(at(10));
+        assert!(
+            frame.contains("all[57]/put"),
+            "the element under way is drawn"
+        );
+        assert!(
+            !frame.contains("all[3]/put"),
+            "pending elements are counted"
+        );
+        assert!(frame.contains("… 99 more steps of loops"));
+        // The loop, the element under way, the count and the run's line.
+        assert_eq!(frame.matches("\x1b[2K").count(), 4);
+        assert!(live.frame(at(20)).starts_with("\x1b[?7l\x1b[4A"));
     }
 
     #[test]
