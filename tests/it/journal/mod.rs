@@ -35,6 +35,16 @@ impl StateDir {
     pub fn arg(&self) -> &str {
         self.0.to_str().expect("a UTF-8 temp path")
     }
+
+    /// The events run `run` journaled here, read while a server may hold
+    /// the directory.
+    pub async fn events(&self, run: &str) -> Vec<maestro::runtime::RunEvent> {
+        use maestro::journal::Journal;
+        let journal =
+            maestro::journal::sqlite::SqliteJournal::open_read_only(&self.0).expect("journal");
+        let stored = journal.load(run).await.expect("load").expect("the run");
+        stored.events.into_iter().map(|r| r.event).collect()
+    }
 }
 
 impl Drop for StateDir {

@@ -7,8 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use maestro::journal::Journal;
-use maestro::journal::sqlite::SqliteJournal;
 use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
@@ -258,16 +256,10 @@ async fn killed_inside_a_child_a_run_finishes_with_nothing_repeated() {
         .filter(|c| c.ok && !c.replayed)
         .count();
     assert_eq!(applied, 2, "each child's account created once");
-    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let events = journal
-        .load(&run)
-        .await
-        .expect("load")
-        .expect("the run")
-        .events;
+    let events = dir.events(&run).await;
     let children = events
         .iter()
-        .filter(|r| matches!(r.event, RunEvent::WorkflowStarted { .. }))
+        .filter(|e| matches!(e, RunEvent::WorkflowStarted { .. }))
         .count();
     assert_eq!(children, 2, "each child began once, its input journaled");
 }

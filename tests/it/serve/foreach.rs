@@ -6,8 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use maestro::journal::Journal;
-use maestro::journal::sqlite::SqliteJournal;
 use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
@@ -136,16 +134,10 @@ async fn a_failure_after_the_loop_undoes_every_element_newest_first() {
     assert_eq!(report["status"], "compensated", "{report}");
 
     // Undone in the reverse of the order the run saw the accounts created.
-    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let events = journal
-        .load(&run)
-        .await
-        .expect("load")
-        .expect("the run")
-        .events;
+    let events = dir.events(&run).await;
     let created: Vec<String> = events
         .iter()
-        .filter_map(|r| match &r.event {
+        .filter_map(|e| match e {
             RunEvent::StepCompleted { step, output, .. } if step.starts_with("open_all[") => {
                 output["account_id"].as_str().map(str::to_owned)
             }
@@ -202,16 +194,10 @@ async fn killed_halfway_through_a_loop_a_run_finishes_with_nothing_repeated() {
             .iter()
             .all(|e| e["account"]["account_id"].is_string())
     );
-    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let events = journal
-        .load(&run)
-        .await
-        .expect("load")
-        .expect("the run")
-        .events;
+    let events = dir.events(&run).await;
     let loops = events
         .iter()
-        .filter(|r| matches!(r.event, RunEvent::ForeachStarted { .. }))
+        .filter(|e| matches!(e, RunEvent::ForeachStarted { .. }))
         .count();
     assert_eq!(loops, 1, "the loop began once, its list journaled");
 }

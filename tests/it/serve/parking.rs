@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use maestro::journal::Journal;
-use maestro::journal::sqlite::SqliteJournal;
 use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
@@ -46,12 +44,6 @@ async fn signal(server: &ServeProcess, run: &str, by: &str) -> u16 {
     response.status().as_u16()
 }
 
-async fn events(dir: &StateDir, run: &str) -> Vec<RunEvent> {
-    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let stored = journal.load(run).await.expect("load").expect("the run");
-    stored.events.into_iter().map(|r| r.event).collect()
-}
-
 #[tokio::test]
 async fn waiting_runs_give_up_their_slot_and_a_signal_takes_each_up_again() {
     let web = ServiceProcess::spawn("web_http", &[]);
@@ -69,7 +61,7 @@ async fn waiting_runs_give_up_their_slot_and_a_signal_takes_each_up_again() {
             .await;
     }
     for run in &runs {
-        let parked = events(&dir, run).await;
+        let parked = dir.events(run).await;
         assert!(
             parked
                 .iter()
@@ -88,7 +80,7 @@ async fn waiting_runs_give_up_their_slot_and_a_signal_takes_each_up_again() {
     assert_eq!(web.calls_to("POST /accounts/{id}/activate").len(), 3);
     // Each took its signal once, resumed from the journal.
     for run in &runs {
-        let all = events(&dir, run).await;
+        let all = dir.events(run).await;
         let taken = all
             .iter()
             .filter(|e| matches!(e, RunEvent::SignalReceived { .. }))
@@ -115,7 +107,7 @@ async fn cancelling_a_parked_run_takes_it_up_and_undoes_what_it_did() {
     let report = server.wait_final(&run, LIMIT).await;
     assert_eq!(report["status"], "cancelled", "{report}");
     assert_eq!(web.calls_to("DELETE /accounts/{id}").len(), 1);
-    let all = events(&dir, &run).await;
+    let all = dir.events(&run).await;
     let parks = all
         .iter()
         .filter(|e| matches!(e, RunEvent::RunParked { .. }))

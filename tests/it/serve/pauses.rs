@@ -5,8 +5,6 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use maestro::journal::Journal;
-use maestro::journal::sqlite::SqliteJournal;
 use maestro::runtime::RunEvent;
 use serde_json::{Value, json};
 
@@ -127,13 +125,6 @@ async fn a_signal_sent_before_the_wait_is_kept_for_it() {
     assert_eq!(applied(&web, "POST /accounts/{id}/activate"), 0);
 }
 
-/// A run's events in the journal of `dir`.
-async fn journaled(dir: &StateDir, run: &str) -> Vec<RunEvent> {
-    let journal = SqliteJournal::open_read_only(dir.path()).expect("journal");
-    let stored = journal.load(run).await.expect("load").expect("the run");
-    stored.events.into_iter().map(|r| r.event).collect()
-}
-
 #[tokio::test]
 async fn killed_while_waiting_a_run_waits_again_and_repeats_nothing() {
     let web = ServiceProcess::spawn("web_http", &[]);
@@ -155,7 +146,7 @@ async fn killed_while_waiting_a_run_waits_again_and_repeats_nothing() {
     assert_eq!(report["status"], "succeeded", "{report}");
     assert_eq!(applied(&web, "POST /accounts"), 1);
     assert_eq!(applied(&web, "POST /accounts/{id}/activate"), 1);
-    let events = journaled(&dir, &run).await;
+    let events = dir.events(&run).await;
     let waits = events
         .iter()
         .filter(|e| matches!(e, RunEvent::WaitStarted { .. }))
@@ -187,7 +178,7 @@ async fn killed_while_sleeping_a_run_wakes_at_the_journaled_time() {
     let server = serve(&web, &["--state-dir", dir.arg()]);
     let report = server.wait_final(&run, LIMIT).await;
     assert_eq!(report["status"], "succeeded", "{report}");
-    let events = journaled(&dir, &run).await;
+    let events = dir.events(&run).await;
     let timers: Vec<SystemTime> = events
         .iter()
         .filter_map(|e| match e {
