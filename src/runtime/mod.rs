@@ -107,6 +107,9 @@ pub struct BoundWorkflow {
     services: Arc<HashMap<String, ServiceHandle>>,
     /// What a journal keeps of the definition, hashed once.
     definition: Option<Arc<Definition>>,
+    /// Whether a step at any depth waits for a signal: such runs take
+    /// signals from the journal's inbox. Walked once, here.
+    waits: bool,
 }
 
 impl BoundWorkflow {
@@ -312,6 +315,7 @@ impl Runtime {
             .is_some()
             .then(|| Arc::new(Definition::of(&workflow)));
         Ok(BoundWorkflow {
+            waits: workflow.waits(),
             workflow,
             services: Arc::new(services),
             definition,

@@ -205,7 +205,7 @@ impl Runtime {
             .map_err(|e| RuntimeError::Run(e.to_string()))?;
         let canceller = RunCanceller::new(actor);
         if let Some(journal) = &self.journal
-            && bound.workflow.waits()
+            && bound.waits
         {
             self.inbox.register(journal, &run_id, canceller.clone());
         }
