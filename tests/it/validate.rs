@@ -115,6 +115,21 @@ const FIXTURES: &[(&str, usize, &str)] = &[
     ("empty_parallel.yaml", 10, "`parallel` lists no steps"),
     ("empty_steps.yaml", 6, "a workflow needs at least one step"),
     (
+        "foreach_body_output_read_after.yaml",
+        19,
+        "`.reservation.id` comes from step `reserve` (line 10), inside foreach `reserve_all`",
+    ),
+    (
+        "foreach_concurrency_too_high.yaml",
+        9,
+        "concurrency: must be at most 1000, got 5000",
+    ),
+    (
+        "foreach_empty_steps.yaml",
+        5,
+        "a `foreach` needs at least one step",
+    ),
+    (
         "grpc_method_malformed.yaml",
         9,
         "`POST /score` is not a gRPC method name",
@@ -284,6 +299,28 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "duplicate mapping key `timeout`",
     ),
     ("yaml_tab_indentation.yaml", 4, "invalid YAML: tabs"),
+    (
+        "workflow_child_missing.yaml",
+        4,
+        "`children/absent.yaml` does not exist",
+    ),
+    (
+        "workflow_cycle.yaml",
+        6,
+        "workflow `workflow_cycle_back.yaml` is invalid: 1 problem",
+    ),
+    (
+        "workflow_cycle_back.yaml",
+        4,
+        "workflow `workflow_cycle.yaml` is invalid: 1 problem",
+    ),
+    (
+        "workflow_service_clash.yaml",
+        8,
+        "service `payments` of `tests/invalid/children/payment.yaml` (http at \
+         http://localhost:9000/) is not the one `tests/invalid/workflow_service_clash.yaml` \
+         declares (grpc at http://localhost:9000/)",
+    ),
 ];
 
 #[test]
@@ -369,6 +406,28 @@ fn a_file_with_many_problems_reports_all_of_them() {
     assert!(
         stderr.ends_with("tests/invalid/many_problems.yaml: 11 problems\n"),
         "{stderr}"
+    );
+}
+
+#[test]
+fn a_cycle_of_child_workflows_is_reported_in_each_file_with_the_chain() {
+    let out = validate(&["tests/invalid/workflow_cycle.yaml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(INVALID), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("  hint"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "tests/invalid/workflow_cycle.yaml:6:15: steps[1].workflow: workflow \
+             `workflow_cycle_back.yaml` is invalid: 1 problem",
+            "tests/invalid/workflow_cycle_back.yaml:4:15: steps[0].workflow: workflow \
+             `workflow_cycle.yaml` uses itself: tests/invalid/workflow_cycle.yaml → \
+             tests/invalid/workflow_cycle_back.yaml → tests/invalid/workflow_cycle.yaml",
+            "tests/invalid/workflow_cycle.yaml: 2 problems",
+        ]
     );
 }
 
