@@ -493,3 +493,35 @@ fn a_missing_file_is_reported_without_a_position() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn the_summary_names_loops_and_child_workflows() {
+    let dir = std::env::temp_dir().join(format!("maestro-validate-loops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let parent = dir.join("checkout.yaml");
+    std::fs::write(
+        &parent,
+        "name: checkout\nservices:\n  api: {type: http, endpoint: \"http://127.0.0.1:9\"}\n\
+         steps:\n  - id: each\n    foreach: \"{{ .input.items }}\"\n    steps:\n      \
+         - {id: reserve, service: api, method: \"POST /r\"}\n      \
+         - {id: approve, wait: approval}\n  - {id: pay, workflow: payment.yaml}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("payment.yaml"),
+        "name: payment\nservices:\n  pay: {type: http, endpoint: \"http://127.0.0.1:9\"}\n\
+         steps:\n  - {id: charge, service: pay, method: \"POST /charge\"}\n",
+    )
+    .expect("write");
+    let file = parent.to_str().expect("utf-8").to_string();
+    let out = validate(&[&file]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{file}: ok: workflow checkout, 4 steps (1 loop, 1 child workflow: payment.yaml), \
+             2 services; waits for signal `approval`: execute it with --state-dir or --state\n"
+        )
+    );
+}
