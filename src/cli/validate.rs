@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::{EXIT_INVALID, EXIT_OK, say};
 use crate::escape;
-use crate::workflow::{self, Node, Workflow};
+use crate::workflow::{self, Action, Node, Workflow};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -53,18 +53,32 @@ pub fn run(args: &Args) -> u8 {
     status
 }
 
-/// `workflow loan_processing, 9 steps (1 parallel group), 8 services`.
+/// `workflow loan_processing, 9 steps (1 parallel group), 8 services`;
+/// steps of loops count, a child workflow's do not (it is named instead).
 pub fn summary(workflow: &Workflow) -> String {
-    let steps = workflow.all_steps().count();
-    let groups = workflow
-        .steps
-        .iter()
-        .filter(|n| matches!(n, Node::Parallel(_)))
-        .count();
+    let mut count = Count::default();
+    count.nodes(&workflow.steps);
+    let steps = count.steps;
     let services = workflow.services.len();
     let mut text = format!("workflow {}, {steps} step{}", workflow.name, plural(steps));
-    if groups > 0 {
-        text.push_str(&format!(" ({groups} parallel group{})", plural(groups)));
+    let mut parts = Vec::new();
+    if count.groups > 0 {
+        parts.push(format!(
+            "{} parallel group{}",
+            count.groups,
+            plural(count.groups)
+        ));
+    }
+    if count.loops > 0 {
+        parts.push(format!("{} loop{}", count.loops, plural(count.loops)));
+    }
+    if !count.children.is_empty() {
+        let n = count.children.len();
+        let files = count.children.join(", ");
+        parts.push(format!("{n} child workflow{}: {files}", plural(n)));
+    }
+    if !parts.is_empty() {
+        text.push_str(&format!(" ({})", parts.join(", ")));
     }
     text.push_str(&format!(", {services} service{}", plural(services)));
     if let Some(wait) = first_wait(workflow) {
@@ -75,12 +89,52 @@ pub fn summary(workflow: &Workflow) -> String {
     text
 }
 
-/// The signal of the first `wait` step, if the workflow has one.
+/// What a file's own steps hold, loops' bodies included.
+#[derive(Default)]
+struct Count {
+    steps: usize,
+    groups: usize,
+    loops: usize,
+    /// Each child workflow's path, as written, once.
+    children: Vec<String>,
+}
+
+impl Count {
+    fn nodes(&mut self, nodes: &[Node]) {
+        for node in nodes {
+            if matches!(node, Node::Parallel(_)) {
+                self.groups += 1;
+            }
+            for step in node.steps() {
+                self.steps += 1;
+                match &step.action {
+                    Action::Foreach(each) => {
+                        self.loops += 1;
+                        self.nodes(&each.body);
+                    }
+                    Action::Workflow(child) => {
+                        let path = escape::line(&child.path).into_owned();
+                        if !self.children.contains(&path) {
+                            self.children.push(path);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+/// The signal of the first `wait` step at any depth (a loop's body, a
+/// child workflow), if the workflow has one.
 pub fn first_wait(workflow: &Workflow) -> Option<&str> {
-    workflow.all_steps().find_map(|s| match &s.action {
-        crate::workflow::Action::Wait(wait) => Some(wait.signal.as_str()),
-        _ => None,
-    })
+    workflow
+        .deep_steps()
+        .into_iter()
+        .find_map(|s| match &s.action {
+            Action::Wait(wait) => Some(wait.signal.as_str()),
+            _ => None,
+        })
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,6 +1,7 @@
 //! The chart as SVG: each box in a row by its depth (the longest path from
 //! the start), rows centred, parallel branches side by side; compensations
-//! dashed, curving back on the right. Every text is escaped.
+//! dashed, curving back on the right; a frame around each cluster. Every
+//! text is escaped.
 
 use std::fmt::Write as _;
 
@@ -15,6 +16,10 @@ const BOX_H: i64 = 46;
 const MARGIN: i64 = 30;
 /// Characters of a line drawn; the whole line is in the box's tooltip.
 const LINE_CHARS: usize = 30;
+/// Room between a cluster's frame and what it holds, per level of
+/// clusters inside it, and above for its label.
+const CLUSTER_PAD: i64 = 10;
+const CLUSTER_LABEL_H: i64 = 14;
 
 /// Where each box sits: its row and its place in the row.
 fn layout(chart: &Chart) -> Vec<(i64, i64)> {
@@ -67,11 +72,61 @@ fn positions(chart: &Chart) -> (Vec<(i64, i64)>, i64, i64) {
 }
 
 fn clip(text: &str) -> String {
-    if text.chars().count() <= LINE_CHARS {
+    clip_to(text, LINE_CHARS)
+}
+
+fn clip_to(text: &str, chars: usize) -> String {
+    if text.chars().count() <= chars {
         return text.to_string();
     }
-    let kept: String = text.chars().take(LINE_CHARS - 1).collect();
+    let kept: String = text.chars().take(chars - 1).collect();
     format!("{kept}…")
+}
+
+/// Half the width and height of a box of `shape`.
+fn half(shape: Shape) -> (i64, i64) {
+    match shape {
+        Shape::Step | Shape::Pause | Shape::Group => (BOX_W / 2, BOX_H / 2),
+        _ => (45, 14),
+    }
+}
+
+/// Each cluster's frame, around the boxes it holds at any depth, with
+/// more room for each level of clusters inside it.
+fn frames(chart: &Chart, centres: &[(i64, i64)], out: &mut String) {
+    let chains: Vec<Vec<usize>> = chart.boxes.iter().map(|b| chart.clusters_of(b)).collect();
+    for (c, cluster) in chart.clusters.iter().enumerate() {
+        let mut bounds: Option<(i64, i64, i64, i64)> = None;
+        let mut levels = 0;
+        for ((b, chain), &(x, y)) in chart.boxes.iter().zip(&chains).zip(centres) {
+            let Some(at) = chain.iter().position(|&k| k == c) else {
+                continue;
+            };
+            levels = levels.max(chain.len() - 1 - at);
+            let (w, h) = half(b.shape);
+            let (l, t, r, bt) = bounds.unwrap_or((x - w, y - h, x + w, y + h));
+            bounds = Some((l.min(x - w), t.min(y - h), r.max(x + w), bt.max(y + h)));
+        }
+        let Some((left, top, right, bottom)) = bounds else {
+            continue;
+        };
+        let pad = CLUSTER_PAD * (levels as i64 + 1);
+        let (x, y) = (left - pad, top - pad - CLUSTER_LABEL_H);
+        let (w, h) = (
+            right - left + 2 * pad,
+            bottom - top + 2 * pad + CLUSTER_LABEL_H,
+        );
+        let label = escape::html(&cluster.label);
+        let _ = write!(
+            out,
+            "<g class=\"cluster\"><title>{label}</title><rect x=\"{x}\" y=\"{y}\" width=\"{w}\" \
+             height=\"{h}\" rx=\"8\" fill=\"none\"/><text class=\"cluster-label\" x=\"{}\" \
+             y=\"{}\">{}</text></g>",
+            x + 8,
+            y + CLUSTER_LABEL_H,
+            escape::html(&clip_to(&cluster.label, 2 * LINE_CHARS)),
+        );
+    }
 }
 
 /// Draw the chart.
@@ -89,6 +144,7 @@ pub(super) fn draw(chart: &Chart) -> String {
          markerWidth=\"7\" markerHeight=\"7\" orient=\"auto-start-reverse\">\
          <path d=\"M0,0 L10,5 L0,10 z\"/></marker></defs>",
     );
+    frames(chart, &centres, &mut out);
     let at = |id: &str| {
         let i = chart.boxes.iter().position(|b| b.id == id)?;
         Some((centres[i], chart.boxes[i].shape))
@@ -151,6 +207,7 @@ fn node(out: &mut String, b: &super::Box_, x: i64, y: i64) {
         Shape::Step => "step",
         // A step too, for a page colouring steps by outcome.
         Shape::Pause => "step pause",
+        Shape::Group => "step group",
         Shape::Fork | Shape::Join => "fork",
     };
     let step = b
@@ -163,15 +220,17 @@ fn node(out: &mut String, b: &super::Box_, x: i64, y: i64) {
         "<g class=\"node {class}\"{step}><title>{}</title>",
         escape::html(&full)
     );
-    // A pause is a pill with a dashed border, drawn so without a stylesheet.
-    let (w, h, rx, dashed) = match b.shape {
+    // A pause is a pill with a dashed border, a group's head has a double
+    // one: drawn so without a stylesheet.
+    let (w, h, rx, border) = match b.shape {
         Shape::Step => (BOX_W, BOX_H, 6, ""),
         Shape::Pause => (BOX_W, BOX_H, BOX_H / 2, " stroke-dasharray=\"6 4\""),
+        Shape::Group => (BOX_W, BOX_H, 6, " stroke-width=\"3\""),
         _ => (90, 28, 14, ""),
     };
     let _ = write!(
         out,
-        "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{h}\" rx=\"{rx}\"{dashed}/>",
+        "<rect x=\"{}\" y=\"{}\" width=\"{w}\" height=\"{h}\" rx=\"{rx}\"{border}/>",
         x - w / 2,
         y - h / 2,
     );

@@ -158,3 +158,48 @@ fn an_unknown_format_is_a_usage_error() {
     let out = graph(&[file.to_str().expect("utf-8"), "--format", "png"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn a_child_workflow_is_a_cluster_named_by_its_file() {
+    let dir = std::env::temp_dir().join(format!("maestro-graph-{}-child", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let fixture = Fixture {
+        file: dir.join("checkout.yaml"),
+        dir,
+    };
+    std::fs::write(
+        &fixture.file,
+        "name: checkout\nsteps:\n  - id: pay\n    workflow: payment.yaml\n    input: {amount: 3}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        fixture.dir.join("payment.yaml"),
+        "name: payment\nservices:\n  pay: {type: http, endpoint: \"http://127.0.0.1:9\"}\nsteps:\n  \
+         - id: charge\n    service: pay\n    method: \"POST /charge\"\n    \
+         compensate: {method: \"POST /refund\"}\n",
+    )
+    .expect("write");
+    let out = graph(&[fixture.to_str().expect("utf-8")]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = r#"---
+title: "checkout"
+---
+flowchart TD
+    start(("start"))
+    subgraph child0 ["payment.yaml"]
+        s0[["pay<br/>workflow payment"]]
+        s1["charge<br/>pay: POST /charge"]
+    end
+    done(("end"))
+    start --> s0
+    s0 --> s1
+    s1 --> done
+    done -.->|"undo: POST /refund"| s1
+"#;
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}

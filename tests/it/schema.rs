@@ -82,6 +82,8 @@ fn files_refused_for_their_shape_fail_the_schema() {
         "duration_without_unit.yaml",
         "empty_parallel.yaml",
         "empty_steps.yaml",
+        "foreach_concurrency_too_high.yaml",
+        "foreach_empty_steps.yaml",
         "input_schema_invalid.yaml",
         "jitter_out_of_range.yaml",
         "missing_method.yaml",

@@ -115,6 +115,21 @@ const FIXTURES: &[(&str, usize, &str)] = &[
     ("empty_parallel.yaml", 10, "`parallel` lists no steps"),
     ("empty_steps.yaml", 6, "a workflow needs at least one step"),
     (
+        "foreach_body_output_read_after.yaml",
+        19,
+        "`.reservation.id` comes from step `reserve` (line 10), inside foreach `reserve_all`",
+    ),
+    (
+        "foreach_concurrency_too_high.yaml",
+        9,
+        "concurrency: must be at most 1000, got 5000",
+    ),
+    (
+        "foreach_empty_steps.yaml",
+        5,
+        "a `foreach` needs at least one step",
+    ),
+    (
         "grpc_method_malformed.yaml",
         9,
         "`POST /score` is not a gRPC method name",
@@ -284,6 +299,28 @@ const FIXTURES: &[(&str, usize, &str)] = &[
         "duplicate mapping key `timeout`",
     ),
     ("yaml_tab_indentation.yaml", 4, "invalid YAML: tabs"),
+    (
+        "workflow_child_missing.yaml",
+        4,
+        "`children/absent.yaml` does not exist",
+    ),
+    (
+        "workflow_cycle.yaml",
+        6,
+        "workflow `workflow_cycle_back.yaml` is invalid: 1 problem",
+    ),
+    (
+        "workflow_cycle_back.yaml",
+        4,
+        "workflow `workflow_cycle.yaml` is invalid: 1 problem",
+    ),
+    (
+        "workflow_service_clash.yaml",
+        8,
+        "service `payments` of `tests/invalid/children/payment.yaml` (http at \
+         http://localhost:9000/) is not the one `tests/invalid/workflow_service_clash.yaml` \
+         declares (grpc at http://localhost:9000/)",
+    ),
 ];
 
 #[test]
@@ -373,6 +410,28 @@ fn a_file_with_many_problems_reports_all_of_them() {
 }
 
 #[test]
+fn a_cycle_of_child_workflows_is_reported_in_each_file_with_the_chain() {
+    let out = validate(&["tests/invalid/workflow_cycle.yaml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(INVALID), "{stderr}");
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| !l.starts_with("  hint"))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "tests/invalid/workflow_cycle.yaml:6:15: steps[1].workflow: workflow \
+             `workflow_cycle_back.yaml` is invalid: 1 problem",
+            "tests/invalid/workflow_cycle_back.yaml:4:15: steps[0].workflow: workflow \
+             `workflow_cycle.yaml` uses itself: tests/invalid/workflow_cycle.yaml → \
+             tests/invalid/workflow_cycle_back.yaml → tests/invalid/workflow_cycle.yaml",
+            "tests/invalid/workflow_cycle.yaml: 2 problems",
+        ]
+    );
+}
+
+#[test]
 fn the_seed_loan_workflow_lists_each_missing_service() {
     let out = validate(&["tests/invalid/seed_001_loan_as_printed.yaml"]);
     let stderr = text(&out.stderr);
@@ -432,5 +491,37 @@ fn a_missing_file_is_reported_without_a_position() {
         text(&out.stderr).starts_with("tests/invalid/no_such_file.yaml: cannot read the file"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn the_summary_names_loops_and_child_workflows() {
+    let dir = std::env::temp_dir().join(format!("maestro-validate-loops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let parent = dir.join("checkout.yaml");
+    std::fs::write(
+        &parent,
+        "name: checkout\nservices:\n  api: {type: http, endpoint: \"http://127.0.0.1:9\"}\n\
+         steps:\n  - id: each\n    foreach: \"{{ .input.items }}\"\n    steps:\n      \
+         - {id: reserve, service: api, method: \"POST /r\"}\n      \
+         - {id: approve, wait: approval}\n  - {id: pay, workflow: payment.yaml}\n",
+    )
+    .expect("write");
+    std::fs::write(
+        dir.join("payment.yaml"),
+        "name: payment\nservices:\n  pay: {type: http, endpoint: \"http://127.0.0.1:9\"}\n\
+         steps:\n  - {id: charge, service: pay, method: \"POST /charge\"}\n",
+    )
+    .expect("write");
+    let file = parent.to_str().expect("utf-8").to_string();
+    let out = validate(&[&file]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "{file}: ok: workflow checkout, 4 steps (1 loop, 1 child workflow: payment.yaml), \
+             2 services; waits for signal `approval`: execute it with --state-dir or --state\n"
+        )
     );
 }

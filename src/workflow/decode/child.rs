@@ -139,12 +139,13 @@ fn load(cx: &mut Cx<'_>, given: &str, at: Pos, path: &str) -> Option<Arc<Workflo
         Err(problems) => {
             let message = match problems.as_slice() {
                 [one] if one.line == 0 => format!("workflow `{given}`: {}", one.message),
-                _ => format!(
-                    "workflow `{given}` is invalid: {} problem(s)",
-                    problems.len()
-                ),
+                [_] => format!("workflow `{given}` is invalid: 1 problem"),
+                _ => format!("workflow `{given}` is invalid: {} problems", problems.len()),
             };
-            let hint = format!("each is listed at its line in `{}`", shown.display());
+            let hint = format!(
+                "the problems follow, each at its line in `{}`",
+                shown.display()
+            );
             cx.report(at, path, message, Some(hint));
             if problems.iter().any(|p| p.line > 0) {
                 cx.nested.extend(problems);

@@ -149,7 +149,7 @@ fn a_child_in_a_loop_reads_its_own_input_not_the_loops_element() {
     assert_eq!(
         folder.problems("p.yaml"),
         [
-            "p.yaml:8:19: steps[0].steps[0].workflow: workflow `sub/payment.yaml` is invalid: 1 problem(s)",
+            "p.yaml:8:19: steps[0].steps[0].workflow: workflow `sub/payment.yaml` is invalid: 1 problem",
             "sub/payment.yaml:17:49: steps[0].input.run: `.item`: no step outputs `item`",
         ]
     );
@@ -185,7 +185,7 @@ fn a_cycle_is_refused_naming_the_chain() {
     assert_eq!(found.len(), 2, "{found:?}");
     assert_eq!(
         found[0],
-        "a.yaml:5:15: steps[0].workflow: workflow `b.yaml` is invalid: 1 problem(s)"
+        "a.yaml:5:15: steps[0].workflow: workflow `b.yaml` is invalid: 1 problem"
     );
     assert_eq!(
         found[1],
@@ -214,7 +214,7 @@ fn a_missing_outside_or_invalid_child_is_reported_where_it_is_named() {
         [
             "p.yaml:5:15: steps[0].workflow: `nothere.yaml` does not exist (looked for `DIR/nothere.yaml`)",
             "p.yaml:7:15: steps[1].workflow: `../x.yaml` is outside the workflow's folder",
-            "p.yaml:9:15: steps[2].workflow: workflow `bad.yaml` is invalid: 1 problem(s)",
+            "p.yaml:9:15: steps[2].workflow: workflow `bad.yaml` is invalid: 1 problem",
             "p.yaml:11:15: steps[3].workflow: workflow `./bad.yaml` is invalid (its problems are listed once)",
             "bad.yaml:4:12: steps[0].sleep: `soon` is not a duration: expected number at 0",
         ]
