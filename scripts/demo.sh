@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: builds Maestro and the example services, starts the services
-# on their fixed ports (127.0.0.1:7101-7104, admin 7201-7204), runs three
-# workflows against them (one waiting for a signal sent from the command
-# line), and stops the services on the way out.
+# on their fixed ports (127.0.0.1:7101-7104, admin 7201-7204), runs
+# workflows against them (a loop, a child workflow, one waiting for a signal
+# sent from the command line), and stops the services on the way out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,6 +96,12 @@ run "The README's loan workflow: identity, three checks in parallel, then one br
 
 run "A checkout whose card is declined: points restored, then stock released" 1 \
     "$WORKFLOWS/checkout_declined.yaml" --input-file examples/inputs/order.json
+
+run "A loop: each line of the order reserved on its own, four at a time, then committed" 0 \
+    "$WORKFLOWS/bulk_reservation.yaml" --input-file examples/inputs/order.json
+
+run "A child workflow: payment.yaml runs as the step pay, inside the checkout's run" 0 \
+    "$WORKFLOWS/checkout_with_payment.yaml" --input-file examples/inputs/order.json
 
 echo
 echo "==> A run that waits for a person: the approval arrives with \`maestro signal\`"
