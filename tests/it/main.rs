@@ -2,6 +2,7 @@
 //! workflows talk to real servers (the example services) on 127.0.0.1.
 
 mod browser;
+mod control_grpc;
 mod execute;
 mod faults;
 mod graph;
