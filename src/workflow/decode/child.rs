@@ -3,12 +3,13 @@
 //! folder), whose services join this workflow's.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::json;
 
 use super::dataflow::Read;
+use super::proto::normalize;
 use super::step::State;
 use super::{Cx, Fields, Pos, scalar};
 use crate::template::ValueTemplate;
@@ -49,21 +50,6 @@ fn resolved(path: &Path) -> (PathBuf, PathBuf) {
     let lexical = normalize(&std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()));
     let real = path.canonicalize().unwrap_or_else(|_| lexical.clone());
     (lexical, real)
-}
-
-/// `a/./b/../c` as `a/c`, without asking the file system.
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 /// A `workflow` step of this file, for the services its child brings.

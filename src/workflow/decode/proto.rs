@@ -144,7 +144,7 @@ fn absolute(path: &Path) -> PathBuf {
 }
 
 /// `a/./b/../c` as `a/c`, without asking the file system.
-fn normalize(path: &Path) -> PathBuf {
+pub(super) fn normalize(path: &Path) -> PathBuf {
     let mut out = PathBuf::new();
     for part in path.components() {
         match part {
