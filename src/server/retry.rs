@@ -15,6 +15,9 @@ use super::runs::RunSummary;
 use crate::journal::StoredRun;
 use crate::runtime::{BoundWorkflow, RunStatus};
 
+/// The longest a retry waits for a run's logged end to be journaled.
+const END_SETTLES: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Retry a run that did not succeed.
 #[utoipa::path(
     post,
@@ -34,6 +37,13 @@ pub async fn retry_run(
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, Failure> {
     let Path(id) = id?;
+    // A run's end shows here as soon as it is logged, and is in the journal
+    // a moment later: a retry asked in between waits for it.
+    if let Some(entry) = state.runs.get(&id)
+        && entry.view().report.status.is_final()
+    {
+        let _ = entry.finished(END_SETTLES).await;
+    }
     let (stored, bound) = past_run(&state, &id).await?;
     match stored.status {
         RunStatus::CompensationFailed => retry_compensations(&state, stored, bound).await,
