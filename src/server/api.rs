@@ -22,7 +22,7 @@ use super::bodies::{
     WorkflowInfo, WorkflowList, read_submission,
 };
 use super::metrics::Metrics;
-use super::runs::{CancelError, Refused, RunEntry, RunSummary, RunView, Runs};
+use super::runs::{CancelError, Refused, RunEntry, RunSummary, RunView, Runs, ViewBody};
 use super::{idempotency, listing, recovery};
 
 /// Runs listed when `limit` is not given, and the most ever listed.
@@ -120,7 +120,7 @@ pub async fn submit_run(
             .timeout
             .map_or(state.max_wait, |t| t + wf.compensation_timeout);
         if entry.finished(limit).await {
-            return Ok(Json(current_view(&state, &entry).await).into_response());
+            return Ok(current_view(&state, &entry).await.into_response());
         }
     }
     Ok(accepted(&entry, location, replay))
@@ -201,12 +201,12 @@ pub(super) async fn start(
 
 /// A run as this process knows it; as the journal holds it once another
 /// replica may hold the run (this one's memory of it is stale then).
-pub(super) async fn current_view(state: &AppState, entry: &RunEntry) -> RunView {
+pub(super) async fn current_view(state: &AppState, entry: &RunEntry) -> ViewBody {
     if (!state.runs.held_here(entry) || entry.is_parked())
         && let Some(journal) = state.runs.runtime().journal()
         && let Some(view) = recovery::stored_view(journal.as_ref(), &entry.id).await
     {
-        return view;
+        return ViewBody::Live(Box::new(view));
     }
     entry.view()
 }

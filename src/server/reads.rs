@@ -7,6 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Deserializer};
 
 use super::api::{Shared, current_view, run_not_found};
@@ -88,7 +89,7 @@ pub async fn get_run(
     State(state): State<Shared>,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<GetRunQuery>, QueryRejection>,
-) -> Result<Json<RunView>, Failure> {
+) -> Result<Response, Failure> {
     let Path(id) = id?;
     let Query(query) = query?;
     if let Some(entry) = state.runs.get(&id) {
@@ -98,14 +99,14 @@ pub async fn get_run(
                 .finished(wait.min(state.max_wait).min(MAX_RUN_WAIT))
                 .await;
         }
-        return Ok(Json(current_view(&state, &entry).await));
+        return Ok(current_view(&state, &entry).await.into_response());
     }
     // Finished before this process started, evicted from memory, or taken
     // over by another replica.
     if let Some(journal) = state.runs.runtime().journal()
         && let Some(view) = recovery::stored_view(journal.as_ref(), &id).await
     {
-        return Ok(Json(view));
+        return Ok(Json(view).into_response());
     }
     Err(run_not_found(&id))
 }

@@ -40,7 +40,7 @@ pub async fn retry_run(
     // A run's end shows here as soon as it is logged, and is in the journal
     // a moment later: a retry asked in between waits for it.
     if let Some(entry) = state.runs.get(&id)
-        && entry.view().report.status.is_final()
+        && entry.summary().status.is_final()
     {
         let _ = entry.finished(END_SETTLES).await;
     }

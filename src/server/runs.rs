@@ -6,12 +6,13 @@
 mod drain;
 mod drive;
 mod entry;
+mod latch;
 mod signal;
 
 pub use signal::SignalError;
 
 pub use drain::Drained;
-pub use entry::{RunEntry, RunSummary, RunView};
+pub use entry::{RunEntry, RunSummary, RunView, ViewBody};
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -22,7 +23,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
-use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{AcquireError, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -32,6 +33,7 @@ use crate::runtime::{BoundWorkflow, RunEvent, Runtime};
 use crate::telemetry::TraceParent;
 
 use entry::EntryState;
+use latch::Latch;
 
 use super::events::Hub;
 use super::metrics::{Metrics, RunGauges};
@@ -39,7 +41,7 @@ use super::metrics::{Metrics, RunGauges};
 /// Finished runs, without a journal, that keep their events in memory for
 /// `GET /v1/events?run=` (the console's timeline); older ones keep only
 /// their report (about 6 KB less each).
-pub const HISTORIES_KEPT: usize = 1_000;
+pub const HISTORIES_KEPT: usize = 200;
 
 /// Bounds on what the server holds at once.
 #[derive(Debug, Clone, Copy)]
@@ -133,8 +135,8 @@ pub struct Runs {
     events: Arc<Hub>,
     limits: Limits,
     entries: Mutex<HashMap<String, Arc<RunEntry>>>,
-    /// Finished run ids, oldest first, with when they finished.
-    finished: Mutex<VecDeque<(String, Instant)>>,
+    /// Finished runs, oldest first, with when they finished.
+    finished: Mutex<VecDeque<(Arc<RunEntry>, Instant)>>,
     slots: Arc<Semaphore>,
     /// Accepted and not yet finished.
     pending: AtomicUsize,
@@ -285,8 +287,8 @@ impl Runs {
             bound,
             submitted_at,
             state: Mutex::new(EntryState::Queued),
-            cancel: CancellationToken::new(),
-            done: watch::Sender::new(false),
+            cancel: Latch::default(),
+            done: Latch::default(),
             log: Mutex::new(None),
             kept_signals: Mutex::default(),
         });
@@ -323,7 +325,7 @@ impl Runs {
     /// compensates.
     pub fn cancel(&self, id: &str) -> Result<Arc<RunEntry>, CancelError> {
         let entry = self.get(id).ok_or(CancelError::NotFound)?;
-        entry.cancel.cancel();
+        entry.cancel.set();
         match &*entry.state() {
             EntryState::Finished(_) | EntryState::Elsewhere => return Err(CancelError::Finished),
             EntryState::Left => return Err(CancelError::Left),
@@ -343,7 +345,7 @@ impl Runs {
     pub fn kept(&self, id: &str) -> Option<(StoredRun, BoundWorkflow)> {
         let entry = self.get(id)?;
         let status = match &*entry.state() {
-            EntryState::Finished(report) => report.status,
+            EntryState::Finished(finished) => finished.status,
             _ => return None,
         };
         let events = entry
@@ -373,19 +375,24 @@ impl Runs {
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let mut gone = Vec::new();
-        while let Some((id, at)) = finished.front() {
+        while let Some((_, at)) = finished.front() {
             let too_many = finished.len() > self.limits.keep_finished;
             if !too_many && now.duration_since(*at) < self.limits.keep_for {
                 break;
             }
-            gone.push(id.clone());
-            finished.pop_front();
+            gone.extend(finished.pop_front().map(|(entry, _)| entry));
         }
         drop(finished);
         if !gone.is_empty() {
             let mut entries = self.entries();
-            for id in gone {
-                entries.remove(&id);
+            for entry in gone {
+                // Not a newer entry of the same run, taken up again.
+                if entries
+                    .get(&entry.id)
+                    .is_some_and(|e| Arc::ptr_eq(e, &entry))
+                {
+                    entries.remove(&entry.id);
+                }
             }
         }
     }

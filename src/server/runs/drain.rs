@@ -60,7 +60,7 @@ impl Runs {
                 );
             }
             for entry in queued.iter().chain(&running) {
-                entry.cancel.cancel();
+                entry.cancel.set();
                 if let EntryState::Running { canceller, .. } = &*entry.state() {
                     canceller.cancel();
                 }
@@ -89,7 +89,7 @@ impl Runs {
         }
         debug!(run = %entry.id, "run left in the journal for resume");
         self.left.fetch_add(1, Ordering::Relaxed);
-        entry.done.send_replace(true);
+        entry.mark_done();
     }
 
     async fn wait_idle(&self, limit: Duration) -> bool {

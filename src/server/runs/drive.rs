@@ -28,7 +28,7 @@ impl Runs {
             let never_started = start.never_started();
             let waited = tokio::select! {
                 biased;
-                () = entry.cancel.cancelled(), if never_started => Waited::Cancelled,
+                () = entry.cancel.wait(), if never_started => Waited::Cancelled,
                 () = self.leave.cancelled() => Waited::Left,
                 permit = slot => permit.map_or(Waited::Cancelled, Waited::Slot),
             };
@@ -66,8 +66,8 @@ impl Runs {
             // The journal has its events; memory keeps the report alone.
             entry.log.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
-        *entry.state() = EntryState::Finished(Arc::new(report));
-        entry.done.send_replace(true);
+        *entry.state() = EntryState::Finished(entry.finish(&report));
+        entry.mark_done();
         self.remember_finished(&entry);
         self.evict();
         self.settled();
@@ -76,17 +76,15 @@ impl Runs {
     /// Keep a finished run for a while. Without a journal, only the
     /// [`HISTORIES_KEPT`] most recent keep their events (their timeline in
     /// the console); older ones keep their report alone.
-    fn remember_finished(&self, entry: &RunEntry) {
+    fn remember_finished(&self, entry: &Arc<RunEntry>) {
         let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        finished.push_back((entry.id.clone(), Instant::now()));
+        finished.push_back((entry.clone(), Instant::now()));
         let older = finished.len().checked_sub(HISTORIES_KEPT + 1);
         let forget = older
             .filter(|_| self.runtime.journal().is_none())
             .map(|i| finished[i].0.clone());
         drop(finished);
-        if let Some(id) = forget
-            && let Some(old) = self.entries().get(&id)
-        {
+        if let Some(old) = forget {
             old.log.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
     }
@@ -95,7 +93,7 @@ impl Runs {
     fn lost(&self, entry: &Arc<RunEntry>) {
         info!(run = %entry.id, "run left to the replica that holds it now");
         *entry.state() = EntryState::Elsewhere;
-        entry.done.send_replace(true);
+        entry.mark_done();
         {
             let mut entries = self.entries();
             // Not a newer entry of the same run, claimed here anew.
@@ -237,7 +235,7 @@ impl Runs {
             }
         }
         // A cancel that came while the run was starting.
-        if entry.cancel.is_cancelled() {
+        if entry.cancel.is_set() {
             canceller.cancel();
         }
     }
@@ -263,7 +261,7 @@ impl Runs {
                 self.leave_for_resume(entry).await;
                 return None;
             }
-            () = entry.cancel.cancelled() => {}
+            () = entry.cancel.wait() => {}
             () = wake.notified() => {}
             () = timer => {}
         }

@@ -2,13 +2,15 @@
 //! left in the journal as the server stopped, or held by another replica
 //! now), and the views of it the API answers with.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
 
+use axum::http::header;
+use axum::response::{IntoResponse, Json, Response};
+use bytes::Bytes;
 use serde::Serialize;
-use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
+use super::latch::Latch;
 use crate::journal::{Cursor, Epoch};
 use crate::runtime::handle::Signal;
 use crate::runtime::{BoundWorkflow, Recorded, RunCanceller, RunReport, RunStatus, RunWatch};
@@ -34,6 +36,33 @@ pub struct RunView {
     pub submitted_at: String,
 }
 
+/// A run's view as an answer: built from its live log, or the bytes a
+/// finished run keeps.
+pub enum ViewBody {
+    Live(Box<RunView>),
+    Finished(Bytes),
+}
+
+impl IntoResponse for ViewBody {
+    fn into_response(self) -> Response {
+        match self {
+            ViewBody::Live(view) => Json(view).into_response(),
+            ViewBody::Finished(bytes) => {
+                ([(header::CONTENT_TYPE, "application/json")], bytes).into_response()
+            }
+        }
+    }
+}
+
+/// What a finished run keeps in memory: its status and error for the
+/// listing, and its view serialized once (a tenth of the report's tree of
+/// strings and maps).
+pub(super) struct Finished {
+    pub(super) status: RunStatus,
+    pub(super) error: Option<Box<str>>,
+    view: Bytes,
+}
+
 pub(super) enum EntryState {
     Queued,
     /// Never started here, and left in the journal as the server stopped:
@@ -43,7 +72,7 @@ pub(super) enum EntryState {
         watch: RunWatch,
         canceller: RunCanceller,
     },
-    Finished(Arc<RunReport>),
+    Finished(Finished),
     /// Every open step sleeps or waits: no actor, no events in memory; the
     /// journal holds the run until it is time, a signal comes or a cancel.
     Parked,
@@ -60,8 +89,9 @@ pub struct RunEntry {
     pub(super) bound: BoundWorkflow,
     pub(super) submitted_at: SystemTime,
     pub(super) state: Mutex<EntryState>,
-    pub(super) cancel: CancellationToken,
-    pub(super) done: watch::Sender<bool>,
+    pub(super) cancel: Latch,
+    /// Set once the run is no longer going here.
+    pub(super) done: Latch,
     /// The run's log once it started here: its events for `GET
     /// /v1/events?run=`. Kept after the run finished only when no journal
     /// holds them, so finished runs do not cost their events twice.
@@ -97,17 +127,42 @@ impl RunEntry {
     }
 
     /// The run as it stands now.
-    pub fn view(&self) -> RunView {
+    pub fn view(&self) -> ViewBody {
         let report = match &*self.state() {
             EntryState::Queued | EntryState::Left => self.unstarted(RunStatus::Queued),
             EntryState::Running { watch, .. } => watch.progress(),
-            EntryState::Finished(report) => (**report).clone(),
+            EntryState::Finished(finished) => return ViewBody::Finished(finished.view.clone()),
             // Its last state here: the caller asks the journal first.
             EntryState::Elsewhere | EntryState::Parked => self.unstarted(RunStatus::Running),
         };
-        RunView {
+        ViewBody::Live(Box::new(RunView {
             report,
             submitted_at: rfc3339(self.submitted_at),
+        }))
+    }
+
+    /// What the run keeps once it has ended: see [`Finished`].
+    pub(super) fn finish(&self, report: &RunReport) -> Finished {
+        #[derive(Serialize)]
+        struct Borrowed<'a> {
+            #[serde(flatten)]
+            report: &'a RunReport,
+            submitted_at: String,
+        }
+        let view = Borrowed {
+            report,
+            submitted_at: rfc3339(self.submitted_at),
+        };
+        Finished {
+            status: report.status,
+            error: report.error.as_deref().map(Box::from),
+            // A report is plain data: serializing it cannot fail.
+            view: serde_json::to_vec(&view)
+                .map(|mut json| {
+                    json.shrink_to_fit();
+                    Bytes::from(json)
+                })
+                .unwrap_or_default(),
         }
     }
 
@@ -117,7 +172,10 @@ impl RunEntry {
             EntryState::Running { .. } | EntryState::Parked | EntryState::Elsewhere => {
                 (RunStatus::Running, None)
             }
-            EntryState::Finished(report) => (report.status, report.error.clone()),
+            EntryState::Finished(finished) => (
+                finished.status,
+                finished.error.as_deref().map(str::to_string),
+            ),
         };
         RunSummary {
             run_id: self.id.clone(),
@@ -157,11 +215,13 @@ impl RunEntry {
     /// Wait until the run has finished, at most `limit`. False also when
     /// the server stopped and left it for the next start.
     pub async fn finished(&self, limit: Duration) -> bool {
-        let mut rx = self.done.subscribe();
-        let ended = tokio::time::timeout(limit, rx.wait_for(|done| *done))
-            .await
-            .is_ok_and(|r| r.is_ok());
+        let ended = tokio::time::timeout(limit, self.done.wait()).await.is_ok();
         ended && matches!(*self.state(), EntryState::Finished(_))
+    }
+
+    /// The run is no longer going here: wake whoever waits for its end.
+    pub(super) fn mark_done(&self) {
+        self.done.set();
     }
 }
 
