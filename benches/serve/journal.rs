@@ -78,6 +78,8 @@ pub async fn compare(
         })
         .collect();
     let mut failures = Vec::new();
+    let fsync = fsync_p50(scratch);
+    let mut at_one: Vec<Duration> = Vec::new();
     for target in &targets {
         load::drive(client, target, 16, 100, budget).await;
     }
@@ -110,6 +112,9 @@ pub async fn compare(
             }
         }
         let memory = loads[0].runs_per_s();
+        if concurrency == 1 {
+            at_one = loads.iter().map(|l| l.p(0.5)).collect();
+        }
         for (target, load) in targets.iter().zip(&loads) {
             if load.failed > 0 || load.latencies.is_empty() {
                 failures.push(format!(
@@ -132,5 +137,41 @@ pub async fn compare(
         }
     }
     println!("(vs memory: runs/s of the variant over runs/s in memory)");
+    if let [memory, full, ..] = at_one[..] {
+        println!(
+            "one fsync of this disk (4 KiB written, then fsync; p50 of {FSYNCS}): {}; \
+             a fan_out run waits for {DURABLE_WAITS} durable writes in a row, so at \
+             concurrency 1: memory p50 + {DURABLE_WAITS} fsyncs = {}, sqlite full p50 = {}",
+            show(fsync),
+            show(memory + fsync * DURABLE_WAITS),
+            show(full),
+        );
+    }
     failures
+}
+
+/// fsyncs timed for the figure printed beside the table.
+const FSYNCS: usize = 200;
+/// What a `fan_out` run waits to be durable, one after the other: its
+/// acceptance, its first call's announcement, the parallel pair's, its end.
+const DURABLE_WAITS: u32 = 4;
+
+/// What one small write made durable costs on the disk the journal is on.
+fn fsync_p50(scratch: &Path) -> Duration {
+    use std::io::{Seek, SeekFrom, Write};
+    let path = scratch.join("fsync-probe");
+    let mut file = std::fs::File::create(&path).expect("a file in the scratch directory");
+    let page = [7u8; 4096];
+    let mut times: Vec<Duration> = (0..FSYNCS)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            file.seek(SeekFrom::Start(0)).expect("seek");
+            file.write_all(&page).expect("write");
+            file.sync_all().expect("fsync");
+            start.elapsed()
+        })
+        .collect();
+    let _ = std::fs::remove_file(&path);
+    times.sort();
+    times[times.len() / 2]
 }

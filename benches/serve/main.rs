@@ -6,8 +6,9 @@
 //! (runs/s, p50, p99, peak RSS); the same load in memory and with each
 //! journal (SQLite, PostgreSQL when MAESTRO_BENCH_POSTGRES is set); 10,000
 //! runs in flight at once against
-//! services that answer after 1 s (peak RSS); and the cold start of
-//! `maestro execute`. Every stretch is bounded in count and time. Run as a
+//! services that answer after 1 s (peak RSS); the cold start of `maestro
+//! execute`; and a journaled server killed with 10,000 runs in flight and
+//! started again. Every stretch is bounded in count and time. Run as a
 //! test (without `--bench`), it does all of it on a small scale.
 
 mod cold;
@@ -17,6 +18,7 @@ mod glue_server;
 mod journal;
 mod load;
 mod procs;
+mod recovery;
 mod report;
 mod scale;
 
@@ -48,7 +50,11 @@ struct Plan {
     cold_runs: usize,
     /// Journaled variants: concurrency and runs per variant.
     journal_levels: [(usize, usize); 3],
-    /// `--only load|cold|scale|journal`: one part instead of all four.
+    /// Runs in flight when a journaled server is killed, and how late the
+    /// services answer meanwhile.
+    recovery_runs: usize,
+    recovery_delay_ms: u64,
+    /// `--only load|cold|scale|journal|recovery`: one part instead of all.
     only: Option<String>,
 }
 
@@ -86,6 +92,8 @@ impl Plan {
                 scale_budget: Duration::from_secs(180),
                 cold_runs: 20,
                 journal_levels: [(1, 1000), (16, 4000), (64, 8000)],
+                recovery_runs: 10_000,
+                recovery_delay_ms: 5_000,
                 only: None,
             },
             Mode::Test | Mode::List => Plan {
@@ -98,6 +106,8 @@ impl Plan {
                 scale_budget: Duration::from_secs(60),
                 cold_runs: 3,
                 journal_levels: [(1, 8), (16, 32), (64, 128)],
+                recovery_runs: 200,
+                recovery_delay_ms: 1_000,
                 only: None,
             },
         }
@@ -170,6 +180,9 @@ async fn drive(plan: Plan) -> Vec<String> {
     }
     if plan.runs("scale") {
         failures.extend(scale(&plan, &client, &scratch).await);
+    }
+    if plan.runs("recovery") {
+        failures.extend(recovery(&plan, &client, &scratch).await);
     }
     let _ = std::fs::remove_dir_all(&scratch);
     failures
@@ -312,6 +325,31 @@ async fn scale(plan: &Plan, client: &reqwest::Client, scratch: &Path) -> Vec<Str
         }
     }
     failures
+}
+
+/// Runs in flight in a journaled server killed with -9, and a new one.
+async fn recovery(plan: &Plan, client: &reqwest::Client, scratch: &Path) -> Vec<String> {
+    let slow = ["--delay-ms".to_owned(), plan.recovery_delay_ms.to_string()];
+    let core = procs::example("core_grpc", &slow);
+    let web = procs::example("web_http", &slow);
+    let recovered = recovery::run(
+        client,
+        &fan_out(),
+        &procs::endpoints(&core, &web),
+        &scratch.join("state-recovery"),
+        plan.recovery_runs,
+        plan.scale_budget,
+        &scratch.join("serve-recovery.log"),
+    )
+    .await;
+    recovery::report(&recovered, plan.recovery_delay_ms);
+    if recovered.succeeded != plan.recovery_runs as u64 {
+        return vec![format!(
+            "recovery: {} of {} runs succeeded after the restart",
+            recovered.succeeded, plan.recovery_runs
+        )];
+    }
+    Vec::new()
 }
 
 async fn forget_calls(client: &reqwest::Client, processes: &[&Proc]) {

@@ -92,12 +92,21 @@ impl Proc {
     pub fn memory(&self) -> Memory {
         memory(self.pid())
     }
+
+    /// SIGKILL, and reap it: a crash, nothing flushed or released.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Proc {
     /// SIGTERM first, so a profiler wrapping the process writes its data;
     /// SIGKILL after 20 s.
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();

@@ -53,10 +53,10 @@ pub enum Server {
 }
 
 /// Runs in flight (running or queued) and runs succeeded so far.
-struct Counts {
-    in_flight: u64,
-    running: u64,
-    succeeded: u64,
+pub struct Counts {
+    pub in_flight: u64,
+    pub running: u64,
+    pub succeeded: u64,
 }
 
 impl Server {
@@ -67,7 +67,7 @@ impl Server {
         }
     }
 
-    async fn counts(self, client: &reqwest::Client, server: &Proc) -> Option<Counts> {
+    pub async fn counts(self, client: &reqwest::Client, server: &Proc) -> Option<Counts> {
         match self {
             Server::Maestro => {
                 let response = client.get(server.url("/metrics")).send().await.ok()?;
@@ -96,6 +96,58 @@ impl Server {
     }
 }
 
+/// Submitters at work, and how many runs were accepted so far.
+struct Submitters {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+/// [`SUBMITTERS`] tasks posting `runs` runs to `url` without waiting for
+/// them (202), until `deadline`.
+fn submitters(client: &reqwest::Client, url: &str, runs: usize, deadline: Instant) -> Submitters {
+    let next = Arc::new(AtomicUsize::new(0));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let tasks = (0..SUBMITTERS)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.to_owned());
+            let (next, accepted) = (next.clone(), accepted.clone());
+            tokio::spawn(async move {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= runs || Instant::now() >= deadline {
+                        return;
+                    }
+                    let sent = client.post(&url).json(&input(i)).send().await;
+                    if sent.is_ok_and(|r| r.status() == 202) {
+                        accepted.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    Submitters { tasks, accepted }
+}
+
+/// Submit `runs` runs of fan_out to `maestro serve` and wait until every
+/// submitter is done; returns how many were accepted.
+pub async fn submit(
+    client: &reqwest::Client,
+    server: &Proc,
+    runs: usize,
+    deadline: Instant,
+) -> usize {
+    let submitters = submitters(
+        client,
+        &server.url(Server::Maestro.submit_path()),
+        runs,
+        deadline,
+    );
+    for task in submitters.tasks {
+        let _ = task.await;
+    }
+    submitters.accepted.load(Ordering::Relaxed)
+}
+
 /// Submit `runs` runs of fan_out to `server` and watch them to the end.
 pub async fn run(
     client: &reqwest::Client,
@@ -112,27 +164,9 @@ pub async fn run(
     };
     let start = Instant::now();
     let deadline = start + budget;
-    let next = Arc::new(AtomicUsize::new(0));
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let url = server.url(kind.submit_path());
-    let submitters: Vec<_> = (0..SUBMITTERS)
-        .map(|_| {
-            let (client, url) = (client.clone(), url.clone());
-            let (next, accepted) = (next.clone(), accepted.clone());
-            tokio::spawn(async move {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= runs || Instant::now() >= deadline {
-                        return;
-                    }
-                    let sent = client.post(&url).json(&input(i)).send().await;
-                    if sent.is_ok_and(|r| r.status() == 202) {
-                        accepted.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            })
-        })
-        .collect();
+    let submitters = submitters(client, &server.url(kind.submit_path()), runs, deadline);
+    let accepted = submitters.accepted.clone();
+    let submitters = submitters.tasks;
     let mut submitting = true;
     loop {
         if submitting && submitters.iter().all(|s| s.is_finished()) {
