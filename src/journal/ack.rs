@@ -70,7 +70,7 @@ pub(crate) type Queued = (super::Write, oneshot::Sender<Result<(), JournalError>
 
 /// Writes committed in one transaction at most: bounds the latency of the
 /// first write of a very large group.
-const MAX_GROUP: usize = 2048;
+pub(crate) const MAX_GROUP: usize = 2048;
 
 /// The queue in front of a backend's writer; `None` when read-only.
 pub(crate) struct WriteQueue(Option<mpsc::UnboundedSender<Queued>>);

@@ -4,6 +4,7 @@
 
 mod list;
 mod ticks;
+mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -11,16 +12,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
-use tokio::sync::mpsc;
-use tracing::{debug, error};
-
-use crate::run::RunStatus;
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use super::{
-    Ack, BoxFuture, Definition, Journal, JournalError, LastTick, Posted, PostedSignal, Queued,
-    RunQuery, RunRow, ScheduleKey, StoredRun, SyncMode, TickClaim, Waiters, Write, WriteQueue,
-    group, parse_event, parse_status, parse_timestamp, timestamp,
+    Ack, BoxFuture, Definition, Journal, JournalError, LastTick, Posted, PostedSignal, RunQuery,
+    RunRow, ScheduleKey, StoredRun, SyncMode, TickClaim, Write, WriteQueue, parse_event,
+    parse_status, parse_timestamp, timestamp,
 };
 use super::{inbox, private};
 
@@ -121,7 +118,7 @@ impl SqliteJournal {
         let (writes, rx) = WriteQueue::new();
         std::thread::Builder::new()
             .name("maestro-journal".into())
-            .spawn(move || write_loop(writer, rx))
+            .spawn(move || writer::write_loop(writer, rx))
             .map_err(|e| open_error(&path, e))?;
         Ok(Self {
             path,
@@ -355,92 +352,4 @@ fn load_run(conn: &Connection, run_id: &str) -> Result<Option<StoredRun>, Journa
         // One process per directory: nothing to fence.
         epoch: 0,
     }))
-}
-
-/// The writer thread: take every write queued so far, commit them in one
-/// transaction, acknowledge them together.
-fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Queued>) {
-    while let Some(first) = rx.blocking_recv() {
-        let group = group(first, &mut rx);
-        let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
-        match commit(&mut conn, &writes) {
-            Ok(()) => {
-                debug!(writes = group.len(), "journal group committed");
-                let mut waiters = Waiters::default();
-                group.into_iter().for_each(|(_, tx)| waiters.push(tx));
-                waiters.resolve(&Ok(()));
-            }
-            // One bad write must not fail its neighbours: commit each alone.
-            Err(_) => {
-                for (write, tx) in group {
-                    let result = commit(&mut conn, &[&write]);
-                    if let Err(e) = &result {
-                        error!(error = %e, "journal write failed");
-                    }
-                    let _ = tx.send(result);
-                }
-            }
-        }
-    }
-}
-
-fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), JournalError> {
-    let write_error = |e: rusqlite::Error| JournalError::Write(e.to_string());
-    let tx = conn.transaction().map_err(write_error)?;
-    for write in writes {
-        apply(&tx, write).map_err(write_error)?;
-    }
-    tx.commit().map_err(write_error)
-}
-
-fn apply(tx: &rusqlite::Transaction<'_>, write: &Write) -> rusqlite::Result<()> {
-    match write {
-        Write::Begin(run) => {
-            let d = &run.definition;
-            tx.prepare_cached(
-                "INSERT OR IGNORE INTO definitions (hash, name, path, text) VALUES (?1, ?2, ?3, ?4)",
-            )?
-            .execute(params![d.hash, d.name, d.path, &*d.text])?;
-            tx.prepare_cached(
-                "INSERT INTO runs (run_id, workflow, definition, input, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![
-                &*run.run_id,
-                d.name,
-                d.hash,
-                run.input.to_string(),
-                timestamp(run.created_at)
-            ])?;
-        }
-        Write::Event {
-            run_id,
-            seq,
-            at,
-            kind,
-            body,
-            finished,
-            ..
-        } => {
-            tx.prepare_cached(
-                "INSERT INTO events (run_id, seq, at, kind, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![&**run_id, *seq as i64, timestamp(*at), kind, body])?;
-            if let Some(status) = finished {
-                set_finished(tx, run_id, *status, *at)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-fn set_finished(
-    tx: &rusqlite::Transaction<'_>,
-    run_id: &str,
-    status: RunStatus,
-    at: SystemTime,
-) -> rusqlite::Result<()> {
-    tx.prepare_cached("UPDATE runs SET status = ?2, finished_at = ?3 WHERE run_id = ?1")?
-        .execute(params![run_id, status.label(), timestamp(at)])?;
-    Ok(())
 }

@@ -295,7 +295,7 @@ impl Operation {
             "attempt failed"
         );
         let (step, error) = (self.step_id.clone(), error.to_string());
-        let _queued = log.append(match self.kind {
+        drop(log.append(match self.kind {
             OperationKind::Step => RunEvent::AttemptFailed {
                 step,
                 attempt,
@@ -308,7 +308,7 @@ impl Operation {
                 class,
                 error,
             },
-        });
+        }));
     }
 
     /// This process no longer certainly holds the run: nothing is sent.

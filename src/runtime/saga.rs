@@ -143,10 +143,10 @@ impl SagaArgs {
         match outcome.result {
             Ok(_) => {
                 info!(run = %self.run_id, step = %step_id, "compensated");
-                let _queued = self.log.append(RunEvent::CompensationCompleted {
+                drop(self.log.append(RunEvent::CompensationCompleted {
                     step: step_id.to_owned(),
                     attempts: outcome.attempts,
-                });
+                }));
             }
             Err(OperationError::Journal(lost @ JournalError::LeaseLost { .. })) => {
                 return Err(lost);
@@ -158,10 +158,10 @@ impl SagaArgs {
 
     fn failed(&self, step: &str, attempts: u32, error: String) {
         warn!(run = %self.run_id, step, error = %error, "compensation failed");
-        let _queued = self.log.append(RunEvent::CompensationFailed {
+        drop(self.log.append(RunEvent::CompensationFailed {
             step: step.to_string(),
             attempts,
             error,
-        });
+        }));
     }
 }

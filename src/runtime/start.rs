@@ -49,7 +49,7 @@ impl Runtime {
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
         if !options.admitted {
             // Not awaited: the run's first event, queued after it, is.
-            let _queued = self.admit(bound, &run_id, &input, std::time::SystemTime::now());
+            drop(self.admit(bound, &run_id, &input, std::time::SystemTime::now()));
         }
         let start = Start {
             run_id,

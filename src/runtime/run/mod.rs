@@ -131,7 +131,7 @@ impl Actor for RunActor {
         } = args;
         // Not awaited: the first attempt's announcement, queued after it,
         // is; a run that made no call may as well start again.
-        let _queued = match begin {
+        drop(match begin {
             Begin::Fresh { input, retry_of } => {
                 debug!(run = %run_id, workflow = %workflow.name, "run started");
                 log.append(RunEvent::RunStarted {
@@ -150,7 +150,7 @@ impl Actor for RunActor {
                 info!(run = %run_id, workflow = %workflow.name, "failed compensations retried");
                 log.append(RunEvent::CompensationsRetried)
             }
-        };
+        });
         let mut driver = Driver {
             run_id,
             workflow,
@@ -257,7 +257,7 @@ impl Driver {
                 if let RunEvent::StepSkipped { step } = &event {
                     debug!(run = %self.run_id, step = %step, "skipped: condition is false");
                 }
-                let _queued = self.log.append(event);
+                drop(self.log.append(event));
                 return Ok(true);
             }
             Command::Call {
@@ -306,6 +306,6 @@ impl Driver {
                 outcome_unknown: unknown,
             },
         };
-        let _queued = self.log.append(event);
+        drop(self.log.append(event));
     }
 }

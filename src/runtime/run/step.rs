@@ -32,12 +32,12 @@ impl Driver {
         let request = match self.render(at) {
             Ok(request) => request,
             Err(e) => {
-                let _queued = self.log.append(RunEvent::StepFailed {
+                drop(self.log.append(RunEvent::StepFailed {
                     step: step_id,
                     attempts: 0,
                     error: e.to_string(),
                     outcome_unknown: false,
-                });
+                }));
                 return true;
             }
         };

@@ -183,3 +183,42 @@ async fn pruning_drops_old_finished_runs_only() {
     assert_eq!(left, ["fresh-done", "old-running"]);
     assert!(journal.load("old-done").await.unwrap().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_nobody_waits_for_are_committed_with_the_next_or_alone() {
+    let dir = StateDir::new("held");
+    let journal = SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens");
+    let id: Arc<str> = "run-1".into();
+    journal.write(begin(&id, SystemTime::now())).await.unwrap();
+    // Dropped acks: held back for a commit somebody waits for.
+    drop(journal.write(event(&id, 0, skipped(0))));
+    drop(journal.write(event(&id, 1, skipped(1))));
+    journal.write(event(&id, 2, skipped(2))).await.unwrap();
+    let run = journal.load(&id).await.unwrap().expect("run");
+    let kinds: Vec<_> = run.events.iter().map(|r| r.event.clone()).collect();
+    assert_eq!(kinds, vec![skipped(0), skipped(1), skipped(2)]);
+    // Alone, it is committed all the same, a moment later.
+    drop(journal.write(event(&id, 3, skipped(3))));
+    let mut seen = 0;
+    for _ in 0..500 {
+        seen = journal.load(&id).await.unwrap().expect("run").events.len();
+        if seen == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(seen, 4, "a write nobody waits for is committed on its own");
+    // And before the journal closes.
+    drop(journal.write(event(&id, 4, finished())));
+    drop(journal);
+    let reopened = SqliteJournal::open_read_only(dir.path()).expect("reopens");
+    let mut status = RunStatus::Running;
+    for _ in 0..500 {
+        status = reopened.load(&id).await.unwrap().expect("run").status;
+        if status == RunStatus::Succeeded {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(status, RunStatus::Succeeded);
+}
