@@ -56,6 +56,14 @@ pub enum Write {
 }
 
 impl Write {
+    /// The run it writes to.
+    pub fn run_id(&self) -> &Arc<str> {
+        match self {
+            Write::Begin(run) => &run.run_id,
+            Write::Event { run_id, .. } => run_id,
+        }
+    }
+
     /// The event write for `recorded`, the `seq`th of `run_id`, by the
     /// process that began the run (claim 0; see [`Write::with_epoch`]).
     pub fn event(run_id: &Arc<str>, seq: u64, recorded: &Recorded) -> Result<Write, JournalError> {

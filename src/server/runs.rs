@@ -209,21 +209,41 @@ impl Runs {
         }
         let id = uuid::Uuid::now_v7().to_string();
         let at = now_millis();
-        // Accepted means durable: a crash while it waits for a slot loses nothing.
-        if let Err(e) = self.runtime.admit(&bound, &id, &input, at).await {
-            self.pending.fetch_sub(1, Ordering::AcqRel);
-            warn!(error = %e, "run refused: the journal failed");
-            return Err(Refused::Journal(e.to_string()));
-        }
+        // Queued before the run starts: its first call's announcement,
+        // queued after, commits with it (or after it), so no call goes out
+        // before the run is journaled, and the two share a sync.
+        let admitted = self.runtime.admit(&bound, &id, &input, at);
         let entry = self.track(id, 0, bound, at);
-        debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
         let fresh = Start::Fresh {
             input,
             retry_of,
             traceparent,
         };
         self.start(&entry, fresh);
+        // Accepted means durable: a crash while it waits for a slot loses nothing.
+        if let Err(e) = admitted.await {
+            warn!(run = %entry.id, error = %e, "run refused: the journal failed");
+            self.withdraw(&entry);
+            return Err(Refused::Journal(e.to_string()));
+        }
+        debug!(run = %entry.id, workflow = %entry.workflow(), "run accepted");
         Ok(entry)
+    }
+
+    /// A run whose acceptance the journal refused: cancelled (the journal
+    /// refuses its writes too, so it calls nothing) and forgotten here.
+    fn withdraw(&self, entry: &Arc<RunEntry>) {
+        entry.cancel.set();
+        if let EntryState::Running { canceller, .. } = &*entry.state() {
+            canceller.cancel();
+        }
+        let mut entries = self.entries();
+        if entries
+            .get(&entry.id)
+            .is_some_and(|e| Arc::ptr_eq(e, entry))
+        {
+            entries.remove(&entry.id);
+        }
     }
 
     /// Take over a run read back from the journal. Always accepted: it was

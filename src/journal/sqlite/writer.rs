@@ -2,6 +2,7 @@
 //! so concurrent runs share each sync. A write nobody waits for (its `Ack`
 //! dropped) waits a little for one somebody does, and goes in its commit.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant, SystemTime};
@@ -28,6 +29,7 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Q
     let mut cx = Context::from_waker(&waker);
     let mut held: Vec<Queued> = Vec::new();
     let mut since = Instant::now();
+    let mut refused = Refused::default();
     loop {
         let next = if held.is_empty() {
             rx.blocking_recv()
@@ -35,7 +37,7 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Q
             match recv_until(&mut rx, since + HOLD_AT_MOST, &mut cx) {
                 Some(next) => next,
                 None => {
-                    commit_group(&mut conn, std::mem::take(&mut held));
+                    commit_group(&mut conn, std::mem::take(&mut held), &mut refused);
                     continue;
                 }
             }
@@ -46,12 +48,12 @@ pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Q
         }
         held.extend(group(first, &mut rx));
         if awaited(&held) || held.len() >= MAX_GROUP {
-            commit_group(&mut conn, std::mem::take(&mut held));
+            commit_group(&mut conn, std::mem::take(&mut held), &mut refused);
         }
     }
     // The queue is closed: nothing more will come to share the commit.
     if !held.is_empty() {
-        commit_group(&mut conn, held);
+        commit_group(&mut conn, held, &mut refused);
     }
 }
 
@@ -94,8 +96,57 @@ fn recv_until(
     }
 }
 
+/// Runs whose beginning could not be written: their events are refused, so
+/// that no event stands without its run (a server starts a run as its
+/// beginning is queued, and the run's calls wait on its events).
+#[derive(Default)]
+struct Refused(HashSet<Arc<str>>);
+
+/// Refused runs remembered at most; past it, the oldest are forgotten
+/// wholesale (a run is refused only when the disk fails).
+const REFUSED_KEPT: usize = 10_000;
+
+impl Refused {
+    fn add(&mut self, run_id: &Arc<str>) {
+        if self.0.len() >= REFUSED_KEPT {
+            self.0.clear();
+        }
+        self.0.insert(run_id.clone());
+    }
+
+    /// Fail at once the writes of refused runs; the others are left.
+    fn sift(&self, group: Vec<Queued>) -> Vec<Queued> {
+        if self.0.is_empty() {
+            return group;
+        }
+        let (refused, kept): (Vec<Queued>, Vec<Queued>) = group
+            .into_iter()
+            .partition(|(write, _)| self.0.contains(write.run_id()));
+        for (write, tx) in refused {
+            let _ = tx.send(Err(not_journaled(write.run_id())));
+        }
+        kept
+    }
+}
+
+fn not_journaled(run_id: &str) -> JournalError {
+    JournalError::Write(format!(
+        "run {run_id} was not journaled: its beginning was refused"
+    ))
+}
+
+/// Whether the run has its row (read on the failure path only).
+fn exists(conn: &Connection, run_id: &str) -> bool {
+    conn.query_row("SELECT 1 FROM runs WHERE run_id = ?1", [run_id], |_| Ok(()))
+        .is_ok()
+}
+
 /// Commit a group in one transaction and acknowledge its writes together.
-fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
+fn commit_group(conn: &mut Connection, group: Vec<Queued>, refused: &mut Refused) {
+    let group = refused.sift(group);
+    if group.is_empty() {
+        return;
+    }
     let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
     match commit(conn, &writes) {
         Ok(()) => {
@@ -107,9 +158,18 @@ fn commit_group(conn: &mut Connection, group: Vec<Queued>) {
         // One bad write must not fail its neighbours: commit each alone.
         Err(_) => {
             for (write, tx) in group {
-                let result = commit(conn, &[&write]);
+                let result = match refused.0.contains(write.run_id()) {
+                    true => Err(not_journaled(write.run_id())),
+                    false => commit(conn, &[&write]),
+                };
                 if let Err(e) = &result {
                     error!(error = %e, "journal write failed");
+                    // Not a second beginning of a run that exists.
+                    if let Write::Begin(run) = &write
+                        && !exists(conn, &run.run_id)
+                    {
+                        refused.add(&run.run_id);
+                    }
                 }
                 let _ = tx.send(result);
             }
