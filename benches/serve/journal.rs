@@ -153,8 +153,9 @@ pub async fn compare(
 /// fsyncs timed for the figure printed beside the table.
 const FSYNCS: usize = 200;
 /// What a `fan_out` run waits to be durable, one after the other: its
-/// acceptance, its first call's announcement, the parallel pair's, its end.
-const DURABLE_WAITS: u32 = 4;
+/// acceptance with its first call's announcement (one commit), the parallel
+/// pair's announcements, its end.
+const DURABLE_WAITS: u32 = 3;
 
 /// What one small write made durable costs on the disk the journal is on.
 fn fsync_p50(scratch: &Path) -> Duration {

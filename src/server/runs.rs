@@ -6,6 +6,7 @@
 mod drain;
 mod drive;
 mod entry;
+mod finished;
 mod latch;
 mod signal;
 
@@ -28,8 +29,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::journal::{Cursor, Definition, Epoch, StoredRun};
-use crate::runtime::{BoundWorkflow, RunEvent, Runtime};
+use crate::journal::{Cursor, Epoch, StoredRun};
+use crate::runtime::{BoundWorkflow, Runtime};
 use crate::telemetry::TraceParent;
 
 use entry::EntryState;
@@ -357,63 +358,5 @@ impl Runs {
         }
         info!(run = %id, "run cancelled on request");
         Ok(entry.clone())
-    }
-
-    /// A finished run as memory keeps it, without a journal: its status,
-    /// input and events, while its events are kept (the most recent
-    /// [`HISTORIES_KEPT`] finished runs).
-    pub fn kept(&self, id: &str) -> Option<(StoredRun, BoundWorkflow)> {
-        let entry = self.get(id)?;
-        let status = match &*entry.state() {
-            EntryState::Finished(finished) => finished.status,
-            _ => return None,
-        };
-        let events = entry
-            .log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()?
-            .events();
-        let input = match events.first().map(|r| &r.event) {
-            Some(RunEvent::RunStarted { input, .. }) => input.clone(),
-            _ => return None,
-        };
-        let stored = StoredRun {
-            run_id: entry.id.clone(),
-            definition: Definition::of(&entry.bound.workflow),
-            status,
-            created_at: entry.submitted_at,
-            input,
-            events,
-            epoch: entry.epoch,
-        };
-        Some((stored, entry.bound.clone()))
-    }
-
-    /// Drop finished runs beyond the count bound or older than the age bound.
-    pub fn evict(&self) {
-        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        let mut gone = Vec::new();
-        while let Some((_, at)) = finished.front() {
-            let too_many = finished.len() > self.limits.keep_finished;
-            if !too_many && now.duration_since(*at) < self.limits.keep_for {
-                break;
-            }
-            gone.extend(finished.pop_front().map(|(entry, _)| entry));
-        }
-        drop(finished);
-        if !gone.is_empty() {
-            let mut entries = self.entries();
-            for entry in gone {
-                // Not a newer entry of the same run, taken up again.
-                if entries
-                    .get(&entry.id)
-                    .is_some_and(|e| Arc::ptr_eq(e, &entry))
-                {
-                    entries.remove(&entry.id);
-                }
-            }
-        }
     }
 }

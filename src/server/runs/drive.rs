@@ -6,14 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::SystemTime;
 
-use tokio::time::Instant;
 use tracing::{info, warn};
 
 use crate::journal::{StoredRun, Write};
 use crate::runtime::{Recorded, RunEnd, RunEvent, RunHandle, RunOptions, RunReport, RunStatus};
 
 use super::entry::EntryState;
-use super::{HISTORIES_KEPT, RunEntry, Runs, Slot, Start, Waited};
+use super::{RunEntry, Runs, Slot, Start, Waited};
 
 impl Runs {
     pub(super) async fn drive(
@@ -71,22 +70,6 @@ impl Runs {
         self.remember_finished(&entry);
         self.evict();
         self.settled();
-    }
-
-    /// Keep a finished run for a while. Without a journal, only the
-    /// [`HISTORIES_KEPT`] most recent keep their events (their timeline in
-    /// the console); older ones keep their report alone.
-    fn remember_finished(&self, entry: &Arc<RunEntry>) {
-        let mut finished = self.finished.lock().unwrap_or_else(|p| p.into_inner());
-        finished.push_back((entry.clone(), Instant::now()));
-        let older = finished.len().checked_sub(HISTORIES_KEPT + 1);
-        let forget = older
-            .filter(|_| self.runtime.journal().is_none())
-            .map(|i| finished[i].0.clone());
-        drop(finished);
-        if let Some(old) = forget {
-            old.log.lock().unwrap_or_else(|p| p.into_inner()).take();
-        }
     }
 
     /// The run is driven elsewhere now: forget it here.
