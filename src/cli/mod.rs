@@ -150,16 +150,25 @@ fn print(text: &str) -> bool {
     }
 }
 
-/// The async runtime a subcommand runs on; failing to build one is
-/// reported here.
+/// The async runtime of a command that does one thing and exits
+/// (`execute`, `runs`, `signal`): on this thread alone, since a run's calls
+/// wait on the network, not the CPU, and worker threads would cost more to
+/// start and wake than they save. Failing to build one is reported here.
 fn async_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| {
-            say::error(&format!("cannot start the async runtime: {e}"));
-            ExitCode::from(EXIT_ERROR)
-        })
+    built(tokio::runtime::Builder::new_current_thread().enable_all())
+}
+
+/// The async runtime of `serve`: a worker thread per core, for many runs
+/// at once.
+fn server_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    built(tokio::runtime::Builder::new_multi_thread().enable_all())
+}
+
+fn built(builder: &mut tokio::runtime::Builder) -> Result<tokio::runtime::Runtime, ExitCode> {
+    builder.build().map_err(|e| {
+        say::error(&format!("cannot start the async runtime: {e}"));
+        ExitCode::from(EXIT_ERROR)
+    })
 }
 
 /// Logs go to stderr; `--debug` raises maestro's own level unless `RUST_LOG`
