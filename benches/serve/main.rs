@@ -7,8 +7,9 @@
 //! journal (SQLite, PostgreSQL when MAESTRO_BENCH_POSTGRES is set); 10,000
 //! runs in flight at once against
 //! services that answer after 1 s (peak RSS); the cold start of `maestro
-//! execute`; and a journaled server killed with 10,000 runs in flight and
-//! started again. Every stretch is bounded in count and time. Run as a
+//! execute` (to the first request, and the whole process's wall and CPU
+//! time on an HTTP saga); and a journaled server killed with 10,000 runs in
+//! flight and started again. Every stretch is bounded in count and time. Run as a
 //! test (without `--bench`), it does all of it on a small scale.
 
 mod cold;
@@ -175,7 +176,8 @@ async fn drive(plan: Plan) -> Vec<String> {
         if plan.runs("cold") {
             let http = cold::http(&scratch, plan.cold_runs).await;
             let grpc = cold::grpc(&scratch, plan.cold_runs, &core, &client).await;
-            report::cold(&http, &grpc);
+            let saga = cold::saga(plan.cold_runs, &web).await;
+            report::cold(&http, &grpc, &saga);
         }
     }
     if plan.runs("scale") {

@@ -82,20 +82,31 @@ pub fn load_table(rows: &[Row]) {
     );
 }
 
-pub fn cold(http: &Cold, grpc: &Cold) {
+pub fn cold(http: &Cold, grpc: &Cold, saga: &Cold) {
     println!();
     let line = |name: &str, cold: &Cold| {
         println!(
-            "cold start, {name}: n={} | spawn to first request p50 {} (min {}, max {}) | spawn to exit p50 {}",
+            "cold start, {name}: n={} | spawn to first request p50 {} (min {}, max {}) | spawn to exit p50 {} | CPU p50 {}",
             cold.first_request.len(),
             show(quantile(&cold.first_request, 0.5)),
             show(quantile(&cold.first_request, 0.0)),
             show(quantile(&cold.first_request, 1.0)),
             show(quantile(&cold.whole_run, 0.5)),
+            show(quantile(&cold.cpu, 0.5)),
         );
     };
     line("maestro execute, one HTTP step", http);
     line("maestro execute, one gRPC step (reflection first)", grpc);
+    println!(
+        "cold start, whole process, maestro execute of an HTTP saga (3 calls): n={} | wall p50 {} (min {}, max {}) | CPU (user+sys) p50 {} (min {}, max {})",
+        saga.whole_run.len(),
+        show(quantile(&saga.whole_run, 0.5)),
+        show(quantile(&saga.whole_run, 0.0)),
+        show(quantile(&saga.whole_run, 1.0)),
+        show(quantile(&saga.cpu, 0.5)),
+        show(quantile(&saga.cpu, 0.0)),
+        show(quantile(&saga.cpu, 1.0)),
+    );
 }
 
 pub fn scale(server: &str, scale: &Scale, delay_ms: u64) {

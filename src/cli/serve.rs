@@ -118,7 +118,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
         Ok(traces) => traces,
         Err(code) => return code,
     };
-    let runtime = match super::async_runtime() {
+    let runtime = match super::server_runtime() {
         Ok(runtime) => runtime,
         Err(code) => return code,
     };

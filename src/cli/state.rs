@@ -67,8 +67,9 @@ impl StateArgs {
     }
 }
 
-/// The journal to read, for `runs`: where it is, without the flags that
-/// only matter to a writer.
+// The journal to read, for `runs`: where it is, without the flags that
+// only matter to a writer. Not a doc comment: clap would take it as the
+// `about` of the (deferred) subcommand that flattens it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReadStateArgs {
     /// The state directory runs were journaled in.
