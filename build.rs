@@ -1,7 +1,6 @@
 //! Compiles examples/workflows/proto/ for the example services: protox parses the files (no
 //! protoc), tonic-prost-build writes the server stubs, and the encoded
-//! descriptor set is saved for their reflection service and call log. Also
-//! links the `maestro` executable position-dependent on Linux, for its start.
+//! descriptor set is saved for their reflection service and call log.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -14,7 +13,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     // The directory, not each file: a new .proto must trigger a rebuild too.
     println!("cargo::rerun-if-changed={PROTO_DIR}");
     println!("cargo::rerun-if-changed=build.rs");
-    link_position_dependent();
 
     let mut files: Vec<PathBuf> = std::fs::read_dir(PROTO_DIR)?
         .map(|entry| entry.map(|e| e.path()))
@@ -43,18 +41,4 @@ fn main() -> Result<(), Box<dyn Error>> {
         .out_dir(Path::new(&out_dir))
         .compile_fds(compiler.file_descriptor_set())?;
     Ok(())
-}
-
-/// On Linux the `maestro` executable is linked position-dependent: a
-/// position-independent one has ~44,000 relocations that the loader applies
-/// at every start, copying ~180 pages, a third of a cold `maestro execute`
-/// (BENCHMARKS.md). Shared libraries, heap and stacks stay randomized; set
-/// MAESTRO_PIE=1 at build time to keep the executable's own address random.
-fn link_position_dependent() {
-    println!("cargo::rerun-if-env-changed=MAESTRO_PIE");
-    let linux = std::env::var("CARGO_CFG_TARGET_OS").is_ok_and(|os| os == "linux");
-    let pie = std::env::var("MAESTRO_PIE").is_ok_and(|v| v == "1");
-    if linux && !pie {
-        println!("cargo::rustc-link-arg-bin=maestro=-no-pie");
-    }
 }

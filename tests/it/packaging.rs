@@ -2,9 +2,7 @@
 //! 114-119 MB with debug line tables and symbols), with the symbols kept in
 //! a profile of their own for profilers. Built by `cargo build --release`
 //! (and `cargo install --path .`), too slow for the suite, so the manifest
-//! that decides it is checked instead. On Linux the executable is linked
-//! position-dependent (no relocations to apply at start), unless built with
-//! MAESTRO_PIE=1.
+//! that decides it is checked instead.
 
 /// The `key = value` lines of one `[section]` of Cargo.toml.
 fn section(manifest: &str, name: &str) -> Vec<(String, String)> {
@@ -42,22 +40,4 @@ fn the_release_binary_is_stripped_and_symbols_live_in_the_profiling_build() {
     assert_eq!(get(&profiling, "inherits").as_deref(), Some("release"));
     assert_eq!(get(&profiling, "strip").as_deref(), Some("none"));
     assert!(get(&profiling, "debug").is_some(), "{profiling:?}");
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn the_executable_loads_at_a_fixed_address_on_linux() {
-    if std::env::var("MAESTRO_PIE").is_ok_and(|v| v == "1") {
-        return;
-    }
-    use std::io::Read;
-    let mut binary = [0u8; 18];
-    std::fs::File::open(env!("CARGO_BIN_EXE_maestro"))
-        .and_then(|mut file| file.read_exact(&mut binary))
-        .expect("the maestro binary's ELF header");
-    assert_eq!(&binary[..4], b"\x7fELF");
-    // e_type, at offset 16: 2 is a position-dependent executable (EXEC), 3
-    // a position-independent one (DYN), whose relocations cost every start.
-    let kind = u16::from_le_bytes([binary[16], binary[17]]);
-    assert_eq!(kind, 2, "the maestro executable is position-independent");
 }
