@@ -238,7 +238,12 @@ impl Runs {
         if let EntryState::Running { canceller, .. } = &*entry.state() {
             canceller.cancel();
         }
-        let mut entries = self.entries();
+        self.forget(&mut self.entries(), entry);
+    }
+
+    /// Drop `entry` from memory, unless a newer entry of the same run (taken
+    /// up again here) stands in its place.
+    fn forget(&self, entries: &mut HashMap<String, Arc<RunEntry>>, entry: &Arc<RunEntry>) {
         if entries
             .get(&entry.id)
             .is_some_and(|e| Arc::ptr_eq(e, entry))

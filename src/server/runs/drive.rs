@@ -77,16 +77,7 @@ impl Runs {
         info!(run = %entry.id, "run left to the replica that holds it now");
         *entry.state() = EntryState::Elsewhere;
         entry.mark_done();
-        {
-            let mut entries = self.entries();
-            // Not a newer entry of the same run, claimed here anew.
-            if entries
-                .get(&entry.id)
-                .is_some_and(|e| Arc::ptr_eq(e, entry))
-            {
-                entries.remove(&entry.id);
-            }
-        }
+        self.forget(&mut self.entries(), entry);
         self.settled();
     }
 

@@ -75,14 +75,8 @@ impl Runs {
         drop(finished);
         if !gone.is_empty() {
             let mut entries = self.entries();
-            for entry in gone {
-                // Not a newer entry of the same run, taken up again.
-                if entries
-                    .get(&entry.id)
-                    .is_some_and(|e| Arc::ptr_eq(e, &entry))
-                {
-                    entries.remove(&entry.id);
-                }
+            for entry in &gone {
+                self.forget(&mut entries, entry);
             }
         }
     }
