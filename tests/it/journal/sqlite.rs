@@ -222,3 +222,50 @@ async fn writes_nobody_waits_for_are_committed_with_the_next_or_alone() {
     }
     assert_eq!(status, RunStatus::Succeeded);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_whose_beginning_is_refused_gets_no_event() {
+    let dir = StateDir::new("refused");
+    let journal = SqliteJournal::open(dir.path(), SyncMode::Full).expect("opens");
+    // The database itself refuses one run's row, as a failing disk would.
+    let side = rusqlite::Connection::open(dir.path().join(maestro::journal::sqlite::FILE_NAME))
+        .expect("a second connection");
+    side.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON runs WHEN NEW.run_id = 'bad'
+         BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+    )
+    .expect("trigger");
+    let (bad, good): (Arc<str>, Arc<str>) = ("bad".into(), "good".into());
+    // Queued together, as a server queues a run's beginning and its run's
+    // first events: the good run's writes go through, the bad one's none.
+    let begun = journal.write(begin(&bad, SystemTime::now()));
+    let other = journal.write(begin(&good, SystemTime::now()));
+    let first = journal.write(event(&bad, 0, skipped(0)));
+    let good_event = journal.write(event(&good, 0, skipped(0)));
+    assert!(matches!(begun.await, Err(JournalError::Write(_))));
+    assert!(other.await.is_ok());
+    assert!(matches!(first.await, Err(JournalError::Write(_))));
+    assert!(good_event.await.is_ok());
+    // And in a later group.
+    let later = journal.write(event(&bad, 1, skipped(1)));
+    assert!(matches!(later.await, Err(JournalError::Write(_))));
+    let orphans: i64 = side
+        .query_row(
+            "SELECT count(*) FROM events WHERE run_id = 'bad'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(orphans, 0, "no event stands without its run");
+    assert!(journal.load("bad").await.unwrap().is_none());
+    assert_eq!(
+        journal
+            .load("good")
+            .await
+            .unwrap()
+            .expect("run")
+            .events
+            .len(),
+        1
+    );
+}
