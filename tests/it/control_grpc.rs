@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::execute::execute;
-use crate::support::{Fault, ServiceProcess};
+use crate::support::{Fault, ServiceProcess, compensations};
 
 fn order(items: Value, postal_code: &str) -> String {
     let mut order: Value = serde_json::from_str(
@@ -64,12 +64,7 @@ fn a_loop_reserves_each_line_with_its_own_key_and_a_failure_releases_every_line(
     let run = execute(&fleet, "bulk_reservation.yaml", &json_args(&input));
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
     let report = run.json();
-    let undone: Vec<&str> = report["compensations"]
-        .as_array()
-        .expect("compensations")
-        .iter()
-        .map(|c| c["step"].as_str().expect("step id"))
-        .collect();
+    let undone: Vec<&str> = compensations(&report).iter().map(|c| c.0).collect();
     assert_eq!(undone.len(), 3, "{report}");
     assert!(undone.iter().all(|s| s.starts_with("reserve_all[")));
     let calls = fleet[0].calls();
@@ -124,12 +119,7 @@ fn a_child_workflows_charge_is_refunded_when_the_parent_fails_after_it() {
     );
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
     let report = run.json();
-    let undone: Vec<&str> = report["compensations"]
-        .as_array()
-        .expect("compensations")
-        .iter()
-        .map(|c| c["step"].as_str().expect("step id"))
-        .collect();
+    let undone: Vec<&str> = compensations(&report).iter().map(|c| c.0).collect();
     assert_eq!(undone, ["pay/charge", "reserve_inventory"]);
     let calls = fleet[0].calls();
     let at = |method: &str| calls.iter().position(|c| c.method == method);

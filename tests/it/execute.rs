@@ -6,7 +6,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::support::{EXAMPLES, Fault, ServiceProcess, env_for, example_file};
+use crate::support::{EXAMPLES, Fault, ServiceProcess, compensations, env_for, example_file};
 
 /// Every example process, on free ports.
 fn fleet() -> Vec<ServiceProcess> {
@@ -143,12 +143,7 @@ fn a_failed_checkout_is_undone_newest_first_with_the_data_of_earlier_steps() {
     assert_eq!(run.code, 1, "stderr:\n{}", run.stderr);
     let report = run.json();
     assert_eq!(report["status"], "compensated");
-    let undone: Vec<&str> = report["compensations"]
-        .as_array()
-        .expect("compensations")
-        .iter()
-        .map(|c| c["step"].as_str().expect("step id"))
-        .collect();
+    let undone: Vec<&str> = compensations(&report).iter().map(|c| c.0).collect();
     assert_eq!(undone, ["redeem_points", "reserve_inventory"]);
 
     let commerce = process(&fleet, "commerce_grpc");

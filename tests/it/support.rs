@@ -218,7 +218,6 @@ pub fn env_for(processes: &[&ServiceProcess]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The path of `examples/workflows/NAME` (or of any file under examples/ given as `inputs/order.json`).
 /// A run report's compensations, in order: step, whether it succeeded,
 /// and its attempts.
 pub fn compensations(report: &Value) -> Vec<(&str, bool, u64)> {
@@ -233,6 +232,7 @@ pub fn compensations(report: &Value) -> Vec<(&str, bool, u64)> {
         .collect()
 }
 
+/// The path of `examples/workflows/NAME` (or of any file under examples/ given as `inputs/order.json`).
 pub fn example_file(name: &str) -> PathBuf {
     let examples = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     if name.contains('/') {

@@ -65,7 +65,7 @@ impl Runs {
             // The journal has its events; memory keeps the report alone.
             entry.log.lock().unwrap_or_else(|p| p.into_inner()).take();
         }
-        *entry.state() = EntryState::Finished(entry.finish(&report));
+        *entry.state() = EntryState::Finished(entry.finish(report));
         entry.mark_done();
         self.remember_finished(&entry);
         self.evict();

@@ -142,20 +142,15 @@ impl RunEntry {
     }
 
     /// What the run keeps once it has ended: see [`Finished`].
-    pub(super) fn finish(&self, report: &RunReport) -> Finished {
-        #[derive(Serialize)]
-        struct Borrowed<'a> {
-            #[serde(flatten)]
-            report: &'a RunReport,
-            submitted_at: String,
-        }
-        let view = Borrowed {
+    pub(super) fn finish(&self, report: RunReport) -> Finished {
+        let (status, error) = (report.status, report.error.as_deref().map(Box::from));
+        let view = RunView {
             report,
             submitted_at: rfc3339(self.submitted_at),
         };
         Finished {
-            status: report.status,
-            error: report.error.as_deref().map(Box::from),
+            status,
+            error,
             // A report is plain data: serializing it cannot fail.
             view: serde_json::to_vec(&view)
                 .map(|mut json| {
