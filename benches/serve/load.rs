@@ -26,6 +26,8 @@ pub struct Load {
     pub failed: usize,
     /// Time with runs in flight.
     pub busy: Duration,
+    /// CPU the server used meanwhile, user and system.
+    pub cpu: Duration,
 }
 
 impl Load {
@@ -33,6 +35,12 @@ impl Load {
         self.latencies.extend(other.latencies);
         self.failed += other.failed;
         self.busy += other.busy;
+        self.cpu += other.cpu;
+    }
+
+    /// The server's CPU time per run that ended.
+    pub fn cpu_per_run(&self) -> Duration {
+        self.cpu / (self.latencies.len() + self.failed).max(1) as u32
     }
 
     pub fn runs_per_s(&self) -> f64 {

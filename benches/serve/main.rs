@@ -236,7 +236,9 @@ async fn throughput(
         for round in 0..plan.rounds {
             let order = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for side in order {
-                let load = load::drive(
+                let server = [&glue, &serve][side];
+                let cpu_before = server.cpu();
+                let mut load = load::drive(
                     client,
                     &targets[side],
                     concurrency,
@@ -244,6 +246,7 @@ async fn throughput(
                     plan.level_budget / plan.rounds as u32,
                 )
                 .await;
+                load.cpu = server.cpu().saturating_sub(cpu_before);
                 sides[side].add(load);
             }
             // The example services log every call; keep them small.

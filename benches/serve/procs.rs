@@ -93,6 +93,11 @@ impl Proc {
         memory(self.pid())
     }
 
+    /// CPU time the process has used so far, user and system.
+    pub fn cpu(&self) -> Duration {
+        cpu(self.pid())
+    }
+
     /// SIGKILL, and reap it: a crash, nothing flushed or released.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
@@ -136,6 +141,26 @@ pub fn memory(pid: u32) -> Memory {
         rss_kb: field("VmRSS:"),
         peak_kb: field("VmHWM:"),
     }
+}
+
+/// `utime + stime` of a process from `/proc/PID/stat` (zero when it is
+/// gone); counted in the kernel's clock ticks, 10 ms each on Linux.
+pub fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The command name, in parentheses, may hold spaces: count from after it.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // Fields 14 and 15 of the line; 12 and 13 after the name and the state.
+    // SAFETY: sysconf reads a constant of the system.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros((ticks(11) + ticks(12)) * 1_000_000 / per_second)
 }
 
 /// `target/<profile>/examples/NAME`, beside this binary's `deps/` folder.

@@ -43,7 +43,7 @@ pub fn load_table(rows: &[Row]) {
         "fan_out (1 call, then 2 in parallel) through maestro serve and through the glue server"
     );
     println!(
-        "{:>4} {:>6} {:>6} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9} {:>9} | {:>9} {:>9}",
+        "{:>4} {:>6} {:>6} | {:>9} {:>9} {:>6} | {:>9} {:>9} {:>6} | {:>9} {:>9} | {:>9} {:>9} {:>6} | {:>9} {:>9}",
         "conc",
         "runs",
         "fails",
@@ -55,13 +55,16 @@ pub fn load_table(rows: &[Row]) {
         "ratio",
         "glue p99",
         "m p99",
+        "glue CPU",
+        "m CPU",
+        "ratio",
         "m RSS MB",
         "glue MB",
     );
     for row in rows {
         let (g, m) = (&row.glue, &row.maestro);
         println!(
-            "{:>4} {:>6} {:>6} | {:>9.0} {:>9.0} {:>6.2} | {:>9} {:>9} {:>6.2} | {:>9} {:>9} | {:>9.1} {:>9.1}",
+            "{:>4} {:>6} {:>6} | {:>9.0} {:>9.0} {:>6.2} | {:>9} {:>9} {:>6.2} | {:>9} {:>9} | {:>9} {:>9} {:>6.2} | {:>9.1} {:>9.1}",
             row.concurrency,
             m.latencies.len(),
             g.failed + m.failed,
@@ -73,12 +76,15 @@ pub fn load_table(rows: &[Row]) {
             m.p(0.5).as_secs_f64() / g.p(0.5).as_secs_f64().max(1e-9),
             show(g.p(0.99)),
             show(m.p(0.99)),
+            show(g.cpu_per_run()),
+            show(m.cpu_per_run()),
+            m.cpu_per_run().as_secs_f64() / g.cpu_per_run().as_secs_f64().max(1e-9),
             row.maestro_memory.peak_mb(),
             row.glue_memory.peak_mb(),
         );
     }
     println!(
-        "(throughput ratio is maestro/glue runs/s; latency ratio is maestro/glue p50; RSS is the peak so far, VmHWM)"
+        "(throughput ratio is maestro/glue runs/s; latency ratio is maestro/glue p50; CPU is the server's user+system time per run; RSS is the peak so far, VmHWM)"
     );
 }
 
