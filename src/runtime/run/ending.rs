@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::journal::JournalError;
-use crate::run::Finished;
+use crate::run::{Finished, RunStatus};
 
 use super::super::events::RunEvent;
 use super::super::handle::RunEnd;
@@ -47,7 +47,14 @@ impl Driver {
             Err(e) => error!(run = %self.run_id, error = %e, "the run's end was not journaled"),
             Ok(()) => {}
         }
-        info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
+        // A run that ended well is counted by the metrics and kept in the
+        // journal; a line each would cost a server at load a share of its
+        // CPU. How the others ended is worth a line.
+        if status == RunStatus::Succeeded {
+            debug!(run = %self.run_id, workflow = %self.workflow.name, "run finished");
+        } else {
+            info!(run = %self.run_id, workflow = %self.workflow.name, status = ?status, "run finished");
+        }
         // The machine's state is the fold of the run's events: no need to
         // fold them again for the report.
         let report = match self.catch_up() {
