@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ractor::ActorRef;
-use ractor::rpc::CallResult as RpcResult;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -25,6 +24,17 @@ const REPLY_GRACE: Duration = Duration::from_secs(1);
 /// How long an attempt waits for a dead service actor's restart before it
 /// fails as not sent; restarts take milliseconds, unless throttled.
 const RESTART_PATIENCE: Duration = supervisor::THROTTLED_RESTART_DELAY;
+
+/// Where an attempt's answer arrives from the call its service's actor
+/// spawned.
+type Reply = ractor::concurrency::OneshotReceiver<Result<Value, AttemptError>>;
+
+/// An attempt handed to its service's actor, or kept until the actor is
+/// back.
+enum Handed {
+    Sent(Result<Reply, AttemptError>),
+    Kept(Box<(CallRequest, CancellationToken)>),
+}
 
 /// One attempt's failure as the runtime sees it: the transport's error, or
 /// something about the service actor itself.
@@ -104,41 +114,73 @@ impl ServiceHandle {
         restarted.ok()?.ok()?.clone()
     }
 
-    /// Make one attempt through the service's actor.
-    pub async fn attempt(
+    /// Make one attempt through the service's actor. The request is handed
+    /// over at once when the actor is up, so that the future, which lasts
+    /// as long as the call, holds only the reply's receiver.
+    pub fn attempt(
         &self,
         request: CallRequest,
         cancel: CancellationToken,
-    ) -> Result<Value, AttemptError> {
-        let restarted = |sent| AttemptError::ActorRestarted {
-            service: self.service.to_string(),
-            sent,
-        };
-        let Some(actor) = self.actor(request.timeout.min(RESTART_PATIENCE)).await else {
-            return Err(restarted(false));
-        };
+    ) -> impl Future<Output = Result<Value, AttemptError>> + Send + '_ {
         let wait = request.timeout + REPLY_GRACE;
-        let call = actor.call(
-            |reply| ServiceMsg::Attempt {
+        let handed = match self.actor_now() {
+            Some(actor) => Handed::Sent(self.hand_over(&actor, request, cancel, wait)),
+            // Rare (a restart under way): kept aside, boxed.
+            None => Handed::Kept(Box::new((request, cancel))),
+        };
+        async move {
+            let reply = match handed {
+                Handed::Sent(sent) => sent?,
+                Handed::Kept(kept) => {
+                    let (request, cancel) = *kept;
+                    let patience = request.timeout.min(RESTART_PATIENCE);
+                    let Some(actor) = Box::pin(self.actor(patience)).await else {
+                        return Err(self.restarted(false));
+                    };
+                    self.hand_over(&actor, request, cancel, wait)?
+                }
+            };
+            match tokio::time::timeout(wait, reply).await {
+                Ok(Ok(result)) => result,
+                // The actor died holding our request: it may have gone out.
+                Ok(Err(_)) => Err(self.restarted(true)),
+                Err(_) => Err(AttemptError::Call(CallError::new(
+                    FailureClass::Unknown,
+                    format!(
+                        "{}: no answer within {}",
+                        self.service,
+                        humantime::format_duration(round_ms(wait))
+                    ),
+                ))),
+            }
+        }
+    }
+
+    /// The attempt in the actor's mailbox; its answer comes on the receiver
+    /// (an actor that dies holding it drops the sender).
+    fn hand_over(
+        &self,
+        actor: &ActorRef<ServiceMsg>,
+        request: CallRequest,
+        cancel: CancellationToken,
+        wait: Duration,
+    ) -> Result<Reply, AttemptError> {
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let reply = (tx, wait).into();
+        actor
+            .cast(ServiceMsg::Attempt {
                 request,
                 cancel,
                 reply,
-            },
-            Some(wait),
-        );
-        match call.await {
-            Ok(RpcResult::Success(result)) => result,
-            Ok(RpcResult::Timeout) => Err(AttemptError::Call(CallError::new(
-                FailureClass::Unknown,
-                format!(
-                    "{}: no answer within {}",
-                    self.service,
-                    humantime::format_duration(round_ms(wait))
-                ),
-            ))),
-            // The actor died holding our request: it may have gone out.
-            Ok(RpcResult::SenderError) => Err(restarted(true)),
-            Err(_) => Err(restarted(false)),
+            })
+            .map_err(|_| self.restarted(false))?;
+        Ok(rx)
+    }
+
+    fn restarted(&self, sent: bool) -> AttemptError {
+        AttemptError::ActorRestarted {
+            service: self.service.to_string(),
+            sent,
         }
     }
 }

@@ -183,7 +183,9 @@ impl Actor for RunActor {
             RunMsg::Park => {
                 state.park_asked = false;
                 if state.may_park() {
-                    state.park_if_idle(&myself).await;
+                    // Boxed, as each rare or last await of the handler: the
+                    // actor keeps room for its largest await all its life.
+                    Box::pin(state.park_if_idle(&myself)).await;
                 }
                 return Ok(());
             }
@@ -268,7 +270,7 @@ impl Driver {
             }
             Command::CancelCalls => self.calls.values().for_each(CancellationToken::cancel),
             Command::Compensate { at, deadline } => {
-                self.compensate(myself, at, deadline).await?;
+                Box::pin(self.compensate(myself, at, deadline)).await?;
             }
             Command::WakeAt(at) => {
                 let left = at.saturating_duration_since(Instant::now());
@@ -279,7 +281,7 @@ impl Driver {
                 self.timers
                     .push(myself.send_after(left, || RunMsg::Advance));
             }
-            Command::Finish(finished) => self.finish(myself, finished).await,
+            Command::Finish(finished) => Box::pin(self.finish(myself, finished)).await,
         }
         Ok(false)
     }

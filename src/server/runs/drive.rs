@@ -39,11 +39,13 @@ impl Runs {
                     drop(permit);
                     end
                 }
-                Waited::Cancelled => {
-                    Some(RunEnd::Finished(self.cancelled_before_start(&entry).await))
-                }
+                // Boxed, here and below: a future's size is that of its
+                // largest await, and this task lives as long as its run.
+                Waited::Cancelled => Some(RunEnd::Finished(
+                    Box::pin(self.cancelled_before_start(&entry)).await,
+                )),
                 Waited::Left => {
-                    self.leave_for_resume(&entry).await;
+                    Box::pin(self.leave_for_resume(&entry)).await;
                     return self.settled();
                 }
             };
@@ -51,13 +53,15 @@ impl Runs {
                 None => return self.lost(&entry),
                 Some(RunEnd::Finished(report)) => break report,
                 // Its slot is free meanwhile; it queues for one again.
-                Some(RunEnd::Parked { until }) => match self.parked(&entry, until).await {
-                    Some(stored) => {
-                        start = Start::Resume(Box::new(stored));
-                        slot = self.queue_for_slot();
+                Some(RunEnd::Parked { until }) => {
+                    match Box::pin(self.parked(&entry, until)).await {
+                        Some(stored) => {
+                            start = Start::Resume(Box::new(stored));
+                            slot = self.queue_for_slot();
+                        }
+                        None => return self.settled(),
                     }
-                    None => return self.settled(),
-                },
+                }
             }
         };
         self.metrics.run_finished(&report);
@@ -138,6 +142,29 @@ impl Runs {
     /// Drive the run here until it ends or parks; `None` when another
     /// replica took it.
     async fn run(&self, entry: &RunEntry, start: Start) -> Option<RunEnd> {
+        // Starting is the largest future here and lasts a moment: boxed, so
+        // that the wait for the run's end, as long as the run, stays small.
+        let handle = match Box::pin(self.start_here(entry, start)).await {
+            Ok(handle) => handle,
+            Err(end) => return Some(end),
+        };
+        Box::pin(self.started_here(entry, &handle)).await;
+        match handle.ended().await {
+            Ok(end) => Some(end),
+            // The run ended here without a report because another replica
+            // holds it now (its actor gave it up).
+            Err(_) if !self.held_here(entry) => None,
+            Err(e) => {
+                let mut report = entry.unstarted(RunStatus::Cancelled);
+                report.error = Some(e.to_string());
+                Some(RunEnd::Finished(report))
+            }
+        }
+    }
+
+    /// The run's actor spawned, fresh or from its journal; or, when it
+    /// could not be, the run's end.
+    async fn start_here(&self, entry: &RunEntry, start: Start) -> Result<RunHandle, RunEnd> {
         let spawned = match start {
             Start::Fresh {
                 input,
@@ -166,27 +193,12 @@ impl Runs {
                 resumed.await
             }
         };
-        let handle = match spawned {
-            Ok(handle) => handle,
-            Err(e) => {
-                warn!(run = %entry.id, error = %e, "run could not start");
-                let mut report = entry.unstarted(RunStatus::Cancelled);
-                report.error = Some(e.to_string());
-                return Some(RunEnd::Finished(report));
-            }
-        };
-        self.started_here(entry, &handle).await;
-        match handle.ended().await {
-            Ok(end) => Some(end),
-            // The run ended here without a report because another replica
-            // holds it now (its actor gave it up).
-            Err(_) if !self.held_here(entry) => None,
-            Err(e) => {
-                let mut report = entry.unstarted(RunStatus::Cancelled);
-                report.error = Some(e.to_string());
-                Some(RunEnd::Finished(report))
-            }
-        }
+        spawned.map_err(|e| {
+            warn!(run = %entry.id, error = %e, "run could not start");
+            let mut report = entry.unstarted(RunStatus::Cancelled);
+            report.error = Some(e.to_string());
+            RunEnd::Finished(report)
+        })
     }
 
     /// The run's actor is up: the entry shows it running, and takes the
