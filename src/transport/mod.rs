@@ -232,12 +232,15 @@ impl Transport {
 
 /// The client span of an attempt that carries a trace (and is sampled),
 /// named for the step and the operation.
+/// The attributes are asked for only when the call is traced: most are not,
+/// and they cost allocations per call.
 pub(crate) fn client_span(
     req: &CallRequest,
     service: &str,
-    mut attributes: Vec<KeyValue>,
+    attributes: impl FnOnce() -> Vec<KeyValue>,
 ) -> Option<ClientSpan> {
     let trace = req.trace.as_ref().filter(|t| t.sampled)?;
+    let mut attributes = attributes();
     let name = match trace.compensation {
         false => format!("attempt {}", req.step_id),
         true => format!("compensation attempt {}", req.step_id),

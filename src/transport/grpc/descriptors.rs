@@ -76,6 +76,12 @@ impl Descriptors {
         loaded.resolve(spec).map_err(CallError::permanent)
     }
 
+    /// The method a step names, if the pool is loaded: no await.
+    pub fn method_now(&self, spec: &str) -> Option<Result<Resolved, CallError>> {
+        let loaded = self.loaded.get()?;
+        Some(loaded.resolve(spec).map_err(CallError::permanent))
+    }
+
     /// The pool, if it is loaded.
     pub fn pool(&self) -> Option<&DescriptorPool> {
         self.loaded.get().map(|l| &l.pool)

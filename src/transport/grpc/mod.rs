@@ -46,7 +46,10 @@ pub const TRACEPARENT: &str = "traceparent";
 /// Calls to one gRPC service over `pool_size` distinct HTTP/2 connections.
 #[derive(Debug)]
 pub struct GrpcTransport {
-    service: String,
+    /// Shared with each call's future, like `label`: no copy per call.
+    service: Arc<str>,
+    /// The endpoint as errors name it, without credentials.
+    label: Arc<str>,
     /// Boxed: a large configuration read only when a slot first connects.
     endpoint: Box<Endpoint>,
     /// One slot per connection, opened on first use: a `Channel` needs a
@@ -90,7 +93,8 @@ impl GrpcTransport {
             DescriptorSource::Files { pool, .. } => Descriptors::from_pool(pool.clone()),
         };
         Ok(Self {
-            service: service.to_string(),
+            service: Arc::from(service),
+            label: Arc::from(redact_userinfo(&uri.to_string())),
             endpoint: Box::new(endpoint),
             channels: vec![None; config.pool_size.max(1)],
             cursor: 0,
@@ -105,12 +109,11 @@ impl GrpcTransport {
     pub fn call(&mut self, req: CallRequest) -> CallFuture {
         let channel = self.next_channel();
         let descriptors = Arc::clone(&self.descriptors);
-        let (limit, service) = (self.limit, self.service.clone());
-        let endpoint = redact_userinfo(&self.endpoint.uri().to_string()).into_owned();
+        let (limit, service, label) = (self.limit, self.service.clone(), self.label.clone());
         Box::pin(async move {
             unary(channel, &descriptors, req, limit, &service)
                 .await
-                .map_err(|e| status::name_endpoint(e, &endpoint))
+                .map_err(|e| status::name_endpoint(e, &label))
         })
     }
 
@@ -122,7 +125,7 @@ impl GrpcTransport {
         };
         format!(
             "grpc {} ({} connections, descriptors from {source})",
-            redact_userinfo(&self.endpoint.uri().to_string()),
+            self.label,
             self.channels.len()
         )
     }
@@ -166,7 +169,14 @@ async fn unary(
     let timeout = req.timeout;
     let deadline = Instant::now() + timeout;
     let spec = method.trim_start_matches('/');
-    let resolved = tokio::time::timeout_at(deadline, descriptors.method(&channel, spec))
+    let resolved = match descriptors.method_now(spec) {
+        Some(resolved) => resolved?,
+        // Once per service, by reflection: boxed, so that every call's
+        // future does not keep room for it.
+        None => Box::pin(tokio::time::timeout_at(
+            deadline,
+            descriptors.method(&channel, spec),
+        ))
         .await
         // Reflection changes nothing on the server.
         .map_err(|_| {
@@ -174,15 +184,17 @@ async fn unary(
                 "no descriptors within {}: reflection did not answer",
                 display_duration(timeout)
             ))
-        })??;
+        })??,
+    };
     let (method, path) = (resolved.method, resolved.path);
     let request = request(&method, &req, deadline)?;
-    let name = path.path().trim_start_matches('/').to_owned();
-    let attributes = vec![
-        KeyValue::new("rpc.system", "grpc"),
-        KeyValue::new("rpc.method", name),
-    ];
-    let span = super::client_span(&req, service, attributes);
+    let span = super::client_span(&req, service, || {
+        let name = path.path().trim_start_matches('/').to_owned();
+        vec![
+            KeyValue::new("rpc.system", "grpc"),
+            KeyValue::new("rpc.method", name),
+        ]
+    });
     let mut code = None;
     let call = send(channel, request, path, &method, limit, service, &mut code);
     let result = match tokio::time::timeout_at(deadline, call).await {

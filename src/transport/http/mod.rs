@@ -120,12 +120,13 @@ impl HttpTransport {
         };
         Box::pin(async move {
             let timeout = req.timeout;
-            let verb = match &req.target {
-                CallTarget::Http { verb, .. } => verb.to_string(),
-                CallTarget::Grpc { .. } => String::new(),
-            };
-            let method = KeyValue::new("http.request.method", verb);
-            let span = super::client_span(&req, &cap.service, vec![method]);
+            let span = super::client_span(&req, &cap.service, || {
+                let verb = match &req.target {
+                    CallTarget::Http { verb, .. } => verb.to_string(),
+                    CallTarget::Grpc { .. } => String::new(),
+                };
+                vec![KeyValue::new("http.request.method", verb)]
+            });
             let request = build_request(&client, &endpoint, req)?;
             let mut status = None;
             let result = tokio::time::timeout(timeout, send(&client, request, &cap, &mut status))
