@@ -8,6 +8,7 @@
 mod inbox;
 mod leases;
 mod list;
+mod pipeline;
 mod ticks;
 mod writer;
 

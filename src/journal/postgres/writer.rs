@@ -1,19 +1,21 @@
 //! The writer task of the PostgreSQL journal: every write queued so far
-//! goes into one transaction (a group commit), so durability costs one
-//! commit per group, not per write. Events are fenced on owner and claim,
-//! and the connection is opened again when it was lost.
+//! goes into one transaction (a group commit), sent in one round trip, so
+//! durability costs one commit per group, not per write. Events are fenced
+//! on owner and claim, and the connection is opened again when it was lost.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio_postgres::{Client, Statement, Transaction};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
 use tracing::{debug, error, warn};
 
 use super::leases::{Leases, from_db, to_db};
+use super::pipeline::{Reply, transact};
 use super::{connect, pg_error};
-use crate::journal::{JournalError, Queued, Write};
+use crate::journal::{Epoch, JournalError, Queued, Write};
 
 /// Writes committed in one transaction at most.
 const MAX_GROUP: usize = 2048;
@@ -35,17 +37,24 @@ SELECT r.run_id, r.workflow, r.definition, r.input::jsonb, r.created_at, $6,
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
      AS r(run_id, workflow, definition, input, created_at)";
 
-/// Held until commit: a claim (`FOR UPDATE`) of these runs waits out this
-/// transaction, so the new owner reads what it commits.
-const LOCK_RUNS: &str = "
-SELECT run_id, owner, epoch FROM maestro_runs WHERE run_id = ANY($1::text[]) FOR KEY SHARE";
+/// Locks the runs of the group's events `FOR KEY SHARE` until commit, so a
+/// claim (`FOR UPDATE`) waits out this transaction and the new owner reads
+/// what it commits; writes only the events of runs `$7` holds under the
+/// write's claim; returns each locked run's holder, from which the writer
+/// tells which events were refused and why.
+const WRITE_EVENTS: &str = "
+WITH held AS (
+    SELECT run_id, owner, epoch FROM maestro_runs
+    WHERE run_id = ANY($1::text[]) FOR KEY SHARE),
+written AS (
+    INSERT INTO maestro_events (run_id, seq, at, kind, body)
+    SELECT e.run_id, e.seq, e.at, e.kind, e.body::jsonb
+    FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[], $6::int8[])
+         AS e(run_id, seq, at, kind, body, epoch)
+    JOIN held h ON h.run_id = e.run_id AND h.owner = $7 AND h.epoch = e.epoch)
+SELECT run_id, owner, epoch FROM held";
 
-const INSERT_EVENTS: &str = "
-INSERT INTO maestro_events (run_id, seq, at, kind, body)
-SELECT e.run_id, e.seq, e.at, e.kind, e.body::jsonb
-FROM unnest($1::text[], $2::int8[], $3::timestamptz[], $4::text[], $5::text[])
-     AS e(run_id, seq, at, kind, body)";
-
+/// Fenced like the events: a run ends only under its owner's claim.
 const FINISH_RUNS: &str = "
 UPDATE maestro_runs r SET status = d.status, finished_at = d.at, lease_until = NULL
 FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int8[]) AS d(run_id, status, at, epoch)
@@ -54,7 +63,6 @@ WHERE r.run_id = d.run_id AND r.owner = $5 AND r.epoch = d.epoch";
 struct Statements {
     definitions: Statement,
     runs: Statement,
-    lock: Statement,
     events: Statement,
     finish: Statement,
 }
@@ -110,8 +118,7 @@ impl Writer {
             let statements = Statements {
                 definitions: prepare(INSERT_DEFINITIONS).await?,
                 runs: prepare(INSERT_RUNS).await?,
-                lock: prepare(LOCK_RUNS).await?,
-                events: prepare(INSERT_EVENTS).await?,
+                events: prepare(WRITE_EVENTS).await?,
                 finish: prepare(FINISH_RUNS).await?,
             };
             self.live = Some(Live { client, statements });
@@ -197,9 +204,9 @@ impl Writer {
         }
     }
 
-    /// Commit one group in one transaction; returns each write's outcome
-    /// (an event of a run this replica does not hold under the write's
-    /// claim is refused).
+    /// Commit one group in one transaction, in one round trip; returns
+    /// each write's outcome (an event of a run this replica does not hold
+    /// under the write's claim is refused).
     async fn commit(
         &mut self,
         writes: &[&Write],
@@ -207,113 +214,98 @@ impl Writer {
         let lease = &self.leases.config;
         let (owner, ttl) = (lease.owner.clone(), lease.ttl.as_secs_f64());
         let live = self.live().await?;
-        let s = &live.statements;
-        let mut results = vec![Ok(()); writes.len()];
-        let tx = live.client.transaction().await.map_err(write_error)?;
-        insert_begins(&tx, s, writes, &owner, ttl).await?;
-        insert_events(&tx, s, writes, &owner, &mut results).await?;
-        tx.commit().await.map_err(write_error)?;
-        Ok(results)
+        let (b, e) = (&Begins::of(writes), &Events::of(writes));
+        let (statements, events_at) = group(&live.client, &live.statements, b, e, &owner, &ttl);
+        let answers = transact(&live.client, statements)
+            .await
+            .map_err(write_error)?;
+        let held = events_at.map_or(&[][..], |i| &answers[i]);
+        Ok(outcomes(writes, held, &owner))
     }
+}
+
+/// The statements that write a group, in order, and where among them the
+/// events' is (its rows tell which runs are held by whom). The finish is
+/// sent whatever the events' fate: it is fenced on the same claim.
+fn group<'a>(
+    client: &'a Client,
+    s: &'a Statements,
+    b: &'a Begins,
+    e: &'a Events,
+    owner: &'a String,
+    ttl: &'a f64,
+) -> (Vec<Reply<'a>>, Option<usize>) {
+    let mut statements: Vec<Reply<'a>> = Vec::new();
+    if !b.run_ids.is_empty() {
+        statements.push(Box::pin(async move {
+            let columns: [&(dyn ToSql + Sync); 4] = [&b.hashes, &b.names, &b.paths, &b.texts];
+            client.query(&s.definitions, &columns).await
+        }));
+        statements.push(Box::pin(async move {
+            let columns: [&(dyn ToSql + Sync); 7] = [
+                &b.run_ids,
+                &b.workflows,
+                &b.definitions,
+                &b.inputs,
+                &b.created,
+                owner,
+                ttl,
+            ];
+            client.query(&s.runs, &columns).await
+        }));
+    }
+    let mut events_at = None;
+    if !e.run_ids.is_empty() {
+        events_at = Some(statements.len());
+        statements.push(Box::pin(async move {
+            let columns: [&(dyn ToSql + Sync); 7] = [
+                &e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies, &e.epochs, owner,
+            ];
+            client.query(&s.events, &columns).await
+        }));
+    }
+    if !e.done_ids.is_empty() {
+        statements.push(Box::pin(async move {
+            let columns: [&(dyn ToSql + Sync); 5] = [
+                &e.done_ids,
+                &e.done_status,
+                &e.done_at,
+                &e.done_epochs,
+                owner,
+            ];
+            client.query(&s.finish, &columns).await
+        }));
+    }
+    (statements, events_at)
 }
 
 fn write_error(e: tokio_postgres::Error) -> JournalError {
     JournalError::Write(pg_error(e))
 }
 
-/// The runs the group begins, with their definitions, claimed by `owner`.
-async fn insert_begins(
-    tx: &Transaction<'_>,
-    s: &Statements,
-    writes: &[&Write],
-    owner: &String,
-    ttl: f64,
-) -> Result<(), JournalError> {
-    let b = Begins::of(writes);
-    if b.hashes.is_empty() {
-        return Ok(());
-    }
-    tx.execute(&s.definitions, &[&b.hashes, &b.names, &b.paths, &b.texts])
-        .await
-        .map_err(write_error)?;
-    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 7] = [
-        &b.run_ids,
-        &b.workflows,
-        &b.definitions,
-        &b.inputs,
-        &b.created,
-        owner,
-        &ttl,
-    ];
-    tx.execute(&s.runs, &params).await.map_err(write_error)?;
-    Ok(())
-}
-
-/// The group's events, each written only if `owner` still holds its run
-/// under the write's claim (the rows are locked first); refused ones get
-/// their error in `results`.
-async fn insert_events(
-    tx: &Transaction<'_>,
-    s: &Statements,
-    writes: &[&Write],
-    owner: &String,
-    results: &mut [Result<(), JournalError>],
-) -> Result<(), JournalError> {
-    let touched: Vec<&str> = writes
-        .iter()
-        .filter_map(|w| match w {
-            Write::Event { run_id, .. } => Some(&**run_id),
-            Write::Begin(_) => None,
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    if touched.is_empty() {
-        return Ok(());
-    }
-    let holders: HashMap<String, (Option<String>, u64)> = tx
-        .query(&s.lock, &[&touched])
-        .await
-        .map_err(write_error)?
+/// Each write's outcome, given the rows (run, owner, epoch) of the runs its
+/// group's events were fenced on: an event is written only if `owner`
+/// holds its run under the write's claim.
+fn outcomes(writes: &[&Write], held: &[Row], owner: &str) -> Vec<Result<(), JournalError>> {
+    let holders: HashMap<String, (Option<String>, Epoch)> = held
         .iter()
         .map(|row| (row.get(0), (row.get(1), from_db(row.get(2)))))
         .collect();
-    let mut events = Events::default();
-    for (i, write) in writes.iter().enumerate() {
+    let outcome = |write: &Write| {
         let Write::Event { run_id, epoch, .. } = write else {
-            continue;
+            return Ok(());
         };
         match holders.get(&**run_id) {
-            Some((Some(o), e)) if o == owner && e == epoch => events.push(write),
-            Some(_) => {
-                results[i] = Err(JournalError::LeaseLost {
-                    run_id: run_id.to_string(),
-                })
-            }
-            None => {
-                results[i] = Err(JournalError::Write(format!(
-                    "run {run_id} has no row: its start was never journaled"
-                )))
-            }
+            Some((Some(o), e)) if o == owner && e == epoch => Ok(()),
+            Some(_) => Err(JournalError::LeaseLost {
+                run_id: run_id.to_string(),
+            }),
+            None => Err(JournalError::Write(format!(
+                "run {run_id} has no row: its start was never journaled"
+            ))),
         }
-    }
-    let e = &events;
-    if !e.run_ids.is_empty() {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-            [&e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies];
-        tx.execute(&s.events, &params).await.map_err(write_error)?;
-    }
-    if !e.done_ids.is_empty() {
-        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] = [
-            &e.done_ids,
-            &e.done_status,
-            &e.done_at,
-            &e.done_epochs,
-            owner,
-        ];
-        tx.execute(&s.finish, &params).await.map_err(write_error)?;
-    }
-    Ok(())
+    };
+    writes.iter().map(|w| outcome(w)).collect()
 }
 
 /// The runs a group begins, as columns; each definition once.
@@ -352,7 +344,8 @@ impl Begins {
     }
 }
 
-/// The events a group writes, as columns, and the runs they finish.
+/// The events a group writes, as columns, each with the claim it is
+/// written under, and the runs they finish.
 #[derive(Default)]
 struct Events {
     run_ids: Vec<String>,
@@ -360,6 +353,7 @@ struct Events {
     ats: Vec<std::time::SystemTime>,
     kinds: Vec<String>,
     bodies: Vec<String>,
+    epochs: Vec<i64>,
     done_ids: Vec<String>,
     done_status: Vec<String>,
     done_at: Vec<std::time::SystemTime>,
@@ -367,6 +361,14 @@ struct Events {
 }
 
 impl Events {
+    fn of(writes: &[&Write]) -> Self {
+        let mut out = Events::default();
+        for write in writes {
+            out.push(write);
+        }
+        out
+    }
+
     fn push(&mut self, write: &Write) {
         let Write::Event {
             run_id,
@@ -385,6 +387,7 @@ impl Events {
         self.ats.push(*at);
         self.kinds.push(kind.to_string());
         self.bodies.push(body.clone());
+        self.epochs.push(to_db(*epoch));
         if let Some(status) = finished {
             self.done_ids.push(run_id.to_string());
             self.done_status.push(status.label().to_string());
