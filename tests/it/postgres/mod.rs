@@ -4,6 +4,7 @@
 //! server (`server`); each test makes its own database there and drops it.
 
 mod freeze;
+mod groups;
 mod journal;
 mod leases;
 mod schedules;
