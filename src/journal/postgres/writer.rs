@@ -102,9 +102,15 @@ impl Writer {
             // replicas from claiming the runs until it woke up. The database
             // ends such a session after a lease, and the locks with it.
             let idle = self.leases.config.ttl.max(MIN_IDLE_IN_TRANSACTION);
+            // A generic plan is made once, from the tables' size then: made
+            // on a new database it scans whole tables (`maestro_runs`, for
+            // the finish), and keeps doing so as they grow, until they are
+            // analyzed. A plan for each execution costs little beside a
+            // commit, and follows the tables.
             client
                 .batch_execute(&format!(
-                    "SET idle_in_transaction_session_timeout = {}",
+                    "SET idle_in_transaction_session_timeout = {};
+                     SET plan_cache_mode = force_custom_plan",
                     idle.as_millis()
                 ))
                 .await
