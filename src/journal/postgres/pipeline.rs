@@ -36,10 +36,10 @@ pub(super) async fn transact<'a>(
         Poll::Ready(())
     })
     .await;
-    // A statement that failed unsent must not leave the others to COMMIT.
-    // One the database refuses aborts the transaction: its COMMIT then
-    // rolls back, answered without an error, and the statement's own error
-    // is the one that tells.
+    // A part that failed already (unsent, as a rule) must not leave the
+    // others to COMMIT. One the database refuses later aborts the
+    // transaction: its COMMIT then rolls back, answered without an error,
+    // and the statement's own error is the one that tells.
     let unsent = parts
         .iter_mut()
         .any(|p| matches!(Pin::new(p).output_mut(), Some(Err(_))));
