@@ -215,6 +215,13 @@ impl Operation {
             tally.attempts -= 1;
             return Err(self.lease_lost(tally));
         }
+        // The attempt goes to the service's actor as soon as it is asked
+        // for: a cancel that came while it was announced stops it here, as
+        // it would have before the first poll.
+        if cancel.is_cancelled() {
+            tally.unknown = true;
+            return Err(self.give_up(OperationError::Cancelled, tally));
+        }
         let attempt_cancel = cancel.child_token();
         tokio::select! {
             // The abandoned attempt fails as well (its reply is dropped), but
