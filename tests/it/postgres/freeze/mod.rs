@@ -3,8 +3,10 @@
 //! is then thawed (SIGCONT). It must send no call, neither step nor undo,
 //! and answer `GET /v1/runs/{id}` as the journal does, not from its memory.
 //! Frozen either while the database commits its announced attempts (it
-//! would send them on waking) or inside a transaction (whose row locks
-//! would keep the runs from the other replica).
+//! would send them on waking) or while a statement of its transaction runs
+//! (the writer sends a group's COMMIT with its statements, so the database
+//! ends the transaction, and frees its row locks, without the frozen
+//! replica; the other replica must still get every run).
 
 mod service;
 
