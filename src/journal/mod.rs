@@ -56,6 +56,12 @@ pub enum JournalError {
     BadCursor(String),
     #[error("the journal has shut down")]
     Closed,
+    /// The database took longer than `limit` to answer a statement; the
+    /// connection was closed, and whether a write was committed is unknown.
+    #[error(
+        "the journal's database did not answer within {limit:?}; the connection is opened again"
+    )]
+    Unanswered { limit: std::time::Duration },
     #[error("run {run_id} is owned by another replica now (its lease expired)")]
     LeaseLost { run_id: String },
     #[error("the journal holds an event this version cannot read: {0}")]
@@ -66,7 +72,9 @@ impl JournalError {
     pub fn class(&self) -> ErrorClass {
         match self {
             JournalError::BadCursor(_) => ErrorClass::Invalid,
-            JournalError::Write(_) | JournalError::Read(_) => ErrorClass::Transient,
+            JournalError::Write(_) | JournalError::Read(_) | JournalError::Unanswered { .. } => {
+                ErrorClass::Transient
+            }
             JournalError::Locked { .. } | JournalError::LeaseLost { .. } => ErrorClass::Conflict,
             JournalError::Open { .. } | JournalError::Closed | JournalError::Corrupt(_) => {
                 ErrorClass::Internal

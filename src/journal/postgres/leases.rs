@@ -114,11 +114,13 @@ impl Leases {
         let (ids, epochs): (Vec<String>, Vec<i64>) =
             claims.into_iter().map(|(id, e)| (id, to_db(e))).unzip();
         session
-            .client()
-            .await?
-            .execute(RELEASE, &[&ids, &epochs, &self.config.owner])
-            .await
-            .map_err(|e| JournalError::Write(pg_error(e)))?;
+            .ask(async |client| {
+                client
+                    .execute(RELEASE, &[&ids, &epochs, &self.config.owner])
+                    .await
+                    .map_err(|e| JournalError::Write(pg_error(e)))
+            })
+            .await?;
         Ok(())
     }
 
@@ -138,11 +140,13 @@ impl Leases {
         let sent = Instant::now();
         let ttl = self.config.ttl.as_secs_f64();
         let rows = session
-            .client()
-            .await?
-            .query(RENEW, &[&self.config.owner, &ttl, &ids, &epochs])
-            .await
-            .map_err(|e| JournalError::Write(pg_error(e)))?;
+            .ask(async |client| {
+                client
+                    .query(RENEW, &[&self.config.owner, &ttl, &ids, &epochs])
+                    .await
+                    .map_err(|e| JournalError::Write(pg_error(e)))
+            })
+            .await?;
         let renewed: Vec<(String, Epoch)> = rows
             .iter()
             .map(|r| (r.get::<_, String>(0), from_db(r.get(1))))

@@ -1,11 +1,15 @@
-//! The listing of runs on PostgreSQL: one page, newest first, after a
-//! cursor, with the filters pushed into the query.
+//! Reading runs on PostgreSQL: one run with its events, and the listing,
+//! one page, newest first, after a cursor, with the filters pushed into the
+//! query.
 
 use tokio_postgres::Client;
 use tokio_postgres::types::ToSql;
 
+use super::leases::from_db;
 use super::pg_error;
-use crate::journal::{JournalError, RunQuery, RunRow, parse_status};
+use crate::journal::{
+    Definition, JournalError, RunQuery, RunRow, StoredRun, parse_event, parse_status,
+};
 
 /// A page of the listing. Run ids compare byte by byte (`COLLATE "C"`), as
 /// the cursor orders them, whatever the database's collation; the cursor's
@@ -71,4 +75,50 @@ pub(super) async fn list_runs(
             Ok(row)
         })
         .collect()
+}
+
+/// A run as stored: its row, its definition and its events in order.
+pub(super) async fn read_run(
+    client: &Client,
+    run_id: &str,
+) -> Result<Option<StoredRun>, JournalError> {
+    let read = |e| JournalError::Read(pg_error(e));
+    let Some(row) = client
+        .query_opt(
+            "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input::text,
+                    r.epoch
+             FROM maestro_runs r JOIN maestro_definitions d ON d.hash = r.definition
+             WHERE r.run_id = $1",
+            &[&run_id],
+        )
+        .await
+        .map_err(read)?
+    else {
+        return Ok(None);
+    };
+    let events = client
+        .query(
+            "SELECT body::text FROM maestro_events WHERE run_id = $1 ORDER BY seq",
+            &[&run_id],
+        )
+        .await
+        .map_err(read)?
+        .iter()
+        .map(|r| parse_event(r.get(0)))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(StoredRun {
+        run_id: run_id.to_string(),
+        definition: Definition {
+            hash: row.get(2),
+            name: row.get(3),
+            path: row.get(4),
+            text: row.get::<_, String>(5).into(),
+        },
+        status: parse_status(row.get(0))?,
+        created_at: row.get(1),
+        input: serde_json::from_str(row.get(6))
+            .map_err(|e| JournalError::Corrupt(e.to_string()))?,
+        events,
+        epoch: from_db(row.get(7)),
+    }))
 }

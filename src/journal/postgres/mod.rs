@@ -9,28 +9,30 @@ mod inbox;
 mod leases;
 mod list;
 mod pipeline;
+mod session;
 mod ticks;
 mod writer;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::Mutex;
 use tokio::time::Instant;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 use tracing::{error, warn};
 
 use super::{
-    Ack, BoxFuture, Definition, Epoch, Journal, JournalError, LastTick, Posted, PostedSignal,
-    RunQuery, RunRow, ScheduleKey, StoredRun, TickClaim, Write, WriteQueue, parse_event,
-    parse_status,
+    Ack, BoxFuture, Epoch, Journal, JournalError, LastTick, Posted, PostedSignal, RunQuery, RunRow,
+    ScheduleKey, StoredRun, TickClaim, Write, WriteQueue,
 };
 use leases::{CLAIM, Leases, from_db};
+use session::{Session, answer_limit, connect, pg_error, redact};
 
 /// Runs are re-claimable this long after their owner last renewed.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(15);
 /// Runs taken over per claim, so one replica does not grab a whole backlog.
 const CLAIM_BATCH: i64 = 256;
+/// How long a prune may take: a first one over a large journal deletes much.
+const PRUNE_LIMIT: Duration = Duration::from_secs(600);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS maestro_definitions (
@@ -103,83 +105,28 @@ pub struct PostgresJournal {
     place: String,
 }
 
-fn pg_error(e: tokio_postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    }
-}
-
-/// The URL without its password, for logs.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            let user = userinfo.split(':').next().unwrap_or("");
-            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_string(),
-    }
-}
-
-async fn connect(url: &str) -> Result<Client, JournalError> {
-    let (client, connection) =
-        tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|e| JournalError::Open {
-                place: redact(url),
-                message: pg_error(e),
-            })?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            error!(error = %pg_error(e), "journal connection lost");
-        }
-    });
-    Ok(client)
-}
-
-/// A connection opened again once it is lost (the server restarted, the
-/// session was terminated), so a replica outlives its database's hiccups.
-struct Session {
-    url: String,
-    client: Mutex<Arc<Client>>,
-}
-
-impl Session {
-    async fn client(&self) -> Result<Arc<Client>, JournalError> {
-        let mut client = self.client.lock().await;
-        if client.is_closed() {
-            warn!("journal connection lost; opening it again");
-            *client = Arc::new(connect(&self.url).await?);
-        }
-        Ok(client.clone())
-    }
-}
-
 impl PostgresJournal {
     /// Connect, create the tables if need be, and start renewing leases.
     pub async fn connect(url: &str, lease: LeaseConfig) -> Result<Self, JournalError> {
         let place = redact(url);
-        let open = |e| JournalError::Open {
-            place: place.clone(),
-            message: pg_error(e),
-        };
-        let mut client = connect(url).await?;
+        let limit = answer_limit(lease.ttl);
+        let link = connect(url).await?;
         // Replicas starting together must not race on CREATE TABLE.
-        let tx = client.transaction().await.map_err(open)?;
-        tx.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(7214720841); {SCHEMA} {}",
+        let schema = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(7214720841); {SCHEMA} {}; COMMIT",
             ticks::SCHEMA
-        ))
-        .await
-        .map_err(open)?;
-        tx.commit().await.map_err(open)?;
+        );
+        let schema = link.client.batch_execute(&schema);
+        session::within(limit, &link, async {
+            schema.await.map_err(|e| JournalError::Open {
+                place: place.clone(),
+                message: pg_error(e),
+            })
+        })
+        .await?;
         let leases = Arc::new(Leases::new(lease));
         let writer = writer::Writer::open(url, leases.clone()).await?;
-        let reader = Arc::new(Session {
-            url: url.to_string(),
-            client: Mutex::new(Arc::new(client)),
-        });
+        let reader = Arc::new(Session::with(url, limit, link));
         let (writes, rx) = WriteQueue::new();
         tokio::spawn(writer.run(rx));
         tokio::spawn(leases::renew_loop(Arc::downgrade(&reader), leases.clone()));
@@ -193,13 +140,12 @@ impl PostgresJournal {
 
     /// Connect for reading only: no lease, no writes.
     pub async fn connect_reader(url: &str) -> Result<Self, JournalError> {
+        let leases = Leases::new(LeaseConfig::default());
+        let limit = answer_limit(leases.config.ttl);
         Ok(Self {
-            reader: Arc::new(Session {
-                url: url.to_string(),
-                client: Mutex::new(Arc::new(connect(url).await?)),
-            }),
+            reader: Arc::new(Session::open(url, limit).await?),
             writes: WriteQueue::read_only(),
-            leases: Arc::new(Leases::new(LeaseConfig::default())),
+            leases: Arc::new(leases),
             place: redact(url),
         })
     }
@@ -209,46 +155,9 @@ impl PostgresJournal {
     }
 
     async fn load_run(&self, run_id: &str) -> Result<Option<StoredRun>, JournalError> {
-        let read = |e| JournalError::Read(pg_error(e));
-        let client = self.reader.client().await?;
-        let Some(row) = client
-            .query_opt(
-                "SELECT r.status, r.created_at, d.hash, d.name, d.path, d.text, r.input::text,
-                        r.epoch
-                 FROM maestro_runs r JOIN maestro_definitions d ON d.hash = r.definition
-                 WHERE r.run_id = $1",
-                &[&run_id],
-            )
+        self.reader
+            .ask(async |client| list::read_run(&client, run_id).await)
             .await
-            .map_err(read)?
-        else {
-            return Ok(None);
-        };
-        let events = client
-            .query(
-                "SELECT body::text FROM maestro_events WHERE run_id = $1 ORDER BY seq",
-                &[&run_id],
-            )
-            .await
-            .map_err(read)?
-            .iter()
-            .map(|r| parse_event(r.get(0)))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Some(StoredRun {
-            run_id: run_id.to_string(),
-            definition: Definition {
-                hash: row.get(2),
-                name: row.get(3),
-                path: row.get(4),
-                text: row.get::<_, String>(5).into(),
-            },
-            status: parse_status(row.get(0))?,
-            created_at: row.get(1),
-            input: serde_json::from_str(row.get(6))
-                .map_err(|e| JournalError::Corrupt(e.to_string()))?,
-            events,
-            epoch: from_db(row.get(7)),
-        }))
     }
 
     async fn release_runs(&self, run_ids: &[String]) -> Result<(), JournalError> {
@@ -273,11 +182,13 @@ impl Journal for PostgresJournal {
             let sent = Instant::now();
             let claimed: Vec<(String, Epoch)> = self
                 .reader
-                .client()
+                .ask(async |client| {
+                    client
+                        .query(CLAIM, &[&lease.owner, &ttl, &CLAIM_BATCH])
+                        .await
+                        .map_err(|e| JournalError::Write(pg_error(e)))
+                })
                 .await?
-                .query(CLAIM, &[&lease.owner, &ttl, &CLAIM_BATCH])
-                .await
-                .map_err(|e| JournalError::Write(pg_error(e)))?
                 .iter()
                 .map(|row| (row.get(0), from_db(row.get(1))))
                 .collect();
@@ -319,42 +230,19 @@ impl Journal for PostgresJournal {
 
     fn list(&self, query: RunQuery) -> BoxFuture<'_, Result<Vec<RunRow>, JournalError>> {
         Box::pin(async move {
-            let client = self.reader.client().await?;
-            list::list_runs(&client, &query).await
+            self.reader
+                .ask(async |client| list::list_runs(&client, &query).await)
+                .await
         })
     }
 
     fn prune(&self, before: SystemTime) -> BoxFuture<'_, Result<u64, JournalError>> {
         Box::pin(async move {
-            let write = |e| JournalError::Write(pg_error(e));
-            let client = self.reader.client().await?;
-            client
-                .execute(
-                    "DELETE FROM maestro_events e USING maestro_runs r
-                     WHERE e.run_id = r.run_id AND r.finished_at < $1",
-                    &[&before],
-                )
+            self.reader
+                .ask_within(PRUNE_LIMIT, async |client| prune(&client, before).await)
                 .await
-                .map_err(write)?;
-            let runs = client
-                .execute(
-                    "DELETE FROM maestro_runs WHERE finished_at < $1",
-                    &[&before],
-                )
-                .await
-                .map_err(write)?;
-            client
-                .execute(
-                    "DELETE FROM maestro_definitions d WHERE NOT EXISTS
-                     (SELECT 1 FROM maestro_runs r WHERE r.definition = d.hash)",
-                    &[],
-                )
-                .await
-                .map_err(write)?;
-            Ok(runs)
         })
     }
-
     fn release(&self, run_id: &str) -> BoxFuture<'_, Result<(), JournalError>> {
         let run_ids = vec![run_id.to_string()];
         Box::pin(async move { self.release_runs(&run_ids).await })
@@ -386,11 +274,13 @@ impl Journal for PostgresJournal {
             let sent = Instant::now();
             let row = self
                 .reader
-                .client()
-                .await?
-                .query_opt(REOPEN, &[&run_id, &lease.owner, &ttl])
-                .await
-                .map_err(|e| JournalError::Write(pg_error(e)))?;
+                .ask(async |client| {
+                    client
+                        .query_opt(REOPEN, &[&run_id, &lease.owner, &ttl])
+                        .await
+                        .map_err(|e| JournalError::Write(pg_error(e)))
+                })
+                .await?;
             let Some(row) = row else { return Ok(None) };
             let epoch = from_db(row.get(0));
             self.leases.acquired(&run_id, epoch, sent);
@@ -400,15 +290,23 @@ impl Journal for PostgresJournal {
     }
 
     fn post_signal(&self, signal: PostedSignal) -> BoxFuture<'_, Result<(), JournalError>> {
-        Box::pin(async move { inbox::post(&*self.reader.client().await?, &signal).await })
+        Box::pin(async move {
+            self.reader
+                .ask(async |c| inbox::post(&c, &signal).await)
+                .await
+        })
     }
 
     fn posted_signals(&self) -> BoxFuture<'_, Result<Vec<Posted>, JournalError>> {
-        Box::pin(async move { inbox::posted(&*self.reader.client().await?).await })
+        Box::pin(async move { self.reader.ask(async |c| inbox::posted(&c).await).await })
     }
 
     fn signals_taken(&self, keys: Vec<String>) -> BoxFuture<'_, Result<(), JournalError>> {
-        Box::pin(async move { inbox::taken(&*self.reader.client().await?, &keys).await })
+        Box::pin(async move {
+            self.reader
+                .ask(async |c| inbox::taken(&c, &keys).await)
+                .await
+        })
     }
 
     fn last_tick(
@@ -416,7 +314,11 @@ impl Journal for PostgresJournal {
         schedule: &ScheduleKey,
     ) -> BoxFuture<'_, Result<Option<LastTick>, JournalError>> {
         let schedule = schedule.clone();
-        Box::pin(async move { ticks::last(&*self.reader.client().await?, &schedule).await })
+        Box::pin(async move {
+            self.reader
+                .ask(async |c| ticks::last(&c, &schedule).await)
+                .await
+        })
     }
 
     fn claim_tick(
@@ -425,7 +327,11 @@ impl Journal for PostgresJournal {
         tick: SystemTime,
     ) -> BoxFuture<'_, Result<TickClaim, JournalError>> {
         let schedule = schedule.clone();
-        Box::pin(async move { ticks::claim(&*self.reader.client().await?, &schedule, tick).await })
+        Box::pin(async move {
+            self.reader
+                .ask(async |c| ticks::claim(&c, &schedule, tick).await)
+                .await
+        })
     }
 
     fn record_tick_run(
@@ -436,12 +342,42 @@ impl Journal for PostgresJournal {
     ) -> BoxFuture<'_, Result<(), JournalError>> {
         let (schedule, run_id) = (schedule.clone(), run_id.to_string());
         Box::pin(async move {
-            let client = self.reader.client().await?;
-            ticks::record_run(&client, &schedule, tick, &run_id).await
+            self.reader
+                .ask(async |c| ticks::record_run(&c, &schedule, tick, &run_id).await)
+                .await
         })
     }
 
     fn describe(&self) -> String {
         format!("postgres {} (replica {})", self.place, self.owner())
     }
+}
+
+/// Delete the runs that finished before `before`, and what only they used.
+async fn prune(client: &Client, before: SystemTime) -> Result<u64, JournalError> {
+    let write = |e| JournalError::Write(pg_error(e));
+    client
+        .execute(
+            "DELETE FROM maestro_events e USING maestro_runs r
+             WHERE e.run_id = r.run_id AND r.finished_at < $1",
+            &[&before],
+        )
+        .await
+        .map_err(write)?;
+    let runs = client
+        .execute(
+            "DELETE FROM maestro_runs WHERE finished_at < $1",
+            &[&before],
+        )
+        .await
+        .map_err(write)?;
+    client
+        .execute(
+            "DELETE FROM maestro_definitions d WHERE NOT EXISTS
+             (SELECT 1 FROM maestro_runs r WHERE r.definition = d.hash)",
+            &[],
+        )
+        .await
+        .map_err(write)?;
+    Ok(runs)
 }

@@ -13,17 +13,15 @@ use tokio_postgres::{Client, Row, Statement};
 use tracing::{debug, error, warn};
 
 use super::leases::{Leases, from_db, to_db};
+use super::pg_error;
 use super::pipeline::{Reply, transact};
-use super::{connect, pg_error};
+use super::session::{Link, answer_limit, connect, within};
 use crate::journal::{Epoch, JournalError, Queued, Write};
 
 /// Writes committed in one transaction at most.
 const MAX_GROUP: usize = 2048;
 /// Times the writer yields to let more writes join a group, while they come.
 const GATHER_ROUNDS: usize = 8;
-/// The least time the database lets the writer sit idle inside a
-/// transaction before it ends the session (see [`Writer::live`]).
-const MIN_IDLE_IN_TRANSACTION: Duration = Duration::from_secs(1);
 
 const INSERT_DEFINITIONS: &str = "
 INSERT INTO maestro_definitions (hash, name, path, text)
@@ -68,7 +66,7 @@ struct Statements {
 }
 
 struct Live {
-    client: Client,
+    link: Link,
     statements: Statements,
 }
 
@@ -91,47 +89,18 @@ impl Writer {
     }
 
     async fn live(&mut self) -> Result<&mut Live, JournalError> {
-        if self.live.as_ref().is_some_and(|l| l.client.is_closed()) {
+        if self.live.as_ref().is_some_and(|l| l.link.is_closed()) {
             warn!("journal writer connection lost; opening it again");
             self.live = None;
         }
         if self.live.is_none() {
-            let client = connect(&self.url).await?;
-            // A transaction of the writer never waits between statements,
-            // unless the process froze: its row locks would then keep other
-            // replicas from claiming the runs until it woke up. The database
-            // ends such a session after a lease, and the locks with it.
-            let idle = self.leases.config.ttl.max(MIN_IDLE_IN_TRANSACTION);
-            // A generic plan is made once, from the tables' size then: made
-            // on a new database it scans whole tables (`maestro_runs`, for
-            // the finish), and keeps doing so as they grow, until they are
-            // analyzed. A plan for each execution costs little beside a
-            // commit, and follows the tables.
-            client
-                .batch_execute(&format!(
-                    "SET idle_in_transaction_session_timeout = {};
-                     SET plan_cache_mode = force_custom_plan",
-                    idle.as_millis()
-                ))
-                .await
-                .map_err(|e| JournalError::Write(pg_error(e)))?;
-            let prepare = async |sql: &str| {
-                client
-                    .prepare(sql)
-                    .await
-                    .map_err(|e| JournalError::Write(pg_error(e)))
-            };
-            let statements = Statements {
-                definitions: prepare(INSERT_DEFINITIONS).await?,
-                runs: prepare(INSERT_RUNS).await?,
-                events: prepare(WRITE_EVENTS).await?,
-                finish: prepare(FINISH_RUNS).await?,
-            };
-            self.live = Some(Live { client, statements });
+            let link = connect(&self.url).await?;
+            let limit = answer_limit(self.leases.config.ttl);
+            let statements = within(limit, &link, prepare(&link.client, limit)).await?;
+            self.live = Some(Live { link, statements });
         }
         Ok(self.live.as_mut().expect("opened above"))
     }
-
     /// Commit what is queued, group by group, until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Queued>) {
         while let Some(first) = rx.recv().await {
@@ -178,7 +147,10 @@ impl Writer {
                     Err(e) => Err(e),
                 },
             };
-            if let Err(e @ JournalError::Open { .. }) = &result {
+            // Past a database that does not connect or does not answer,
+            // the others would only wait as long each: they fail alike.
+            if let Err(e @ (JournalError::Open { .. } | JournalError::Unanswered { .. })) = &result
+            {
                 unreachable = Some(e.clone());
             }
             if let Err(e) = &result {
@@ -219,12 +191,15 @@ impl Writer {
     ) -> Result<Vec<Result<(), JournalError>>, JournalError> {
         let lease = &self.leases.config;
         let (owner, ttl) = (lease.owner.clone(), lease.ttl.as_secs_f64());
+        let limit = answer_limit(lease.ttl);
         let live = self.live().await?;
         let (b, e) = (&Begins::of(writes), &Events::of(writes));
-        let (statements, events_at) = group(&live.client, &live.statements, b, e, &owner, &ttl);
-        let answers = transact(&live.client, statements)
-            .await
-            .map_err(write_error)?;
+        let client = &live.link.client;
+        let (statements, events_at) = group(client, &live.statements, b, e, &owner, &ttl);
+        let answers = within(limit, &live.link, async {
+            transact(client, statements).await.map_err(write_error)
+        })
+        .await?;
         let held = events_at.map_or(&[][..], |i| &answers[i]);
         Ok(outcomes(writes, held, &owner))
     }
@@ -283,6 +258,34 @@ fn group<'a>(
         }));
     }
     (statements, events_at)
+}
+
+/// Set the session up and prepare the writer's statements.
+async fn prepare(client: &Client, limit: Duration) -> Result<Statements, JournalError> {
+    // A transaction of the writer never waits between statements, unless
+    // the process froze: its row locks would then keep other replicas from
+    // claiming the runs until it woke up. The database ends such a session
+    // after the limit of an answer (a lease), and the locks with it.
+    //
+    // A generic plan is made once, from the tables' size then: made on a
+    // new database it scans whole tables (`maestro_runs`, for the finish),
+    // and keeps doing so as they grow, until they are analyzed. A plan for
+    // each execution costs little beside a commit, and follows the tables.
+    client
+        .batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = {};
+             SET plan_cache_mode = force_custom_plan",
+            limit.as_millis()
+        ))
+        .await
+        .map_err(write_error)?;
+    let prepare = async |sql: &str| client.prepare(sql).await.map_err(write_error);
+    Ok(Statements {
+        definitions: prepare(INSERT_DEFINITIONS).await?,
+        runs: prepare(INSERT_RUNS).await?,
+        events: prepare(WRITE_EVENTS).await?,
+        finish: prepare(FINISH_RUNS).await?,
+    })
 }
 
 fn write_error(e: tokio_postgres::Error) -> JournalError {

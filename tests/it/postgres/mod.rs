@@ -12,6 +12,7 @@ mod server;
 mod signals;
 mod takeover;
 mod throughput;
+mod unanswered;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
