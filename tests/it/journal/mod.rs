@@ -9,6 +9,7 @@ mod modes;
 mod retry;
 mod shutdown;
 mod sqlite;
+mod wal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
