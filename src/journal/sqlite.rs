@@ -1,9 +1,8 @@
 //! The SQLite journal: one file, `runs.db`, in a state directory, in WAL
-//! mode with full sync. One writer thread commits queued writes in groups,
-//! a second syncs them, a third checkpoints, so concurrent runs share each
-//! sync; reads use their own connection.
+//! mode with full sync. One writer thread commits queued writes in groups
+//! and a second syncs them, so concurrent runs share each sync; reads use
+//! their own connection.
 
-mod checkpoint;
 mod list;
 mod sync;
 mod ticks;
@@ -108,7 +107,7 @@ impl SqliteJournal {
             let side = dir.join(format!("{FILE_NAME}{suffix}"));
             private::tighten(&side).map_err(|e| open_error(&side, e))?;
         }
-        let mut writer = connect(&path, OpenFlags::default())?;
+        let writer = connect(&path, OpenFlags::default())?;
         // WAL: readers never block the writer. Commits do not sync
         // themselves (NORMAL); with full sync, a thread syncs the WAL after
         // them and acknowledges them only then (see `sync`).
@@ -122,7 +121,6 @@ impl SqliteJournal {
             SyncMode::Full => sync::Acks::after_sync(&wal).map_err(|e| open_error(&wal, e))?,
             SyncMode::Normal => sync::Acks::Now,
         };
-        checkpoint::hand_off(&mut writer, &path)?;
         let reader = connect(&path, OpenFlags::default())?;
         let (writes, rx) = WriteQueue::new();
         std::thread::Builder::new()
