@@ -49,6 +49,22 @@ impl Future for Ack {
     }
 }
 
+/// The senders of one group commit, resolved together.
+#[derive(Default)]
+pub(crate) struct Waiters(Vec<oneshot::Sender<Result<(), JournalError>>>);
+
+impl Waiters {
+    pub fn push(&mut self, tx: oneshot::Sender<Result<(), JournalError>>) {
+        self.0.push(tx);
+    }
+
+    pub fn resolve(self, result: &Result<(), JournalError>) {
+        for tx in self.0 {
+            let _ = tx.send(result.clone());
+        }
+    }
+}
+
 /// A write and the sender of its [`Ack`].
 pub(crate) type Queued = (super::Write, oneshot::Sender<Result<(), JournalError>>);
 

@@ -26,7 +26,7 @@ use crate::run::{Recorded, RunStatus};
 use crate::workflow::Workflow;
 
 pub use ack::Ack;
-pub(crate) use ack::{MAX_GROUP, Queued, WriteQueue, group};
+pub(crate) use ack::{MAX_GROUP, Queued, Waiters, WriteQueue, group};
 pub use inbox::{Posted, PostedSignal};
 pub use lease::{Epoch, LeaseClock, MARGIN_DIVISOR};
 pub use page::{Cursor, MAX_CURSOR_CHARS, RunQuery};

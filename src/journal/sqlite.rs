@@ -1,10 +1,8 @@
 //! The SQLite journal: one file, `runs.db`, in a state directory, in WAL
-//! mode with full sync. One writer thread commits queued writes in groups
-//! and a second syncs them, so concurrent runs share each sync; reads use
-//! their own connection.
+//! mode with full sync. One writer thread commits queued writes in groups,
+//! so concurrent runs share each sync; reads use their own connection.
 
 mod list;
-mod sync;
 mod ticks;
 mod writer;
 
@@ -108,24 +106,24 @@ impl SqliteJournal {
             private::tighten(&side).map_err(|e| open_error(&side, e))?;
         }
         let writer = connect(&path, OpenFlags::default())?;
-        // WAL: readers never block the writer. Commits do not sync
-        // themselves (NORMAL); with full sync, a thread syncs the WAL after
-        // them and acknowledges them only then (see `sync`).
+        // WAL: readers never block the writer. FULL: a commit is on disk
+        // before its writes are acknowledged, even across a power cut.
+        let sync = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        };
         writer
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
+            .execute_batch(&format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync};"
+            ))
             .and_then(|()| writer.execute_batch(SCHEMA))
             .and_then(|()| writer.execute_batch(ticks::SCHEMA))
             .map_err(|e| open_error(&path, e))?;
-        let wal = dir.join(format!("{FILE_NAME}-wal"));
-        let acks = match sync {
-            SyncMode::Full => sync::Acks::after_sync(&wal).map_err(|e| open_error(&wal, e))?,
-            SyncMode::Normal => sync::Acks::Now,
-        };
         let reader = connect(&path, OpenFlags::default())?;
         let (writes, rx) = WriteQueue::new();
         std::thread::Builder::new()
             .name("maestro-journal".into())
-            .spawn(move || writer::write_loop(writer, rx, acks))
+            .spawn(move || writer::write_loop(writer, rx))
             .map_err(|e| open_error(&path, e))?;
         Ok(Self {
             path,

@@ -13,8 +13,7 @@ use tracing::{debug, error};
 
 use crate::run::RunStatus;
 
-use super::super::{JournalError, MAX_GROUP, Queued, Write, group, timestamp};
-use super::sync::{Acks, Outcome};
+use super::super::{JournalError, MAX_GROUP, Queued, Waiters, Write, group, timestamp};
 
 /// The longest a write nobody waits for is held back, waiting for a write
 /// somebody does to share its commit: a step's completion is held until
@@ -25,11 +24,7 @@ pub const HOLD_AT_MOST: Duration = Duration::from_millis(2);
 
 /// Take what is queued; commit at once when somebody waits for a write of
 /// the group, else hold it for up to [`HOLD_AT_MOST`].
-pub(super) fn write_loop(
-    mut conn: Connection,
-    mut rx: mpsc::UnboundedReceiver<Queued>,
-    acks: Acks,
-) {
+pub(super) fn write_loop(mut conn: Connection, mut rx: mpsc::UnboundedReceiver<Queued>) {
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
     let mut held: Vec<Queued> = Vec::new();
@@ -42,7 +37,7 @@ pub(super) fn write_loop(
             match recv_until(&mut rx, since + HOLD_AT_MOST, &mut cx) {
                 Some(next) => next,
                 None => {
-                    commit_group(&mut conn, std::mem::take(&mut held), &mut refused, &acks);
+                    commit_group(&mut conn, std::mem::take(&mut held), &mut refused);
                     continue;
                 }
             }
@@ -53,12 +48,12 @@ pub(super) fn write_loop(
         }
         held.extend(group(first, &mut rx));
         if awaited(&held) || held.len() >= MAX_GROUP {
-            commit_group(&mut conn, std::mem::take(&mut held), &mut refused, &acks);
+            commit_group(&mut conn, std::mem::take(&mut held), &mut refused);
         }
     }
     // The queue is closed: nothing more will come to share the commit.
     if !held.is_empty() {
-        commit_group(&mut conn, held, &mut refused, &acks);
+        commit_group(&mut conn, held, &mut refused);
     }
 }
 
@@ -146,44 +141,40 @@ fn exists(conn: &Connection, run_id: &str) -> bool {
         .is_ok()
 }
 
-/// Commit a group in one transaction and hand its writes' outcomes on.
-fn commit_group(conn: &mut Connection, group: Vec<Queued>, refused: &mut Refused, acks: &Acks) {
+/// Commit a group in one transaction and acknowledge its writes together.
+fn commit_group(conn: &mut Connection, group: Vec<Queued>, refused: &mut Refused) {
     let group = refused.sift(group);
     if group.is_empty() {
         return;
     }
     let writes: Vec<&Write> = group.iter().map(|(w, _)| w).collect();
-    let outcomes: Vec<Outcome> = match commit(conn, &writes) {
+    match commit(conn, &writes) {
         Ok(()) => {
             debug!(writes = group.len(), "journal group committed");
-            group.into_iter().map(|(_, tx)| (tx, Ok(()))).collect()
+            let mut waiters = Waiters::default();
+            group.into_iter().for_each(|(_, tx)| waiters.push(tx));
+            waiters.resolve(&Ok(()));
         }
         // One bad write must not fail its neighbours: commit each alone.
-        Err(_) => one_by_one(conn, group, refused),
-    };
-    acks.deliver(outcomes);
-}
-
-fn one_by_one(conn: &mut Connection, group: Vec<Queued>, refused: &mut Refused) -> Vec<Outcome> {
-    group
-        .into_iter()
-        .map(|(write, tx)| {
-            let result = match refused.0.contains(write.run_id()) {
-                true => Err(not_journaled(write.run_id())),
-                false => commit(conn, &[&write]),
-            };
-            if let Err(e) = &result {
-                error!(error = %e, "journal write failed");
-                // Not a second beginning of a run that exists.
-                if let Write::Begin(run) = &write
-                    && !exists(conn, &run.run_id)
-                {
-                    refused.add(&run.run_id);
+        Err(_) => {
+            for (write, tx) in group {
+                let result = match refused.0.contains(write.run_id()) {
+                    true => Err(not_journaled(write.run_id())),
+                    false => commit(conn, &[&write]),
+                };
+                if let Err(e) = &result {
+                    error!(error = %e, "journal write failed");
+                    // Not a second beginning of a run that exists.
+                    if let Write::Begin(run) = &write
+                        && !exists(conn, &run.run_id)
+                    {
+                        refused.add(&run.run_id);
+                    }
                 }
+                let _ = tx.send(result);
             }
-            (tx, result)
-        })
-        .collect()
+        }
+    }
 }
 
 fn commit(conn: &mut Connection, writes: &[&Write]) -> Result<(), JournalError> {

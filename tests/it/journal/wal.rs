@@ -1,6 +1,5 @@
 //! The SQLite journal's file: the WAL is copied into the database while
-//! runs go on (commits are synced apart from SQLite, and its checkpoints
-//! must still run), and a journal made by an earlier version trades its
+//! runs go on, and a journal made by an earlier version trades its
 //! whole-table status indexes for partial ones.
 
 use std::sync::Arc;
