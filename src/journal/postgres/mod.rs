@@ -10,6 +10,7 @@ mod leases;
 mod list;
 mod pipeline;
 mod session;
+mod statements;
 mod ticks;
 mod writer;
 
