@@ -9,11 +9,12 @@ use std::time::{Duration, SystemTime};
 
 use maestro::journal::postgres::{LeaseConfig, PostgresJournal};
 use maestro::journal::{Journal, JournalError, RunQuery};
+use maestro::runtime::RunStatus;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use super::{TestDb, begin, definition, event, started};
+use super::{TestDb, begin, definition, event, finished, started};
 
 /// The lease, and so how long a statement may go unanswered.
 const TTL: Duration = Duration::from_secs(1);
@@ -126,6 +127,10 @@ async fn a_database_that_stops_answering_fails_calls_then_is_reached_again() {
         .write(event("before", 0, started("before"), now))
         .await
         .unwrap();
+    // Ended, so that no lease renewal is under way when the relay stalls:
+    // its statement would time out first and cut the read's connection.
+    let end = event("before", 1, finished(RunStatus::Succeeded), now);
+    journal.write(end).await.unwrap();
 
     relay.stall();
     assert_eq!(
@@ -153,6 +158,7 @@ async fn a_database_that_stops_answering_fails_calls_then_is_reached_again() {
         .await
         .unwrap();
     let stored = journal.load("after").await.unwrap().expect("the run after");
+    assert_eq!(stored.status, RunStatus::Running);
     assert_eq!(stored.events.len(), 1);
 }
 
