@@ -232,6 +232,7 @@ impl Transport {
 
 /// The client span of an attempt that carries a trace (and is sampled),
 /// named for the step and the operation.
+///
 /// The attributes are asked for only when the call is traced: most are not,
 /// and they cost allocations per call.
 pub(crate) fn client_span(

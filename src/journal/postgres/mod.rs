@@ -244,6 +244,7 @@ impl Journal for PostgresJournal {
                 .await
         })
     }
+
     fn release(&self, run_id: &str) -> BoxFuture<'_, Result<(), JournalError>> {
         let run_ids = vec![run_id.to_string()];
         Box::pin(async move { self.release_runs(&run_ids).await })

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Row};
+use tokio_postgres::{Client, Row, Statement};
 use tracing::{debug, error, warn};
 
 use super::leases::{Leases, from_db, to_db};
@@ -58,6 +58,7 @@ impl Writer {
         }
         Ok(self.live.as_mut().expect("opened above"))
     }
+
     /// Commit what is queued, group by group, until every sender is gone.
     pub async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Queued>) {
         while let Some(first) = rx.recv().await {
@@ -173,14 +174,18 @@ fn group<'a>(
     owner: &'a String,
     ttl: &'a f64,
 ) -> (Vec<Reply<'a>>, Option<usize>) {
-    let mut statements: Vec<Reply<'a>> = Vec::new();
+    let query = |statement: &'a Statement, params: Vec<&'a (dyn ToSql + Sync)>| -> Reply<'a> {
+        Box::pin(async move { client.query(statement, &params).await })
+    };
+    let mut statements = Vec::new();
     if !b.run_ids.is_empty() {
-        statements.push(Box::pin(async move {
-            let columns: [&(dyn ToSql + Sync); 4] = [&b.hashes, &b.names, &b.paths, &b.texts];
-            client.query(&s.definitions, &columns).await
-        }));
-        statements.push(Box::pin(async move {
-            let columns: [&(dyn ToSql + Sync); 7] = [
+        statements.push(query(
+            &s.definitions,
+            vec![&b.hashes, &b.names, &b.paths, &b.texts],
+        ));
+        statements.push(query(
+            &s.runs,
+            vec![
                 &b.run_ids,
                 &b.workflows,
                 &b.definitions,
@@ -188,31 +193,30 @@ fn group<'a>(
                 &b.created,
                 owner,
                 ttl,
-            ];
-            client.query(&s.runs, &columns).await
-        }));
+            ],
+        ));
     }
     let mut events_at = None;
     if !e.run_ids.is_empty() {
         events_at = Some(statements.len());
-        statements.push(Box::pin(async move {
-            let columns: [&(dyn ToSql + Sync); 7] = [
+        statements.push(query(
+            &s.events,
+            vec![
                 &e.run_ids, &e.seqs, &e.ats, &e.kinds, &e.bodies, &e.epochs, owner,
-            ];
-            client.query(&s.events, &columns).await
-        }));
+            ],
+        ));
     }
     if !e.done_ids.is_empty() {
-        statements.push(Box::pin(async move {
-            let columns: [&(dyn ToSql + Sync); 5] = [
+        statements.push(query(
+            &s.finish,
+            vec![
                 &e.done_ids,
                 &e.done_status,
                 &e.done_at,
                 &e.done_epochs,
                 owner,
-            ];
-            client.query(&s.finish, &columns).await
-        }));
+            ],
+        ));
     }
     (statements, events_at)
 }
