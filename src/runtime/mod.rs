@@ -304,10 +304,7 @@ impl Runtime {
                     service: service.name.clone(),
                 });
             };
-            services.insert(
-                service.name.clone(),
-                ServiceHandle::new(&service.name, slot),
-            );
+            services.insert(service.name.clone(), ServiceHandle::new(service, slot));
         }
         drop(slots);
         let definition = self
