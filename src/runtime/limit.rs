@@ -9,17 +9,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::resilience::{Rate, TokenBucket};
-use crate::transport::CallRequest;
+use crate::transport::{CallFuture, CallRequest};
 use crate::workflow::Service;
 
 use super::AttemptError;
-use super::dispatch::{LetThrough, Turn};
-use super::service::ServiceState;
+use super::service::{AbortOnDrop, ServiceMsg, ServiceState, carry};
+
+type Reply = RpcReplyPort<Result<serde_json::Value, AttemptError>>;
+
+/// What a waiting attempt is told when its turn comes: go at `at` with
+/// this call, or an error instead of being sent.
+type Turn = Result<LetThrough, AttemptError>;
+
+pub(super) struct LetThrough {
+    call: CallFuture,
+    /// When the rate lets it start; now, without a rate.
+    at: Instant,
+}
 
 /// The limits of one service actor and the attempts waiting under them.
 pub(super) struct Limiter {
@@ -137,13 +149,14 @@ impl ServiceState {
     /// room, else queued; either way its task waits for its turn.
     pub(super) fn start_limited(
         &mut self,
-        id: u64,
+        myself: ActorRef<ServiceMsg>,
         request: CallRequest,
-        until: Instant,
-        turn: oneshot::Sender<Turn>,
-        gone: CancellationToken,
+        cancel: CancellationToken,
+        reply: Reply,
     ) {
-        let since = Instant::now();
+        let (id, since) = (self.next_id(), Instant::now());
+        let until = since + request.timeout;
+        let (turn, waiting) = oneshot::channel();
         let waiter = Waiter {
             id,
             since,
@@ -154,12 +167,24 @@ impl ServiceState {
         let Some(limiter) = self.limiter.as_mut() else {
             return;
         };
-        self.in_flight.insert(id, gone.drop_guard());
+        let limit = limiter.concurrency.map(|n| format!("concurrency: {n}"));
         if limiter.has_room() {
             self.let_through(waiter, since);
         } else {
             limiter.queue.push_back(waiter);
         }
+        let waiting = Waiting {
+            myself,
+            id,
+            turn: waiting,
+            since,
+            until,
+            cancel,
+            service: self.service.name.clone(),
+            limit: limit.unwrap_or_default(),
+        };
+        let task = tokio::spawn(waiting.wait(reply));
+        self.in_flight.insert(id, AbortOnDrop(task.abort_handle()));
     }
 
     /// A call let through has ended: its slot goes to the next in line.
@@ -180,39 +205,35 @@ impl ServiceState {
         }
     }
 
-    /// An attempt left before its turn reached it: out of the queue if it
-    /// is still there; else it was let through meanwhile, and its slot and
-    /// breaker permit come back as for an abandoned call.
+    /// An attempt left without its turn: out of the queue, if still in it.
     pub(super) fn left(&mut self, id: u64) {
-        let queued = self.limiter.as_mut().and_then(|limiter| {
-            let at = limiter.queue.iter().position(|w| w.id == id)?;
-            let waiter = limiter.queue.remove(at)?;
+        self.in_flight.remove(&id);
+        let Some(limiter) = self.limiter.as_mut() else {
+            return;
+        };
+        if let Some(at) = limiter.queue.iter().position(|w| w.id == id) {
+            let waiter = limiter.queue.remove(at).expect("found");
             limiter.counters.count(Instant::now() - waiter.since);
-            Some(())
-        });
-        match queued {
-            Some(()) => self.forget(id),
-            None => self.finish(id, None),
         }
     }
 
     /// Give a waiter its turn: through the breaker, then the rate; or tell
-    /// it why not. Only a call told to go takes a slot and stays in flight.
+    /// it why not. Only a call told to go takes a slot.
     fn let_through(&mut self, waiter: Waiter, now: Instant) {
         let Waiter {
-            id,
             since,
             until,
             mut request,
             turn,
+            ..
         } = waiter;
         let Some(limiter) = self.limiter.as_ref() else {
             return;
         };
         if turn.is_closed() || now >= until {
-            // Its time ran out: its task answers on its own.
+            // Its time ran out: its task answers and leaves on its own.
             limiter.counters.count(until.min(now) - since);
-            return self.forget(id);
+            return;
         }
         match self.breaker.acquire(now) {
             Ok(Some(transition)) => self.log_transition(&transition, ""),
@@ -222,7 +243,7 @@ impl ServiceState {
                 let retry_in = rejected.retry_at.saturating_duration_since(now);
                 let service = self.service.name.clone();
                 let _ = turn.send(Err(AttemptError::CircuitOpen { service, retry_in }));
-                return self.forget(id);
+                return;
             }
         }
         let Some(limiter) = self.limiter.as_mut() else {
@@ -237,7 +258,7 @@ impl ServiceState {
                     let error = limiter.limited(&self.service.name, limit, now - since);
                     self.breaker.on_abandoned(now);
                     let _ = turn.send(Err(error));
-                    return self.forget(id);
+                    return;
                 }
             },
         };
@@ -249,15 +270,73 @@ impl ServiceState {
             // It gave up meanwhile: nothing was sent.
             Err(_) => {
                 self.breaker.on_abandoned(now);
-                self.forget(id);
             }
         }
     }
+}
 
-    /// An attempt that holds no slot: nothing to give back, nor to cancel.
-    fn forget(&mut self, id: u64) {
-        if let Some(attempt) = self.in_flight.remove(&id) {
-            attempt.disarm();
+/// The task of an attempt under limits, until its turn comes.
+struct Waiting {
+    myself: ActorRef<ServiceMsg>,
+    id: u64,
+    turn: oneshot::Receiver<Turn>,
+    since: Instant,
+    until: Instant,
+    cancel: CancellationToken,
+    service: String,
+    /// The limit it queues under, as declared (`concurrency: 5`).
+    limit: String,
+}
+
+impl Waiting {
+    async fn wait(mut self, reply: Reply) {
+        let (myself, id) = (self.myself.clone(), self.id);
+        let turn = tokio::select! {
+            turn = &mut self.turn => turn.ok(),
+            () = tokio::time::sleep_until(self.until) => None,
+            () = self.cancel.cancelled() => None,
+        };
+        let turn = match turn {
+            Some(turn) => turn,
+            // Closed before looking again, so that a turn given just as the
+            // wait ended is seen rather than lost with its slot.
+            None => {
+                self.turn.close();
+                match self.turn.try_recv() {
+                    Ok(Ok(_late)) => {
+                        let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
+                        let _ = reply.send(Err(self.timed_out()));
+                        return;
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(self.timed_out()),
+                }
+            }
+        };
+        let LetThrough { call, at } = match turn {
+            Ok(go) => go,
+            Err(e) => {
+                let _ = myself.cast(ServiceMsg::Left { id });
+                let _ = reply.send(Err(e));
+                return;
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            () = self.cancel.cancelled() => {
+                let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
+                return;
+            }
+        }
+        carry(myself, id, call, self.cancel, reply).await;
+    }
+
+    fn timed_out(&self) -> AttemptError {
+        AttemptError::Limited {
+            service: self.service.clone(),
+            limit: self.limit.clone(),
+            // Its whole time when that ran out, however late the task woke.
+            waited: Instant::now().min(self.until) - self.since,
         }
     }
 }

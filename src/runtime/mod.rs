@@ -304,7 +304,10 @@ impl Runtime {
                     service: service.name.clone(),
                 });
             };
-            services.insert(service.name.clone(), ServiceHandle::new(service, slot));
+            services.insert(
+                service.name.clone(),
+                ServiceHandle::new(&service.name, slot),
+            );
         }
         drop(slots);
         let definition = self

@@ -1,26 +1,25 @@
 //! The service actor: one per configured service, owning its transport (the
 //! connection pool), its circuit breaker and the calls in flight. It never
-//! awaits a call: it gives each attempt its turn and the call to make, which
-//! the attempt's own task makes and reports back for the breaker, so the
-//! mailbox stays responsive and an answer crosses no extra task. A service
-//! that declares limits has its attempts wait their turn (`limit.rs`).
+//! awaits a call in its handler: each attempt is spawned, answers its caller
+//! itself, and tells the actor its outcome for the breaker, so the mailbox
+//! stays responsive and an answer crosses no extra task. A service that
+//! declares limits has its attempts wait their turn first (`limit.rs`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
-use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, DropGuard};
+use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::resilience::breaker::{BreakerPhase, BreakerState, CircuitBreaker, Transition};
-use crate::transport::{CallError, CallRequest, Dial, Transport};
+use crate::transport::{CallError, CallFuture, CallRequest, Dial, Transport};
 use crate::workflow::Service;
 
 use super::AttemptError;
-use super::dispatch::{LetThrough, Turn};
 use super::limit::{LimitCounters, Limiter};
 
 pub struct ServiceActor;
@@ -29,25 +28,21 @@ pub struct ServiceActor;
 // allocation to each.
 #[allow(clippy::large_enum_variant)]
 pub enum ServiceMsg {
-    /// Give attempt `id` its turn on `turn`, at once or when the limits
-    /// allow, no later than `until`. `gone` is cancelled if this actor dies
-    /// first, so that a call in flight is abandoned.
+    /// Make one attempt of a call. `cancel` abandons it (the reply is then
+    /// never sent and the in-flight call is dropped).
     Attempt {
-        id: u64,
         request: CallRequest,
-        until: Instant,
-        turn: oneshot::Sender<Turn>,
-        gone: CancellationToken,
+        cancel: CancellationToken,
+        reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     },
-    /// An attempt let through has ended: how, for the breaker (`None`: its
-    /// caller abandoned it).
+    /// An attempt spawned by this actor has ended: how, for the breaker
+    /// (`None`: its caller abandoned it).
     Done {
         id: u64,
         outcome: Option<Result<(), CallError>>,
     },
-    /// An attempt left before its turn reached it (its time ran out, or its
-    /// caller left): out of the queue, or its slot back if it was let
-    /// through meanwhile.
+    /// An attempt waiting for its turn under the service's limits left
+    /// without being let through (its time ran out, or its caller left).
     Left {
         id: u64,
     },
@@ -116,11 +111,20 @@ pub struct ServiceState {
     counters: Arc<BreakerCounters>,
     pub(super) transport: Transport,
     pub(super) breaker: CircuitBreaker,
-    /// Attempts let through (or queued) and not yet ended. Dropping the
-    /// state (the actor died) cancels each, and its call with it.
-    pub(super) in_flight: HashMap<u64, DropGuard>,
+    next_id: u64,
+    pub(super) in_flight: HashMap<u64, AbortOnDrop>,
     /// `None` when the service declares no limit: its calls go at once.
     pub(super) limiter: Option<Limiter>,
+}
+
+/// A call in flight. Dropping the state (the actor died) aborts every call
+/// it had spawned, and with it the reply its caller waits for.
+pub(super) struct AbortOnDrop(pub(super) AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Actor for ServiceActor {
@@ -147,24 +151,23 @@ impl Actor for ServiceActor {
             service,
             counters,
             transport,
+            next_id: 0,
             in_flight: HashMap::new(),
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             ServiceMsg::Attempt {
-                id,
                 request,
-                until,
-                turn,
-                gone,
-            } => state.start(id, request, until, turn, gone),
+                cancel,
+                reply,
+            } => state.start(myself, request, cancel, reply),
             ServiceMsg::Done { id, outcome } => state.finish(id, outcome),
             ServiceMsg::Left { id } => state.left(id),
             ServiceMsg::Status(reply) => {
@@ -186,49 +189,42 @@ impl Actor for ServiceActor {
 impl ServiceState {
     fn start(
         &mut self,
-        id: u64,
+        myself: ActorRef<ServiceMsg>,
         request: CallRequest,
-        until: Instant,
-        turn: oneshot::Sender<Turn>,
-        gone: CancellationToken,
+        cancel: CancellationToken,
+        reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
     ) {
-        if turn.is_closed() {
-            // Its caller gave up already; it tells us when it leaves.
-            return;
-        }
         if self.limiter.is_some() {
-            return self.start_limited(id, request, until, turn, gone);
+            return self.start_limited(myself, request, cancel, reply);
         }
-        let now = Instant::now();
-        match self.breaker.acquire(now) {
+        match self.breaker.acquire(Instant::now()) {
             Ok(Some(transition)) => self.log_transition(&transition, ""),
             Ok(None) => {}
             Err(rejected) => {
-                let retry_in = rejected.retry_at.saturating_duration_since(now);
-                let _ = turn.send(Err(AttemptError::CircuitOpen {
+                let retry_in = rejected.retry_at.saturating_duration_since(Instant::now());
+                let _ = reply.send(Err(AttemptError::CircuitOpen {
                     service: self.service.name.clone(),
                     retry_in,
                 }));
                 return;
             }
         }
+        let id = self.next_id();
         let call = self.transport.call(request);
-        match turn.send(Ok(LetThrough { call, at: now })) {
-            Ok(()) => {
-                self.in_flight.insert(id, gone.drop_guard());
-            }
-            // It gave up meanwhile: nothing was sent.
-            Err(_) => {
-                self.breaker.on_abandoned(now);
-            }
-        }
+        let task = tokio::spawn(carry(myself, id, call, cancel, reply));
+        self.in_flight.insert(id, AbortOnDrop(task.abort_handle()));
     }
 
-    pub(super) fn finish(&mut self, id: u64, outcome: Option<Result<(), CallError>>) {
-        let Some(attempt) = self.in_flight.remove(&id) else {
+    pub(super) fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    fn finish(&mut self, id: u64, outcome: Option<Result<(), CallError>>) {
+        if self.in_flight.remove(&id).is_none() {
             return;
-        };
-        attempt.disarm();
+        }
         let now = Instant::now();
         let transition = match &outcome {
             Some(Ok(())) => self.breaker.on_success(now),
@@ -263,4 +259,33 @@ impl ServiceState {
             info!(service = %service, from, to, reason, "circuit breaker {to}");
         }
     }
+}
+
+/// One call let through, from the request's departure to its answer: the
+/// body of an attempt's task.
+pub(super) async fn carry(
+    myself: ActorRef<ServiceMsg>,
+    id: u64,
+    call: CallFuture,
+    cancel: CancellationToken,
+    reply: RpcReplyPort<Result<serde_json::Value, AttemptError>>,
+) {
+    let result = tokio::select! {
+        result = call => result,
+        () = cancel.cancelled() => {
+            let _ = myself.cast(ServiceMsg::Done { id, outcome: None });
+            return;
+        }
+    };
+    // The breaker first, so that a retry this answer prompts finds it up
+    // to date.
+    let outcome = match &result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.clone()),
+    };
+    let _ = myself.cast(ServiceMsg::Done {
+        id,
+        outcome: Some(outcome),
+    });
+    let _ = reply.send(result.map_err(AttemptError::Call));
 }
