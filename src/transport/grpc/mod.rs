@@ -321,6 +321,23 @@ mod tests {
         assert_eq!(tenants, ["a", "b"]);
     }
 
+    #[test]
+    fn values_sent_once_are_never_indexed() {
+        let pool = json::tests::test_pool();
+        let method = pool
+            .get_service_by_name("test.v1.Orders")
+            .and_then(|s| s.methods().find(|m| m.name() == "Place"))
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let request = super::outgoing::request(&method, &call_request("Place", vec![]), deadline);
+        let map = request.unwrap().into_parts().0;
+        let indexed = |name: &str| !map.get(name).unwrap().is_sensitive();
+        assert!(!indexed(IDEMPOTENCY_KEY));
+        assert!(!indexed("grpc-timeout"));
+        assert!(indexed(RUN_ID));
+        assert!(indexed(STEP_ID));
+    }
+
     #[tokio::test]
     async fn unknown_methods_and_bad_input_are_permanent() {
         let mut t = GrpcTransport::new("orders", &config("http://127.0.0.1:1", 1), LIMIT).unwrap();

@@ -11,6 +11,9 @@ use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 use super::{IDEMPOTENCY_KEY, RUN_ID, STEP_ID, TRACEPARENT, json};
 use crate::transport::{CallError, CallRequest};
 
+/// Set by tonic from the request's timeout; its value differs per call.
+const GRPC_TIMEOUT: &str = "grpc-timeout";
+
 pub(super) fn request(
     method: &MethodDescriptor,
     req: &CallRequest,
@@ -21,6 +24,9 @@ pub(super) fn request(
     *request.metadata_mut() = metadata(req).map_err(CallError::permanent)?;
     // Sent as `grpc-timeout`, so the server can give up when we do.
     request.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    if let Some(timeout) = request.metadata_mut().get_mut(GRPC_TIMEOUT) {
+        timeout.set_sensitive(true);
+    }
     Ok(request)
 }
 
@@ -28,21 +34,22 @@ pub(super) fn request(
 /// name wins.
 pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     let mut map = MetadataMap::new();
-    for (name, value) in [
-        (IDEMPOTENCY_KEY, &req.idempotency_key),
-        (RUN_ID, &req.run_id),
-        (STEP_ID, &req.step_id),
+    // The run's id comes again in its other calls: worth indexing.
+    for (name, value, once) in [
+        (IDEMPOTENCY_KEY, &req.idempotency_key, true),
+        (RUN_ID, &req.run_id, false),
+        (STEP_ID, &req.step_id, false),
     ] {
         map.insert(
             AsciiMetadataKey::from_static(name),
-            ascii_value(name, value)?,
+            sent_once(ascii_value(name, value)?, once),
         );
     }
     if let Some(trace) = &req.trace {
         let value = trace.traceparent();
         map.insert(
             AsciiMetadataKey::from_static(TRACEPARENT),
-            ascii_value(TRACEPARENT, &value)?,
+            sent_once(ascii_value(TRACEPARENT, &value)?, true),
         );
     }
     let mut seen = HashSet::new();
@@ -57,6 +64,14 @@ pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
         }
     }
     Ok(map)
+}
+
+/// A value no other call sends (`once`) is marked never to be indexed by
+/// HPACK: kept in the connection's header table it would only push out the
+/// headers every call repeats, to be sent in full again.
+fn sent_once(mut value: AsciiMetadataValue, once: bool) -> AsciiMetadataValue {
+    value.set_sensitive(once);
+    value
 }
 
 /// The value is not echoed in the error: metadata carries credentials.
