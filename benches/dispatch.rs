@@ -89,8 +89,8 @@ impl Layers {
             bound,
             request: CallRequest {
                 target,
-                body,
-                headers: Vec::new(),
+                body: body.into(),
+                headers: Arc::new([]),
                 idempotency_key: "bench:step".into(),
                 run_id: "bench".into(),
                 step_id: "step".into(),

@@ -279,7 +279,7 @@ impl Operation {
             OperationKind::Step => RunEvent::AttemptStarted {
                 step,
                 attempt,
-                idempotency_key: self.request.idempotency_key.clone(),
+                idempotency_key: self.request.idempotency_key.to_string(),
                 request,
             },
             OperationKind::Compensation => RunEvent::CompensationStarted {
@@ -326,7 +326,7 @@ impl Operation {
             compensation = self.kind == OperationKind::Compensation,
             "not sent: the run's lease is no longer certainly held here"
         );
-        let run_id = self.request.run_id.clone();
+        let run_id = self.request.run_id.to_string();
         let lost = JournalError::LeaseLost { run_id };
         self.give_up(OperationError::Journal(lost), tally)
     }

@@ -1,6 +1,7 @@
 //! Turning a step or compensation into a concrete request: templates
 //! rendered against the run's data, headers merged, keys and budgets set.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::resilience::deadline;
@@ -76,11 +77,11 @@ pub fn render_request(
     }
     Ok(CallRequest {
         target,
-        body,
-        headers,
-        idempotency_key: id.idempotency_key,
-        run_id: id.run_id.to_string(),
-        step_id: id.step_id.to_string(),
+        body: Arc::new(body),
+        headers: headers.into(),
+        idempotency_key: id.idempotency_key.into(),
+        run_id: id.run_id.into(),
+        step_id: id.step_id.into(),
         // The run's remaining time is applied per attempt by the attempt loop.
         timeout: deadline::attempt_timeout(
             spec.timeout,

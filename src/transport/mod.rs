@@ -61,18 +61,20 @@ impl CallError {
 }
 
 /// One rendered call, ready to send. Its `Debug` form hides header values,
-/// which often carry credentials, so a request can be logged safely.
+/// which often carry credentials, so a request can be logged safely. What
+/// every attempt sends alike is shared: an attempt's copy costs no copy of
+/// the body or the headers.
 #[derive(Clone)]
 pub struct CallRequest {
     pub target: CallTarget,
     /// The rendered `input`.
-    pub body: Value,
+    pub body: Arc<Value>,
     /// Rendered headers (HTTP) or metadata (gRPC), names lower-case.
-    pub headers: Vec<(::http::HeaderName, String)>,
+    pub headers: Arc<[(::http::HeaderName, String)]>,
     /// The same for every attempt and compensation of one (run, step).
-    pub idempotency_key: String,
-    pub run_id: String,
-    pub step_id: String,
+    pub idempotency_key: Arc<str>,
+    pub run_id: Arc<str>,
+    pub step_id: Arc<str>,
     /// This attempt's budget; the call is cancelled when it runs out.
     pub timeout: Duration,
     /// The attempt's place in its run's trace, while traces are exported:
@@ -316,11 +318,12 @@ mod redaction_tests {
             target: CallTarget::Grpc {
                 method: "Charge".into(),
             },
-            body: Value::Null,
+            body: Value::Null.into(),
             headers: vec![(
                 ::http::header::AUTHORIZATION,
                 "Bearer sk_live_secret".into(),
-            )],
+            )]
+            .into(),
             idempotency_key: "run:step".into(),
             run_id: "run".into(),
             step_id: "step".into(),

@@ -172,12 +172,12 @@ pub fn script(case: &Case) -> Result<Answer, String> {
         let undo = req.idempotency_key.ends_with(":compensate");
         let answers = if undo { &undos } else { &steps };
         let mut calls = calls.lock().unwrap_or_else(|p| p.into_inner());
-        let n = calls.entry(req.idempotency_key.clone()).or_default();
+        let n = calls.entry(req.idempotency_key.to_string()).or_default();
         *n += 1;
         // `reserve_all[2]/reserve` answers as itself, else as `reserve`:
         // every element of a loop alike.
         let own = req.step_id.rsplit('/').next().unwrap_or_default();
-        match answers.get(&req.step_id).or_else(|| answers.get(own)) {
+        match answers.get(&*req.step_id).or_else(|| answers.get(own)) {
             Some(list) => list[(*n - 1).min(list.len() - 1)].clone(),
             None => Ok(empty_object()),
         }

@@ -266,8 +266,8 @@ mod tests {
             target: CallTarget::Grpc {
                 method: method.into(),
             },
-            body: json!({"customer_name": "Ada"}),
-            headers,
+            body: json!({"customer_name": "Ada"}).into(),
+            headers: headers.into(),
             idempotency_key: "run-1/charge".into(),
             run_id: "run-1".into(),
             step_id: "charge".into(),
@@ -349,7 +349,7 @@ mod tests {
             err.message
         );
         let mut bad = call_request("test.v1.Orders/Place", vec![]);
-        bad.body = json!({"nope": 1});
+        bad.body = json!({"nope": 1}).into();
         let err = t.call(bad).await.unwrap_err();
         assert_eq!(err.class, FailureClass::Permanent);
         assert!(err.message.contains("nope"), "{}", err.message);

@@ -53,7 +53,7 @@ pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
         );
     }
     let mut seen = HashSet::new();
-    for (name, value) in &req.headers {
+    for (name, value) in req.headers.iter() {
         let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
             .map_err(|_| format!("`{name}` cannot be sent as text gRPC metadata"))?;
         let value = ascii_value(name.as_str(), value)?;

@@ -179,7 +179,7 @@ fn build_request(
         .request(verb.clone(), url)
         .headers(headers(&req).map_err(CallError::permanent)?);
     if carries_body && !req.body.is_null() {
-        builder = builder.json(&req.body);
+        builder = builder.json(&*req.body);
     }
     builder
         .build()
@@ -218,7 +218,7 @@ fn headers(req: &CallRequest) -> Result<HeaderMap, String> {
         map.insert(HeaderName::from_static(TRACEPARENT), value);
     }
     let mut seen = HashSet::new();
-    for (name, value) in &req.headers {
+    for (name, value) in req.headers.iter() {
         let mut value = header_value(name.as_str(), value)?;
         // Kept out of the HTTP stack's own debug output: headers often
         // carry credentials.

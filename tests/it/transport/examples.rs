@@ -70,8 +70,8 @@ fn proto_files(names: &[&str]) -> DescriptorSource {
 fn request(target: CallTarget, key: &str, body: Value) -> CallRequest {
     CallRequest {
         target,
-        body,
-        headers: vec![(http::HeaderName::from_static("x-tenant"), "acme".into())],
+        body: body.into(),
+        headers: vec![(http::HeaderName::from_static("x-tenant"), "acme".into())].into(),
         idempotency_key: key.into(),
         run_id: "run-9".into(),
         step_id: key.into(),

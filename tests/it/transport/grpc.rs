@@ -42,8 +42,8 @@ fn grpc_call(method: &str, body: Value) -> CallRequest {
         target: CallTarget::Grpc {
             method: method.into(),
         },
-        body,
-        headers: vec![(http::HeaderName::from_static("x-tenant"), "acme".into())],
+        body: body.into(),
+        headers: vec![(http::HeaderName::from_static("x-tenant"), "acme".into())].into(),
         idempotency_key: "run-7:place".into(),
         run_id: "run-7".into(),
         step_id: "place".into(),
