@@ -216,7 +216,7 @@ steps:
             RunEvent::StepCompleted {
                 step: "reserve".into(),
                 attempts: 2,
-                output: serde_json::Value::Null,
+                output: serde_json::Value::Null.into(),
             },
         ));
         live.apply(&event(

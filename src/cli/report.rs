@@ -48,7 +48,7 @@ pub struct StepOutputs(Map<String, Value>);
 impl StepOutputs {
     pub fn keep(&mut self, recorded: &Recorded) {
         if let RunEvent::StepCompleted { step, output, .. } = &recorded.event {
-            self.0.insert(step.clone(), output.clone());
+            self.0.insert(step.clone(), Value::clone(output));
         }
     }
 }

@@ -2,6 +2,7 @@
 //! derived from these events, so a log that survives the process (a journal)
 //! is enough to tell, or resume, where a run stood.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -62,7 +63,8 @@ pub enum RunEvent {
     StepCompleted {
         step: String,
         attempts: u32,
-        output: Value,
+        /// Shared with the scope that step's output goes into.
+        output: Arc<Value>,
     },
     /// The step gave up. `outcome_unknown` when an attempt may have been
     /// applied, so the step is compensated anyway.

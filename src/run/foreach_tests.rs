@@ -102,7 +102,7 @@ impl Sim {
         self.apply(RunEvent::StepCompleted {
             step: step.into(),
             attempts: 1,
-            output,
+            output: output.into(),
         });
     }
 

@@ -208,7 +208,7 @@ impl Sim {
             _ => RunEvent::StepCompleted {
                 step,
                 attempts: 1,
-                output: json!(pick),
+                output: json!(pick).into(),
             },
         });
     }

@@ -138,7 +138,7 @@ fn completed(step: &str, output: Value) -> RunEvent {
     RunEvent::StepCompleted {
         step: step.into(),
         attempts: 1,
-        output,
+        output: output.into(),
     }
 }
 

@@ -24,7 +24,7 @@ fn events() -> Vec<RunEvent> {
     let done = |step: &str| RunEvent::StepCompleted {
         step: step.into(),
         attempts: 1,
-        output: json!({}),
+        output: json!({}).into(),
     };
     vec![
         RunEvent::RunStarted {

@@ -77,7 +77,7 @@ fn failed_saga() -> Vec<Recorded> {
             RunEvent::StepCompleted {
                 step: "reserve".into(),
                 attempts: 1,
-                output: json!({"id": 7}),
+                output: json!({"id": 7}).into(),
             },
         ),
         at(6, attempt("charge", 1)),
@@ -148,7 +148,7 @@ fn a_failed_saga_folds_into_steps_effects_and_compensations() {
     );
     let produced = reserve.output_event.map(|i| &events[i].event);
     assert!(
-        matches!(produced, Some(RunEvent::StepCompleted { output, .. }) if *output == json!({"id": 7})),
+        matches!(produced, Some(RunEvent::StepCompleted { output, .. }) if **output == json!({"id": 7})),
         "{produced:?}"
     );
     let charge = state.step("charge").unwrap();

@@ -53,7 +53,7 @@ fn compensated_run() -> Vec<Recorded> {
             RunEvent::StepCompleted {
                 step: "charge".into(),
                 attempts: 1,
-                output: json!({}),
+                output: json!({}).into(),
             },
         ),
         rec(6, started("ship", 1)),

@@ -37,8 +37,14 @@ impl Scope {
 
     /// Record a step's output under its name.
     pub fn insert(&mut self, name: &str, value: Value) {
+        self.insert_shared(name, Arc::new(value));
+    }
+
+    /// The same, for a value shared with whoever else holds it (the event
+    /// that recorded it): no copy.
+    pub fn insert_shared(&mut self, name: &str, value: Arc<Value>) {
         let data = Arc::make_mut(&mut self.data);
-        data.values.insert(name.to_owned(), Arc::new(value));
+        data.values.insert(name.to_owned(), value);
         data.skipped.remove(name);
     }
 

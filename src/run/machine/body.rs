@@ -162,7 +162,7 @@ impl Machine {
             Ok(output) => RunEvent::StepCompleted {
                 step: id,
                 attempts: 0,
-                output,
+                output: output.into(),
             },
             Err(error) => RunEvent::StepFailed {
                 step: id,

@@ -1,6 +1,8 @@
 //! How the machine takes a recorded event into account: the run's state
 //! folded, and the data each frame's templates read kept up to date.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use super::{Machine, RUN_DATA};
@@ -40,7 +42,7 @@ impl Machine {
             RunEvent::StepCompleted { step, output, .. } => {
                 if let Some(at) = self.ended(step) {
                     if let Some((frame, name)) = self.output_of(at) {
-                        self.scopes[frame].insert(&name, output.clone());
+                        self.scopes[frame].insert_shared(&name, Arc::clone(output));
                     }
                     self.signal_taken(at);
                 }

@@ -152,7 +152,7 @@ fn completed(step: String, output: Value) -> RunEvent {
     RunEvent::StepCompleted {
         step,
         attempts: 0,
-        output,
+        output: output.into(),
     }
 }
 

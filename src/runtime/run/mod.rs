@@ -295,7 +295,7 @@ impl Driver {
             Ok(output) => RunEvent::StepCompleted {
                 step,
                 attempts: outcome.attempts,
-                output,
+                output: output.into(),
             },
             Err(OperationError::Cancelled) => RunEvent::StepCancelled {
                 step,

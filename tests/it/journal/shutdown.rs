@@ -261,7 +261,7 @@ async fn journal_after_a_crash(dir: &StateDir, never: &[&str], started: &[&str])
         let step = RunEvent::StepCompleted {
             step: "verify_identity".into(),
             attempts: 1,
-            output: json!({"verified": true}),
+            output: json!({"verified": true}).into(),
         };
         journal.write(event(id, 0, start)).await.unwrap();
         journal.write(event(id, 1, step)).await.unwrap();

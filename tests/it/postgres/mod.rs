@@ -203,7 +203,7 @@ pub fn completed(n: u64) -> RunEvent {
     RunEvent::StepCompleted {
         step: "reserve".into(),
         attempts: 1,
-        output: json!({ "n": n }),
+        output: json!({ "n": n }).into(),
     }
 }
 
