@@ -17,7 +17,8 @@ pub enum RunEvent {
     RunStarted {
         run_id: String,
         workflow: String,
-        input: Value,
+        /// Shared with the scope the run's templates read.
+        input: Arc<Value>,
         /// The run this one started again, with the same input.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_of: Option<String>,

@@ -55,7 +55,7 @@ impl Sim {
         sim.apply(RunEvent::RunStarted {
             run_id: "r1".into(),
             workflow: "loops".into(),
-            input,
+            input: input.into(),
             retry_of: None,
             traceparent: None,
         });

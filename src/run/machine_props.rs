@@ -246,7 +246,7 @@ proptest! {
         sim.record(RunEvent::RunStarted {
             run_id: "r".into(),
             workflow: "prop".into(),
-            input: json!({"yes": true, "no": false}),
+            input: json!({"yes": true, "no": false}).into(),
             retry_of: None,
             traceparent: None,
         });

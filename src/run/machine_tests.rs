@@ -54,7 +54,7 @@ fn log(input: Value, events: Vec<RunEvent>) -> Vec<Recorded> {
     let start = RunEvent::RunStarted {
         run_id: "r1".into(),
         workflow: "resume".into(),
-        input,
+        input: input.into(),
         retry_of: None,
         traceparent: None,
     };

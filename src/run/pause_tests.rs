@@ -71,7 +71,7 @@ impl Run {
             RunEvent::RunStarted {
                 run_id: "r1".into(),
                 workflow: "pauses".into(),
-                input,
+                input: input.into(),
                 retry_of: None,
                 traceparent: None,
             },

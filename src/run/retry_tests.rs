@@ -30,7 +30,7 @@ fn events() -> Vec<RunEvent> {
         RunEvent::RunStarted {
             run_id: "r1".into(),
             workflow: "undo".into(),
-            input: json!({}),
+            input: json!({}).into(),
             retry_of: None,
             traceparent: None,
         },

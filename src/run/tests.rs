@@ -66,7 +66,7 @@ fn failed_saga() -> Vec<Recorded> {
             RunEvent::RunStarted {
                 run_id: "r".into(),
                 workflow: "fold".into(),
-                input: json!({}),
+                input: json!({}).into(),
                 retry_of: None,
                 traceparent: None,
             },

@@ -42,7 +42,7 @@ fn compensated_run() -> Vec<Recorded> {
             RunEvent::RunStarted {
                 run_id: "r1".into(),
                 workflow: "order".into(),
-                input: json!({}),
+                input: json!({}).into(),
                 traceparent: None,
                 retry_of: None,
             },

@@ -30,8 +30,13 @@ pub(crate) struct Data {
 impl Scope {
     /// A scope holding only the run's input.
     pub fn new(input: Value) -> Self {
+        Self::with_input(Arc::new(input))
+    }
+
+    /// The same, for an input shared with whoever else holds it.
+    pub fn with_input(input: Arc<Value>) -> Self {
         let mut scope = Scope::default();
-        scope.insert("input", input);
+        scope.insert_shared("input", input);
         scope
     }
 

@@ -148,7 +148,7 @@ async fn unfinished_run(journal: &SqliteJournal, file: &str, name: &str, run_id:
         event: RunEvent::RunStarted {
             run_id: run_id.into(),
             workflow: name.into(),
-            input: json!({}),
+            input: json!({}).into(),
             retry_of: None,
             traceparent: None,
         },

@@ -23,7 +23,7 @@ impl Machine {
                 input,
                 ..
             } => {
-                let mut scope = Scope::new(input.clone());
+                let mut scope = Scope::with_input(Arc::clone(input));
                 let started_at = humantime::format_rfc3339_millis(recorded.at).to_string();
                 let run = json!({"id": run_id, "workflow": workflow, "started_at": started_at});
                 scope.insert(RUN_DATA, run);

@@ -137,7 +137,7 @@ impl Actor for RunActor {
                 log.append(RunEvent::RunStarted {
                     run_id: run_id.clone(),
                     workflow: workflow.name.clone(),
-                    input,
+                    input: input.into(),
                     retry_of,
                     traceparent,
                 })

@@ -45,7 +45,7 @@ impl Runs {
             .as_ref()?
             .events();
         let input = match events.first().map(|r| &r.event) {
-            Some(RunEvent::RunStarted { input, .. }) => input.clone(),
+            Some(RunEvent::RunStarted { input, .. }) => serde_json::Value::clone(input),
             _ => return None,
         };
         let stored = StoredRun {

@@ -254,7 +254,7 @@ async fn journal_after_a_crash(dir: &StateDir, never: &[&str], started: &[&str])
         let start = RunEvent::RunStarted {
             run_id: id.to_string(),
             workflow: "loan_processing".into(),
-            input: json!({}),
+            input: json!({}).into(),
             retry_of: None,
             traceparent: None,
         };

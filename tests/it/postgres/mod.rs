@@ -192,7 +192,7 @@ pub fn started(run_id: &str) -> RunEvent {
     RunEvent::RunStarted {
         run_id: run_id.to_string(),
         workflow: "journaled".into(),
-        input: json!({"run": run_id}),
+        input: json!({"run": run_id}).into(),
         retry_of: None,
         traceparent: None,
     }
