@@ -322,18 +322,20 @@ mod tests {
     }
 
     #[test]
-    fn values_sent_once_are_never_indexed() {
+    fn values_sent_once_and_step_headers_are_never_indexed() {
         let pool = json::tests::test_pool();
         let method = pool
             .get_service_by_name("test.v1.Orders")
             .and_then(|s| s.methods().find(|m| m.name() == "Place"))
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(1);
-        let request = super::outgoing::request(&method, &call_request("Place", vec![]), deadline);
+        let headers = vec![(::http::HeaderName::from_static("x-api-key"), "k".into())];
+        let request = super::outgoing::request(&method, &call_request("Place", headers), deadline);
         let map = request.unwrap().into_parts().0;
         let indexed = |name: &str| !map.get(name).unwrap().is_sensitive();
         assert!(!indexed(IDEMPOTENCY_KEY));
         assert!(!indexed("grpc-timeout"));
+        assert!(!indexed("x-api-key"));
         assert!(indexed(RUN_ID));
         assert!(indexed(STEP_ID));
     }

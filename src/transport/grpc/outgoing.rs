@@ -42,21 +42,23 @@ pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     ] {
         map.insert(
             AsciiMetadataKey::from_static(name),
-            sent_once(ascii_value(name, value)?, once),
+            never_indexed(ascii_value(name, value)?, once),
         );
     }
     if let Some(trace) = &req.trace {
         let value = trace.traceparent();
         map.insert(
             AsciiMetadataKey::from_static(TRACEPARENT),
-            sent_once(ascii_value(TRACEPARENT, &value)?, true),
+            never_indexed(ascii_value(TRACEPARENT, &value)?, true),
         );
     }
     let mut seen = HashSet::new();
     for (name, value) in req.headers.iter() {
         let key = AsciiMetadataKey::from_bytes(name.as_str().as_bytes())
             .map_err(|_| format!("`{name}` cannot be sent as text gRPC metadata"))?;
-        let value = ascii_value(name.as_str(), value)?;
+        // Kept out of the HTTP/2 stack's debug output and its header table,
+        // as the HTTP transport does: headers often carry credentials.
+        let value = never_indexed(ascii_value(name.as_str(), value)?, true);
         if seen.insert(name) {
             map.insert(key, value);
         } else {
@@ -66,11 +68,12 @@ pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     Ok(map)
 }
 
-/// A value no other call sends (`once`) is marked never to be indexed by
-/// HPACK: kept in the connection's header table it would only push out the
-/// headers every call repeats, to be sent in full again.
-fn sent_once(mut value: AsciiMetadataValue, once: bool) -> AsciiMetadataValue {
-    value.set_sensitive(once);
+/// Marked (`never`) not to be indexed by HPACK nor shown in debug output:
+/// a credential, or a value no other call sends, which kept in the
+/// connection's header table would only push out the headers every call
+/// repeats, to be sent in full again.
+fn never_indexed(mut value: AsciiMetadataValue, never: bool) -> AsciiMetadataValue {
+    value.set_sensitive(never);
     value
 }
 
