@@ -3,11 +3,11 @@
 //! halted and how it finished. The report, the resume after a crash and the
 //! terminal's timeline all read this state; none folds events on its own.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use foldhash::{HashMap, HashMapExt};
 use serde_json::Value;
 
 use crate::workflow::{Step, Workflow};
@@ -174,7 +174,7 @@ impl RunState {
             last_at: None,
             steps: Vec::new(),
             frames: Vec::new(),
-            index: HashMap::new(),
+            index: HashMap::with_capacity(workflow.steps.len()),
             announced: Vec::new(),
             effects: Vec::new(),
             undone: Vec::new(),

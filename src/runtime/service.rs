@@ -5,10 +5,10 @@
 //! stays responsive and an answer crosses no extra task. A service that
 //! declares limits has its attempts wait their turn first (`limit.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use foldhash::{HashMap, HashMapExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;

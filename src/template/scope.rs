@@ -2,9 +2,10 @@
 //! the paths it names straight from here, so an output is never copied into
 //! another representation, and only the values a template reads are.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use serde_json::Value;
 
 use super::TemplateError;

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use foldhash::{HashMap as FastMap, HashMapExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -103,7 +104,7 @@ pub struct Driver {
     timers: Vec<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<RunMsg>>>>,
     machine: Machine,
     /// Cancellation of each call in flight.
-    calls: HashMap<StepRef, CancellationToken>,
+    calls: FastMap<StepRef, CancellationToken>,
     /// Spawned at the first compensation: most runs never need it.
     saga: Option<ActorRef<SagaMsg>>,
 }
@@ -160,7 +161,7 @@ impl Actor for RunActor {
             park,
             park_asked: false,
             timers: Vec::new(),
-            calls: HashMap::new(),
+            calls: FastMap::new(),
             saga: None,
             machine: {
                 machine.start_clock(Instant::now(), SystemTime::now());
