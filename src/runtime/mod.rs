@@ -99,12 +99,16 @@ impl RuntimeError {
     }
 }
 
+/// A workflow's services by name, resolved to this runtime's actors: looked
+/// up on every step, by names the workflow gives.
+pub type ServiceMap = Arc<foldhash::HashMap<String, ServiceHandle>>;
+
 /// A workflow whose services are resolved to this runtime's actors, ready
 /// to be run any number of times.
 #[derive(Debug, Clone)]
 pub struct BoundWorkflow {
     pub workflow: Arc<Workflow>,
-    services: Arc<HashMap<String, ServiceHandle>>,
+    services: ServiceMap,
     /// What a journal keeps of the definition, hashed once.
     definition: Option<Arc<Definition>>,
     /// Whether a step at any depth waits for a signal: such runs take
@@ -295,7 +299,10 @@ impl Runtime {
 
     /// Resolve a workflow's services to this runtime's actors.
     pub fn bind(&self, workflow: Arc<Workflow>) -> Result<BoundWorkflow, RuntimeError> {
-        let mut services = HashMap::with_capacity(workflow.services.len());
+        let mut services = foldhash::HashMap::with_capacity_and_hasher(
+            workflow.services.len(),
+            Default::default(),
+        );
         let slots = lock(&self.slots);
         for service in &workflow.services {
             let Some(slot) = slots.get(&actor_key(service)) else {

@@ -3,7 +3,6 @@
 //! came last first), each rendered at replay time against everything the run
 //! has produced, and journals how each ended.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -15,7 +14,7 @@ use crate::journal::JournalError;
 use crate::template::Scope;
 use crate::workflow::{Step, Workflow};
 
-use super::ServiceHandle;
+use super::ServiceMap;
 use super::attempt::{Operation, OperationError, OperationKind};
 use super::events::RunEvent;
 use super::log::RunLog;
@@ -40,7 +39,7 @@ pub enum SagaMsg {
 pub struct SagaArgs {
     pub run_id: String,
     pub workflow: Arc<Workflow>,
-    pub services: Arc<HashMap<String, ServiceHandle>>,
+    pub services: ServiceMap,
     pub log: RunLog,
     /// The run actor, told when each compensation has ended.
     pub run: ActorRef<RunMsg>,

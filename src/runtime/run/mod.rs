@@ -4,11 +4,10 @@
 //! feeds every event of the run's log back into the machine before asking
 //! it again. It decides nothing itself.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use foldhash::{HashMap as FastMap, HashMapExt};
+use foldhash::{HashMap, HashMapExt};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -20,7 +19,7 @@ use crate::journal::{Ack, JournalError};
 use crate::run::{Command, Machine};
 use crate::workflow::Workflow;
 
-use super::ServiceHandle;
+use super::ServiceMap;
 use super::attempt::{OperationError, OperationOutcome};
 use super::events::RunEvent;
 use super::handle::RunEnd;
@@ -38,7 +37,7 @@ pub struct RunArgs {
     pub workflow: Arc<Workflow>,
     /// How the run begins here.
     pub begin: Begin,
-    pub services: Arc<HashMap<String, ServiceHandle>>,
+    pub services: ServiceMap,
     pub log: RunLog,
     pub done: oneshot::Sender<RunEnd>,
     /// Stop the actor while the run only sleeps or waits, unless a signal
@@ -94,7 +93,7 @@ pub enum RunMsg {
 pub struct Driver {
     run_id: String,
     workflow: Arc<Workflow>,
-    services: Arc<HashMap<String, ServiceHandle>>,
+    services: ServiceMap,
     log: RunLog,
     done: Option<oneshot::Sender<RunEnd>>,
     park: Option<super::inbox::Pending>,
@@ -104,7 +103,7 @@ pub struct Driver {
     timers: Vec<tokio::task::JoinHandle<Result<(), ractor::MessagingErr<RunMsg>>>>,
     machine: Machine,
     /// Cancellation of each call in flight.
-    calls: FastMap<StepRef, CancellationToken>,
+    calls: HashMap<StepRef, CancellationToken>,
     /// Spawned at the first compensation: most runs never need it.
     saga: Option<ActorRef<SagaMsg>>,
 }
@@ -161,7 +160,7 @@ impl Actor for RunActor {
             park,
             park_asked: false,
             timers: Vec::new(),
-            calls: FastMap::new(),
+            calls: HashMap::new(),
             saga: None,
             machine: {
                 machine.start_clock(Instant::now(), SystemTime::now());

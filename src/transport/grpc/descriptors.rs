@@ -2,7 +2,7 @@
 //! compiled at load (see [`crate::proto`]) or by server reflection on the
 //! first call, with each method a step names resolved once.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
@@ -26,7 +26,8 @@ pub struct Descriptors {
 #[derive(Debug)]
 struct Loaded {
     pool: DescriptorPool,
-    /// A std mutex: nothing awaits while it is held.
+    /// A std mutex: nothing awaits while it is held. Keyed by the method
+    /// names steps give.
     methods: std::sync::Mutex<HashMap<String, Result<Resolved, String>>>,
 }
 
