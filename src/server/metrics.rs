@@ -54,15 +54,37 @@ impl Histogram {
     }
 }
 
+/// Counted per finished run, under the names the run's report gives; kept
+/// by workflow and by service so that counting a run copies no name that
+/// was seen before.
 #[derive(Debug, Default)]
 struct Counts {
-    runs: BTreeMap<(String, RunStatus), u64>,
-    run_seconds: BTreeMap<String, Histogram>,
-    step_seconds: BTreeMap<(String, String), Histogram>,
+    workflows: BTreeMap<String, WorkflowCounts>,
     /// By service: calls made, and those of them that were retries.
-    attempts: BTreeMap<String, u64>,
-    retries: BTreeMap<String, u64>,
-    compensations: BTreeMap<(String, bool), u64>,
+    services: BTreeMap<String, ServiceCounts>,
+}
+
+#[derive(Debug, Default)]
+struct WorkflowCounts {
+    runs: BTreeMap<RunStatus, u64>,
+    run_seconds: Histogram,
+    step_seconds: BTreeMap<String, Histogram>,
+    /// By outcome: failed, ok.
+    compensations: BTreeMap<bool, u64>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct ServiceCounts {
+    attempts: u64,
+    retries: u64,
+}
+
+/// The entry under `key`, made on first use: a name is copied only then.
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
 }
 
 /// Everything `/metrics` reports that is not read from the actors.
@@ -125,34 +147,29 @@ impl Metrics {
     /// Count a finished run: its status, latency, and each step's figures.
     pub fn run_finished(&self, report: &RunReport) {
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
-        *c.runs
-            .entry((report.workflow.clone(), report.status))
-            .or_default() += 1;
-        c.run_seconds
-            .entry(report.workflow.clone())
-            .or_default()
-            .observe(report.duration);
+        let Counts {
+            workflows,
+            services,
+        } = &mut *c;
+        let workflow = entry(workflows, &report.workflow);
+        *workflow.runs.entry(report.status).or_default() += 1;
+        workflow.run_seconds.observe(report.duration);
         for step in &report.steps {
             if step.attempts == 0 {
                 continue;
             }
-            *c.attempts.entry(step.service.clone()).or_default() += u64::from(step.attempts);
-            *c.retries.entry(step.service.clone()).or_default() +=
-                u64::from(step.attempts.saturating_sub(1));
+            let service = entry(services, &step.service);
+            service.attempts += u64::from(step.attempts);
+            service.retries += u64::from(step.attempts.saturating_sub(1));
             if matches!(
                 step.outcome,
                 StepOutcome::Ok | StepOutcome::Compensated | StepOutcome::CompensationFailed
             ) {
-                c.step_seconds
-                    .entry((report.workflow.clone(), step.id.clone()))
-                    .or_default()
-                    .observe(step.duration);
+                entry(&mut workflow.step_seconds, &step.id).observe(step.duration);
             }
         }
         for comp in &report.compensations {
-            *c.compensations
-                .entry((report.workflow.clone(), comp.ok))
-                .or_default() += 1;
+            *workflow.compensations.entry(comp.ok).or_default() += 1;
         }
     }
 
@@ -170,13 +187,15 @@ impl Metrics {
 }
 
 fn render_runs(out: &mut String, c: &Counts, runs: RunGauges) {
-    let by_status = c.runs.iter().map(|((workflow, status), n)| {
-        let labels = format!(
-            "workflow=\"{}\",status=\"{}\"",
-            escape(workflow),
-            status.label()
-        );
-        (labels, *n)
+    let by_status = c.workflows.iter().flat_map(|(workflow, counts)| {
+        let workflow = escape(workflow);
+        let label = move |status: &RunStatus| {
+            format!("workflow=\"{workflow}\",status=\"{}\"", status.label())
+        };
+        counts
+            .runs
+            .iter()
+            .map(move |(status, n)| (label(status), *n))
     });
     let help = "Finished runs by workflow and final status.";
     family(out, "maestro_runs_total", "counter", help, by_status);
@@ -198,26 +217,32 @@ fn render_runs(out: &mut String, c: &Counts, runs: RunGauges) {
         "histogram",
         "Run latency, from start to final state.",
     );
-    for (workflow, h) in &c.run_seconds {
-        h.write(out, name, &format!("workflow=\"{}\"", escape(workflow)));
+    for (workflow, counts) in &c.workflows {
+        let labels = format!("workflow=\"{}\"", escape(workflow));
+        counts.run_seconds.write(out, name, &labels);
     }
     let name = "maestro_step_duration_seconds";
     let help = "Step latency over all its attempts, for steps that completed.";
     header(out, name, "histogram", help);
-    for ((workflow, step), h) in &c.step_seconds {
-        let labels = format!(
-            "workflow=\"{}\",step=\"{}\"",
-            escape(workflow),
-            escape(step)
-        );
-        h.write(out, name, &labels);
+    for (workflow, counts) in &c.workflows {
+        for (step, h) in &counts.step_seconds {
+            let labels = format!(
+                "workflow=\"{}\",step=\"{}\"",
+                escape(workflow),
+                escape(step)
+            );
+            h.write(out, name, &labels);
+        }
     }
 }
 
 fn render_calls(out: &mut String, c: &Counts) {
-    let by_service = |counts: &BTreeMap<String, u64>| -> Vec<(String, u64)> {
+    let by_service = |figure: fn(&ServiceCounts) -> u64| -> Vec<(String, u64)> {
         let label = |s: &String| format!("service=\"{}\"", escape(s));
-        counts.iter().map(|(s, n)| (label(s), *n)).collect()
+        let samples = c.services.iter();
+        samples
+            .map(|(s, counts)| (label(s), figure(counts)))
+            .collect()
     };
     let help = "Calls made to a service by steps of finished runs.";
     family(
@@ -225,7 +250,7 @@ fn render_calls(out: &mut String, c: &Counts) {
         "maestro_attempts_total",
         "counter",
         help,
-        by_service(&c.attempts),
+        by_service(|s| s.attempts),
     );
     let help = "Calls that were retries of an earlier attempt.";
     family(
@@ -233,14 +258,16 @@ fn render_calls(out: &mut String, c: &Counts) {
         "maestro_retries_total",
         "counter",
         help,
-        by_service(&c.retries),
+        by_service(|s| s.retries),
     );
-    let by_outcome = c.compensations.iter().map(|((workflow, ok), n)| {
-        let outcome = if *ok { "ok" } else { "failed" };
-        (
-            format!("workflow=\"{}\",outcome=\"{outcome}\"", escape(workflow)),
-            *n,
-        )
+    let by_outcome = c.workflows.iter().flat_map(|(workflow, counts)| {
+        let workflow = escape(workflow);
+        let label = move |ok: bool| {
+            let outcome = if ok { "ok" } else { "failed" };
+            format!("workflow=\"{workflow}\",outcome=\"{outcome}\"")
+        };
+        let samples = counts.compensations.iter();
+        samples.map(move |(ok, n)| (label(*ok), *n))
     });
     let help = "Compensations replayed, by outcome.";
     family(
@@ -285,6 +312,7 @@ pub(super) fn escape(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::report::{CompensationRecord, StepRecord};
 
     #[test]
     fn histogram_buckets_are_cumulative() {
@@ -304,6 +332,74 @@ mod tests {
     #[test]
     fn label_values_are_escaped() {
         assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+
+    fn report(workflow: &str, status: RunStatus, steps: &[(&str, &str, u32)]) -> RunReport {
+        let step = |&(id, service, attempts): &(&str, &str, u32)| StepRecord {
+            id: id.into(),
+            service: service.into(),
+            method: "POST /x".into(),
+            outcome: StepOutcome::Ok,
+            attempts,
+            request: None,
+            duration: Duration::from_millis(3),
+            error: None,
+            outcome_unknown: false,
+        };
+        RunReport {
+            run_id: "r".into(),
+            workflow: workflow.into(),
+            retry_of: None,
+            status,
+            output: None,
+            error: None,
+            duration: Duration::from_millis(20),
+            steps: steps.iter().map(step).collect(),
+            compensations: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn finished_runs_are_counted_by_workflow_status_service_and_step() {
+        let metrics = Metrics::default();
+        let mut failed = report("b", RunStatus::Compensated, &[("pay", "bank", 3)]);
+        failed.compensations.push(CompensationRecord {
+            step: "pay".into(),
+            ok: true,
+            attempts: 1,
+            request: None,
+            error: None,
+        });
+        metrics.run_finished(&failed);
+        metrics.run_finished(&report("b", RunStatus::Succeeded, &[("pay", "bank", 1)]));
+        let steps = [("ship", "post", 1), ("idle", "post", 0)];
+        metrics.run_finished(&report("a", RunStatus::Succeeded, &steps));
+        let text = metrics.render(RunGauges::default(), &[]);
+        let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+        let runs: Vec<&str> = (lines.iter().copied())
+            .filter(|l| l.starts_with("maestro_runs_total"))
+            .collect();
+        assert_eq!(
+            runs,
+            [
+                r#"maestro_runs_total{workflow="a",status="succeeded"} 1"#,
+                r#"maestro_runs_total{workflow="b",status="succeeded"} 1"#,
+                r#"maestro_runs_total{workflow="b",status="compensated"} 1"#,
+            ]
+        );
+        for line in [
+            r#"maestro_attempts_total{service="bank"} 4"#,
+            r#"maestro_attempts_total{service="post"} 1"#,
+            r#"maestro_retries_total{service="bank"} 2"#,
+            r#"maestro_retries_total{service="post"} 0"#,
+            r#"maestro_compensations_total{workflow="b",outcome="ok"} 1"#,
+            r#"maestro_run_duration_seconds_count{workflow="b"} 2"#,
+            r#"maestro_step_duration_seconds_count{workflow="b",step="pay"} 2"#,
+            r#"maestro_step_duration_seconds_count{workflow="a",step="ship"} 1"#,
+        ] {
+            assert!(lines.contains(&line), "{line} missing from\n{text}");
+        }
+        assert!(!text.contains(r#"step="idle""#), "{text}");
     }
 
     #[test]
