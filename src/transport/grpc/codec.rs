@@ -1,8 +1,15 @@
 //! A tonic codec for messages known only at run time: requests are encoded
-//! as given, responses decoded against the method's output descriptor.
+//! as given, responses read into JSON against the method's output
+//! descriptor, straight from the wire where its plan allows.
 
+use std::sync::Arc;
+
+use super::plan::Plan;
+use super::{json, wire};
+use bytes::Buf;
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
+use serde_json::Value;
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
@@ -22,17 +29,23 @@ fn buffer_settings() -> BufferSettings {
 #[derive(Debug, Clone)]
 pub struct DynamicCodec {
     output: MessageDescriptor,
+    plan: Option<Arc<Plan>>,
 }
 
 impl DynamicCodec {
-    pub fn new(output: MessageDescriptor) -> Self {
-        Self { output }
+    /// `plan`: how to read answers straight into JSON, if they can be.
+    pub fn new(output: MessageDescriptor, plan: Option<Arc<Plan>>) -> Self {
+        Self { output, plan }
     }
 }
 
+/// An answer as JSON, or why the answer, received and decoded, cannot be
+/// shown as JSON (the call was applied all the same).
+pub type Answer = Result<Value, String>;
+
 impl Codec for DynamicCodec {
     type Encode = DynamicMessage;
-    type Decode = DynamicMessage;
+    type Decode = Answer;
     type Encoder = DynamicEncoder;
     type Decoder = DynamicDecoder;
 
@@ -41,7 +54,10 @@ impl Codec for DynamicCodec {
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        DynamicDecoder(self.output.clone())
+        DynamicDecoder {
+            output: self.output.clone(),
+            plan: self.plan.clone(),
+        }
     }
 }
 
@@ -63,21 +79,29 @@ impl Encoder for DynamicEncoder {
 }
 
 #[derive(Debug)]
-pub struct DynamicDecoder(MessageDescriptor);
+pub struct DynamicDecoder {
+    output: MessageDescriptor,
+    plan: Option<Arc<Plan>>,
+}
 
 impl Decoder for DynamicDecoder {
-    type Item = DynamicMessage;
+    type Item = Answer;
     type Error = Status;
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Self::Item>, Self::Error> {
-        DynamicMessage::decode(self.0.clone(), src)
-            .map(Some)
-            .map_err(|e| {
-                Status::internal(format!(
-                    "cannot decode the response as `{}`: {e}",
-                    self.0.full_name()
-                ))
-            })
+        let refused = |e: &dyn std::fmt::Display| {
+            let name = self.output.full_name();
+            Status::internal(format!("cannot decode the response as `{name}`: {e}"))
+        };
+        if let Some(plan) = &self.plan {
+            // The message is whole in one buffer: taking it copies nothing.
+            let bytes = src.copy_to_bytes(src.remaining());
+            return wire::decode(plan, &bytes)
+                .map(|json| Some(Ok(json)))
+                .map_err(|e| refused(&e));
+        }
+        let message = DynamicMessage::decode(self.output.clone(), src).map_err(|e| refused(&e))?;
+        Ok(Some(json::to_json(&message)))
     }
 
     fn buffer_settings(&self) -> BufferSettings {

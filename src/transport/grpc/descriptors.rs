@@ -2,12 +2,15 @@
 //! compiled at load (see [`crate::proto`]) or by server reflection on the
 //! first call, with each method a step names resolved once.
 
+use std::sync::Arc;
+
 use foldhash::{HashMap, HashMapExt};
 
 use http::uri::PathAndQuery;
 use prost_reflect::{DescriptorPool, MethodDescriptor};
 use tonic::transport::Channel;
 
+use super::plan::Plan;
 use super::reflection;
 use crate::proto::resolve_method;
 use crate::transport::CallError;
@@ -37,6 +40,8 @@ pub struct Resolved {
     pub method: MethodDescriptor,
     /// `/{package.Service}/{Method}`, built once rather than per call.
     pub path: PathAndQuery,
+    /// How its answers are read straight into JSON, when they can be.
+    pub plan: Option<Arc<Plan>>,
 }
 
 impl Resolved {
@@ -44,7 +49,8 @@ impl Resolved {
         let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
         let path = PathAndQuery::try_from(path.as_str())
             .map_err(|e| format!("invalid method path `{path}`: {e}"))?;
-        Ok(Self { method, path })
+        let plan = Plan::of(&method.output()).map(Arc::new);
+        Ok(Self { method, path, plan })
     }
 }
 

@@ -1,23 +1,27 @@
 //! gRPC without generated code: descriptors from server reflection or
-//! `.proto` files, a `DynamicMessage` codec, and a pool of channels.
+//! `.proto` files, requests as `DynamicMessage`s, answers read straight
+//! into JSON where their types allow (`plan.rs`, `wire.rs`), and a pool of
+//! channels.
 
 pub mod codec;
 pub mod descriptors;
 pub mod json;
 mod outgoing;
+mod plan;
 pub mod reflection;
 pub mod status;
+mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
-use prost_reflect::{DynamicMessage, MethodDescriptor};
+use prost_reflect::DynamicMessage;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
-use self::codec::DynamicCodec;
-use self::descriptors::Descriptors;
+use self::codec::{Answer, DynamicCodec};
+use self::descriptors::{Descriptors, Resolved};
 use super::{
     CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, display_duration,
     timed_out,
@@ -185,7 +189,7 @@ async fn unary(
             ))
         })??,
     };
-    let (method, path) = (resolved.method, resolved.path);
+    let Resolved { method, path, plan } = resolved;
     let request = outgoing::request(&method, &req, deadline)?;
     let span = super::client_span(&req, service, || {
         let name = path.path().trim_start_matches('/').to_owned();
@@ -195,13 +199,12 @@ async fn unary(
         ]
     });
     let mut code = None;
-    let call = send(channel, request, path, &method, limit, service, &mut code);
+    let codec = DynamicCodec::new(method.output(), plan);
+    let call = send(channel, request, path, codec, limit, service, &mut code);
     let result = match tokio::time::timeout_at(deadline, call).await {
         Err(_) => Err(timed_out(timeout)),
         // The call succeeded; a response we cannot read is still applied.
-        Ok(answer) => {
-            answer.and_then(|r| json::to_json(&r.into_inner()).map_err(CallError::unknown))
-        }
+        Ok(answer) => answer.and_then(|r| r.into_inner().map_err(CallError::unknown)),
     };
     if let Some(span) = span {
         let code = code.map(|c| KeyValue::new("rpc.grpc.status_code", c as i64));
@@ -215,11 +218,11 @@ async fn send(
     channel: Channel,
     request: tonic::Request<DynamicMessage>,
     path: PathAndQuery,
-    method: &MethodDescriptor,
+    codec: DynamicCodec,
     limit: ByteSize,
     service: &str,
     seen: &mut Option<tonic::Code>,
-) -> Result<tonic::Response<DynamicMessage>, CallError> {
+) -> Result<tonic::Response<Answer>, CallError> {
     // tonic checks each message's declared length before reading it, so a
     // larger one is never buffered.
     let max = usize::try_from(limit.bytes()).unwrap_or(usize::MAX);
@@ -227,9 +230,7 @@ async fn send(
     grpc.ready()
         .await
         .map_err(|e| CallError::retryable(format!("connection not ready: {e}")))?;
-    let answer = grpc
-        .unary(request, path, DynamicCodec::new(method.output()))
-        .await;
+    let answer = grpc.unary(request, path, codec).await;
     *seen = Some(
         answer
             .as_ref()

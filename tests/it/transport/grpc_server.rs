@@ -4,9 +4,10 @@
 
 use std::convert::Infallible;
 
-use maestro::transport::grpc::codec::DynamicCodec;
+use prost::Message;
 use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
 use tonic::body::Body;
+use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Context, Poll, Service, http};
 use tonic::server::NamedService;
 use tonic::transport::server::TcpIncoming;
@@ -186,7 +187,7 @@ impl Service<http::Request<Body>> for Orders {
                 output: method.output(),
                 cancel: name == "Cancel",
             };
-            let mut grpc = tonic::server::Grpc::new(DynamicCodec::new(method.input()));
+            let mut grpc = tonic::server::Grpc::new(ServerCodec(method.input()));
             Ok(grpc.unary(handler, req).await)
         })
     }
@@ -231,5 +232,46 @@ impl Service<Request<DynamicMessage>> for Handler {
             debug_assert_eq!(reply.descriptor().name(), "PlaceReply");
             Ok(Response::new(reply))
         })
+    }
+}
+
+/// The server's side of a call on messages known at run time: requests
+/// decoded as the method's input, replies encoded as given.
+struct ServerCodec(prost_reflect::MessageDescriptor);
+
+impl Codec for ServerCodec {
+    type Encode = DynamicMessage;
+    type Decode = DynamicMessage;
+    type Encoder = ServerCodec;
+    type Decoder = ServerCodec;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        ServerCodec(self.0.clone())
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        ServerCodec(self.0.clone())
+    }
+}
+
+impl Encoder for ServerCodec {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn encode(&mut self, item: DynamicMessage, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        item.encode(dst)
+            .map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+impl Decoder for ServerCodec {
+    type Item = DynamicMessage;
+    type Error = Status;
+
+    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<DynamicMessage>, Status> {
+        let message = DynamicMessage::decode(self.0.clone(), src);
+        message
+            .map(Some)
+            .map_err(|e| Status::internal(e.to_string()))
     }
 }
