@@ -1,12 +1,13 @@
-//! A tonic codec for messages known only at run time: requests are encoded
-//! as given, responses read into JSON against the method's output
-//! descriptor, straight from the wire where its plan allows.
+//! A tonic codec for messages known only at run time: requests are sent as
+//! given (written already, or a `DynamicMessage`), responses read into JSON
+//! against the method's output descriptor, straight from the wire where
+//! its plan allows.
 
 use std::sync::Arc;
 
 use super::plan::Plan;
 use super::{json, wire};
-use bytes::Buf;
+use bytes::{Buf, BufMut};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde_json::Value;
@@ -25,7 +26,15 @@ fn buffer_settings() -> BufferSettings {
     BufferSettings::new(INITIAL_BUFFER, YIELD_THRESHOLD)
 }
 
-/// Encodes any `DynamicMessage`; decodes the one type it was built for.
+/// A request as the codec takes it.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Already in protobuf's wire format (`encode.rs`).
+    Encoded(Vec<u8>),
+    Message(DynamicMessage),
+}
+
+/// Sends any request; decodes the one type it was built for.
 #[derive(Debug, Clone)]
 pub struct DynamicCodec {
     output: MessageDescriptor,
@@ -44,7 +53,7 @@ impl DynamicCodec {
 pub type Answer = Result<Value, String>;
 
 impl Codec for DynamicCodec {
-    type Encode = DynamicMessage;
+    type Encode = Outgoing;
     type Decode = Answer;
     type Encoder = DynamicEncoder;
     type Decoder = DynamicDecoder;
@@ -65,12 +74,19 @@ impl Codec for DynamicCodec {
 pub struct DynamicEncoder;
 
 impl Encoder for DynamicEncoder {
-    type Item = DynamicMessage;
+    type Item = Outgoing;
     type Error = Status;
 
     fn encode(&mut self, item: Self::Item, dst: &mut EncodeBuf<'_>) -> Result<(), Self::Error> {
-        item.encode(dst)
-            .map_err(|e| Status::internal(format!("cannot encode the request: {e}")))
+        match item {
+            Outgoing::Encoded(bytes) => {
+                dst.put_slice(&bytes);
+                Ok(())
+            }
+            Outgoing::Message(message) => message
+                .encode(dst)
+                .map_err(|e| Status::internal(format!("cannot encode the request: {e}"))),
+        }
     }
 
     fn buffer_settings(&self) -> BufferSettings {

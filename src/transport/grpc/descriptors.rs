@@ -40,8 +40,11 @@ pub struct Resolved {
     pub method: MethodDescriptor,
     /// `/{package.Service}/{Method}`, built once rather than per call.
     pub path: PathAndQuery,
+    /// How its requests are written from JSON straight to the wire, when
+    /// they can be.
+    pub request_plan: Option<Arc<Plan>>,
     /// How its answers are read straight into JSON, when they can be.
-    pub plan: Option<Arc<Plan>>,
+    pub answer_plan: Option<Arc<Plan>>,
 }
 
 impl Resolved {
@@ -49,8 +52,12 @@ impl Resolved {
         let path = format!("/{}/{}", method.parent_service().full_name(), method.name());
         let path = PathAndQuery::try_from(path.as_str())
             .map_err(|e| format!("invalid method path `{path}`: {e}"))?;
-        let plan = Plan::of(&method.output()).map(Arc::new);
-        Ok(Self { method, path, plan })
+        Ok(Self {
+            request_plan: Plan::of(&method.input()).map(Arc::new),
+            answer_plan: Plan::of(&method.output()).map(Arc::new),
+            method,
+            path,
+        })
     }
 }
 

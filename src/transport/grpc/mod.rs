@@ -1,10 +1,12 @@
 //! gRPC without generated code: descriptors from server reflection or
-//! `.proto` files, requests as `DynamicMessage`s, answers read straight
-//! into JSON where their types allow (`plan.rs`, `wire.rs`), and a pool of
+//! `.proto` files, requests and answers written and read between JSON and
+//! the wire directly where their types allow (`plan.rs`, `encode.rs`,
+//! `wire.rs`) and through `DynamicMessage`s otherwise, and a pool of
 //! channels.
 
 pub mod codec;
 pub mod descriptors;
+mod encode;
 pub mod json;
 mod outgoing;
 mod plan;
@@ -16,11 +18,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
-use prost_reflect::DynamicMessage;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 
-use self::codec::{Answer, DynamicCodec};
+use self::codec::{Answer, DynamicCodec, Outgoing};
 use self::descriptors::{Descriptors, Resolved};
 use super::{
     CallError, CallFuture, CallRequest, CallResult, CallTarget, TransportError, display_duration,
@@ -189,8 +190,13 @@ async fn unary(
             ))
         })??,
     };
-    let Resolved { method, path, plan } = resolved;
-    let request = outgoing::request(&method, &req, deadline)?;
+    let Resolved {
+        method,
+        path,
+        request_plan,
+        answer_plan,
+    } = resolved;
+    let request = outgoing::request(&method, request_plan.as_deref(), &req, deadline)?;
     let span = super::client_span(&req, service, || {
         let name = path.path().trim_start_matches('/').to_owned();
         vec![
@@ -199,7 +205,7 @@ async fn unary(
         ]
     });
     let mut code = None;
-    let codec = DynamicCodec::new(method.output(), plan);
+    let codec = DynamicCodec::new(method.output(), answer_plan);
     let call = send(channel, request, path, codec, limit, service, &mut code);
     let result = match tokio::time::timeout_at(deadline, call).await {
         Err(_) => Err(timed_out(timeout)),
@@ -216,7 +222,7 @@ async fn unary(
 /// One unary call; `seen` is given its status code as soon as it comes.
 async fn send(
     channel: Channel,
-    request: tonic::Request<DynamicMessage>,
+    request: tonic::Request<Outgoing>,
     path: PathAndQuery,
     codec: DynamicCodec,
     limit: ByteSize,
@@ -331,7 +337,8 @@ mod tests {
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(1);
         let headers = vec![(::http::HeaderName::from_static("x-api-key"), "k".into())];
-        let request = super::outgoing::request(&method, &call_request("Place", headers), deadline);
+        let request =
+            super::outgoing::request(&method, None, &call_request("Place", headers), deadline);
         let map = request.unwrap().into_parts().0;
         let indexed = |name: &str| !map.get(name).unwrap().is_sensitive();
         assert!(!indexed(IDEMPOTENCY_KEY));

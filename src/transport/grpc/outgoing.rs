@@ -8,18 +8,28 @@ use prost_reflect::MethodDescriptor;
 use tokio::time::Instant;
 use tonic::metadata::{AsciiMetadataKey, AsciiMetadataValue, MetadataMap};
 
-use super::{IDEMPOTENCY_KEY, RUN_ID, STEP_ID, TRACEPARENT, json};
+use super::codec::Outgoing;
+use super::plan::Plan;
+use super::{IDEMPOTENCY_KEY, RUN_ID, STEP_ID, TRACEPARENT, encode, json};
 use crate::transport::{CallError, CallRequest};
 
 /// Set by tonic from the request's timeout; its value differs per call.
 const GRPC_TIMEOUT: &str = "grpc-timeout";
 
+/// The request, written straight from its JSON by `plan` where it can be,
+/// through a `DynamicMessage` (which words what it refuses) where not.
 pub(super) fn request(
     method: &MethodDescriptor,
+    plan: Option<&Plan>,
     req: &CallRequest,
     deadline: Instant,
-) -> Result<tonic::Request<prost_reflect::DynamicMessage>, CallError> {
-    let message = json::to_message(method.input(), &req.body).map_err(CallError::permanent)?;
+) -> Result<tonic::Request<Outgoing>, CallError> {
+    let message = match plan.and_then(|plan| encode::encode(plan, &req.body)) {
+        Some(bytes) => Outgoing::Encoded(bytes),
+        None => Outgoing::Message(
+            json::to_message(method.input(), &req.body).map_err(CallError::permanent)?,
+        ),
+    };
     let mut request = tonic::Request::new(message);
     *request.metadata_mut() = metadata(req).map_err(CallError::permanent)?;
     // Sent as `grpc-timeout`, so the server can give up when we do.

@@ -1,6 +1,7 @@
-//! How to read a method's answer straight from the wire into JSON (see
-//! `wire.rs`): its message types laid out once, when the method is first
-//! resolved, for the messages whose JSON is made of their fields alone.
+//! How to write a method's request and read its answer between JSON and
+//! the wire directly (`encode.rs`, `wire.rs`): their message types laid out
+//! once, when the method is first resolved, for the messages whose JSON is
+//! made of their fields alone.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use serde_json::{Map, Value};
 
 use super::json;
 
-/// Every message type an answer may hold, the answer's own first.
+/// Every message type a request or an answer may hold, its own first.
 #[derive(Debug)]
 pub struct Plan {
     pub(super) messages: Vec<MessagePlan>,
@@ -20,6 +21,9 @@ pub struct Plan {
 pub(super) struct MessagePlan {
     /// By field number, ascending: the order the JSON lists them in.
     pub(super) fields: Vec<FieldPlan>,
+    /// One field's JSON name is another's `.proto` name: which one a key
+    /// names is left to prost-reflect.
+    pub(super) ambiguous: bool,
 }
 
 #[derive(Debug)]
@@ -27,6 +31,8 @@ pub(super) struct FieldPlan {
     pub(super) number: u32,
     /// The `.proto` name: the output keeps proto field names.
     pub(super) name: Box<str>,
+    /// The camel-case name a request may use instead.
+    pub(super) json_name: Box<str>,
     pub(super) kind: ValueKind,
     pub(super) shape: Shape,
     /// The index of its oneof among the message's: setting one member
@@ -35,6 +41,8 @@ pub(super) struct FieldPlan {
     /// What the JSON shows when the field is not on the wire: its default
     /// for a field without presence, nothing for one with it.
     pub(super) absent: Option<Value>,
+    /// A repeated scalar written as one length-delimited run.
+    pub(super) packed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +129,10 @@ impl Builder {
         }
         let index = self.messages.len();
         self.index.insert(message.full_name().to_owned(), index);
-        self.messages.push(MessagePlan { fields: Vec::new() });
+        self.messages.push(MessagePlan {
+            fields: Vec::new(),
+            ambiguous: false,
+        });
         // What prost-reflect shows for an empty message: every default.
         let defaults = match json::to_json(&prost_reflect::DynamicMessage::new(message.clone())) {
             Ok(Value::Object(defaults)) => defaults,
@@ -130,7 +141,11 @@ impl Builder {
         let fields = (message.fields())
             .map(|field| self.field(&field, &defaults))
             .collect::<Option<Vec<_>>>()?;
-        self.messages[index].fields = fields;
+        let ambiguous = fields.iter().any(|f| {
+            let others = fields.iter().filter(|o| o.number != f.number);
+            others.into_iter().any(|o| o.name == f.json_name)
+        });
+        self.messages[index] = MessagePlan { fields, ambiguous };
         Some(index)
     }
 
@@ -154,6 +169,7 @@ impl Builder {
         Some(FieldPlan {
             number: field.number(),
             name: field.name().into(),
+            json_name: field.json_name().into(),
             kind,
             shape,
             oneof: field.containing_oneof().and_then(|o| {
@@ -164,6 +180,7 @@ impl Builder {
                 true => None,
                 false => Some(defaults.get(field.name())?.clone()),
             },
+            packed: field.is_packed(),
         })
     }
 

@@ -259,4 +259,4 @@ fn float(v: f64) -> Value {
 
 #[cfg(test)]
 #[path = "wire_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -47,7 +47,7 @@ impl protox::file::FileResolver for Files {
     }
 }
 
-fn pool() -> DescriptorPool {
+pub(crate) fn pool() -> DescriptorPool {
     let mut compiler = protox::Compiler::with_file_resolver(Files);
     compiler
         .open_file("wire.proto")
@@ -55,7 +55,7 @@ fn pool() -> DescriptorPool {
     compiler.descriptor_pool()
 }
 
-fn all() -> MessageDescriptor {
+pub(crate) fn all() -> MessageDescriptor {
     pool().get_message_by_name("wire.v1.All").unwrap()
 }
 
@@ -66,10 +66,10 @@ fn reference(desc: &MessageDescriptor, bytes: &[u8]) -> Option<serde_json::Value
 }
 
 /// A small deterministic generator: the cases come from proptest's seeds.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub(crate) fn next(&mut self) -> u64 {
         // xorshift64*
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -77,7 +77,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
