@@ -68,13 +68,12 @@ fn write_field(
     match (field.shape, value) {
         (_, Value::Null) => None,
         (Shape::Single, value) => {
-            let mut encoded = Vec::new();
-            let default = single(plan, &field.kind, value, &mut encoded, depth)?;
+            let start = out.len();
+            encode_key(field.number, field.kind.wire_type(), out);
             // A field without presence is not sent at its default, as
-            // prost-reflect does not.
-            if !(default && field.absent.is_some()) {
-                encode_key(field.number, field.kind.wire_type(), out);
-                out.extend_from_slice(&encoded);
+            // prost-reflect does not: taken back once written.
+            if single(plan, &field.kind, value, out, depth)? && field.absent.is_some() {
+                out.truncate(start);
             }
             Some(())
         }
