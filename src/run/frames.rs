@@ -81,7 +81,7 @@ impl RunState {
         });
         for step in nodes.iter().flat_map(Node::steps) {
             let i = self.steps.len();
-            let id = format!("{prefix}{}", step.id);
+            let id = [prefix, step.id.as_str()].concat();
             self.index.insert(id.clone(), i);
             let at = StepRef(u32::try_from(i).expect("a run holds fewer than 2^32 steps"));
             let def = StepDef(Arc::clone(step));

@@ -96,11 +96,11 @@ pub fn render_request(
 
 /// The key of a step's attempts.
 pub fn step_key(run_id: &str, step_id: &str) -> String {
-    format!("{run_id}:{step_id}")
+    [run_id, ":", step_id].concat()
 }
 
 /// The key of a compensation's attempts: distinct from the step's, because
 /// undoing is another operation that a service must not deduplicate away.
 pub fn compensation_key(run_id: &str, step_id: &str) -> String {
-    format!("{run_id}:{step_id}:compensate")
+    [run_id, ":", step_id, ":compensate"].concat()
 }
