@@ -113,7 +113,6 @@ pub async fn submit_run(
         keys.remember(&name, key, &input, &entry.id);
     }
     drop(keys);
-    let location = format!("/v1/runs/{}", entry.id);
     if query.wait == Some(true) {
         let wf = &workflow.bound.workflow;
         let limit = wf
@@ -123,6 +122,7 @@ pub async fn submit_run(
             return Ok(current_view(&state, &entry).await.into_response());
         }
     }
+    let location = ["/v1/runs/", entry.id.as_str()].concat();
     Ok(accepted(&entry, location, replay))
 }
 

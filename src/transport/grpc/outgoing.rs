@@ -3,6 +3,7 @@
 //! be sendable as text.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
 use prost_reflect::MethodDescriptor;
 use tokio::time::Instant;
@@ -31,13 +32,46 @@ pub(super) fn request(
         ),
     };
     let mut request = tonic::Request::new(message);
-    *request.metadata_mut() = metadata(req).map_err(CallError::permanent)?;
-    // Sent as `grpc-timeout`, so the server can give up when we do.
-    request.set_timeout(deadline.saturating_duration_since(Instant::now()));
-    if let Some(timeout) = request.metadata_mut().get_mut(GRPC_TIMEOUT) {
-        timeout.set_sensitive(true);
-    }
+    let mut metadata = metadata(req).map_err(CallError::permanent)?;
+    // So that the server can give up when we do.
+    let timeout = grpc_timeout(deadline.saturating_duration_since(Instant::now()));
+    metadata.insert(
+        AsciiMetadataKey::from_static(GRPC_TIMEOUT),
+        never_indexed(timeout, true),
+    );
+    *request.metadata_mut() = metadata;
     Ok(request)
+}
+
+/// The time left as `grpc-timeout` says it: in the most precise unit whose
+/// count fits the protocol's eight digits (what tonic's `set_timeout`
+/// sends, written without the formatting machinery).
+pub(super) fn grpc_timeout(left: Duration) -> AsciiMetadataValue {
+    const UNITS: [(u8, u128); 6] = [
+        (b'n', 1),
+        (b'u', 1_000),
+        (b'm', 1_000_000),
+        (b'S', 1_000_000_000),
+        (b'M', 60_000_000_000),
+        (b'H', 3_600_000_000_000),
+    ];
+    let nanos = left.as_nanos();
+    let (unit, mut count) = (UNITS.iter())
+        .map(|&(unit, per)| (unit, nanos / per))
+        .find(|&(_, count)| count <= 99_999_999)
+        .unwrap_or((b'H', 99_999_999));
+    let mut text = [0u8; 9];
+    let mut at = text.len() - 1;
+    text[at] = unit;
+    loop {
+        at -= 1;
+        text[at] = b'0' + (count % 10) as u8;
+        count /= 10;
+        if count == 0 {
+            break;
+        }
+    }
+    AsciiMetadataValue::try_from(&text[at..]).expect("digits and a letter are visible ASCII")
 }
 
 /// Maestro's metadata, then the request's own headers; one with the same
@@ -92,4 +126,36 @@ fn ascii_value(name: &str, value: &str) -> Result<AsciiMetadataValue, String> {
     AsciiMetadataValue::try_from(value).map_err(|_| {
         format!("metadata `{name}` has a value that is not visible ASCII, which cannot be sent")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_is_written_as_tonic_writes_it() {
+        let secs = Duration::from_secs;
+        for left in [
+            Duration::ZERO,
+            Duration::from_nanos(7),
+            Duration::from_millis(99),
+            Duration::from_millis(100),
+            Duration::from_millis(1500),
+            secs(30),
+            secs(100),
+            secs(99_999),
+            secs(100_000),
+            secs(60 * 99_999_999),
+            secs(3600 * 99_999_999),
+        ] {
+            let mut theirs = tonic::Request::new(());
+            theirs.set_timeout(left);
+            let ours = grpc_timeout(left);
+            assert_eq!(
+                Some(&ours),
+                theirs.metadata().get("grpc-timeout"),
+                "{left:?}"
+            );
+        }
+    }
 }
