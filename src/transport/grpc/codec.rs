@@ -5,14 +5,15 @@
 
 use std::sync::Arc;
 
-use super::plan::Plan;
-use super::{json, wire};
 use bytes::{Buf, BufMut};
 use prost::Message;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 use serde_json::Value;
 use tonic::Status;
 use tonic::codec::{BufferSettings, Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use super::plan::Plan;
+use super::{json, wire};
 
 /// Each call in flight holds an encode and a decode buffer of this size to
 /// start with (tonic's default is 8 KiB); they grow for larger messages.

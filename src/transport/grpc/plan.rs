@@ -97,8 +97,9 @@ impl ValueKind {
 }
 
 impl Plan {
-    /// The plan for answers of type `root`, or `None` if one of the types
-    /// it may hold needs more than its fields to be JSON: a well-known type
+    /// The plan for messages of type `root` (a method's request or its
+    /// answer), or `None` if one of the types it may hold needs more than
+    /// its fields to be JSON: a well-known type
     /// (a timestamp is a string, a `Struct` an object), a proto2 or editions
     /// file (closed enums, groups, custom defaults) or extensions.
     pub fn of(root: &MessageDescriptor) -> Option<Plan> {
@@ -141,10 +142,8 @@ impl Builder {
         let fields = (message.fields())
             .map(|field| self.field(&field, &defaults))
             .collect::<Option<Vec<_>>>()?;
-        let ambiguous = fields.iter().any(|f| {
-            let others = fields.iter().filter(|o| o.number != f.number);
-            others.into_iter().any(|o| o.name == f.json_name)
-        });
+        let ambiguous = (fields.iter())
+            .any(|f| (fields.iter()).any(|o| o.number != f.number && o.name == f.json_name));
         self.messages[index] = MessagePlan { fields, ambiguous };
         Some(index)
     }

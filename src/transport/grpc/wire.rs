@@ -3,8 +3,6 @@
 //! `DynamicMessage` and serializing that (`json.rs`), without the dynamic
 //! message in between, its allocations and its second walk.
 
-use std::borrow::Cow;
-
 use base64::Engine;
 use base64::prelude::BASE64_STANDARD;
 use prost::DecodeError;
@@ -31,81 +29,109 @@ pub fn decode(plan: &Plan, bytes: &[u8]) -> Result<Value, WireError> {
 }
 
 /// What the wire said of one field so far.
-enum Slot<'b> {
+enum Slot {
     Absent,
     Value(Value),
-    /// A singular message, read as it came (so that a malformed one is
-    /// refused even if a later oneof member replaces it), with its
-    /// encodings so far: a second one merges into the first, as reading
-    /// their concatenation does.
-    Message(Value, Cow<'b, [u8]>),
+    /// A singular message, read as its encodings come: a second one merges
+    /// into the first field by field, as prost does, so that an answer
+    /// sending one many times costs no more than its length.
+    Message(Box<Partial>),
     List(Vec<Value>),
     Map(Map<String, Value>),
+}
+
+/// A message being read: its fields so far.
+struct Partial {
+    index: usize,
+    slots: Vec<Slot>,
 }
 
 fn message(
     plan: &Plan,
     index: usize,
-    mut buf: &[u8],
+    buf: &[u8],
     depth: u32,
 ) -> Result<Map<String, Value>, WireError> {
-    if depth > RECURSION_LIMIT {
-        return Err(WireError::Invalid("recursion limit reached"));
+    let mut partial = Partial::new(plan, index);
+    partial.read(plan, buf, depth)?;
+    Ok(partial.finish(plan))
+}
+
+impl Partial {
+    fn new(plan: &Plan, index: usize) -> Self {
+        let fields = &plan.messages[index].fields;
+        Partial {
+            index,
+            slots: fields.iter().map(|_| Slot::Absent).collect(),
+        }
     }
-    let fields = &plan.messages[index].fields;
-    let mut slots: Vec<Slot> = fields.iter().map(|_| Slot::Absent).collect();
-    while !buf.is_empty() {
-        let (number, wire) = decode_key(&mut buf)?;
-        let Ok(i) = fields.binary_search_by_key(&number, |f| f.number) else {
-            prost::encoding::skip_field(wire, number, &mut buf, DecodeContext::default())?;
-            continue;
-        };
-        let field = &fields[i];
-        if let Some(oneof) = field.oneof {
-            for (other, slot) in fields.iter().zip(&mut slots) {
-                if other.oneof == Some(oneof) && other.number != number {
-                    *slot = Slot::Absent;
+
+    /// Add one encoding of the message to what came before.
+    fn read(&mut self, plan: &Plan, mut buf: &[u8], depth: u32) -> Result<(), WireError> {
+        if depth > RECURSION_LIMIT {
+            return Err(WireError::Invalid("recursion limit reached"));
+        }
+        let fields = &plan.messages[self.index].fields;
+        while !buf.is_empty() {
+            let (number, wire) = decode_key(&mut buf)?;
+            let Ok(i) = fields.binary_search_by_key(&number, |f| f.number) else {
+                prost::encoding::skip_field(wire, number, &mut buf, DecodeContext::default())?;
+                continue;
+            };
+            let field = &fields[i];
+            if let Some(oneof) = field.oneof {
+                for (other, slot) in fields.iter().zip(&mut self.slots) {
+                    if other.oneof == Some(oneof) && other.number != number {
+                        *slot = Slot::Absent;
+                    }
                 }
             }
+            read_field(plan, field, &mut self.slots[i], wire, &mut buf, depth)?;
         }
-        read_field(plan, field, &mut slots[i], wire, &mut buf, depth)?;
+        Ok(())
     }
-    let mut out = Map::with_capacity(fields.len());
-    for (field, slot) in fields.iter().zip(slots) {
-        let value = match slot {
-            Slot::Absent => match &field.absent {
-                Some(default) => default.clone(),
-                None => continue,
-            },
-            Slot::Value(value) => value,
-            Slot::Message(value, _) => value,
-            Slot::List(values) => Value::Array(values),
-            Slot::Map(entries) => Value::Object(entries),
-        };
-        out.insert(String::from(&*field.name), value);
+
+    /// The message as JSON: its fields in number order, with the defaults
+    /// of those without presence that did not come.
+    fn finish(self, plan: &Plan) -> Map<String, Value> {
+        let fields = &plan.messages[self.index].fields;
+        let mut out = Map::with_capacity(fields.len());
+        for (field, slot) in fields.iter().zip(self.slots) {
+            let value = match slot {
+                Slot::Absent => match &field.absent {
+                    Some(default) => default.clone(),
+                    None => continue,
+                },
+                Slot::Value(value) => value,
+                Slot::Message(partial) => Value::Object(partial.finish(plan)),
+                Slot::List(values) => Value::Array(values),
+                Slot::Map(entries) => Value::Object(entries),
+            };
+            out.insert(String::from(&*field.name), value);
+        }
+        out
     }
-    Ok(out)
 }
 
 /// One occurrence of `field` on the wire, added to what came before.
-fn read_field<'b>(
+fn read_field(
     plan: &Plan,
     field: &FieldPlan,
-    slot: &mut Slot<'b>,
+    slot: &mut Slot,
     wire: WireType,
-    buf: &mut &'b [u8],
+    buf: &mut &[u8],
     depth: u32,
 ) -> Result<(), WireError> {
     match (field.shape, &field.kind) {
-        (Shape::Single, ValueKind::Message(_)) => {
+        (Shape::Single, ValueKind::Message(m)) => {
             check_wire_type(WireType::LengthDelimited, wire)?;
             let part = delimited(buf)?;
-            let encoding = match std::mem::replace(slot, Slot::Absent) {
-                Slot::Message(_, before) => Cow::Owned([&before[..], part].concat()),
-                _ => Cow::Borrowed(part),
-            };
-            let value = nested(plan, &field.kind, &encoding, depth)?;
-            *slot = Slot::Message(value, encoding);
+            if !matches!(slot, Slot::Message(_)) {
+                *slot = Slot::Message(Box::new(Partial::new(plan, *m)));
+            }
+            if let Slot::Message(partial) = slot {
+                partial.read(plan, part, depth + 1)?;
+            }
         }
         (Shape::Single, kind) => *slot = Slot::Value(scalar(kind, wire, buf)?),
         (Shape::List, kind) => {

@@ -233,6 +233,29 @@ fn fields_in_number_order_with_defaults_and_presence() {
 }
 
 #[test]
+fn a_message_sent_many_times_is_merged_field_by_field() {
+    let desc = all();
+    let plan = Plan::of(&desc).unwrap();
+    // `inner` 20,000 times, each setting its note and adding a mood: read
+    // again from the start at every one, this would be quadratic.
+    let mut part = Vec::new();
+    encode_key(1, WireType::LengthDelimited, &mut part);
+    encode_varint(1, &mut part);
+    part.push(b'x');
+    encode_key(3, WireType::Varint, &mut part);
+    encode_varint(1, &mut part);
+    let mut bytes = Vec::new();
+    for _ in 0..20_000 {
+        encode_key(17, WireType::LengthDelimited, &mut bytes);
+        encode_varint(part.len() as u64, &mut bytes);
+        bytes.extend(&part);
+    }
+    let got = decode(&plan, &bytes).unwrap();
+    assert_eq!(got["inner"]["moods"].as_array().unwrap().len(), 20_000);
+    assert_eq!(Some(got), reference(&desc, &bytes));
+}
+
+#[test]
 fn a_map_field_of_another_wire_type_is_refused() {
     let desc = all();
     let plan = Plan::of(&desc).unwrap();
