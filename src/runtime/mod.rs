@@ -23,6 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use foldhash::HashMapExt;
 use ractor::{Actor, ActorRef};
 use tracing::warn;
 
@@ -299,10 +300,7 @@ impl Runtime {
 
     /// Resolve a workflow's services to this runtime's actors.
     pub fn bind(&self, workflow: Arc<Workflow>) -> Result<BoundWorkflow, RuntimeError> {
-        let mut services = foldhash::HashMap::with_capacity_and_hasher(
-            workflow.services.len(),
-            Default::default(),
-        );
+        let mut services = foldhash::HashMap::with_capacity(workflow.services.len());
         let slots = lock(&self.slots);
         for service in &workflow.services {
             let Some(slot) = slots.get(&actor_key(service)) else {

@@ -84,8 +84,7 @@ fn write_field(
             }
             if !values.is_empty() {
                 encode_key(field.number, WireType::LengthDelimited, out);
-                encode_varint(packed.len() as u64, out);
-                out.extend_from_slice(&packed);
+                delimited(&packed, out);
             }
             Some(())
         }
@@ -106,8 +105,7 @@ fn write_field(
                 map_key(&key_field.kind, key, &mut encoded)?;
                 write_field(plan, value_field, value, &mut encoded, depth + 1)?;
                 encode_key(field.number, WireType::LengthDelimited, out);
-                encode_varint(encoded.len() as u64, out);
-                out.extend_from_slice(&encoded);
+                delimited(&encoded, out);
             }
             Some(())
         }
@@ -128,13 +126,11 @@ fn single(
         (Message(m), Value::Object(fields)) => {
             let mut inner = Vec::new();
             message(plan, *m, fields, &mut inner, depth + 1)?;
-            encode_varint(inner.len() as u64, out);
-            out.extend_from_slice(&inner);
+            delimited(&inner, out);
             return Some(false);
         }
         (String, Value::String(text)) => {
-            encode_varint(text.len() as u64, out);
-            out.extend_from_slice(text.as_bytes());
+            delimited(text.as_bytes(), out);
             text.is_empty()
         }
         (Bool, Value::Bool(b)) => {
@@ -169,6 +165,12 @@ fn single(
         _ => return None,
     };
     Some(default)
+}
+
+/// `bytes` after their length, as a length-delimited value is written.
+fn delimited(bytes: &[u8], out: &mut Vec<u8>) {
+    encode_varint(bytes.len() as u64, out);
+    out.extend_from_slice(bytes);
 }
 
 /// An integer of an integer or enum kind, if it is in that kind's range.
@@ -221,10 +223,7 @@ fn float(n: &Number) -> Option<f32> {
 /// prost-reflect parses it: `true`, `-12`, `+7`).
 fn map_key(kind: &ValueKind, key: &str, out: &mut Vec<u8>) -> Option<()> {
     match kind {
-        ValueKind::String => {
-            encode_varint(key.len() as u64, out);
-            out.extend_from_slice(key.as_bytes());
-        }
+        ValueKind::String => delimited(key.as_bytes(), out),
         ValueKind::Bool => encode_varint(u64::from(key.parse::<bool>().ok()?), out),
         ValueKind::Enum(_) => return None,
         // An unsigned key is never written with a sign.

@@ -80,23 +80,31 @@ pub(crate) mod tests {
         service Orders { rpc Place(Order) returns (Order); }
     "#;
 
-    struct OneFile;
+    /// One `.proto` file given as text; the well-known types it imports
+    /// come from protox's own copies.
+    struct OneFile {
+        name: &'static str,
+        source: &'static str,
+    }
 
     impl protox::file::FileResolver for OneFile {
         fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-            match name {
-                "test.proto" => protox::file::File::from_source(name, TEST_PROTO),
-                _ => Err(protox::Error::file_not_found(name)),
+            match name == self.name {
+                true => protox::file::File::from_source(name, self.source),
+                false => protox::file::GoogleFileResolver::new().open_file(name),
             }
         }
     }
 
-    pub(crate) fn test_pool() -> DescriptorPool {
-        let mut compiler = protox::Compiler::with_file_resolver(OneFile);
-        compiler
-            .open_file("test.proto")
-            .expect("test proto compiles");
+    /// The descriptors of a test's own `.proto` file.
+    pub(crate) fn compile(name: &'static str, source: &'static str) -> DescriptorPool {
+        let mut compiler = protox::Compiler::with_file_resolver(OneFile { name, source });
+        compiler.open_file(name).expect("the test proto compiles");
         compiler.descriptor_pool()
+    }
+
+    pub(crate) fn test_pool() -> DescriptorPool {
+        compile("test.proto", TEST_PROTO)
     }
 
     fn order() -> MessageDescriptor {

@@ -2,11 +2,14 @@
 //! encodings: fields repeated, packed and not, merged, out of order,
 //! unknown, of the wrong wire type, strings that are not UTF-8.
 
+use std::sync::LazyLock;
+
 use proptest::prelude::*;
 use prost::encoding::{WireType, encode_key, encode_varint};
 use prost_reflect::{DescriptorPool, DynamicMessage, Kind, MessageDescriptor};
 use serde_json::json;
 
+use super::super::json::tests::compile;
 use super::super::json::to_json;
 use super::super::plan::Plan;
 use super::decode;
@@ -36,23 +39,11 @@ const PROTO: &str = r#"
     service S { rpc M(All) returns (All); }
 "#;
 
-struct Files;
-
-impl protox::file::FileResolver for Files {
-    fn open_file(&self, name: &str) -> Result<protox::file::File, protox::Error> {
-        match name {
-            "wire.proto" => protox::file::File::from_source(name, PROTO),
-            _ => protox::file::GoogleFileResolver::new().open_file(name),
-        }
-    }
-}
+/// Compiled once: each random case reads its descriptors from here.
+static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| compile("wire.proto", PROTO));
 
 pub(crate) fn pool() -> DescriptorPool {
-    let mut compiler = protox::Compiler::with_file_resolver(Files);
-    compiler
-        .open_file("wire.proto")
-        .expect("the test proto compiles");
-    compiler.descriptor_pool()
+    POOL.clone()
 }
 
 pub(crate) fn all() -> MessageDescriptor {
