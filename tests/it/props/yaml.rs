@@ -34,7 +34,7 @@ fn examples() -> Vec<(PathBuf, String)> {
 fn load(source: &str, path: &Path) -> Result<Workflow, Diagnostics> {
     let result = load_str(source, path, &|_| None);
     if let Err(problems) = &result {
-        let lines = source.lines().count().max(1);
+        let lines = yaml_lines(source);
         assert!(!problems.is_empty());
         for problem in problems {
             assert!(!problem.message.is_empty(), "{problem}");
@@ -43,6 +43,13 @@ fn load(source: &str, path: &Path) -> Result<Workflow, Diagnostics> {
         }
     }
     result
+}
+
+/// Lines as YAML counts them: a lone carriage return breaks a line too
+/// (`str::lines` counts only line feeds).
+fn yaml_lines(source: &str) -> usize {
+    let breaks = source.replace("\r\n", "\n").matches(['\n', '\r']).count();
+    breaks + 1
 }
 
 fn fuzz_path() -> PathBuf {
