@@ -189,9 +189,12 @@ impl Transport {
     pub fn new(service: &Service) -> Result<Transport, TransportError> {
         let limit = service.max_response_bytes;
         Ok(match &service.kind {
-            ServiceKind::Http(http) => {
-                Transport::Http(HttpTransport::new(&service.name, http, limit)?)
-            }
+            ServiceKind::Http(http) => Transport::Http(HttpTransport::new(
+                &service.name,
+                http,
+                limit,
+                service.concurrency,
+            )?),
             ServiceKind::Grpc(grpc) => {
                 Transport::Grpc(GrpcTransport::new(&service.name, grpc, limit)?)
             }

@@ -7,6 +7,7 @@ pub mod path;
 pub mod query;
 
 use std::collections::HashSet;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -23,7 +24,7 @@ use crate::workflow::{ByteSize, HttpService, redact_userinfo};
 /// Idle keep-alive connections kept per host. reqwest keeps every one it
 /// ever opened (one per concurrent HTTP/1.1 request); a burst of parallel
 /// steps should not leave hundreds of sockets open afterwards.
-pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 16;
+pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 128;
 /// How long an idle connection is kept: under the usual 60–120 s server
 /// keep-alive, so we rarely reuse a connection the server is closing.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(50);
@@ -52,6 +53,8 @@ pub struct HttpTransport {
     endpoint: Url,
     client: Client,
     limit: ByteSize,
+    /// Idle connections kept: see [`DEFAULT_MAX_IDLE_PER_HOST`].
+    max_idle: usize,
 }
 
 /// How many redirects a call follows, as reqwest's default policy.
@@ -78,6 +81,7 @@ impl HttpTransport {
         service: &str,
         config: &HttpService,
         limit: ByteSize,
+        concurrency: Option<NonZeroU32>,
     ) -> Result<Self, TransportError> {
         // reqwest is built without a bundled crypto provider; ring is the
         // lighter one. Installing twice is refused harmlessly.
@@ -91,8 +95,9 @@ impl HttpTransport {
                 .tls_certs_only([])
                 .redirect(reqwest::redirect::Policy::custom(plain_http_redirects));
         }
+        let max_idle = concurrency.map_or(DEFAULT_MAX_IDLE_PER_HOST, |n| n.get() as usize);
         let client = builder
-            .pool_max_idle_per_host(DEFAULT_MAX_IDLE_PER_HOST)
+            .pool_max_idle_per_host(max_idle)
             .pool_idle_timeout(DEFAULT_IDLE_TIMEOUT)
             .connect_timeout(DEFAULT_CONNECT_TIMEOUT)
             .tcp_nodelay(true)
@@ -107,6 +112,7 @@ impl HttpTransport {
             endpoint: config.endpoint.clone(),
             client,
             limit,
+            max_idle,
         })
     }
 
@@ -144,12 +150,12 @@ impl HttpTransport {
         format!(
             "http {} (up to {} idle connections)",
             redact_userinfo(self.endpoint.as_str()),
-            DEFAULT_MAX_IDLE_PER_HOST
+            self.max_idle
         )
     }
 
     pub fn pool_size(&self) -> usize {
-        DEFAULT_MAX_IDLE_PER_HOST
+        self.max_idle
     }
 
     pub fn service(&self) -> &str {

@@ -364,3 +364,42 @@ async fn grpc_server_down_is_retryable_and_found_once_it_is_up() {
         assert_eq!(out.unwrap()["result"], "up");
     }
 }
+
+/// Calls in flight beyond the old cap of 16 idle connections: the second
+/// wave finds every connection the first opened, none closed and opened
+/// again.
+#[tokio::test]
+async fn http_connections_are_kept_for_as_many_calls_as_were_in_flight() {
+    let web = ServiceProcess::spawn("web_http", &[]);
+    let mut transport = http(&web);
+    assert_eq!(transport.pool_size(), 128);
+    let slow = json!({"id": "c", "chaos": {"delay_ms": 300}});
+    for wave in 0..2 {
+        let calls: Vec<_> = (0..40)
+            .map(|i| post("/enrich", &format!("keep-{wave}-{i}"), slow.clone()))
+            .map(|call| tokio::spawn(transport.call(call)))
+            .collect();
+        for call in calls {
+            call.await.unwrap().unwrap();
+        }
+    }
+    let peers: std::collections::HashSet<String> = web
+        .calls_to("POST /enrich")
+        .into_iter()
+        .map(|c| c.peer)
+        .collect();
+    assert_eq!(peers.len(), 40, "{peers:?}");
+}
+
+#[tokio::test]
+async fn http_idle_connections_follow_the_services_concurrency() {
+    let kind = ServiceKind::Http(HttpService {
+        endpoint: "http://127.0.0.1:9".parse().unwrap(),
+        headers: vec![],
+    });
+    let mut limited = service("web", kind);
+    limited.concurrency = std::num::NonZeroU32::new(6);
+    let transport = Transport::new(&limited).unwrap();
+    assert_eq!(transport.pool_size(), 6);
+    assert!(transport.describe().ends_with("(up to 6 idle connections)"));
+}
