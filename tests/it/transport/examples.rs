@@ -111,6 +111,16 @@ fn record(process: &ServiceProcess, key: &str) -> CallRecord {
     }
 }
 
+/// The distinct client addresses the calls to `method` came from: one per
+/// connection.
+fn peers(process: &ServiceProcess, method: &str) -> std::collections::HashSet<String> {
+    process
+        .calls_to(method)
+        .into_iter()
+        .map(|c| c.peer)
+        .collect()
+}
+
 fn assert_class(err: &CallError, class: FailureClass) {
     assert_eq!(err.class, class, "{}", err.message);
 }
@@ -318,11 +328,7 @@ async fn grpc_pool_uses_distinct_connections() {
     for call in calls {
         call.await.unwrap();
     }
-    let peers: std::collections::HashSet<String> = core
-        .calls_to("Process")
-        .into_iter()
-        .map(|c| c.peer)
-        .collect();
+    let peers = peers(&core, "Process");
     assert_eq!(peers.len(), 4, "{peers:?}");
 }
 
@@ -383,11 +389,7 @@ async fn http_connections_are_kept_for_as_many_calls_as_were_in_flight() {
             call.await.unwrap().unwrap();
         }
     }
-    let peers: std::collections::HashSet<String> = web
-        .calls_to("POST /enrich")
-        .into_iter()
-        .map(|c| c.peer)
-        .collect();
+    let peers = peers(&web, "POST /enrich");
     assert_eq!(peers.len(), 40, "{peers:?}");
 }
 
