@@ -128,7 +128,7 @@ async fn a_slow_service_is_cancelled_the_deadline_kept_and_the_step_compensated(
 }
 
 /// What a batch may add after a warm-up batch like it: the HTTP pools to
-/// `web_http` keep idle keep-alive connections (up to 16 per host), each a
+/// `web_http` keep idle keep-alive connections (up to 128 per host), each a
 /// socket and a task, and this batch may happen to need one or two more at
 /// once than the warm-up did.
 const FD_SLACK: usize = 4;
