@@ -329,7 +329,7 @@ mod tests {
     }
 
     #[test]
-    fn values_sent_once_and_step_headers_are_never_indexed() {
+    fn values_of_one_run_and_step_headers_are_never_indexed() {
         let pool = json::tests::test_pool();
         let method = pool
             .get_service_by_name("test.v1.Orders")
@@ -344,7 +344,7 @@ mod tests {
         assert!(!indexed(IDEMPOTENCY_KEY));
         assert!(!indexed("grpc-timeout"));
         assert!(!indexed("x-api-key"));
-        assert!(indexed(RUN_ID));
+        assert!(!indexed(RUN_ID));
         assert!(indexed(STEP_ID));
     }
 

@@ -78,10 +78,12 @@ pub(super) fn grpc_timeout(left: Duration) -> AsciiMetadataValue {
 /// name wins.
 pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     let mut map = MetadataMap::new();
-    // The run's id comes again in its other calls: worth indexing.
+    // A step's id comes again in every run: worth indexing. A run's id
+    // seldom comes again on the same connection (its calls are spread over
+    // the pool, between other runs' calls) before other entries push it out.
     for (name, value, once) in [
         (IDEMPOTENCY_KEY, &req.idempotency_key, true),
-        (RUN_ID, &req.run_id, false),
+        (RUN_ID, &req.run_id, true),
         (STEP_ID, &req.step_id, false),
     ] {
         map.insert(
