@@ -81,14 +81,14 @@ pub(super) fn metadata(req: &CallRequest) -> Result<MetadataMap, String> {
     // A step's id comes again in every run: worth indexing. A run's id
     // seldom comes again on the same connection (its calls are spread over
     // the pool, between other runs' calls) before other entries push it out.
-    for (name, value, once) in [
+    for (name, value, never) in [
         (IDEMPOTENCY_KEY, &req.idempotency_key, true),
         (RUN_ID, &req.run_id, true),
         (STEP_ID, &req.step_id, false),
     ] {
         map.insert(
             AsciiMetadataKey::from_static(name),
-            never_indexed(ascii_value(name, value)?, once),
+            never_indexed(ascii_value(name, value)?, never),
         );
     }
     if let Some(trace) = &req.trace {

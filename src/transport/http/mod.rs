@@ -21,7 +21,8 @@ use super::{
 use crate::telemetry::KeyValue;
 use crate::workflow::{ByteSize, HttpService, redact_userinfo};
 
-/// Idle keep-alive connections kept per host. reqwest keeps every one it
+/// Idle keep-alive connections kept per host when the service declares no
+/// `concurrency` (with one, that many). reqwest would keep every one it
 /// ever opened (one per concurrent HTTP/1.1 request); a burst of parallel
 /// steps should not leave hundreds of sockets open afterwards.
 pub const DEFAULT_MAX_IDLE_PER_HOST: usize = 128;
